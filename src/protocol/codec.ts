@@ -1,0 +1,242 @@
+/**
+ * The frame codec: encode frames, decode one frame, and split a byte stream into frames.
+ *
+ * Two implementations sit behind one interface: the Rust/WASM core (wasm/) and a plain
+ * TypeScript reference. Both give identical results on every input (a parity test checks
+ * it); `npm run bench` compares their speed, and `impl: "auto"` picks per operation the one
+ * that measured faster (see {@link AUTO_CHOICE}).
+ *
+ * @module
+ */
+
+import { DecodeError, DecodeErrorCode } from "./decode_error.ts";
+import type { Frame } from "./frame.ts";
+import { type ProtocolLimits, resolveLimits } from "./limits.ts";
+import type { FrameCore } from "./_frame_core.ts";
+import { TsCore } from "./_ts_core.ts";
+import { WasmFrameCore } from "./_wasm_core.ts";
+
+/** Which implementation a codec uses. */
+export type CodecImpl = "wasm" | "ts" | "auto";
+
+/** Options for {@link createFrameCodec}. */
+export interface FrameCodecOptions {
+  /**
+   * The implementation. `"auto"` takes, per operation, the one `npm run bench` measured faster.
+   * @default {"auto"}
+   */
+  impl?: CodecImpl;
+  /** Receive-side limits; missing fields keep {@link DEFAULT_LIMITS}. */
+  limits?: Partial<ProtocolLimits>;
+}
+
+/**
+ * Which core `impl: "auto"` uses for each operation, from `npm run bench` on Bun and Deno
+ * (bench/results/codec.json). Kept as data so a new measurement changes one line.
+ */
+export const AUTO_CHOICE: Readonly<{ encode: "wasm" | "ts"; decode: "wasm" | "ts"; split: "wasm" | "ts" }> = Object.freeze({
+  encode: "ts",
+  decode: "ts",
+  split: "wasm",
+});
+
+/** Encodes and decodes EchoStream frames. */
+export interface FrameCodec {
+  /** The implementation asked for. */
+  readonly impl: CodecImpl;
+  /** The limits in force. */
+  readonly limits: Readonly<ProtocolLimits>;
+  /**
+   * Encodes a frame with its payload into one new buffer.
+   * @throws {RangeError} When the frame breaks a limit or the layout; {TypeError} for wrong field types.
+   */
+  encode(frame: Frame): Uint8Array;
+  /** Encodes only the header (its length field counts the payload), for a vectored write. */
+  encodeHeader(frame: Frame): Uint8Array;
+  /** Encodes many frames back to back into one new buffer. */
+  encodeMany(frames: readonly Frame[]): Uint8Array;
+  /**
+   * Decodes exactly one frame (a datagram, say). The payload is a view into `bytes`.
+   * @throws {DecodeError} When `bytes` is not exactly one valid frame.
+   */
+  decode(bytes: Uint8Array): Frame;
+  /** A new splitter for one byte stream. */
+  splitter(): FrameSplitter;
+}
+
+/**
+ * Splits a byte stream, arriving in chunks cut anywhere, into frames. Each complete frame is
+ * returned once; a frame's payload is a view into the chunk it arrived in when it arrived
+ * whole, else into one buffer assembled for it. A frame larger than `maxFrameSize` is refused
+ * from its length prefix, before any of its body is buffered.
+ *
+ * After a {@link DecodeError} the splitter drops what it had buffered and starts afresh at the
+ * next chunk: the stream that produced the error is corrupt and should be reset, but the
+ * splitter itself stays usable.
+ *
+ * @example Splitting chunks cut at arbitrary points
+ * ```ts
+ * import { createFrameCodec, FrameType } from "@echostream/core/protocol";
+ *
+ * const codec = createFrameCodec();
+ * const bytes = codec.encodeMany([
+ *   { type: FrameType.EVENT, flags: 1, topic: "a", metadata: {}, payload: new Uint8Array([1]) },
+ *   { type: FrameType.EVENT, flags: 1, topic: "b", metadata: {}, payload: new Uint8Array([2]) },
+ * ]);
+ * const splitter = codec.splitter();
+ * const frames = [...splitter.push(bytes.subarray(0, 5)), ...splitter.push(bytes.subarray(5))];
+ * console.log(frames.length); // 2
+ * splitter.end(); // throws if a partial frame were left
+ * ```
+ */
+export class FrameSplitter {
+  readonly #core: FrameCore;
+  /** Bytes of an incomplete prefix carried to the next chunk (fewer than 25). */
+  #tail: Uint8Array | undefined;
+  /** Buffer for a frame whose size is known but whose bytes span chunks. */
+  #acc: Uint8Array | undefined;
+  #filled = 0;
+  /** Stream offset of the next byte not yet part of a complete frame. */
+  #position = 0;
+
+  /** @param core The implementation that scans chunks. */
+  constructor(core: FrameCore) {
+    this.#core = core;
+  }
+
+  /** Bytes held waiting for the rest of a frame. */
+  get buffered(): number {
+    return this.#acc ? this.#filled : (this.#tail?.length ?? 0);
+  }
+
+  /** Total bytes of complete frames returned so far (the stream offset of the next frame). */
+  get position(): number {
+    return this.#position;
+  }
+
+  /**
+   * Feeds one chunk.
+   * @param chunk The next bytes of the stream.
+   * @returns The frames completed by this chunk, in order (possibly none).
+   * @throws {DecodeError} With `offset` counted from the start of the stream.
+   */
+  push(chunk: Uint8Array): Frame[] {
+    const out: Frame[] = [];
+    let off = 0;
+    try {
+      if (this.#acc) {
+        const acc = this.#acc;
+        const take = Math.min(acc.length - this.#filled, chunk.length);
+        acc.set(chunk.subarray(0, take), this.#filled);
+        this.#filled += take;
+        off = take;
+        if (this.#filled < acc.length) return out;
+        this.#acc = undefined;
+        this.#filled = 0;
+        out.push(this.#core.decode(acc));
+        this.#position += acc.length;
+      }
+      let buf = off === 0 ? chunk : chunk.subarray(off);
+      if (this.#tail) {
+        const joined = new Uint8Array(this.#tail.length + buf.length);
+        joined.set(this.#tail);
+        joined.set(buf, this.#tail.length);
+        buf = joined;
+        this.#tail = undefined;
+      }
+      if (buf.length === 0) return out;
+      const { consumed, need } = this.#core.scan(buf, out);
+      this.#position += consumed;
+      if (need === -1) {
+        this.#tail = buf.slice(consumed);
+      } else if (need > 0) {
+        this.#acc = new Uint8Array(need);
+        this.#acc.set(buf.subarray(consumed));
+        this.#filled = buf.length - consumed;
+      }
+      return out;
+    } catch (e) {
+      this.#tail = undefined;
+      this.#acc = undefined;
+      this.#filled = 0;
+      if (e instanceof DecodeError) {
+        const at = this.#position + e.offset;
+        this.#position += chunk.length - off;
+        throw new DecodeError(e.code, at);
+      }
+      throw e;
+    }
+  }
+
+  /**
+   * Declares the end of the stream.
+   * @throws {DecodeError} `TRUNCATED` when a partial frame is still buffered.
+   */
+  end(): void {
+    const held = this.buffered;
+    this.#tail = undefined;
+    this.#acc = undefined;
+    this.#filled = 0;
+    if (held > 0) throw new DecodeError(DecodeErrorCode.TRUNCATED, this.#position + held, "stream ended inside a frame");
+  }
+}
+
+class Codec implements FrameCodec {
+  readonly #enc: FrameCore;
+  readonly #dec: FrameCore;
+  readonly #split: FrameCore;
+
+  constructor(readonly impl: CodecImpl, readonly limits: Readonly<ProtocolLimits>) {
+    const cores: Record<"wasm" | "ts", FrameCore | undefined> = { wasm: undefined, ts: undefined };
+    const core = (which: "wasm" | "ts"): FrameCore =>
+      (cores[which] ??= which === "wasm" ? new WasmFrameCore(limits) : new TsCore(limits));
+    const pick = (op: keyof typeof AUTO_CHOICE) => core(impl === "auto" ? AUTO_CHOICE[op] : impl);
+    this.#enc = pick("encode");
+    this.#dec = pick("decode");
+    this.#split = pick("split");
+  }
+
+  encode(frame: Frame): Uint8Array {
+    return this.#enc.encode(frame);
+  }
+  encodeHeader(frame: Frame): Uint8Array {
+    return this.#enc.encodeHeader(frame);
+  }
+  encodeMany(frames: readonly Frame[]): Uint8Array {
+    return this.#enc.encodeMany(frames);
+  }
+  decode(bytes: Uint8Array): Frame {
+    return this.#dec.decode(bytes);
+  }
+  splitter(): FrameSplitter {
+    return new FrameSplitter(this.#split);
+  }
+}
+
+/**
+ * Creates a frame codec.
+ *
+ * @example A round trip
+ * ```ts
+ * import { createFrameCodec, FrameType } from "@echostream/core/protocol";
+ *
+ * const codec = createFrameCodec();
+ * const bytes = codec.encode({
+ *   type: FrameType.REQUEST, flags: 0, method: "user.get", deadlineMs: 2000,
+ *   metadata: { trace: "t-1" }, payload: new Uint8Array([0x81]),
+ * });
+ * const frame = codec.decode(bytes);
+ * if (frame.type === FrameType.REQUEST) console.log(frame.method, frame.deadlineMs); // user.get 2000
+ * ```
+ *
+ * @param options Implementation and limits.
+ * @returns A codec; cheap to create, safe to share within one thread.
+ * @throws {RangeError} When a limit is invalid.
+ */
+export function createFrameCodec(options: FrameCodecOptions = {}): FrameCodec {
+  const impl = options.impl ?? "auto";
+  if (impl !== "wasm" && impl !== "ts" && impl !== "auto") {
+    throw new RangeError(`impl must be "wasm", "ts" or "auto", received ${String(impl)}`);
+  }
+  return new Codec(impl, resolveLimits(options.limits));
+}

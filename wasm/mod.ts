@@ -1,0 +1,236 @@
+/**
+ * Hand-written binding to the EchoStream WASM core (wasm-bindgen cannot be used here). This is
+ * the only module that touches the raw exports; `src/protocol/` builds the codec on top of it.
+ *
+ * The module's bytes are inlined (wasm/generated.ts), so loading needs no permission and no
+ * flag on Bun, Deno or Node, and compiles synchronously on first use.
+ *
+ * @module
+ */
+
+import { WASM_BASE64 } from "./generated.ts";
+
+interface RawExports {
+  memory: WebAssembly.Memory;
+  es_abi_version(): number;
+  es_set_limits(maxFrame: number, maxName: number, maxMetaEntries: number, maxMetaBytes: number): void;
+  es_input(n: number): number;
+  es_status(): number;
+  es_args(): number;
+  es_recs(): number;
+  es_metas(): number;
+  es_lens(n: number): number;
+  es_out(): number;
+  es_out_len(): number;
+  es_out_reset(): void;
+  es_scan(len: number): number;
+  es_decode(len: number): number;
+  es_encode(ty: number, flags: number, metaCount: number, payloadLen: number): number;
+  es_varint_encode(v: bigint): number;
+  es_varint_decode(len: number): bigint;
+}
+
+/** ABI version this binding speaks; bumped with any change to the exports' contract. */
+export const ABI_VERSION = 1;
+
+/** f64 slots per frame record written by `scan`/`decode`. */
+export const REC_SLOTS = 16;
+
+/** Slot indexes within a frame record. */
+export const Rec = {
+  TYPE: 0,
+  FLAGS: 1,
+  START: 2,
+  END: 3,
+  PAYLOAD: 4,
+  STR_OFF: 5,
+  STR_LEN: 6,
+  N1: 7,
+  N2: 8,
+  META_START: 9,
+  META_COUNT: 10,
+  T1: 11,
+  T2: 12,
+  T3: 13,
+} as const;
+
+const encoder = new TextEncoder();
+
+function base64ToBytes(b64: string): Uint8Array {
+  const bin = atob(b64);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+/** Typed access to the WASM core's exports and memory. Single-threaded, not re-entrant. */
+export class WasmCore {
+  readonly #x: RawExports;
+  #buf: ArrayBuffer | undefined;
+  #u8!: Uint8Array;
+  #f64!: Float64Array;
+  #u32!: Uint32Array;
+  #limits = "";
+
+  /** @param x The instance's exports. */
+  constructor(x: RawExports) {
+    this.#x = x;
+    const abi = x.es_abi_version();
+    if (abi !== ABI_VERSION) {
+      throw new Error(`WASM core ABI ${abi} does not match the binding's ${ABI_VERSION}; rebuild with wasm/build.sh`);
+    }
+  }
+
+  #views(): void {
+    const buf = this.#x.memory.buffer;
+    if (buf !== this.#buf) {
+      this.#buf = buf;
+      this.#u8 = new Uint8Array(buf);
+      this.#f64 = new Float64Array(buf);
+      this.#u32 = new Uint32Array(buf);
+    }
+  }
+
+  /** Sets the decode/encode limits (cheap when unchanged). */
+  setLimits(maxFrame: number, maxName: number, maxMetaEntries: number, maxMetaBytes: number): void {
+    const key = `${maxFrame},${maxName},${maxMetaEntries},${maxMetaBytes}`;
+    if (key === this.#limits) return;
+    this.#x.es_set_limits(maxFrame, maxName, maxMetaEntries, maxMetaBytes);
+    this.#limits = key;
+  }
+
+  /** Copies `bytes` into the input buffer. */
+  #load(bytes: Uint8Array): void {
+    const ptr = this.#x.es_input(bytes.length);
+    this.#views();
+    this.#u8.set(bytes, ptr);
+  }
+
+  /**
+   * Scans `bytes` for complete frames.
+   * @returns The number of frames, or -1 on a decode error (see `status`).
+   */
+  scan(bytes: Uint8Array): number {
+    this.#load(bytes);
+    const n = this.#x.es_scan(bytes.length);
+    this.#views();
+    return n;
+  }
+
+  /** Decodes exactly one frame: 1, or -1 on a decode error. */
+  decode(bytes: Uint8Array): number {
+    this.#load(bytes);
+    const n = this.#x.es_decode(bytes.length);
+    this.#views();
+    return n;
+  }
+
+  /** `[consumed, need, errorCode, errorOffset]` of the last call. */
+  status(): Float64Array {
+    const p = this.#x.es_status() / 8;
+    return this.#f64.subarray(p, p + 4);
+  }
+
+  /** The record table of the last scan/decode (`count * REC_SLOTS` numbers). */
+  records(count: number): Float64Array {
+    const p = this.#x.es_recs() / 8;
+    return this.#f64.subarray(p, p + count * REC_SLOTS);
+  }
+
+  /** The metadata table of the last scan/decode: `[keyOff, keyLen, valOff, valLen]` per entry. */
+  metadata(): Uint32Array {
+    const p = this.#x.es_metas() / 4;
+    return this.#u32.subarray(p);
+  }
+
+  /**
+   * Appends a frame header to the output buffer.
+   * @param strings The type's string field, then metadata keys and values alternating.
+   * @returns The output offset where the payload goes (space already reserved), or -1.
+   */
+  encodeHeader(
+    ty: number,
+    flags: number,
+    n1: number,
+    n2: number,
+    t1: number,
+    t2: number,
+    t3: number,
+    strings: readonly string[],
+    payloadLen: number,
+  ): number {
+    let cap = 0;
+    for (let i = 0; i < strings.length; i++) cap += strings[i].length * 3;
+    const lensPtr = this.#x.es_lens(strings.length) / 4;
+    const inPtr = this.#x.es_input(cap);
+    this.#views();
+    let at = inPtr;
+    for (let i = 0; i < strings.length; i++) {
+      const s = strings[i];
+      let n = 0;
+      if (s.length <= 32) {
+        // ASCII fast path: most names and keys.
+        for (; n < s.length; n++) {
+          const c = s.charCodeAt(n);
+          if (c >= 0x80) break;
+          this.#u8[at + n] = c;
+        }
+      }
+      if (n < s.length) n = encoder.encodeInto(s, this.#u8.subarray(at, at + s.length * 3)).written;
+      this.#u32[lensPtr + i] = n;
+      at += n;
+    }
+    const args = this.#x.es_args() / 8;
+    this.#f64[args] = n1;
+    this.#f64[args + 1] = n2;
+    this.#f64[args + 2] = t1;
+    this.#f64[args + 3] = t2;
+    this.#f64[args + 4] = t3;
+    const r = this.#x.es_encode(ty, flags, (strings.length - 1) / 2, payloadLen);
+    this.#views();
+    return r;
+  }
+
+  /** The output buffer's current contents (a view; copy before the next call). */
+  output(): Uint8Array {
+    const p = this.#x.es_out();
+    this.#views();
+    return this.#u8.subarray(p, p + this.#x.es_out_len());
+  }
+
+  /** Empties the output buffer. */
+  resetOutput(): void {
+    this.#x.es_out_reset();
+  }
+
+  /** Encodes a varint (shortest form); undefined when above 2^62 - 1. */
+  varintEncode(value: bigint): Uint8Array | undefined {
+    const n = this.#x.es_varint_encode(BigInt.asUintN(64, value));
+    if (n === 0) return undefined;
+    return this.output().slice();
+  }
+
+  /** Decodes a varint at the start of `bytes`; undefined when `bytes` is too short. */
+  varintDecode(bytes: Uint8Array): { value: bigint; length: number } | undefined {
+    this.#load(bytes);
+    const v = this.#x.es_varint_decode(bytes.length);
+    this.#views();
+    const length = this.status()[0];
+    return length === 0 ? undefined : { value: BigInt.asUintN(64, v), length };
+  }
+}
+
+let core: WasmCore | undefined;
+
+/**
+ * The process-wide WASM core, compiled and instantiated on first call (synchronously; the
+ * module is about 37 KB).
+ */
+export function wasmCore(): WasmCore {
+  if (!core) {
+    const module = new WebAssembly.Module(base64ToBytes(WASM_BASE64) as BufferSource);
+    const instance = new WebAssembly.Instance(module, {});
+    core = new WasmCore(instance.exports as unknown as RawExports);
+  }
+  return core;
+}
