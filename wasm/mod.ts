@@ -66,7 +66,7 @@ function base64ToBytes(b64: string): Uint8Array {
 /** Typed access to the WASM core's exports and memory. Single-threaded, not re-entrant. */
 export class WasmCore {
   readonly #x: RawExports;
-  #buf: ArrayBuffer | undefined;
+  #buf: ArrayBufferLike | undefined;
   #u8!: Uint8Array;
   #f64!: Float64Array;
   #u32!: Uint32Array;

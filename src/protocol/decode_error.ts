@@ -86,7 +86,7 @@ export class DecodeError extends Error {
   }
 
   /** Recognises DecodeErrors from any copy of this package. */
-  static [Symbol.hasInstance](value: unknown): boolean {
+  static override [Symbol.hasInstance](value: unknown): boolean {
     return typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
   }
 

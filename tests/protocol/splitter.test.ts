@@ -1,0 +1,117 @@
+// Property tests: encode/decode round trips and splitting at arbitrary chunk boundaries.
+
+import { describe, expect, test } from "bun:test";
+import fc from "fast-check";
+import { createFrameCodec, DecodeError, type Frame, FrameType } from "../../src/protocol/mod.ts";
+import { frameArb, plain } from "../support/frames.ts";
+
+/** Cuts `bytes` at the given (sorted, deduplicated) offsets. */
+function cut(bytes: Uint8Array, points: number[]): Uint8Array[] {
+  const at = [...new Set(points.map((p) => p % (bytes.length + 1)))].sort((a, b) => a - b);
+  const out: Uint8Array[] = [];
+  let prev = 0;
+  for (const p of [...at, bytes.length]) {
+    out.push(bytes.subarray(prev, p));
+    prev = p;
+  }
+  return out;
+}
+
+for (const impl of ["wasm", "ts", "auto"] as const) {
+  describe(`frame codec (${impl})`, () => {
+    const codec = createFrameCodec({ impl });
+
+    test("encode/decode round trip for any frame", () => {
+      fc.assert(
+        fc.property(frameArb, (frame) => {
+          const bytes = codec.encode(frame);
+          expect(plain(codec.decode(bytes))).toEqual(plain(frame));
+          const header = codec.encodeHeader(frame);
+          const payload = "payload" in frame ? frame.payload : new Uint8Array(0);
+          expect(header.length + payload.length).toBe(bytes.length);
+          expect(Array.from(bytes.subarray(0, header.length))).toEqual(Array.from(header));
+        }),
+        { numRuns: 1500 },
+      );
+    });
+
+    test("frames split at arbitrary points come out once each, in order", () => {
+      fc.assert(
+        fc.property(
+          fc.array(frameArb, { minLength: 1, maxLength: 25 }),
+          fc.array(fc.nat(), { maxLength: 40 }),
+          (frames, points) => {
+            const bytes = codec.encodeMany(frames);
+            const splitter = codec.splitter();
+            const got: Frame[] = [];
+            for (const chunk of cut(bytes, points)) got.push(...splitter.push(chunk));
+            splitter.end();
+            expect(got.map(plain)).toEqual(frames.map(plain));
+            expect(splitter.buffered).toBe(0);
+            expect(splitter.position).toBe(bytes.length);
+          },
+        ),
+        { numRuns: 600 },
+      );
+    });
+
+    test("a large frame spread over many chunks, among small ones in one chunk", () => {
+      const big = new Uint8Array(3 * 1024 * 1024).map((_, i) => i * 7);
+      const frames: Frame[] = [
+        { type: FrameType.EVENT, flags: 1, topic: "t", metadata: {}, payload: new Uint8Array([1]) },
+        { type: FrameType.DATA, flags: 1 | 2, seq: 2 ** 32 + 5, payload: big },
+        ...Array.from({ length: 500 }, (_, i): Frame => ({ type: FrameType.PING, flags: 0, seq: i, t1: i / 3 })),
+      ];
+      const bytes = codec.encodeMany(frames);
+      const splitter = codec.splitter();
+      const got: Frame[] = [];
+      for (let i = 0; i < bytes.length; i += 65536) got.push(...splitter.push(bytes.subarray(i, i + 65536)));
+      expect(got.length).toBe(frames.length);
+      const [, data, ...rest] = got;
+      expect(data.type === FrameType.DATA && data.seq).toBe(2 ** 32 + 5);
+      expect(Buffer.compare((data as { payload: Uint8Array }).payload, big)).toBe(0);
+      expect([got[0], ...rest].map(plain)).toEqual([frames[0], ...frames.slice(2)].map(plain));
+    });
+
+    test("an oversize frame is refused from its length prefix, before its body is buffered", () => {
+      const small = createFrameCodec({ impl, limits: { maxFrameSize: 1000 } });
+      const splitter = small.splitter();
+      // DATA, flags RAW, length 2^30-1: only the prefix is sent.
+      expect(() => splitter.push(new Uint8Array([0x09, 0x01, 0xbf, 0xff, 0xff, 0xff]))).toThrow(DecodeError);
+      expect(splitter.buffered).toBe(0);
+      // The prefix alone, arriving one byte at a time, is refused as soon as the length is read.
+      const s2 = small.splitter();
+      s2.push(new Uint8Array([0x09]));
+      s2.push(new Uint8Array([0x01]));
+      s2.push(new Uint8Array([0x43]));
+      expect(() => s2.push(new Uint8Array([0xe9]))).toThrow(/larger than the maximum frame size at byte 2/);
+      // Encoding refuses it too.
+      expect(() => small.encode({ type: FrameType.DATA, flags: 1, payload: new Uint8Array(1001) })).toThrow(RangeError);
+    });
+
+    test("end() inside a frame is TRUNCATED; the splitter stays usable after an error", () => {
+      const ping = codec.encode({ type: FrameType.PING, flags: 0, seq: 9, t1: 1 });
+      const splitter = codec.splitter();
+      splitter.push(ping.subarray(0, 5));
+      expect(splitter.buffered).toBe(5);
+      expect(() => splitter.end()).toThrow(DecodeError);
+      expect(() => splitter.push(new Uint8Array([0x3f, 0, 0]))).toThrow(DecodeError);
+      expect(splitter.push(ping).map(plain)).toEqual([plain(codec.decode(ping))]);
+    });
+  });
+}
+
+test("WASM and TS splitters give identical frames for the same chunks", () => {
+  const wasm = createFrameCodec({ impl: "wasm" });
+  const ts = createFrameCodec({ impl: "ts" });
+  fc.assert(
+    fc.property(fc.array(frameArb, { maxLength: 20 }), fc.array(fc.nat(), { maxLength: 20 }), (frames, points) => {
+      const bytes = ts.encodeMany(frames);
+      expect(Array.from(wasm.encodeMany(frames))).toEqual(Array.from(bytes));
+      const a = wasm.splitter();
+      const b = ts.splitter();
+      for (const chunk of cut(bytes, points)) expect(a.push(chunk).map(plain)).toEqual(b.push(chunk).map(plain));
+    }),
+    { numRuns: 300 },
+  );
+});
