@@ -24,6 +24,7 @@ source_hash() {
 }
 
 build() {
+  rm -f Cargo.lock # may be a newer cargo's format; the crate has no dependencies to lock
   # Remap the checkout path so the bytes do not depend on where the clone lives.
   RUSTC="$RUSTC" RUSTFLAGS="--remap-path-prefix=$here=/echostream/wasm" CARGO_TARGET_DIR="$1" \
     "$CARGO" build --quiet --release --target wasm32-unknown-unknown --offline

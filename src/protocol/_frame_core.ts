@@ -144,8 +144,11 @@ export function frameFields(frame: Frame): FrameFields {
   if (typeof f.str !== "string") {
     throw new TypeError(`cannot encode frame: expected a string field, received ${typeof f.str}`);
   }
-  for (const n of [f.n1, f.n2, f.t1, f.t2, f.t3]) {
-    if (typeof n !== "number") throw new TypeError(`cannot encode frame: expected a number field, received ${typeof n}`);
+  if (typeof f.n1 !== "number" || typeof f.n2 !== "number") {
+    throw new TypeError(`cannot encode frame: expected number fields, received ${typeof f.n1} and ${typeof f.n2}`);
+  }
+  if (typeof f.t1 !== "number" || typeof f.t2 !== "number" || typeof f.t3 !== "number") {
+    throw new TypeError("cannot encode frame: timestamps must be numbers");
   }
   if (!Number.isSafeInteger(f.n1) || f.n1 < 0 || !Number.isSafeInteger(f.n2) || f.n2 < 0) {
     throw encodeError(DecodeErrorCode.VALUE_RANGE, frame);
@@ -153,9 +156,13 @@ export function frameFields(frame: Frame): FrameFields {
   if (typeof f.metadata !== "object" || f.metadata === null) {
     throw new TypeError("cannot encode frame: metadata must be an object of strings");
   }
-  for (const k in f.metadata) {
-    if (typeof f.metadata[k] !== "string") {
-      throw new TypeError(`cannot encode frame: metadata value for "${k}" must be a string, received ${typeof f.metadata[k]}`);
+  if (f.metadata !== EMPTY_METADATA) {
+    for (const k in f.metadata) {
+      if (typeof f.metadata[k] !== "string") {
+        throw new TypeError(
+          `cannot encode frame: metadata value for "${k}" must be a string, received ${typeof f.metadata[k]}`,
+        );
+      }
     }
   }
   return f;

@@ -55,3 +55,26 @@ export function utf8Invalid(buf: Uint8Array, off: number, len: number): number {
 
 /** An empty, frozen, null-prototype metadata object shared by frames without metadata. */
 export const EMPTY_METADATA: Record<string, string> = Object.freeze(Object.create(null));
+
+const SLAB_SIZE = 64 * 1024;
+const SLAB_MAX = 1024;
+let slab = new ArrayBuffer(SLAB_SIZE);
+let slabUsed = 0;
+
+/**
+ * A new byte array holding a copy of `src`. Small results are carved from a shared 64 KiB slab
+ * (as Node's Buffer pool does): V8 spends about a microsecond on each small typed-array
+ * allocation, far more than encoding a frame. A result keeps its slab alive while it lives.
+ */
+export function copyBytes(src: Uint8Array): Uint8Array {
+  const n = src.length;
+  if (n > SLAB_MAX) return src.slice();
+  if (slabUsed + n > SLAB_SIZE) {
+    slab = new ArrayBuffer(SLAB_SIZE);
+    slabUsed = 0;
+  }
+  const out = new Uint8Array(slab, slabUsed, n);
+  slabUsed += (n + 7) & ~7;
+  out.set(src);
+  return out;
+}

@@ -5,7 +5,7 @@ import { DecodeError, DECODE_ERROR_BY_NUMBER } from "./decode_error.ts";
 import { EMPTY_PAYLOAD, encodeError, type FrameCore, frameFields, makeFrame, type ScanResult } from "./_frame_core.ts";
 import { type Frame, type Metadata, wireFlags } from "./frame.ts";
 import type { ProtocolLimits } from "./limits.ts";
-import { EMPTY_METADATA, utf8Decode } from "./_utf8.ts";
+import { copyBytes, EMPTY_METADATA, utf8Decode } from "./_utf8.ts";
 import { Rec, REC_SLOTS, type WasmCore, wasmCore } from "../../wasm/mod.ts";
 
 export class WasmFrameCore implements FrameCore {
@@ -97,14 +97,14 @@ export class WasmFrameCore implements FrameCore {
     this.#limits();
     this.#w.resetOutput();
     const at = this.#append(frame, false);
-    return this.#w.output().slice(0, at);
+    return copyBytes(this.#w.output().subarray(0, at));
   }
 
   encode(frame: Frame): Uint8Array {
     this.#limits();
     this.#w.resetOutput();
     this.#append(frame, true);
-    return this.#w.output().slice();
+    return copyBytes(this.#w.output());
   }
 
   encodeMany(frames: readonly Frame[]): Uint8Array {
