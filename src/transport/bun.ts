@@ -1,0 +1,300 @@
+/**
+ * Transport adapter for Bun's native `node:quic` (Bun ≥ 1.4). A thin mapping: native errors
+ * become {@link TransportError}s here, and nowhere above.
+ *
+ * Stack facts this adapter works around (measured, docs/TRANSPORT.md): `await writer.write()`
+ * throws when the send buffer is full instead of waiting, so writes use `writeSync` and the
+ * writer's drain hook; `handshakeTimeout` is ignored, so the handshake has its own timer; each
+ * read yields an array of chunks.
+ *
+ * @module
+ */
+
+import {
+  type BidiStream,
+  type CloseInfo,
+  type Connection,
+  type ConnectionStats,
+  type ConnectOptions,
+  type IncomingHandlers,
+  type Listener,
+  type ListenOptions,
+  type RecvStream,
+  type SendStream,
+  type Transport,
+} from "./types.ts";
+import { isVerificationFailure, normalizeFingerprint, TransportError, TransportErrorCode as E } from "./transport_error.ts";
+
+// deno-lint-ignore no-explicit-any
+type Any = any;
+
+const DRAIN = Symbol.for("Stream.drainableProtocol");
+
+let quicModule: Promise<Any> | undefined;
+function quic(): Promise<Any> {
+  // A variable specifier keeps type checkers on other runtimes from resolving node:quic.
+  const name = "node:quic";
+  return (quicModule ??= import(name));
+}
+
+function hostPort(host: string, port: number): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** The application code in a Bun read error ("…reset by the peer with error code 77"). */
+function codeFrom(e: Any): number | undefined {
+  if (typeof e?.errorCode === "bigint") return Number(e.errorCode);
+  const m = /error code (\d+)/.exec(String(e?.message ?? ""));
+  return m ? Number(m[1]) : undefined;
+}
+
+class BunStream implements BidiStream {
+  #s: Any;
+  #resetCode: number | undefined;
+
+  constructor(s: Any) {
+    this.#s = s;
+    s.closed?.catch?.(() => {});
+    s.onreset = (e: Any) => {
+      this.#resetCode = codeFrom(e);
+    };
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    const w = this.#s.writer;
+    while (!w.writeSync(chunk)) {
+      if (w.desiredSize === null) {
+        throw new TransportError(E.STOP_SENDING, "the peer stopped this stream", { appCode: this.#resetCode });
+      }
+      const wait = w[DRAIN]?.();
+      await (wait ?? new Promise((r) => setTimeout(r, 1)));
+    }
+  }
+
+  async end(): Promise<void> {
+    try {
+      await this.#s.writer.end();
+    } catch (e) {
+      throw new TransportError(E.STREAM_RESET, `could not end the stream: ${(e as Error).message}`, { cause: e, appCode: codeFrom(e) });
+    }
+  }
+
+  reset(code: number): void {
+    try {
+      if (typeof this.#s.resetStream === "function") this.#s.resetStream(BigInt(code));
+      else this.#s.destroy();
+    } catch { /* already gone */ }
+  }
+
+  stopSending(code: number): void {
+    try {
+      if (typeof this.#s.stopSending === "function") this.#s.stopSending(BigInt(code));
+      else this.#s.destroy();
+    } catch { /* already gone */ }
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    try {
+      for await (const batch of this.#s) {
+        for (const chunk of batch as Uint8Array[]) yield chunk;
+      }
+    } catch (e) {
+      const code = codeFrom(e) ?? this.#resetCode;
+      const msg = String((e as Error)?.message ?? e);
+      if (/reset/i.test(msg) || code !== undefined) {
+        throw new TransportError(E.STREAM_RESET, `the peer reset the stream${code !== undefined ? ` with code ${code}` : ""}`, { cause: e, appCode: code });
+      }
+      throw new TransportError(E.CLOSED, `stream read failed: ${msg}`, { cause: e });
+    }
+  }
+}
+
+class BunConnection implements Connection {
+  readonly #s: Any;
+  #info: Any;
+  readonly closed: Promise<CloseInfo>;
+  #handlers: IncomingHandlers | undefined;
+  #pending: Array<() => void> = [];
+  #localClose = false;
+
+  constructor(session: Any, info: Any) {
+    this.#s = session;
+    this.#info = info;
+    this.closed = session.closed.then(
+      () => ({ code: 0, reason: "", local: this.#localClose }),
+      (e: Any) => ({ code: codeFrom(e) ?? 0, reason: String(e?.reason ?? e?.message ?? ""), local: this.#localClose }),
+    );
+    session.onstream = (stream: Any) => {
+      const deliver = () => {
+        const h = this.#handlers!;
+        if (stream.direction === "uni") h.uni ? h.uni(new BunStream(stream)) : stream.destroy();
+        else h.bidi ? h.bidi(new BunStream(stream)) : stream.destroy();
+      };
+      if (this.#handlers) deliver();
+      else this.#pending.push(deliver);
+    };
+    session.ondatagram = (data: Uint8Array) => this.#handlers?.datagram?.(data);
+  }
+
+  /** Records the handshake result (the server learns it after the session object exists). */
+  opened(info: Any): this {
+    this.#info = info;
+    return this;
+  }
+
+  get remote(): { host: string; port: number } {
+    const r = this.#info?.remote ?? this.#s.path?.remote;
+    return { host: String(r?.address ?? ""), port: Number(r?.port ?? 0) };
+  }
+
+  get alpn(): string {
+    return String(this.#info?.protocol ?? "");
+  }
+
+  get maxDatagramSize(): number {
+    return Number(this.#s.maxDatagramSize ?? 0);
+  }
+
+  handle(handlers: IncomingHandlers): void {
+    this.#handlers = handlers;
+    for (const d of this.#pending.splice(0)) d();
+  }
+
+  async openBidi(): Promise<BidiStream> {
+    try {
+      return new BunStream(await this.#s.createBidirectionalStream());
+    } catch (e) {
+      throw new TransportError(E.CLOSED, `cannot open a stream: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  async openUni(): Promise<SendStream> {
+    try {
+      return new BunStream(await this.#s.createUnidirectionalStream());
+    } catch (e) {
+      throw new TransportError(E.CLOSED, `cannot open a stream: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  async sendDatagram(data: Uint8Array): Promise<void> {
+    const max = this.maxDatagramSize;
+    if (max === 0) throw new TransportError(E.UNSUPPORTED, "the peer does not accept datagrams");
+    if (data.length > max) {
+      throw new TransportError(E.DATAGRAM_TOO_LARGE, `datagram of ${data.length} bytes exceeds the connection's limit of ${max}`);
+    }
+    await this.#s.sendDatagram(data);
+  }
+
+  async close(code = 0, reason = ""): Promise<void> {
+    this.#localClose = true;
+    try {
+      await this.#s.close({ code: BigInt(code), type: "application", reason });
+    } catch { /* already closed */ }
+    await this.closed;
+  }
+
+  stats(): ConnectionStats {
+    const s = this.#s.stats;
+    if (!s) return {};
+    const ms = (ns: unknown) => (typeof ns === "bigint" ? Number(ns) / 1e6 : undefined);
+    return {
+      rttMs: ms(s.smoothedRtt),
+      minRttMs: ms(s.minRtt),
+      bytesSent: s.bytesSent !== undefined ? Number(s.bytesSent) : undefined,
+      bytesReceived: s.bytesReceived !== undefined ? Number(s.bytesReceived) : undefined,
+      packetsLost: s.pktLost !== undefined ? Number(s.pktLost) : undefined,
+    };
+  }
+}
+
+/** The Bun `node:quic` transport. */
+export const bunTransport: Transport = {
+  name: "bun",
+
+  async listen(o: ListenOptions, onConnection: (c: Connection) => void): Promise<Listener> {
+    const q = await quic();
+    const { createPrivateKey } = await import("node:crypto");
+    const sessions = new Set<Any>();
+    const ep = await q.listen(
+      (session: Any) => {
+        session.closed.catch(() => {});
+        sessions.add(session);
+        session.closed.finally(() => sessions.delete(session)).catch(() => {});
+        // Register handlers synchronously so no early stream is missed; surface it once open.
+        const c = new BunConnection(session, undefined);
+        session.opened.then(
+          (info: Any) => onConnection(c.opened(info)),
+          () => {},
+        );
+      },
+      {
+        alpn: [o.alpn],
+        sni: { "*": { keys: [createPrivateKey(o.tls.key)], certs: [new TextEncoder().encode(o.tls.cert)] } },
+        endpoint: { address: hostPort(o.host, o.port) },
+        enableEarlyData: o.earlyData ?? false,
+        transportParams: {
+          initialMaxStreamsBidi: o.maxBidiStreams ?? 1024,
+          initialMaxStreamsUni: o.maxUniStreams ?? 64,
+          maxIdleTimeout: o.idleTimeoutMs ?? 30000,
+          maxDatagramFrameSize: 1350,
+        },
+      },
+    );
+    const addr = ep.address;
+    return {
+      address: { host: String(addr?.address ?? o.host), port: Number(addr?.port) },
+      async close(code = 0, reason = "") {
+        await Promise.all([...sessions].map((s) => s.close({ code: BigInt(code), type: "application", reason }).catch(() => {})));
+        await ep.close?.().catch?.(() => {});
+        ep.destroy?.();
+      },
+    };
+  },
+
+  async connect(o: ConnectOptions): Promise<Connection> {
+    const q = await quic();
+    const fp = o.tls.fingerprint ? normalizeFingerprint(o.tls.fingerprint) : undefined;
+    const ca = o.tls.ca === undefined ? undefined : (Array.isArray(o.tls.ca) ? o.tls.ca : [o.tls.ca]);
+    if (!ca && !fp) throw new TransportError(E.INVALID_ARGUMENT, "tls needs a ca or a fingerprint to verify the server");
+    const isIp = /^[\d.]+$|:/.test(o.host);
+    const session = await q.connect(hostPort(o.host, o.port), {
+      alpn: o.alpn,
+      servername: o.tls.serverName ?? (isIp ? "localhost" : o.host),
+      ca: ca?.map((p) => new TextEncoder().encode(p)),
+      verifyPeer: fp && !ca ? "manual" : undefined,
+      transportParams: {
+        maxDatagramFrameSize: 1350,
+        maxIdleTimeout: o.idleTimeoutMs ?? 30000,
+        initialMaxStreamsBidi: o.maxBidiStreams ?? 1024,
+      },
+    });
+    session.closed.catch(() => {});
+    const timeoutMs = o.handshakeTimeoutMs ?? 5000;
+    const timer = setTimeout(
+      () => session.destroy(new TransportError(E.HANDSHAKE_TIMEOUT, `no QUIC handshake with ${hostPort(o.host, o.port)} within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    let info: Any;
+    try {
+      info = await session.opened;
+    } catch (e) {
+      if (e instanceof TransportError) throw e;
+      const msg = String((e as Any)?.reason ?? (e as Any)?.message ?? e);
+      throw new TransportError(
+        isVerificationFailure(msg) ? E.TLS_VERIFICATION : E.CONNECT_FAILED,
+        `${isVerificationFailure(msg) ? "server certificate verification failed" : "connect failed"}: ${msg}`,
+        { cause: e },
+      );
+    } finally {
+      clearTimeout(timer);
+    }
+    if (fp) {
+      const got = String(session.peerCertificate?.fingerprint256 ?? "").replace(/:/g, "").toLowerCase();
+      if (got !== fp) {
+        session.destroy();
+        throw new TransportError(E.TLS_VERIFICATION, `server certificate verification failed: fingerprint ${got || "(none)"} does not match the pinned ${fp}`);
+      }
+    }
+    return new BunConnection(session, info);
+  },
+};

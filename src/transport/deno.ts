@@ -1,0 +1,283 @@
+/**
+ * Transport adapter for Deno's native QUIC (quinn): `Deno.QuicEndpoint` and `Deno.connectQuic`,
+ * which need `--unstable-net`. A thin mapping: native errors become {@link TransportError}s here.
+ *
+ * Stack facts (measured, docs/TRANSPORT.md): Deno cannot send an application code with a
+ * stream reset (an aborted writer sends FIN), nor STOP_SENDING with a code; it exposes no
+ * connection statistics; opening a stream past the peer's limit waits
+ * (`waitUntilAvailable`).
+ *
+ * @module
+ */
+
+import type {
+  BidiStream,
+  CloseInfo,
+  Connection,
+  ConnectionStats,
+  ConnectOptions,
+  IncomingHandlers,
+  Listener,
+  ListenOptions,
+  RecvStream,
+  SendStream,
+  Transport,
+} from "./types.ts";
+import { isVerificationFailure, normalizeFingerprint, TransportError, TransportErrorCode as E } from "./transport_error.ts";
+
+// deno-lint-ignore no-explicit-any
+type Any = any;
+
+function deno(): Any {
+  const d = (globalThis as Any).Deno;
+  if (!d?.QuicEndpoint) {
+    throw new TransportError(E.UNSUPPORTED, "Deno QUIC is not available: run Deno 2.2+ with --unstable-net");
+  }
+  return d;
+}
+
+function hexToBytes(hex: string): Uint8Array {
+  const out = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}
+
+class DenoStream implements BidiStream {
+  #w: WritableStreamDefaultWriter<Uint8Array> | undefined;
+  #r: ReadableStream<Uint8Array> | undefined;
+  #reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+
+  constructor(readable?: ReadableStream<Uint8Array>, writable?: WritableStream<Uint8Array>) {
+    this.#r = readable;
+    this.#w = writable?.getWriter();
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    try {
+      await this.#w!.write(chunk);
+    } catch (e) {
+      throw new TransportError(E.STOP_SENDING, `stream write failed: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  async end(): Promise<void> {
+    try {
+      await this.#w!.close();
+    } catch (e) {
+      throw new TransportError(E.CLOSED, `could not end the stream: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  reset(code: number): void {
+    // Deno sends FIN here, not RESET_STREAM(code): a limitation of the stack.
+    this.#w?.abort(code).catch(() => {});
+  }
+
+  stopSending(code: number): void {
+    (this.#reader ?? this.#r)?.cancel(code).catch(() => {});
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    const reader = (this.#reader = this.#r!.getReader());
+    try {
+      while (true) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        yield value;
+      }
+    } catch (e) {
+      const msg = String((e as Error)?.message ?? e);
+      const reset = /reset/i.test(msg);
+      const m = /(?:error|code) (\d+)/.exec(msg);
+      throw new TransportError(reset ? E.STREAM_RESET : E.CLOSED, `stream read failed: ${msg}`, {
+        cause: e,
+        appCode: reset && m ? Number(m[1]) : undefined,
+      });
+    } finally {
+      reader.releaseLock();
+    }
+  }
+}
+
+class DenoConnection implements Connection {
+  readonly #c: Any;
+  readonly closed: Promise<CloseInfo>;
+  #local = false;
+  #started = false;
+
+  constructor(conn: Any) {
+    this.#c = conn;
+    this.closed = conn.closed.then(
+      (i: Any) => ({ code: Number(i?.closeCode ?? 0), reason: String(i?.reason ?? ""), local: this.#local }),
+      (e: Any) => ({ code: 0, reason: String(e?.message ?? e), local: this.#local }),
+    );
+  }
+
+  get remote(): { host: string; port: number } {
+    const a = this.#c.remoteAddr;
+    return { host: String(a?.hostname ?? ""), port: Number(a?.port ?? 0) };
+  }
+
+  get alpn(): string {
+    return String(this.#c.protocol ?? "");
+  }
+
+  get maxDatagramSize(): number {
+    return Number(this.#c.maxDatagramSize ?? 0);
+  }
+
+  handle(h: IncomingHandlers): void {
+    if (this.#started) throw new TransportError(E.INVALID_ARGUMENT, "handle() may be called once per connection");
+    this.#started = true;
+    const pump = async <T>(stream: ReadableStream<T>, fn: (v: T) => void) => {
+      const reader = stream.getReader();
+      try {
+        while (true) {
+          const { value, done } = await reader.read();
+          if (done) return;
+          fn(value);
+        }
+      } catch { /* connection closed */ }
+    };
+    pump(this.#c.incomingBidirectionalStreams, (b: Any) => {
+      if (h.bidi) h.bidi(new DenoStream(b.readable, b.writable));
+      else b.readable.cancel(0).catch(() => {});
+    });
+    pump(this.#c.incomingUnidirectionalStreams, (r: Any) => {
+      if (h.uni) h.uni(new DenoStream(r, undefined));
+      else r.cancel(0).catch(() => {});
+    });
+    if (h.datagram) {
+      (async () => {
+        try {
+          while (true) h.datagram!(await this.#c.readDatagram());
+        } catch { /* connection closed */ }
+      })();
+    }
+  }
+
+  async openBidi(): Promise<BidiStream> {
+    try {
+      const b = await this.#c.createBidirectionalStream({ waitUntilAvailable: true });
+      return new DenoStream(b.readable, b.writable);
+    } catch (e) {
+      throw new TransportError(E.CLOSED, `cannot open a stream: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  async openUni(): Promise<SendStream> {
+    try {
+      const w = await this.#c.createUnidirectionalStream({ waitUntilAvailable: true });
+      return new DenoStream(undefined, w);
+    } catch (e) {
+      throw new TransportError(E.CLOSED, `cannot open a stream: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  async sendDatagram(data: Uint8Array): Promise<void> {
+    const max = this.maxDatagramSize;
+    if (max === 0) throw new TransportError(E.UNSUPPORTED, "the peer does not accept datagrams");
+    if (data.length > max) {
+      throw new TransportError(E.DATAGRAM_TOO_LARGE, `datagram of ${data.length} bytes exceeds the connection's limit of ${max}`);
+    }
+    await this.#c.sendDatagram(data);
+  }
+
+  async close(code = 0, reason = ""): Promise<void> {
+    this.#local = true;
+    try {
+      this.#c.close({ closeCode: code, reason });
+    } catch { /* already closed */ }
+    await this.closed;
+  }
+
+  stats(): ConnectionStats {
+    return {}; // Deno's QuicConn offers no statistics.
+  }
+}
+
+/** The Deno `Deno.QuicEndpoint` transport. */
+export const denoTransport: Transport = {
+  name: "deno",
+
+  listen(o: ListenOptions, onConnection: (c: Connection) => void): Promise<Listener> {
+    const D = deno();
+    const ep = new D.QuicEndpoint({ hostname: o.host, port: o.port });
+    const listener = ep.listen({
+      alpnProtocols: [o.alpn],
+      cert: o.tls.cert,
+      key: o.tls.key,
+      maxConcurrentBidirectionalStreams: o.maxBidiStreams ?? 1024,
+      maxConcurrentUnidirectionalStreams: o.maxUniStreams ?? 64,
+      maxIdleTimeout: o.idleTimeoutMs ?? 30000,
+    });
+    const conns = new Set<DenoConnection>();
+    (async () => {
+      try {
+        for await (const incoming of listener) {
+          // A failed handshake rejects accept(); it must not end the accept loop.
+          incoming.accept().then(
+            (conn: Any) => {
+              const c = new DenoConnection(conn);
+              conns.add(c);
+              c.closed.then(() => conns.delete(c));
+              onConnection(c);
+            },
+            () => {},
+          );
+        }
+      } catch { /* listener stopped */ }
+    })();
+    return Promise.resolve({
+      address: { host: String(ep.addr.hostname), port: Number(ep.addr.port) },
+      async close(code = 0, reason = "") {
+        await Promise.all([...conns].map((c) => c.close(code, reason)));
+        try {
+          listener.stop?.();
+        } catch { /* already stopped */ }
+        ep.close();
+      },
+    });
+  },
+
+  async connect(o: ConnectOptions): Promise<Connection> {
+    const D = deno();
+    const fp = o.tls.fingerprint ? normalizeFingerprint(o.tls.fingerprint) : undefined;
+    const ca = o.tls.ca === undefined ? undefined : (Array.isArray(o.tls.ca) ? o.tls.ca : [o.tls.ca]);
+    if (!ca && !fp) throw new TransportError(E.INVALID_ARGUMENT, "tls needs a ca or a fingerprint to verify the server");
+    const isIp = /^[\d.]+$|:/.test(o.host);
+    const timeoutMs = o.handshakeTimeoutMs ?? 5000;
+    const pending = D.connectQuic({
+      hostname: o.host,
+      port: o.port,
+      serverName: o.tls.serverName ?? (isIp ? "localhost" : o.host),
+      alpnProtocols: [o.alpn],
+      caCerts: ca,
+      serverCertificateHashes: fp && !ca ? [{ algorithm: "sha-256", value: hexToBytes(fp).buffer }] : undefined,
+      maxIdleTimeout: o.idleTimeoutMs ?? 30000,
+    });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        // Close the connection should the handshake finish after we gave up.
+        Promise.resolve(pending).then((c: Any) => c.close({ closeCode: 0, reason: "handshake timeout" }), () => {});
+        reject(new TransportError(E.HANDSHAKE_TIMEOUT, `no QUIC handshake with ${o.host}:${o.port} within ${timeoutMs} ms`));
+      }, timeoutMs);
+    });
+    try {
+      const conn = await Promise.race([pending, timeout]);
+      return new DenoConnection(conn);
+    } catch (e) {
+      if (e instanceof TransportError) throw e;
+      const msg = String((e as Error)?.message ?? e);
+      const verify = isVerificationFailure(msg);
+      throw new TransportError(
+        verify ? E.TLS_VERIFICATION : E.CONNECT_FAILED,
+        `${verify ? "server certificate verification failed" : "connect failed"}: ${msg}`,
+        { cause: e },
+      );
+    } finally {
+      clearTimeout(timer);
+    }
+  },
+};

@@ -1,0 +1,90 @@
+/**
+ * The error every transport adapter raises: native errors are converted at the adapter edge.
+ *
+ * @module
+ */
+
+/** Stable transport error codes. */
+export const TransportErrorCode = {
+  /** The handshake did not finish in time (nothing listening, or the network dropped it). */
+  HANDSHAKE_TIMEOUT: "HANDSHAKE_TIMEOUT",
+  /** The peer's certificate failed verification (unknown CA, wrong name, pin mismatch). */
+  TLS_VERIFICATION: "TLS_VERIFICATION",
+  /** Any other handshake failure. */
+  CONNECT_FAILED: "CONNECT_FAILED",
+  /** The connection is closed (locally, by the peer, or by idle timeout). */
+  CLOSED: "CLOSED",
+  /** The peer reset the stream; `appCode` carries its code. */
+  STREAM_RESET: "STREAM_RESET",
+  /** The peer asked this side to stop sending; `appCode` carries its code. */
+  STOP_SENDING: "STOP_SENDING",
+  /** The datagram exceeds the connection's current limit. */
+  DATAGRAM_TOO_LARGE: "DATAGRAM_TOO_LARGE",
+  /** This stack does not offer the feature. */
+  UNSUPPORTED: "UNSUPPORTED",
+  /** Invalid options. */
+  INVALID_ARGUMENT: "INVALID_ARGUMENT",
+} as const;
+
+/** A transport error code. */
+export type TransportErrorCode = (typeof TransportErrorCode)[keyof typeof TransportErrorCode];
+
+const BRAND = Symbol.for("@echostream/core/TransportError");
+
+/**
+ * A transport failure with a stable code; `appCode` is the peer's application code for
+ * resets and closes, `cause` the native error.
+ *
+ * @example Telling a certificate problem from a dead port
+ * ```ts
+ * import { TransportError } from "@echostream/core/transport";
+ * try {
+ *   // await transport.connect(...)
+ * } catch (e) {
+ *   if (e instanceof TransportError && e.code === "TLS_VERIFICATION") console.error("untrusted server");
+ * }
+ * ```
+ */
+export class TransportError extends Error {
+  readonly code: TransportErrorCode;
+  readonly appCode: number | undefined;
+
+  /**
+   * @param code The stable code.
+   * @param message What happened, lower-case.
+   * @param options The native error and the peer's application code, when there is one.
+   */
+  constructor(code: TransportErrorCode, message: string, options: { cause?: unknown; appCode?: number } = {}) {
+    super(message, { cause: options.cause });
+    this.name = "TransportError";
+    this.code = code;
+    this.appCode = options.appCode;
+  }
+
+  /** Recognises TransportErrors from any copy of this package. */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
+  }
+
+  /** Brand checked by `instanceof`. */
+  get [BRAND](): boolean {
+    return true;
+  }
+}
+
+/** Normalises a fingerprint to lowercase hex without separators. */
+export function normalizeFingerprint(fp: string): string {
+  const hex = fp.replace(/[:\s]/g, "").toLowerCase();
+  if (!/^[0-9a-f]{64}$/.test(hex)) {
+    throw new TransportError(
+      TransportErrorCode.INVALID_ARGUMENT,
+      `fingerprint must be a SHA-256 hex string (64 hex digits, colons allowed), received "${fp}"`,
+    );
+  }
+  return hex;
+}
+
+/** Whether a native handshake error's message says certificate verification failed. */
+export function isVerificationFailure(message: string): boolean {
+  return /certificate|UnknownIssuer|NotValidForName|SELF_SIGNED|validation failed|verify/i.test(message);
+}

@@ -1,0 +1,160 @@
+/**
+ * The one transport interface EchoStream's upper layers use. It knows nothing of RPC: a
+ * connection opens and accepts QUIC streams, carries datagrams, and closes with a code. One
+ * adapter per QUIC stack maps a native connection onto it (`./bun.ts`, `./deno.ts`).
+ *
+ * @module
+ */
+
+/** A host and port. */
+export interface SocketAddress {
+  host: string;
+  port: number;
+}
+
+/** TLS material for a listener. PEM strings. */
+export interface ServerTls {
+  /** Certificate chain the server presents: leaf first, then intermediates/CA. */
+  cert: string;
+  /** The leaf's private key (PKCS#8 PEM). */
+  key: string;
+}
+
+/**
+ * How a client decides to trust the server. Verification is always on: give a CA, or pin the
+ * SHA-256 fingerprint of the server's leaf certificate.
+ */
+export interface ClientTls {
+  /** CA certificate(s), PEM, that the server's chain must lead to. */
+  ca?: string | string[];
+  /** Lowercase hex SHA-256 of the server's leaf certificate (DER); colons allowed. */
+  fingerprint?: string;
+  /** The name the certificate must carry. @default {the host connected to, or "localhost" for an IP} */
+  serverName?: string;
+}
+
+/** Options for {@link Transport.listen}. */
+export interface ListenOptions {
+  /** Address to bind; port 0 picks a free one. */
+  host: string;
+  port: number;
+  /** ALPN protocol id both ends must speak. */
+  alpn: string;
+  tls: ServerTls;
+  /**
+   * Most bidirectional streams a peer may have open at once.
+   * @default {1024}
+   */
+  maxBidiStreams?: number;
+  /** @default {64} */
+  maxUniStreams?: number;
+  /**
+   * Close a connection idle this long.
+   * @default {30000}
+   */
+  idleTimeoutMs?: number;
+  /** Accept 0-RTT early data on resumed connections. @default {false} */
+  earlyData?: boolean;
+}
+
+/** Options for {@link Transport.connect}. */
+export interface ConnectOptions {
+  host: string;
+  port: number;
+  alpn: string;
+  tls: ClientTls;
+  /**
+   * Give up on a handshake that has not finished in this time (there is no "connection
+   * refused" in QUIC: a silent port looks the same as a slow one).
+   * @default {5000}
+   */
+  handshakeTimeoutMs?: number;
+  /** @default {30000} */
+  idleTimeoutMs?: number;
+  /** @default {1024} */
+  maxBidiStreams?: number;
+}
+
+/** What ended a connection. */
+export interface CloseInfo {
+  /** Application close code (0 for a clean close or a transport-level end). */
+  code: number;
+  reason: string;
+  /** Whether this side closed it. */
+  local: boolean;
+}
+
+/** What a stack reports about a connection; absent fields are not offered by that stack. */
+export interface ConnectionStats {
+  rttMs?: number;
+  minRttMs?: number;
+  bytesSent?: number;
+  bytesReceived?: number;
+  packetsLost?: number;
+}
+
+/** The sending half of a stream. */
+export interface SendStream {
+  /**
+   * Queues `chunk`; resolves once the stack has room for more (flow credit), so a writer that
+   * awaits each write keeps memory bounded however slow the reader is.
+   */
+  write(chunk: Uint8Array): Promise<void>;
+  /** Ends the stream cleanly (FIN) once everything written is sent. */
+  end(): Promise<void>;
+  /**
+   * Abandons the stream with an application error code (RESET_STREAM). On stacks that cannot
+   * send a code (Deno), the peer sees the stream end; see docs/TRANSPORT.md.
+   */
+  reset(code: number): void;
+}
+
+/** The receiving half of a stream: an async iterable of chunks, ending at FIN. */
+export interface RecvStream extends AsyncIterable<Uint8Array> {
+  /** Asks the peer to stop sending, with a code (STOP_SENDING). */
+  stopSending(code: number): void;
+}
+
+/** A bidirectional stream. */
+export interface BidiStream extends SendStream, RecvStream {}
+
+/** Callbacks for what the peer opens or sends. */
+export interface IncomingHandlers {
+  bidi?: (stream: BidiStream) => void;
+  uni?: (stream: RecvStream) => void;
+  datagram?: (data: Uint8Array) => void;
+}
+
+/** One QUIC connection. */
+export interface Connection {
+  readonly remote: SocketAddress;
+  /** The negotiated ALPN id. */
+  readonly alpn: string;
+  /** Largest datagram payload the peer accepts now; 0 when datagrams are unavailable. */
+  readonly maxDatagramSize: number;
+  /** Settles when the connection has ended, never rejects. */
+  readonly closed: Promise<CloseInfo>;
+  openBidi(): Promise<BidiStream>;
+  openUni(): Promise<SendStream>;
+  /** Starts delivering what the peer opens; streams that arrived earlier are delivered first. */
+  handle(handlers: IncomingHandlers): void;
+  /** @throws {TransportError} `DATAGRAM_TOO_LARGE` or `UNSUPPORTED`. */
+  sendDatagram(data: Uint8Array): Promise<void>;
+  close(code?: number, reason?: string): Promise<void>;
+  stats(): ConnectionStats;
+}
+
+/** A listening endpoint. */
+export interface Listener {
+  /** The bound address (the real port when 0 was asked for). */
+  readonly address: SocketAddress;
+  /** Stops accepting and closes every connection with `code`. */
+  close(code?: number, reason?: string): Promise<void>;
+}
+
+/** A QUIC stack behind one interface. */
+export interface Transport {
+  readonly name: "bun" | "deno" | "node";
+  listen(options: ListenOptions, onConnection: (connection: Connection) => void): Promise<Listener>;
+  connect(options: ConnectOptions): Promise<Connection>;
+}
