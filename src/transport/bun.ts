@@ -10,18 +10,17 @@
  * @module
  */
 
-import {
-  type BidiStream,
-  type CloseInfo,
-  type Connection,
-  type ConnectionStats,
-  type ConnectOptions,
-  type IncomingHandlers,
-  type Listener,
-  type ListenOptions,
-  type RecvStream,
-  type SendStream,
-  type Transport,
+import type {
+  BidiStream,
+  CloseInfo,
+  Connection,
+  ConnectionStats,
+  ConnectOptions,
+  IncomingHandlers,
+  Listener,
+  ListenOptions,
+  SendStream,
+  Transport,
 } from "./types.ts";
 import { isVerificationFailure, normalizeFingerprint, TransportError, TransportErrorCode as E } from "./transport_error.ts";
 

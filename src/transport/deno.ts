@@ -19,7 +19,6 @@ import type {
   IncomingHandlers,
   Listener,
   ListenOptions,
-  RecvStream,
   SendStream,
   Transport,
 } from "./types.ts";

@@ -1,0 +1,180 @@
+// Interop peer, run in its own process under Bun (`bun peer.ts …`) or Deno
+// (`deno run --unstable-net -A peer.ts …`), using the runtime's own transport adapter.
+//
+//   peer.ts server <certDir>                 prints {"port":N}, then serves until stdin closes
+//   peer.ts client <certDir> <port> <checks>  runs each comma-separated check, one JSON line each
+//
+// Server behaviour per bidi stream: echo everything back, then FIN. A stream whose first bytes
+// are "RESET <code>" is reset with that code instead; "CLOSE <code>" closes the connection.
+// Datagrams are echoed.
+
+import { defaultTransport } from "../../src/transport/mod.ts";
+import type { BidiStream, Connection } from "../../src/transport/mod.ts";
+
+const [mode, certDir, portArg, checks] = (globalThis as { Deno?: { args: string[] } }).Deno?.args ??
+  (globalThis as unknown as { process: { argv: string[] } }).process.argv.slice(2);
+const { readFileSync } = await import("node:fs");
+const read = (f: string) => readFileSync(`${certDir}/${f}`, "utf8");
+const ALPN = "echostream/1";
+const t = await defaultTransport();
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/** Deterministic bytes, so both sides know what to expect without sending hashes. */
+function pattern(n: number, seed: number): Uint8Array {
+  const out = new Uint8Array(n);
+  let x = seed * 2654435761 >>> 0;
+  for (let i = 0; i < n; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    out[i] = x >>> 24;
+  }
+  return out;
+}
+
+async function readAll(s: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  let n = 0;
+  for await (const c of s) {
+    parts.push(c);
+    n += c.length;
+  }
+  const out = new Uint8Array(n);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+async function serveStream(conn: Connection, s: BidiStream): Promise<void> {
+  try {
+    let first = true;
+    for await (const chunk of s) {
+      if (first) {
+        first = false;
+        const head = dec.decode(chunk.subarray(0, 16));
+        const m = /^(RESET|CLOSE) (\d+)/.exec(head);
+        if (m?.[1] === "RESET") return s.reset(Number(m[2]));
+        if (m?.[1] === "CLOSE") return void conn.close(Number(m[2]), "closing as asked");
+      }
+      await s.write(chunk);
+    }
+    await s.end();
+  } catch { /* the client went away */ }
+}
+
+if (mode === "server") {
+  const listener = await t.listen(
+    { host: "127.0.0.1", port: 0, alpn: ALPN, tls: { cert: read("cert.pem"), key: read("key.pem") } },
+    (conn) => {
+      conn.handle({
+        bidi: (s) => void serveStream(conn, s),
+        datagram: (d) => void conn.sendDatagram(d).catch(() => {}),
+      });
+    },
+  );
+  console.log(JSON.stringify({ port: listener.address.port, runtime: t.name }));
+  // Serve until the parent closes stdin (or kills us).
+  const { stdin } = await import("node:process");
+  stdin.resume();
+  stdin.on("end", async () => {
+    await listener.close();
+    (globalThis as unknown as { process: { exit(c: number): void } }).process.exit(0);
+  });
+} else {
+  const port = Number(portArg);
+  const connect = (tls: { ca?: string; fingerprint?: string }, p = port) =>
+    t.connect({ host: "127.0.0.1", port: p, alpn: ALPN, tls, handshakeTimeoutMs: 3000 });
+  for (const check of checks.split(",")) {
+    const result: Record<string, unknown> = { runtime: t.name, check };
+    try {
+      if (check === "echo") {
+        const conn = await connect({ ca: read("ca.pem") });
+        const sizes = [0, 1, 64 * 1024, 4 * 1024 * 1024];
+        const t0 = performance.now();
+        const outcomes = await Promise.all(
+          Array.from({ length: 100 }, async (_, i) => {
+            const size = sizes[i % 4];
+            const data = pattern(size, i + 1);
+            const s = await conn.openBidi();
+            const back = readAll(s);
+            for (let at = 0; at < size; at += 256 * 1024) await s.write(data.subarray(at, at + 256 * 1024));
+            await s.end();
+            const got = await back;
+            return got.length === size && got.every((b, k) => b === data[k]);
+          }),
+        );
+        result.exact = outcomes.filter(Boolean).length;
+        result.ms = Math.round(performance.now() - t0);
+        result.alpn = conn.alpn;
+        await conn.close();
+      } else if (check === "datagram") {
+        const conn = await connect({ ca: read("ca.pem") });
+        const got = new Promise<Uint8Array>((r) => conn.handle({ datagram: r }));
+        result.maxDatagramSize = conn.maxDatagramSize;
+        await conn.sendDatagram(enc.encode("dgram"));
+        result.echo = dec.decode(
+          await Promise.race([got, new Promise<Uint8Array>((r) => setTimeout(() => r(enc.encode("timeout")), 2000))]),
+        );
+        try {
+          await conn.sendDatagram(new Uint8Array(conn.maxDatagramSize + 1));
+        } catch (e) {
+          result.tooLarge = (e as { code?: string }).code;
+        }
+        await conn.close();
+      } else if (check === "reset") {
+        const conn = await connect({ ca: read("ca.pem") });
+        const s = await conn.openBidi();
+        await s.write(enc.encode("RESET 66"));
+        try {
+          await readAll(s);
+          result.outcome = "clean end";
+        } catch (e) {
+          result.outcome = (e as { code?: string }).code;
+          result.appCode = (e as { appCode?: number }).appCode;
+        }
+        await conn.close();
+      } else if (check === "close") {
+        const conn = await connect({ ca: read("ca.pem") });
+        const s = await conn.openBidi();
+        await s.write(enc.encode("CLOSE 4242"));
+        result.closed = await conn.closed;
+      } else if (check === "wrong-ca") {
+        try {
+          await connect({ ca: read("other-ca.pem") });
+          result.outcome = "connected";
+        } catch (e) {
+          result.outcome = (e as { code?: string }).code;
+          result.message = (e as Error).message;
+        }
+      } else if (check === "fingerprint") {
+        const conn = await connect({ fingerprint: read("fingerprint.txt").trim() });
+        const s = await conn.openBidi();
+        await s.write(enc.encode("pinned"));
+        await s.end();
+        result.echo = dec.decode(await readAll(s));
+        await conn.close();
+        try {
+          await connect({ fingerprint: "00".repeat(32) });
+          result.wrongPin = "connected";
+        } catch (e) {
+          result.wrongPin = (e as { code?: string }).code;
+        }
+      } else if (check === "dead-port") {
+        const t0 = performance.now();
+        try {
+          await connect({ ca: read("ca.pem") }, Number(read("dead-port.txt")));
+          result.outcome = "connected";
+        } catch (e) {
+          result.outcome = (e as { code?: string }).code;
+        }
+        result.ms = Math.round(performance.now() - t0);
+      }
+    } catch (e) {
+      result.error = String((e as Error)?.stack ?? e);
+    }
+    console.log(JSON.stringify(result));
+  }
+  (globalThis as unknown as { process: { exit(c: number): void } }).process.exit(0);
+}
