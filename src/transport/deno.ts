@@ -22,7 +22,13 @@ import type {
   SendStream,
   Transport,
 } from "./types.ts";
-import { isVerificationFailure, normalizeFingerprint, TransportError, TransportErrorCode as E } from "./transport_error.ts";
+import {
+  checkDatagram,
+  clientTrust,
+  isVerificationFailure,
+  TransportError,
+  TransportErrorCode as E,
+} from "./transport_error.ts";
 
 // deno-lint-ignore no-explicit-any
 type Any = any;
@@ -174,11 +180,7 @@ class DenoConnection implements Connection {
   }
 
   async sendDatagram(data: Uint8Array): Promise<void> {
-    const max = this.maxDatagramSize;
-    if (max === 0) throw new TransportError(E.UNSUPPORTED, "the peer does not accept datagrams");
-    if (data.length > max) {
-      throw new TransportError(E.DATAGRAM_TOO_LARGE, `datagram of ${data.length} bytes exceeds the connection's limit of ${max}`);
-    }
+    checkDatagram(data.length, this.maxDatagramSize);
     await this.#c.sendDatagram(data);
   }
 
@@ -241,15 +243,12 @@ export const denoTransport: Transport = {
 
   async connect(o: ConnectOptions): Promise<Connection> {
     const D = deno();
-    const fp = o.tls.fingerprint ? normalizeFingerprint(o.tls.fingerprint) : undefined;
-    const ca = o.tls.ca === undefined ? undefined : (Array.isArray(o.tls.ca) ? o.tls.ca : [o.tls.ca]);
-    if (!ca && !fp) throw new TransportError(E.INVALID_ARGUMENT, "tls needs a ca or a fingerprint to verify the server");
-    const isIp = /^[\d.]+$|:/.test(o.host);
+    const { ca, fingerprint: fp, serverName } = clientTrust(o.tls, o.host);
     const timeoutMs = o.handshakeTimeoutMs ?? 5000;
     const pending = D.connectQuic({
       hostname: o.host,
       port: o.port,
-      serverName: o.tls.serverName ?? (isIp ? "localhost" : o.host),
+      serverName,
       alpnProtocols: [o.alpn],
       caCerts: ca,
       serverCertificateHashes: fp && !ca ? [{ algorithm: "sha-256", value: hexToBytes(fp).buffer }] : undefined,

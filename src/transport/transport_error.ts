@@ -88,3 +88,28 @@ export function normalizeFingerprint(fp: string): string {
 export function isVerificationFailure(message: string): boolean {
   return /certificate|UnknownIssuer|NotValidForName|SELF_SIGNED|validation failed|verify/i.test(message);
 }
+
+/** Refuses a datagram the connection cannot carry; shared by every adapter. */
+export function checkDatagram(size: number, max: number): void {
+  if (max === 0) throw new TransportError(TransportErrorCode.UNSUPPORTED, "the peer does not accept datagrams");
+  if (size > max) {
+    throw new TransportError(
+      TransportErrorCode.DATAGRAM_TOO_LARGE,
+      `datagram of ${size} bytes exceeds the connection's limit of ${max}`,
+    );
+  }
+}
+
+/** A client's trust settings, checked: CA list and/or pinned leaf fingerprint, and the TLS server name. */
+export function clientTrust(
+  tls: { ca?: string | string[]; fingerprint?: string; serverName?: string },
+  host: string,
+): { ca: string[] | undefined; fingerprint: string | undefined; serverName: string } {
+  const fingerprint = tls.fingerprint ? normalizeFingerprint(tls.fingerprint) : undefined;
+  const ca = tls.ca === undefined ? undefined : (Array.isArray(tls.ca) ? tls.ca : [tls.ca]);
+  if (!ca && !fingerprint) {
+    throw new TransportError(TransportErrorCode.INVALID_ARGUMENT, "tls needs a ca or a fingerprint to verify the server");
+  }
+  const isIp = /^[\d.]+$|:/.test(host);
+  return { ca, fingerprint, serverName: tls.serverName ?? (isIp ? "localhost" : host) };
+}
