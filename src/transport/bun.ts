@@ -26,6 +26,7 @@ import {
   checkDatagram,
   clientTrust,
   isVerificationFailure,
+  keepAliveMs,
   TransportError,
   TransportErrorCode as E,
 } from "./transport_error.ts";
@@ -42,6 +43,11 @@ function quic(): Promise<Any> {
   return (quicModule ??= import(name));
 }
 
+/** Bun takes `maxIdleTimeout` in seconds (measured); keep the stack's above our watchdog's. */
+function stackIdleSeconds(idleTimeoutMs = 30000): number {
+  return Math.ceil(idleTimeoutMs / 1000) + 2;
+}
+
 function hostPort(host: string, port: number): string {
   return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
 }
@@ -53,12 +59,19 @@ function codeFrom(e: Any): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
+/** Connection state the streams consult: set once the connection is known to be lost. */
+interface Liveness {
+  lost?: TransportError;
+}
+
 class BunStream implements BidiStream {
   #s: Any;
   #resetCode: number | undefined;
+  #live: Liveness;
 
-  constructor(s: Any) {
+  constructor(s: Any, live: Liveness) {
     this.#s = s;
+    this.#live = live;
     s.closed?.catch?.(() => {});
     s.onreset = (e: Any) => {
       this.#resetCode = codeFrom(e);
@@ -104,6 +117,7 @@ class BunStream implements BidiStream {
         for (const chunk of batch as Uint8Array[]) yield chunk;
       }
     } catch (e) {
+      if (this.#live.lost) throw this.#live.lost;
       const code = codeFrom(e) ?? this.#resetCode;
       const msg = String((e as Error)?.message ?? e);
       if (/reset/i.test(msg) || code !== undefined) {
@@ -111,6 +125,8 @@ class BunStream implements BidiStream {
       }
       throw new TransportError(E.CLOSED, `stream read failed: ${msg}`, { cause: e });
     }
+    // Bun ends the iteration this way too when the connection dies; that is no FIN.
+    if (this.#live.lost) throw this.#live.lost;
   }
 }
 
@@ -121,10 +137,12 @@ class BunConnection implements Connection {
   #handlers: IncomingHandlers | undefined;
   #pending: Array<() => void> = [];
   #localClose = false;
+  readonly #live: Liveness = {};
 
-  constructor(session: Any, info: Any) {
+  constructor(session: Any, info: Any, idleTimeoutMs: number) {
     this.#s = session;
     this.#info = info;
+    this.#watch(idleTimeoutMs);
     this.closed = session.closed.then(
       () => ({ code: 0, reason: "", local: this.#localClose }),
       (e: Any) => ({ code: codeFrom(e) ?? 0, reason: String(e?.reason ?? e?.message ?? ""), local: this.#localClose }),
@@ -132,13 +150,39 @@ class BunConnection implements Connection {
     session.onstream = (stream: Any) => {
       const deliver = () => {
         const h = this.#handlers!;
-        if (stream.direction === "uni") h.uni ? h.uni(new BunStream(stream)) : stream.destroy();
-        else h.bidi ? h.bidi(new BunStream(stream)) : stream.destroy();
+        if (stream.direction === "uni") h.uni ? h.uni(new BunStream(stream, this.#live)) : stream.destroy();
+        else h.bidi ? h.bidi(new BunStream(stream, this.#live)) : stream.destroy();
       };
       if (this.#handlers) deliver();
       else this.#pending.push(deliver);
     };
     session.ondatagram = (data: Uint8Array) => this.#handlers?.datagram?.(data);
+  }
+
+  /**
+   * Liveness watchdog. Bun ends stream reads as if FIN had arrived when a connection idles out,
+   * and resolves `closed` as if cleanly closed, so a vanished peer would look like a finished
+   * one. Both ends send keep-alive PINGs (a third of the idle timeout), so a live peer always
+   * ACKs something; when no packet arrives for the idle timeout, the peer is gone and the
+   * session is destroyed with an error, which fails pending reads and writes.
+   */
+  #watch(idleTimeoutMs: number): void {
+    let last = -1;
+    let quietSince = Date.now();
+    const tick = Math.max(50, Math.min(1000, idleTimeoutMs / 4));
+    const timer = setInterval(() => {
+      const recv = Number(this.#s.stats?.pktRecv ?? -1);
+      if (recv !== last) {
+        last = recv;
+        quietSince = Date.now();
+      } else if (Date.now() - quietSince >= idleTimeoutMs) {
+        clearInterval(timer);
+        this.#live.lost = new TransportError(E.CLOSED, `connection lost: no packet from the peer for ${idleTimeoutMs} ms`);
+        this.#s.destroy(this.#live.lost);
+      }
+    }, tick);
+    (timer as { unref?: () => void }).unref?.();
+    this.#s.closed.finally(() => clearInterval(timer)).catch(() => {});
   }
 
   /** Records the handshake result (the server learns it after the session object exists). */
@@ -167,7 +211,7 @@ class BunConnection implements Connection {
 
   async openBidi(): Promise<BidiStream> {
     try {
-      return new BunStream(await this.#s.createBidirectionalStream());
+      return new BunStream(await this.#s.createBidirectionalStream(), this.#live);
     } catch (e) {
       throw new TransportError(E.CLOSED, `cannot open a stream: ${(e as Error).message}`, { cause: e });
     }
@@ -175,7 +219,7 @@ class BunConnection implements Connection {
 
   async openUni(): Promise<SendStream> {
     try {
-      return new BunStream(await this.#s.createUnidirectionalStream());
+      return new BunStream(await this.#s.createUnidirectionalStream(), this.#live);
     } catch (e) {
       throw new TransportError(E.CLOSED, `cannot open a stream: ${(e as Error).message}`, { cause: e });
     }
@@ -222,7 +266,7 @@ export const bunTransport: Transport = {
         sessions.add(session);
         session.closed.finally(() => sessions.delete(session)).catch(() => {});
         // Register handlers synchronously so no early stream is missed; surface it once open.
-        const c = new BunConnection(session, undefined);
+        const c = new BunConnection(session, undefined, o.idleTimeoutMs ?? 30000);
         session.opened.then(
           (info: Any) => onConnection(c.opened(info)),
           () => {},
@@ -236,9 +280,10 @@ export const bunTransport: Transport = {
         transportParams: {
           initialMaxStreamsBidi: o.maxBidiStreams ?? 1024,
           initialMaxStreamsUni: o.maxUniStreams ?? 64,
-          maxIdleTimeout: o.idleTimeoutMs ?? 30000,
+          maxIdleTimeout: stackIdleSeconds(o.idleTimeoutMs),
           maxDatagramFrameSize: 1350,
         },
+        keepAlive: keepAliveMs(o.idleTimeoutMs),
       },
     );
     const addr = ep.address;
@@ -262,9 +307,10 @@ export const bunTransport: Transport = {
       verifyPeer: fp && !ca ? "manual" : undefined,
       transportParams: {
         maxDatagramFrameSize: 1350,
-        maxIdleTimeout: o.idleTimeoutMs ?? 30000,
+        maxIdleTimeout: stackIdleSeconds(o.idleTimeoutMs),
         initialMaxStreamsBidi: o.maxBidiStreams ?? 1024,
       },
+      keepAlive: keepAliveMs(o.idleTimeoutMs),
     });
     session.closed.catch(() => {});
     const timeoutMs = o.handshakeTimeoutMs ?? 5000;
@@ -293,6 +339,6 @@ export const bunTransport: Transport = {
         throw new TransportError(E.TLS_VERIFICATION, `server certificate verification failed: fingerprint ${got || "(none)"} does not match the pinned ${fp}`);
       }
     }
-    return new BunConnection(session, info);
+    return new BunConnection(session, info, o.idleTimeoutMs ?? 30000);
   },
 };

@@ -26,6 +26,7 @@ import {
   checkDatagram,
   clientTrust,
   isVerificationFailure,
+  keepAliveMs,
   TransportError,
   TransportErrorCode as E,
 } from "./transport_error.ts";
@@ -211,6 +212,7 @@ export const denoTransport: Transport = {
       maxConcurrentBidirectionalStreams: o.maxBidiStreams ?? 1024,
       maxConcurrentUnidirectionalStreams: o.maxUniStreams ?? 64,
       maxIdleTimeout: o.idleTimeoutMs ?? 30000,
+      keepAliveInterval: keepAliveMs(o.idleTimeoutMs),
     });
     const conns = new Set<DenoConnection>();
     (async () => {
@@ -253,6 +255,7 @@ export const denoTransport: Transport = {
       caCerts: ca,
       serverCertificateHashes: fp && !ca ? [{ algorithm: "sha-256", value: hexToBytes(fp).buffer }] : undefined,
       maxIdleTimeout: o.idleTimeoutMs ?? 30000,
+      keepAliveInterval: keepAliveMs(o.idleTimeoutMs),
     });
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) => {

@@ -113,3 +113,8 @@ export function clientTrust(
   const isIp = /^[\d.]+$|:/.test(host);
   return { ca, fingerprint, serverName: tls.serverName ?? (isIp ? "localhost" : host) };
 }
+
+/** PING interval that keeps a live but quiet connection from reaching its idle timeout. */
+export function keepAliveMs(idleTimeoutMs = 30000): number {
+  return Math.max(100, Math.floor(idleTimeoutMs / 3));
+}
