@@ -16,12 +16,15 @@ import type {
   Connection,
   ConnectionStats,
   ConnectOptions,
+  HandshakeInfo,
   IncomingHandlers,
   Listener,
   ListenOptions,
+  PeerCertificate,
   SendStream,
   Transport,
 } from "./types.ts";
+import { serverTls } from "./_server_tls.ts";
 import {
   checkDatagram,
   clientTrust,
@@ -138,10 +141,14 @@ class BunConnection implements Connection {
   #pending: Array<() => void> = [];
   #localClose = false;
   readonly #live: Liveness = {};
+  readonly handshake: Promise<HandshakeInfo>;
+  #settle!: { ok: (i: HandshakeInfo) => void; fail: (e: unknown) => void };
 
   constructor(session: Any, info: Any, idleTimeoutMs: number) {
     this.#s = session;
-    this.#info = info;
+    this.handshake = new Promise<HandshakeInfo>((ok, fail) => (this.#settle = { ok, fail }));
+    this.handshake.catch(() => {});
+    if (info) this.opened(info);
     this.#watch(idleTimeoutMs);
     this.closed = session.closed.then(
       () => ({ code: 0, reason: "", local: this.#localClose }),
@@ -185,9 +192,29 @@ class BunConnection implements Connection {
     this.#s.closed.finally(() => clearInterval(timer)).catch(() => {});
   }
 
-  /** Records the handshake result (the server learns it after the session object exists). */
+  /** Records the handshake result (the server, and a 0-RTT client, learn it later). */
   opened(info: Any): this {
     this.#info = info;
+    this.#settle.ok({ resumed: info?.earlyDataAttempted === true, earlyDataAccepted: info?.earlyDataAccepted === true });
+    return this;
+  }
+
+  /** The handshake failed after the connection was handed out (0-RTT). */
+  failed(e: unknown): void {
+    this.#settle.fail(handshakeError(e));
+  }
+
+  get peerCertificate(): PeerCertificate | undefined {
+    const c = this.#s.peerCertificate;
+    if (!c || this.#isClient) return undefined;
+    return { subject: String(c.subject ?? ""), fingerprint: String(c.fingerprint256 ?? "").replace(/:/g, "").toLowerCase() };
+  }
+
+  #isClient = false;
+
+  /** Marks this end as the client (its peer certificate is the server's, not a client's). */
+  asClient(): this {
+    this.#isClient = true;
     return this;
   }
 
@@ -253,12 +280,31 @@ class BunConnection implements Connection {
 }
 
 /** The Bun `node:quic` transport. */
+/** Maps a native handshake failure to a TransportError. */
+function handshakeError(e: unknown): TransportError {
+  if (e instanceof TransportError) return e;
+  const msg = String((e as Any)?.reason ?? (e as Any)?.message ?? e);
+  const verify = isVerificationFailure(msg);
+  return new TransportError(
+    verify ? E.TLS_VERIFICATION : E.CONNECT_FAILED,
+    `${verify ? "server certificate verification failed" : "connect failed"}: ${msg}`,
+    { cause: e },
+  );
+}
+
+/** Session tickets from servers this process has talked to, for 0-RTT resumption. */
+const tickets = new Map<string, Any>();
+const MAX_TICKETS = 256;
+
+/** The Bun `node:quic` transport. */
 export const bunTransport: Transport = {
   name: "bun",
 
   async listen(o: ListenOptions, onConnection: (c: Connection) => void): Promise<Listener> {
     const q = await quic();
     const { createPrivateKey } = await import("node:crypto");
+    const { tls, trust } = await serverTls(o);
+    const enc = new TextEncoder();
     const sessions = new Set<Any>();
     const ep = await q.listen(
       (session: Any) => {
@@ -274,9 +320,10 @@ export const bunTransport: Transport = {
       },
       {
         alpn: [o.alpn],
-        sni: { "*": { keys: [createPrivateKey(o.tls.key)], certs: [new TextEncoder().encode(o.tls.cert)] } },
+        sni: { "*": { keys: [createPrivateKey(tls.key)], certs: [enc.encode(tls.cert)] } },
         endpoint: { address: hostPort(o.host, o.port) },
         enableEarlyData: o.earlyData ?? false,
+        ...(tls.clientCa ? { verifyClient: true, ca: [enc.encode(tls.clientCa)] } : {}),
         transportParams: {
           initialMaxStreamsBidi: o.maxBidiStreams ?? 1024,
           initialMaxStreamsUni: o.maxUniStreams ?? 64,
@@ -289,6 +336,7 @@ export const bunTransport: Transport = {
     const addr = ep.address;
     return {
       address: { host: String(addr?.address ?? o.host), port: Number(addr?.port) },
+      trust,
       async close(code = 0, reason = "") {
         await Promise.all([...sessions].map((s) => s.close({ code: BigInt(code), type: "application", reason }).catch(() => {})));
         await ep.close?.().catch?.(() => {});
@@ -300,11 +348,31 @@ export const bunTransport: Transport = {
   async connect(o: ConnectOptions): Promise<Connection> {
     const q = await quic();
     const { ca, fingerprint: fp, serverName } = clientTrust(o.tls, o.host);
+    const enc = new TextEncoder();
+    const key = `${hostPort(o.host, o.port)}/${serverName}`;
+    const ticket = o.zeroRtt ? tickets.get(key) : undefined;
+    let clientCert = {};
+    if (o.tls.cert || o.tls.key) {
+      if (!o.tls.cert || !o.tls.key) throw new TransportError(E.INVALID_ARGUMENT, "a client certificate needs both cert and key");
+      const { createPrivateKey } = await import("node:crypto");
+      // Only the leaf: Bun's server reports the last certificate of a client's chain as the
+      // peer's, and the server holds the client CA anyway.
+      const leaf = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(o.tls.cert)?.[0] ?? o.tls.cert;
+      clientCert = { keys: [createPrivateKey(o.tls.key)], certs: [enc.encode(leaf + "\n")] };
+    }
     const session = await q.connect(hostPort(o.host, o.port), {
       alpn: o.alpn,
       servername: serverName,
-      ca: ca?.map((p) => new TextEncoder().encode(p)),
+      ca: ca?.map((p) => enc.encode(p)),
       verifyPeer: fp && !ca ? "manual" : undefined,
+      ...clientCert,
+      ...(ticket ? { sessionTicket: ticket, enableEarlyData: true } : {}),
+      onsessionticket: o.zeroRtt
+        ? (t: Any) => {
+          if (tickets.size >= MAX_TICKETS && !tickets.has(key)) tickets.delete(tickets.keys().next().value!);
+          tickets.set(key, t);
+        }
+        : undefined,
       transportParams: {
         maxDatagramFrameSize: 1350,
         maxIdleTimeout: stackIdleSeconds(o.idleTimeoutMs),
@@ -318,27 +386,44 @@ export const bunTransport: Transport = {
       () => session.destroy(new TransportError(E.HANDSHAKE_TIMEOUT, `no QUIC handshake with ${hostPort(o.host, o.port)} within ${timeoutMs} ms`)),
       timeoutMs,
     );
+    const checkPin = () => {
+      if (!fp) return;
+      const got = String(session.peerCertificate?.fingerprint256 ?? "").replace(/:/g, "").toLowerCase();
+      if (got !== fp) {
+        const e = new TransportError(E.TLS_VERIFICATION, `server certificate verification failed: fingerprint ${got || "(none)"} does not match the pinned ${fp}`);
+        session.destroy(e);
+        throw e;
+      }
+    };
+    if (ticket) {
+      // 0-RTT: hand the connection out now so streams opened at once go as early data.
+      const c = new BunConnection(session, undefined, o.idleTimeoutMs ?? 30000).asClient();
+      session.opened.then(
+        (info: Any) => {
+          clearTimeout(timer);
+          try {
+            checkPin();
+            c.opened(info);
+          } catch (e) {
+            c.failed(e);
+          }
+        },
+        (e: unknown) => {
+          clearTimeout(timer);
+          c.failed(e);
+        },
+      );
+      return c;
+    }
     let info: Any;
     try {
       info = await session.opened;
     } catch (e) {
-      if (e instanceof TransportError) throw e;
-      const msg = String((e as Any)?.reason ?? (e as Any)?.message ?? e);
-      throw new TransportError(
-        isVerificationFailure(msg) ? E.TLS_VERIFICATION : E.CONNECT_FAILED,
-        `${isVerificationFailure(msg) ? "server certificate verification failed" : "connect failed"}: ${msg}`,
-        { cause: e },
-      );
+      throw handshakeError(e);
     } finally {
       clearTimeout(timer);
     }
-    if (fp) {
-      const got = String(session.peerCertificate?.fingerprint256 ?? "").replace(/:/g, "").toLowerCase();
-      if (got !== fp) {
-        session.destroy();
-        throw new TransportError(E.TLS_VERIFICATION, `server certificate verification failed: fingerprint ${got || "(none)"} does not match the pinned ${fp}`);
-      }
-    }
-    return new BunConnection(session, info, o.idleTimeoutMs ?? 30000);
+    checkPin();
+    return new BunConnection(session, info, o.idleTimeoutMs ?? 30000).asClient();
   },
 };

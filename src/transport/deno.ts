@@ -16,12 +16,15 @@ import type {
   Connection,
   ConnectionStats,
   ConnectOptions,
+  HandshakeInfo,
   IncomingHandlers,
   Listener,
   ListenOptions,
+  PeerCertificate,
   SendStream,
   Transport,
 } from "./types.ts";
+import { serverTls } from "./_server_tls.ts";
 import {
   checkDatagram,
   clientTrust,
@@ -110,9 +113,18 @@ class DenoConnection implements Connection {
   readonly closed: Promise<CloseInfo>;
   #local = false;
   #started = false;
+  readonly handshake: Promise<HandshakeInfo>;
+  /** Deno's QUIC server can neither request nor see client certificates. */
+  readonly peerCertificate: PeerCertificate | undefined = undefined;
 
-  constructor(conn: Any) {
+  /**
+   * @param conn The native connection.
+   * @param handshake Resolves when the handshake is done (later than `conn` under 0-RTT).
+   */
+  constructor(conn: Any, handshake: Promise<HandshakeInfo> = Promise.resolve({ resumed: false, earlyDataAccepted: false })) {
     this.#c = conn;
+    this.handshake = handshake;
+    handshake.catch(() => {});
     this.closed = conn.closed.then(
       (i: Any) => ({ code: Number(i?.closeCode ?? 0), reason: String(i?.reason ?? ""), local: this.#local }),
       (e: Any) => ({ code: 0, reason: String(e?.message ?? e), local: this.#local }),
@@ -199,40 +211,67 @@ class DenoConnection implements Connection {
 }
 
 /** The Deno `Deno.QuicEndpoint` transport. */
+/** Maps a native handshake failure to a TransportError. */
+function handshakeError(e: unknown): TransportError {
+  if (e instanceof TransportError) return e;
+  const msg = String((e as Error)?.message ?? e);
+  const verify = isVerificationFailure(msg);
+  return new TransportError(
+    verify ? E.TLS_VERIFICATION : E.CONNECT_FAILED,
+    `${verify ? "server certificate verification failed" : "connect failed"}: ${msg}`,
+    { cause: e },
+  );
+}
+
+/**
+ * One client endpoint for connections that ask for 0-RTT: quinn keeps session tickets per
+ * endpoint, so resumption only works through the endpoint that saw the first handshake.
+ */
+let zeroRttEndpoint: Any;
+
+/** The Deno `Deno.QuicEndpoint` transport. */
 export const denoTransport: Transport = {
   name: "deno",
 
-  listen(o: ListenOptions, onConnection: (c: Connection) => void): Promise<Listener> {
+  async listen(o: ListenOptions, onConnection: (c: Connection) => void): Promise<Listener> {
     const D = deno();
+    const { tls, trust } = await serverTls(o);
+    if (tls.clientCa) {
+      throw new TransportError(E.UNSUPPORTED, "client certificates (clientCa) are not supported by Deno's QUIC server; authenticate clients in HELLO");
+    }
     const ep = new D.QuicEndpoint({ hostname: o.host, port: o.port });
     const listener = ep.listen({
       alpnProtocols: [o.alpn],
-      cert: o.tls.cert,
-      key: o.tls.key,
+      cert: tls.cert,
+      key: tls.key,
       maxConcurrentBidirectionalStreams: o.maxBidiStreams ?? 1024,
       maxConcurrentUnidirectionalStreams: o.maxUniStreams ?? 64,
       maxIdleTimeout: o.idleTimeoutMs ?? 30000,
       keepAliveInterval: keepAliveMs(o.idleTimeoutMs),
     });
     const conns = new Set<DenoConnection>();
+    const accepted = (conn: Any) => {
+      const c = new DenoConnection(conn);
+      conns.add(c);
+      c.closed.then(() => conns.delete(c));
+      onConnection(c);
+    };
     (async () => {
       try {
         for await (const incoming of listener) {
-          // A failed handshake rejects accept(); it must not end the accept loop.
-          incoming.accept().then(
-            (conn: Any) => {
-              const c = new DenoConnection(conn);
-              conns.add(c);
-              c.closed.then(() => conns.delete(c));
-              onConnection(c);
-            },
-            () => {},
-          );
+          try {
+            // With early data on, accept({ zeroRtt }) hands the connection over at once.
+            const r = incoming.accept(o.earlyData ? { zeroRtt: true } : undefined);
+            // A failed handshake rejects accept(); it must not end the accept loop.
+            if (typeof r?.then === "function") r.then(accepted, () => {});
+            else accepted(r);
+          } catch { /* refused during the handshake */ }
         }
       } catch { /* listener stopped */ }
     })();
-    return Promise.resolve({
+    return {
       address: { host: String(ep.addr.hostname), port: Number(ep.addr.port) },
+      trust,
       async close(code = 0, reason = "") {
         await Promise.all([...conns].map((c) => c.close(code, reason)));
         try {
@@ -240,13 +279,15 @@ export const denoTransport: Transport = {
         } catch { /* already stopped */ }
         ep.close();
       },
-    });
+    };
   },
 
   async connect(o: ConnectOptions): Promise<Connection> {
     const D = deno();
     const { ca, fingerprint: fp, serverName } = clientTrust(o.tls, o.host);
+    if (!!o.tls.cert !== !!o.tls.key) throw new TransportError(E.INVALID_ARGUMENT, "a client certificate needs both cert and key");
     const timeoutMs = o.handshakeTimeoutMs ?? 5000;
+    if (o.zeroRtt) zeroRttEndpoint ??= new D.QuicEndpoint({ hostname: o.host.includes(":") ? "::" : "0.0.0.0", port: 0 });
     const pending = D.connectQuic({
       hostname: o.host,
       port: o.port,
@@ -254,9 +295,22 @@ export const denoTransport: Transport = {
       alpnProtocols: [o.alpn],
       caCerts: ca,
       serverCertificateHashes: fp && !ca ? [{ algorithm: "sha-256", value: hexToBytes(fp).buffer }] : undefined,
+      ...(o.tls.cert ? { cert: o.tls.cert, key: o.tls.key } : {}),
+      ...(o.zeroRtt ? { zeroRtt: true, endpoint: zeroRttEndpoint } : {}),
       maxIdleTimeout: o.idleTimeoutMs ?? 30000,
       keepAliveInterval: keepAliveMs(o.idleTimeoutMs),
     });
+    if (typeof pending?.then !== "function") {
+      // A connection handed back synchronously is a resumed one sending 0-RTT data; Deno does
+      // not say whether the server accepted the early data.
+      const done = Promise.resolve(typeof pending.handshake === "function" ? pending.handshake() : pending.handshake).then(
+        () => ({ resumed: true, earlyDataAccepted: undefined }),
+        (e: unknown) => {
+          throw handshakeError(e);
+        },
+      );
+      return new DenoConnection(pending, done);
+    }
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
@@ -266,17 +320,9 @@ export const denoTransport: Transport = {
       }, timeoutMs);
     });
     try {
-      const conn = await Promise.race([pending, timeout]);
-      return new DenoConnection(conn);
+      return new DenoConnection(await Promise.race([pending, timeout]));
     } catch (e) {
-      if (e instanceof TransportError) throw e;
-      const msg = String((e as Error)?.message ?? e);
-      const verify = isVerificationFailure(msg);
-      throw new TransportError(
-        verify ? E.TLS_VERIFICATION : E.CONNECT_FAILED,
-        `${verify ? "server certificate verification failed" : "connect failed"}: ${msg}`,
-        { cause: e },
-      );
+      throw handshakeError(e);
     } finally {
       clearTimeout(timer);
     }

@@ -18,6 +18,12 @@ export interface ServerTls {
   cert: string;
   /** The leaf's private key (PKCS#8 PEM). */
   key: string;
+  /**
+   * Require client certificates (mutual TLS) issued by this CA (PEM). Bun only: Deno's QUIC
+   * server can neither request nor see client certificates, so listening with this on Deno
+   * fails with `UNSUPPORTED` rather than silently accepting anyone.
+   */
+  clientCa?: string;
 }
 
 /**
@@ -31,6 +37,10 @@ export interface ClientTls {
   fingerprint?: string;
   /** The name the certificate must carry. @default {the host connected to, or "localhost" for an IP} */
   serverName?: string;
+  /** Client certificate chain (PEM) for mutual TLS, with `key`. */
+  cert?: string;
+  /** The client certificate's private key (PKCS#8 PEM). */
+  key?: string;
 }
 
 /** Options for {@link Transport.listen}. */
@@ -40,7 +50,13 @@ export interface ListenOptions {
   port: number;
   /** ALPN protocol id both ends must speak. */
   alpn: string;
-  tls: ServerTls;
+  /**
+   * Certificate and key. Left out, a development CA and leaf are made for localhost and the bind
+   * address, the CA's fingerprint is logged, and `listener.trust` tells clients what to trust.
+   */
+  tls?: ServerTls;
+  /** Where the development-certificate notice goes. @default {console.warn} */
+  log?: (message: string) => void;
   /**
    * Most bidirectional streams a peer may have open at once.
    * @default {1024}
@@ -73,6 +89,29 @@ export interface ConnectOptions {
   idleTimeoutMs?: number;
   /** @default {1024} */
   maxBidiStreams?: number;
+  /**
+   * Resume a previous session with this server when the transport holds a ticket for it, and
+   * let streams opened at once travel as 0-RTT early data. `connect` then returns before the
+   * handshake completes; `connection.handshake` tells whether resumption and early data
+   * worked. Early data can be replayed by an attacker: send only idempotent requests in it.
+   * @default {false}
+   */
+  zeroRtt?: boolean;
+}
+
+/** What the handshake established. */
+export interface HandshakeInfo {
+  /** The session was resumed from a ticket (0-RTT was attempted). */
+  resumed: boolean;
+  /** The server accepted early data; `undefined` where the stack does not say (Deno). */
+  earlyDataAccepted: boolean | undefined;
+}
+
+/** The certificate a peer presented (mutual TLS, on the server side). */
+export interface PeerCertificate {
+  subject: string;
+  /** Lowercase hex SHA-256 of the certificate. */
+  fingerprint: string;
 }
 
 /** What ended a connection. */
@@ -132,6 +171,10 @@ export interface Connection {
   readonly alpn: string;
   /** Largest datagram payload the peer accepts now; 0 when datagrams are unavailable. */
   readonly maxDatagramSize: number;
+  /** Settles when the handshake completes (already settled unless 0-RTT was used). */
+  readonly handshake: Promise<HandshakeInfo>;
+  /** The client's certificate under mutual TLS (server side, Bun); undefined otherwise. */
+  readonly peerCertificate: PeerCertificate | undefined;
   /** Settles when the connection has ended, never rejects. */
   readonly closed: Promise<CloseInfo>;
   openBidi(): Promise<BidiStream>;
@@ -148,6 +191,11 @@ export interface Connection {
 export interface Listener {
   /** The bound address (the real port when 0 was asked for). */
   readonly address: SocketAddress;
+  /**
+   * What a client needs to trust this server: the CA (when known: always for development
+   * certificates) and the SHA-256 fingerprint of the leaf certificate, for pinning.
+   */
+  readonly trust: { ca: string | undefined; fingerprint: string };
   /** Stops accepting and closes every connection with `code`. */
   close(code?: number, reason?: string): Promise<void>;
 }
