@@ -232,6 +232,7 @@ class BunConnection implements Connection {
   }
 
   handle(handlers: IncomingHandlers): void {
+    if (this.#handlers) throw new TransportError(E.INVALID_ARGUMENT, "handle() may be called once per connection");
     this.#handlers = handlers;
     for (const d of this.#pending.splice(0)) d();
   }

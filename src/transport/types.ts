@@ -179,7 +179,10 @@ export interface Connection {
   readonly closed: Promise<CloseInfo>;
   openBidi(): Promise<BidiStream>;
   openUni(): Promise<SendStream>;
-  /** Starts delivering what the peer opens; streams that arrived earlier are delivered first. */
+  /**
+   * Starts delivering what the peer opens; streams that arrived earlier are delivered first.
+   * Call it once per connection (a second call throws `INVALID_ARGUMENT`).
+   */
   handle(handlers: IncomingHandlers): void;
   /** @throws {TransportError} `DATAGRAM_TOO_LARGE` or `UNSUPPORTED`. */
   sendDatagram(data: Uint8Array): Promise<void>;
