@@ -5,7 +5,6 @@
  */
 
 import type { Transport } from "./types.ts";
-import { TransportError, TransportErrorCode } from "./transport_error.ts";
 
 /** The runtime this code runs on. */
 export function runtimeName(): "bun" | "deno" | "node" {
@@ -15,14 +14,14 @@ export function runtimeName(): "bun" | "deno" | "node" {
 }
 
 /**
- * The transport for this runtime: Bun's `node:quic`, or Deno's QUIC (needs `--unstable-net`).
+ * The transport for this runtime: Bun's `node:quic`, Deno's QUIC (needs `--unstable-net`), or
+ * `@matrixai/quic` on Node (no datagrams; see docs/TRANSPORT.md).
  *
  * @param name Override the runtime's choice.
  * @returns The adapter.
- * @throws {TransportError} `UNSUPPORTED` on Node (the `@matrixai/quic` adapter is not built yet).
  */
 export async function defaultTransport(name: "bun" | "deno" | "node" = runtimeName()): Promise<Transport> {
   if (name === "bun") return (await import("./bun.ts")).bunTransport;
   if (name === "deno") return (await import("./deno.ts")).denoTransport;
-  throw new TransportError(TransportErrorCode.UNSUPPORTED, "no QUIC transport for Node yet: the @matrixai/quic adapter is not built");
+  return (await import("./node.ts")).nodeTransport;
 }

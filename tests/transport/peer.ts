@@ -1,8 +1,14 @@
-// Interop peer, run in its own process under Bun (`bun peer.ts …`) or Deno
-// (`deno run --unstable-net -A peer.ts …`), using the runtime's own transport adapter.
+// Interop peer, run in its own process under Bun (`bun peer.ts …`), Deno
+// (`deno run --unstable-net -A peer.ts …`) or Node (bundled first: `bun build peer.ts --target=node
+// --format=esm --packages=external --outdir <dir inside the repo, so @matrixai/quic resolves>`,
+// then `node <dir>/peer.js …`), using the runtime's own transport adapter.
 //
 //   peer.ts server <certDir>                 prints {"port":N}, then serves until stdin closes
 //   peer.ts client <certDir> <port> <checks>  runs each comma-separated check, one JSON line each
+//
+// Checks: echo[:N] (100 concurrent streams of 0 B, 1 B, 64 KiB, 4 MiB; with N only the first N of
+// the 25 4 MiB streams are 4 MiB, the rest 64 KiB), perf, datagram, reset, close, wrong-ca,
+// fingerprint, dead-port.
 //
 // Server behaviour per bidi stream: echo everything back, then FIN. A stream whose first bytes
 // are "RESET <code>" is reset with that code instead; "CLOSE <code>" closes the connection.
@@ -86,16 +92,17 @@ if (mode === "server") {
   const port = Number(portArg);
   const connect = (tls: { ca?: string; fingerprint?: string }, p = port) =>
     t.connect({ host: "127.0.0.1", port: p, alpn: ALPN, tls, handshakeTimeoutMs: 3000 });
-  for (const check of checks.split(",")) {
+  for (const [check, arg] of checks.split(",").map((c) => c.split(":"))) {
     const result: Record<string, unknown> = { runtime: t.name, check };
     try {
       if (check === "echo") {
         const conn = await connect({ ca: read("ca.pem") });
         const sizes = [0, 1, 64 * 1024, 4 * 1024 * 1024];
+        const big = (result.big = arg === undefined ? 25 : Number(arg));
         const t0 = performance.now();
         const outcomes = await Promise.all(
           Array.from({ length: 100 }, async (_, i) => {
-            const size = sizes[i % 4];
+            const size = i % 4 === 3 && i >> 2 >= big ? sizes[2] : sizes[i % 4];
             const data = pattern(size, i + 1);
             const s = await conn.openBidi();
             const back = readAll(s);
@@ -109,18 +116,50 @@ if (mode === "server") {
         result.ms = Math.round(performance.now() - t0);
         result.alpn = conn.alpn;
         await conn.close();
+      } else if (check === "perf") {
+        // Sequential 64 B echoes on a new stream each (p50), then one 4 MiB echo.
+        const conn = await connect({ ca: read("ca.pem") });
+        const echo = async (data: Uint8Array) => {
+          const s = await conn.openBidi();
+          const back = readAll(s);
+          for (let at = 0; at < data.length; at += 256 * 1024) await s.write(data.subarray(at, at + 256 * 1024));
+          await s.end();
+          if ((await back).length !== data.length) throw new Error("short echo");
+        };
+        const small = pattern(64, 1);
+        const times: number[] = [];
+        for (let i = 0; i < 120; i++) {
+          const t0 = performance.now();
+          await echo(small);
+          if (i >= 20) times.push(performance.now() - t0);
+        }
+        result.p50Ms = Number(times.sort((a, b) => a - b)[times.length >> 1].toFixed(2));
+        const t0 = performance.now();
+        await echo(pattern(4 * 1024 * 1024, 2));
+        result.mib4Ms = Math.round(performance.now() - t0);
+        await conn.close();
       } else if (check === "datagram") {
         const conn = await connect({ ca: read("ca.pem") });
         const got = new Promise<Uint8Array>((r) => conn.handle({ datagram: r }));
         result.maxDatagramSize = conn.maxDatagramSize;
-        await conn.sendDatagram(enc.encode("dgram"));
-        result.echo = dec.decode(
-          await Promise.race([got, new Promise<Uint8Array>((r) => setTimeout(() => r(enc.encode("timeout")), 2000))]),
-        );
-        try {
-          await conn.sendDatagram(new Uint8Array(conn.maxDatagramSize + 1));
-        } catch (e) {
-          result.tooLarge = (e as { code?: string }).code;
+        if (conn.maxDatagramSize === 0) {
+          // This end or the peer has no datagrams (Node's stack): sending must say so.
+          try {
+            await conn.sendDatagram(enc.encode("dgram"));
+            result.unsupported = "sent";
+          } catch (e) {
+            result.unsupported = (e as { code?: string }).code;
+          }
+        } else {
+          await conn.sendDatagram(enc.encode("dgram"));
+          result.echo = dec.decode(
+            await Promise.race([got, new Promise<Uint8Array>((r) => setTimeout(() => r(enc.encode("timeout")), 2000))]),
+          );
+          try {
+            await conn.sendDatagram(new Uint8Array(conn.maxDatagramSize + 1));
+          } catch (e) {
+            result.tooLarge = (e as { code?: string }).code;
+          }
         }
         await conn.close();
       } else if (check === "reset") {
