@@ -1,5 +1,6 @@
 // `npm run bench`: runs each benchmark on Bun and on Deno in separate processes, writes
 // bench/results/<name>.json and .md, and refreshes the matching table in README.md.
+// BENCH=codec or BENCH=transport runs only that one.
 
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
@@ -10,6 +11,32 @@ const bin = (name: string) => {
   const local = join(ROOT, "node_modules", ".bin", name);
   return existsSync(local) ? local : name;
 };
+const ONLY = process.env.BENCH ?? "";
+if (ONLY && ONLY !== "codec" && ONLY !== "transport") {
+  console.error(`BENCH=${ONLY}: expected "codec" or "transport"`);
+  process.exit(2);
+}
+const DATE = new Date().toISOString();
+const MACHINE = `${cpus().length} × ${cpus()[0]?.model.trim() ?? "cpu"}`;
+
+/** Replaces the README section between `<!-- bench:<name>:start -->` and `…:end -->`. */
+function updateReadme(name: string, table: string): void {
+  const readme = join(ROOT, "README.md");
+  const text = readFileSync(readme, "utf8");
+  const start = `<!-- bench:${name}:start -->`;
+  const end = `<!-- bench:${name}:end -->`;
+  const a = text.indexOf(start);
+  const b = text.indexOf(end);
+  if (a >= 0 && b > a) {
+    writeFileSync(readme, text.slice(0, a + start.length) + "\n" + table + "\n" + text.slice(b));
+    console.log(`README.md ${name} table updated`);
+  } else {
+    console.log(`README.md has no ${start} … ${end} section; not updated`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Codec
 
 interface CodecRun {
   runtime: string;
@@ -34,40 +61,186 @@ const OPS: [string, string][] = [
   ["split64kMBps", "split, 64 KiB chunks"],
 ];
 
-console.log("codec benchmark: 1 MiB of mixed small frames, WASM core vs plain-TS reference");
-const runs = [
-  await runOn([bin("bun"), "bench/codec.ts"]),
-  await runOn([bin("deno"), "run", "--no-prompt", "bench/codec.ts"]),
-];
+async function codec(): Promise<void> {
+  console.log("codec benchmark: 1 MiB of mixed small frames, WASM core vs plain-TS reference");
+  const runs = [
+    await runOn([bin("bun"), "bench/codec.ts"]),
+    await runOn([bin("deno"), "run", "--no-prompt", "bench/codec.ts"]),
+  ];
 
-const rows: string[] = [];
-for (const r of runs) {
-  for (const [key, label] of OPS) {
-    const w = r.results.wasm[key];
-    const t = r.results.ts[key];
-    rows.push(`| ${r.runtime} ${r.version} | ${label} | ${w.toFixed(0)} | ${t.toFixed(0)} | ${(w / t).toFixed(2)}× |`);
+  const rows: string[] = [];
+  for (const r of runs) {
+    for (const [key, label] of OPS) {
+      const w = r.results.wasm[key];
+      const t = r.results.ts[key];
+      rows.push(
+        `| ${r.runtime} ${r.version} | ${label} | ${w.toFixed(0)} | ${t.toFixed(0)} | ${(w / t).toFixed(2)}× |`,
+      );
+    }
   }
-}
-const table = [
-  `Measured ${new Date().toISOString().slice(0, 10)} on ${cpus().length} × ${cpus()[0]?.model.trim() ?? "cpu"}; ` +
-  `${runs[0].inputBytes} bytes in ${runs[0].frames} frames; MB/s, median of 7 runs; ratio = WASM ÷ TS.`,
-  "",
-  "| runtime | operation | WASM MB/s | TS MB/s | WASM ÷ TS |",
-  "|---|---|---|---|---|",
-  ...rows,
-].join("\n");
-console.log(table);
+  const table = [
+    `Measured ${new Date().toISOString().slice(0, 10)} on ${cpus().length} × ${cpus()[0]?.model.trim() ?? "cpu"}; ` +
+    `${runs[0].inputBytes} bytes in ${runs[0].frames} frames; MB/s, median of 7 runs; ratio = WASM ÷ TS.`,
+    "",
+    "| runtime | operation | WASM MB/s | TS MB/s | WASM ÷ TS |",
+    "|---|---|---|---|---|",
+    ...rows,
+  ].join("\n");
+  console.log(table);
 
-writeFileSync(join(ROOT, "bench/results/codec.json"), JSON.stringify({ date: new Date().toISOString(), cpus: cpus().length, runs }, null, 2) + "\n");
-writeFileSync(join(ROOT, "bench/results/codec.md"), table + "\n");
-
-const readme = join(ROOT, "README.md");
-const text = readFileSync(readme, "utf8");
-const start = "<!-- bench:codec:start -->";
-const end = "<!-- bench:codec:end -->";
-const a = text.indexOf(start);
-const b = text.indexOf(end);
-if (a >= 0 && b > a) {
-  writeFileSync(readme, text.slice(0, a + start.length) + "\n" + table + "\n" + text.slice(b));
-  console.log("README.md table updated");
+  writeFileSync(
+    join(ROOT, "bench/results/codec.json"),
+    JSON.stringify({ date: new Date().toISOString(), cpus: cpus().length, runs }, null, 2) + "\n",
+  );
+  writeFileSync(join(ROOT, "bench/results/codec.md"), table + "\n");
+  updateReadme("codec", table);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Transport
+
+interface TransportRun {
+  runtime: string;
+  version: string;
+  params: Record<string, number>;
+  results: Record<"raw" | "ours" | "tcp", Record<string, number>>;
+  ratios: Record<string, number>;
+  errors: string[];
+  elapsedMs: number;
+  exitCode?: number;
+}
+
+/** [key, label, "lower" is better (latency, time) or "higher" (throughput)]. */
+const METRICS: [string, string, "lower" | "higher"][] = [
+  ["echoOneStreamP50Us", "64 B echo, one stream, p50 µs", "lower"],
+  ["echoOneStreamP99Us", "64 B echo, one stream, p99 µs", "lower"],
+  ["echoNewStreamP50Us", "64 B echo, new stream each, p50 µs", "lower"],
+  ["echoNewStreamP99Us", "64 B echo, new stream each, p99 µs", "lower"],
+  ["bulkOneWayMBps", "64 MiB one way, one stream, MB/s", "higher"],
+  ["bulkEchoMBps", "16 MiB echo, one stream, MB/s", "higher"],
+  ["streams1000Ms", "1,000 concurrent streams × 64 B echo, ms", "lower"],
+  ["handshakeMs", "handshake (connect until ready), median ms", "lower"],
+  ["firstEchoFreshMs", "connect + first 64 B echo, full handshake, median ms", "lower"],
+  ["firstEchoResumedMs", "connect + first 64 B echo, resumed with 0-RTT, median ms", "lower"],
+  ["resumedPct", "connections that resumed when asked for 0-RTT, %", "higher"],
+];
+/** The issue's target: ours ÷ raw ≤ 1.3 where lower is better, ≥ 0.77 where higher is. */
+const meets = (ratio: number, better: "lower" | "higher") => (better === "lower" ? ratio <= 1.3 : ratio >= 0.77);
+
+/** Runs bench/transport.ts; a partial report (watchdog, failed metric) is kept, marked by its exit code. */
+async function runTransportOn(cmd: string[], limitMs = 300_000): Promise<TransportRun> {
+  const p = Bun.spawn(cmd, { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
+  const kill = setTimeout(() => p.kill(9), limitMs);
+  const [out, err] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text()]);
+  const code = await p.exited;
+  clearTimeout(kill);
+  // Bun prints an ExperimentalWarning for node:quic on every run; pass on everything else.
+  const noise = /ExperimentalWarning: quic|bun --trace-warnings/;
+  const rest = err.split("\n").filter((l) => l.trim() && !noise.test(l));
+  if (rest.length) console.error(rest.join("\n"));
+  const last = out.trim().split("\n").pop() ?? "";
+  let run: TransportRun;
+  try {
+    run = JSON.parse(last);
+  } catch {
+    throw new Error(
+      `${cmd.join(" ")} exited ${code} without a result${p.signalCode ? ` (killed: ${p.signalCode})` : ""}`,
+    );
+  }
+  if (code !== 0) run.exitCode = code;
+  return run;
+}
+
+function cell(x: number | undefined): string {
+  if (x === undefined || !Number.isFinite(x)) return "–";
+  return x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2);
+}
+
+function gitState(): string {
+  const git = (...args: string[]) => {
+    const r = Bun.spawnSync(["git", ...args], { cwd: ROOT, stdout: "pipe", stderr: "ignore" });
+    return r.exitCode === 0 ? r.stdout.toString().trim() : "";
+  };
+  const head = git("rev-parse", "--short", "HEAD");
+  const dirty = git("status", "--porcelain", "src/transport");
+  return head ? `${head}${dirty ? " + uncommitted src/transport changes" : ""}` : "";
+}
+
+async function transport(): Promise<boolean> {
+  console.log("transport benchmark: RAW native QUIC vs OURS (adapter) vs plain TCP, one process, loopback");
+  const runs: TransportRun[] = [];
+  const failures: string[] = [];
+  for (
+    const cmd of [
+      [bin("bun"), "bench/transport.ts"],
+      [bin("deno"), "run", "--no-prompt", "--unstable-net", "-A", "bench/transport.ts"],
+    ]
+  ) {
+    const t0 = performance.now();
+    try {
+      const run = await runTransportOn(cmd);
+      runs.push(run);
+      console.log(`  ${run.runtime} ${run.version}: ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+      if (run.exitCode || run.errors.length) {
+        failures.push(`${run.runtime}: exit ${run.exitCode ?? 0}; ${run.errors.join("; ")}`);
+      }
+    } catch (e) {
+      failures.push(String((e as Error).message));
+    }
+  }
+  if (runs.length === 0) {
+    console.error(failures.join("\n"));
+    return false;
+  }
+
+  const rows: string[] = [];
+  const missed: string[] = [];
+  for (const r of runs) {
+    for (const [key, label, better] of METRICS) {
+      const raw = r.results.raw[key];
+      const ours = r.results.ours[key];
+      const ratio = r.ratios[key];
+      if (raw === undefined && ours === undefined) continue;
+      const ok = ratio === undefined ? true : meets(ratio, better);
+      if (!ok) missed.push(`${r.runtime} ${label} (${ratio.toFixed(2)}×)`);
+      const ratioCell = ratio === undefined ? "–" : `${ratio.toFixed(2)}×${ok ? "" : " ✗"}`;
+      rows.push(
+        `| ${r.runtime} ${r.version} | ${label} | ${cell(raw)} | ${cell(ours)} | ${
+          cell(r.results.tcp[key])
+        } | ${ratioCell} |`,
+      );
+    }
+  }
+  const p = runs[0].params;
+  const state = gitState();
+  const table = [
+    `Measured ${DATE.slice(0, 10)} on ${MACHINE}${state ? ` (${state})` : ""}; client and server in one process on ` +
+    `127.0.0.1; QUIC with TLS 1.3 (dev certificates, ALPN echostream/1). RAW = the runtime's QUIC API used directly, ` +
+    `OURS = the same through \`defaultTransport()\`, TCP = plain TCP on the same runtime (no TLS; one connection per ` +
+    `stream, so no stream metrics). ${p.rounds} rounds alternating RAW/OURS order; echo latencies pool ` +
+    `${p.oneStream} (one stream) and ${p.newStream} (new stream each) round trips per round after warm-up; MB/s = 10⁶ B/s, ` +
+    `median of ${p.bulkRuns} runs per round; 1,000 streams: median of ${p.concurrentRuns} per round; handshake: median of ` +
+    `${p.handshakes} per round. p99 values move by up to 2× from run to run on this machine; read them as rough. ✗ = misses the target (ours ÷ raw ≤ 1.3 for latency and time, ≥ 0.77 for throughput).`,
+    "",
+    "| runtime | metric | raw | ours | tcp | ours ÷ raw |",
+    "|---|---|---|---|---|---|",
+    ...rows,
+    "",
+    missed.length ? `Target missed on: ${missed.join("; ")}.` : "Every ours ÷ raw ratio meets the target.",
+  ].join("\n");
+  console.log(table);
+  if (failures.length) console.error(`transport benchmark problems:\n  ${failures.join("\n  ")}`);
+
+  writeFileSync(
+    join(ROOT, "bench/results/transport.json"),
+    JSON.stringify({ date: DATE, cpus: cpus().length, machine: MACHINE, source: state, runs }, null, 2) + "\n",
+  );
+  writeFileSync(join(ROOT, "bench/results/transport.md"), table + "\n");
+  updateReadme("transport", table);
+  return failures.length === 0;
+}
+
+let ok = true;
+if (ONLY !== "transport") await codec();
+if (ONLY !== "codec") ok = await transport();
+if (!ok) process.exit(1);

@@ -1,0 +1,1032 @@
+// Transport benchmark: the runtime's QUIC stack used directly (RAW), the same through our
+// adapter (OURS, `defaultTransport()`), and plain TCP on the same runtime (TCP, a reference).
+// Client and server live in this one process on 127.0.0.1; QUIC uses TLS 1.3 with certificates
+// from createDevCertificates() and ALPN "echostream/1". Prints one JSON line. Driven by
+// bench/run.ts (`npm run bench`); also runs alone:
+//
+//   bun bench/transport.ts
+//   deno run --unstable-net -A bench/transport.ts
+//
+// Every loop is bounded in count; each metric has its own time limit and a global watchdog
+// prints what was measured and exits non-zero if anything hangs.
+//
+// The server picks its behaviour from the first byte a stream carries: "E" echoes every chunk
+// back, "S" counts the bytes and answers with the count (8 bytes) once the client ends the
+// stream. The client-side loops are shared by all three implementations; each implementation
+// only supplies open/write/end/read in its stack's own idiom (RAW: Bun `writeSync` + batched
+// async iteration, Deno web streams without awaiting each write; OURS: the Transport
+// interface, awaiting each write as its contract asks).
+
+import { defaultTransport } from "../src/transport/mod.ts";
+import type { BidiStream, Connection, Transport } from "../src/transport/mod.ts";
+import { createDevCertificates } from "../src/security/mod.ts";
+
+// deno-lint-ignore no-explicit-any
+type Any = any;
+const G = globalThis as Any;
+const RUNTIME: "bun" | "deno" | "node" = "Deno" in G ? "deno" : "Bun" in G ? "bun" : "node";
+const VERSION: string = RUNTIME === "deno"
+  ? G.Deno.version.deno
+  : RUNTIME === "bun"
+  ? G.Bun.version
+  : G.process.version;
+const env = (k: string): string | undefined => {
+  try {
+    return RUNTIME === "deno" ? G.Deno.env.get(k) : G.process.env[k];
+  } catch {
+    return undefined;
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+// Parameters. Every count is fixed; BENCH_TRANSPORT_SCALE (0 < s ≤ 1) shrinks them for a quick run.
+
+const SCALE = Math.min(1, Math.max(0.01, Number(env("BENCH_TRANSPORT_SCALE") ?? 1) || 1));
+const n = (x: number) => Math.max(1, Math.round(x * SCALE));
+const P = {
+  rounds: Math.max(1, Math.min(8, Number(env("BENCH_TRANSPORT_ROUNDS") ?? 4) || 4)),
+  payload: 64,
+  oneStreamWarmup: n(300),
+  oneStream: n(3000),
+  newStreamWarmup: n(200),
+  newStream: n(2000),
+  bulkBytes: n(64) * 1024 * 1024,
+  bulkChunk: 64 * 1024,
+  bulkRuns: 2,
+  echoBytes: n(16) * 1024 * 1024,
+  echoRuns: 2,
+  concurrent: n(1000),
+  concurrentRuns: 3,
+  handshakes: n(20),
+  handshakeWarmup: 2,
+  metricTimeoutMs: 45_000,
+  watchdogMs: Number(env("BENCH_TRANSPORT_WATCHDOG_MS") ?? 240_000),
+};
+
+const HOST = "127.0.0.1";
+const ALPN = "echostream/1";
+const ECHO = 0x45; // "E"
+const SINK = 0x53; // "S"
+const noop = () => {};
+const now = () => performance.now();
+
+// ---------------------------------------------------------------------------------------------
+// Watchdog and exit
+
+const started = now();
+const report: Any = {
+  runtime: RUNTIME,
+  version: VERSION,
+  params: P,
+  results: { raw: {}, ours: {}, tcp: {} },
+  ratios: {},
+  errors: [] as string[],
+};
+
+function exit(code: number): never {
+  if (RUNTIME === "deno") G.Deno.exit(code);
+  G.process.exit(code);
+  throw new Error("unreachable");
+}
+function unref(t: Any): void {
+  if (RUNTIME === "deno") G.Deno.unrefTimer(t);
+  else t?.unref?.();
+}
+
+const watchdog = setTimeout(() => {
+  report.errors.push(`watchdog: still running after ${P.watchdogMs} ms; results are partial`);
+  finish();
+  console.log(JSON.stringify(report));
+  exit(3);
+}, P.watchdogMs);
+
+/** Rejects if `p` has not settled in `ms`. */
+function within<T>(p: Promise<T>, ms: number, label: string): Promise<T> {
+  let t: Any;
+  return Promise.race([
+    p.finally(() => clearTimeout(t)),
+    new Promise<T>((_, reject) => {
+      t = setTimeout(() => reject(new Error(`${label}: no result within ${ms} ms`)), ms);
+    }),
+  ]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The shape every implementation provides
+
+interface Stream {
+  /** Queue a chunk; a returned promise means "wait before writing more". */
+  write(chunk: Uint8Array): void | Promise<void>;
+  /** Send FIN. */
+  end(): void | Promise<void>;
+  /** Read until at least `want` bytes have arrived; copies them into `into` when given. */
+  readN(want: number, into?: Uint8Array): Promise<number>;
+  /** Read until FIN; returns the byte count. */
+  readAll(): Promise<number>;
+  /** Drop the stream (after an error). */
+  abort(): void;
+}
+
+interface Client {
+  open(): Promise<Stream>;
+  close(): Promise<void>;
+  /** Whether the handshake resumed a session (OURS only). */
+  resumed?(): Promise<boolean>;
+}
+
+interface Impl {
+  name: "raw" | "ours" | "tcp";
+  /** Whether a connection carries many streams (TCP: one connection = one stream). */
+  multiStream: boolean;
+  /** `zeroRtt`: resume with a session ticket and send early data (OURS only). */
+  connect(zeroRtt?: boolean): Promise<Client>;
+  /** Supports `connect(true)`. */
+  resumable?: boolean;
+  stop(): Promise<void>;
+}
+
+function u64(x: number): Uint8Array {
+  const b = new Uint8Array(8);
+  new DataView(b.buffer).setBigUint64(0, BigInt(x));
+  return b;
+}
+
+/** Copies `c` into `into` at `at` if there is an `into`. */
+function take(into: Uint8Array | undefined, at: number, c: Uint8Array): void {
+  if (into && at < into.length) into.set(c.subarray(0, into.length - at), at);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bun: node:quic (RAW) and node:net (TCP)
+
+const DRAIN = Symbol.for("Stream.drainableProtocol");
+
+async function bunDrainWrite(w: Any, c: Uint8Array): Promise<void> {
+  for (let i = 0; !w.writeSync(c); i++) {
+    if (w.desiredSize === null) throw new Error("stream closed for writing");
+    if (i > 1_000_000) throw new Error("writer never drained");
+    await (w[DRAIN]?.() ?? new Promise((r) => setTimeout(r, 1)));
+  }
+}
+
+function bunRawStream(st: Any): Stream {
+  st.closed?.catch?.(noop);
+  const w = st.writer;
+  const it = st[Symbol.asyncIterator]();
+  return {
+    write: (c) => (w.writeSync(c) ? undefined : bunDrainWrite(w, c)),
+    end: () => {
+      w.endSync();
+    },
+    async readN(want, into) {
+      let got = 0;
+      while (got < want) {
+        const r = await it.next();
+        if (r.done) throw new Error(`stream ended after ${got} of ${want} bytes`);
+        for (const c of r.value as Uint8Array[]) {
+          take(into, got, c);
+          got += c.length;
+        }
+      }
+      return got;
+    },
+    async readAll() {
+      let got = 0;
+      while (true) {
+        const r = await it.next();
+        if (r.done) return got;
+        for (const c of r.value as Uint8Array[]) got += c.length;
+      }
+    },
+    abort: () => {
+      try {
+        st.destroy();
+      } catch { /* gone */ }
+    },
+  };
+}
+
+async function serveBunRaw(st: Any): Promise<void> {
+  st.closed?.catch?.(noop);
+  const w = st.writer;
+  let mode = 0;
+  let count = 0;
+  try {
+    for await (const batch of st) {
+      for (const c of batch as Uint8Array[]) {
+        if (mode === 0 && c.length > 0) mode = c[0];
+        if (mode === SINK) count += c.length;
+        else if (!w.writeSync(c)) await bunDrainWrite(w, c);
+      }
+    }
+    if (mode === SINK) w.writeSync(u64(count));
+    w.endSync();
+  } catch {
+    try {
+      st.destroy();
+    } catch { /* gone */ }
+  }
+}
+
+async function bunRaw(certs: Any): Promise<Impl> {
+  const name = "node:quic";
+  const q = await import(name);
+  const { createPrivateKey } = await import("node:crypto");
+  const te = new TextEncoder();
+  const sessions = new Set<Any>();
+  // The same transport parameters OURS sets (Bun reads maxIdleTimeout in seconds).
+  const params = {
+    initialMaxStreamsBidi: 1024,
+    initialMaxStreamsUni: 64,
+    maxIdleTimeout: 32,
+    maxDatagramFrameSize: 1350,
+  };
+  const ep = await q.listen(
+    (session: Any) => {
+      session.closed.catch(noop);
+      sessions.add(session);
+      session.closed.finally(() => sessions.delete(session)).catch(noop);
+      session.onstream = (st: Any) => serveBunRaw(st);
+    },
+    {
+      alpn: [ALPN],
+      sni: { "*": { keys: [createPrivateKey(certs.key)], certs: [te.encode(certs.cert)] } },
+      endpoint: { address: `${HOST}:0` },
+      enableEarlyData: false,
+      transportParams: params,
+    },
+  );
+  const port = Number(ep.address.port);
+  const ca = [te.encode(certs.ca)];
+  return {
+    name: "raw",
+    multiStream: true,
+    async connect() {
+      const s = await q.connect(`${HOST}:${port}`, {
+        alpn: ALPN,
+        servername: "localhost",
+        ca,
+        transportParams: { maxDatagramFrameSize: 1350, maxIdleTimeout: 32, initialMaxStreamsBidi: 1024 },
+      });
+      s.closed.catch(noop);
+      await s.opened;
+      return {
+        open: async () => bunRawStream(await s.createBidirectionalStream()),
+        async close() {
+          await s.close({ code: 0n, type: "application", reason: "" }).catch(noop);
+          await s.closed.catch(noop);
+        },
+      };
+    },
+    async stop() {
+      await Promise.all([...sessions].map((s) => s.close({ code: 0n, type: "application", reason: "" }).catch(noop)));
+      await ep.close?.()?.catch?.(noop);
+      ep.destroy?.();
+    },
+  };
+}
+
+/** A pull reader over a node:net socket's 'data' events. */
+function netReader(sock: Any) {
+  const queue: Uint8Array[] = [];
+  let ended = false;
+  let failed: Error | undefined;
+  let wake: (() => void) | undefined;
+  const kick = () => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  sock.on("data", (c: Uint8Array) => {
+    queue.push(c);
+    kick();
+  });
+  sock.on("end", () => {
+    ended = true;
+    kick();
+  });
+  sock.on("error", (e: Error) => {
+    failed = e;
+    kick();
+  });
+  return async function next(): Promise<Uint8Array | null> {
+    while (queue.length === 0) {
+      if (failed) throw failed;
+      if (ended) return null;
+      await new Promise<void>((r) => (wake = r));
+    }
+    return queue.shift()!;
+  };
+}
+
+async function bunTcp(): Promise<Impl> {
+  const net: Any = await import("node:net");
+  const socks = new Set<Any>();
+  const server = net.createServer({ noDelay: true }, (sock: Any) => {
+    socks.add(sock);
+    sock.setNoDelay(true);
+    let mode = 0;
+    let count = 0;
+    sock.on("data", (c: Uint8Array) => {
+      if (mode === 0 && c.length > 0) mode = c[0];
+      if (mode === SINK) count += c.length;
+      else if (!sock.write(c)) {
+        sock.pause();
+        sock.once("drain", () => sock.resume());
+      }
+    });
+    sock.on("end", () => (mode === SINK ? sock.end(u64(count)) : sock.end()));
+    sock.on("error", noop);
+    sock.on("close", () => socks.delete(sock));
+  });
+  await new Promise<void>((r) => server.listen(0, HOST, () => r()));
+  const port = server.address().port;
+  return {
+    name: "tcp",
+    multiStream: false,
+    async connect() {
+      const sock = net.connect({ host: HOST, port, noDelay: true });
+      await new Promise<void>((res, rej) => {
+        sock.once("connect", () => res());
+        sock.once("error", rej);
+      });
+      sock.setNoDelay(true);
+      const next = netReader(sock);
+      let drained: Promise<void> | undefined;
+      const stream: Stream = {
+        write(c) {
+          if (sock.write(c)) return;
+          return (drained ??= new Promise<void>((r) =>
+            sock.once("drain", () => {
+              drained = undefined;
+              r();
+            })
+          ));
+        },
+        end: () => {
+          sock.end();
+        },
+        async readN(want, into) {
+          let got = 0;
+          while (got < want) {
+            const c = await next();
+            if (!c) throw new Error(`socket ended after ${got} of ${want} bytes`);
+            take(into, got, c);
+            got += c.length;
+          }
+          return got;
+        },
+        async readAll() {
+          let got = 0;
+          for (let c = await next(); c; c = await next()) got += c.length;
+          return got;
+        },
+        abort: () => sock.destroy(),
+      };
+      let opened = false;
+      return {
+        open() {
+          if (opened) throw new Error("a TCP connection carries one stream");
+          opened = true;
+          return Promise.resolve(stream);
+        },
+        async close() {
+          if (sock.destroyed) return;
+          const closed = new Promise<void>((r) => sock.once("close", () => r()));
+          sock.destroy();
+          await closed;
+        },
+      };
+    },
+    async stop() {
+      for (const s of socks) s.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Deno: Deno.QuicEndpoint / Deno.connectQuic (RAW) and Deno.listen / Deno.connect (TCP)
+
+function denoRawStream(b: Any): Stream {
+  const w = b.writable.getWriter();
+  const reader = b.readable.getReader();
+  let failed: unknown;
+  const onError = (e: unknown) => (failed ??= e);
+  return {
+    write(c) {
+      if (failed) throw failed;
+      if ((w.desiredSize ?? 0) > 0) {
+        w.write(c).catch(onError);
+        return;
+      }
+      return w.ready.then(() => {
+        w.write(c).catch(onError);
+      });
+    },
+    end: () => {
+      w.close().catch(onError);
+    },
+    async readN(want, into) {
+      let got = 0;
+      while (got < want) {
+        const r = await reader.read();
+        if (r.done) throw new Error(`stream ended after ${got} of ${want} bytes`);
+        take(into, got, r.value);
+        got += r.value.length;
+      }
+      return got;
+    },
+    async readAll() {
+      let got = 0;
+      while (true) {
+        const r = await reader.read();
+        if (r.done) return got;
+        got += r.value.length;
+      }
+    },
+    abort: () => {
+      w.abort().catch(noop);
+      reader.cancel().catch(noop);
+    },
+  };
+}
+
+async function serveDenoRaw(b: Any): Promise<void> {
+  const w = b.writable.getWriter();
+  const reader = b.readable.getReader();
+  let mode = 0;
+  let count = 0;
+  try {
+    while (true) {
+      const r = await reader.read();
+      if (r.done) break;
+      const c = r.value as Uint8Array;
+      if (mode === 0 && c.length > 0) mode = c[0];
+      if (mode === SINK) count += c.length;
+      else {
+        if ((w.desiredSize ?? 0) <= 0) await w.ready;
+        w.write(c).catch(noop);
+      }
+    }
+    if (mode === SINK) w.write(u64(count)).catch(noop);
+    await w.close();
+  } catch {
+    w.abort().catch(noop);
+    reader.cancel().catch(noop);
+  }
+}
+
+function denoRaw(certs: Any): Impl {
+  const D = G.Deno;
+  const ep = new D.QuicEndpoint({ hostname: HOST, port: 0 });
+  const listener = ep.listen({
+    alpnProtocols: [ALPN],
+    cert: certs.cert,
+    key: certs.key,
+    maxConcurrentBidirectionalStreams: 1024,
+    maxConcurrentUnidirectionalStreams: 64,
+    maxIdleTimeout: 30000,
+  });
+  const conns = new Set<Any>();
+  (async () => {
+    try {
+      for await (const incoming of listener) {
+        incoming.accept().then((conn: Any) => {
+          conns.add(conn);
+          conn.closed.then(() => conns.delete(conn), noop);
+          (async () => {
+            const r = conn.incomingBidirectionalStreams.getReader();
+            try {
+              while (true) {
+                const { value, done } = await r.read();
+                if (done) return;
+                serveDenoRaw(value);
+              }
+            } catch { /* connection closed */ }
+          })();
+        }, noop);
+      }
+    } catch { /* listener stopped */ }
+  })();
+  const port = Number(ep.addr.port);
+  return {
+    name: "raw",
+    multiStream: true,
+    async connect() {
+      const c = await D.connectQuic({
+        hostname: HOST,
+        port,
+        serverName: "localhost",
+        alpnProtocols: [ALPN],
+        caCerts: [certs.ca],
+        maxIdleTimeout: 30000,
+      });
+      return {
+        // waitUntilAvailable: past the peer's stream limit, wait instead of throwing RangeError
+        // (OURS asks for the same).
+        open: async () => denoRawStream(await c.createBidirectionalStream({ waitUntilAvailable: true })),
+        async close() {
+          try {
+            c.close({ closeCode: 0, reason: "" });
+          } catch { /* closed */ }
+          await c.closed.catch(noop);
+        },
+      };
+    },
+    async stop() {
+      for (const c of conns) {
+        try {
+          c.close({ closeCode: 0, reason: "" });
+        } catch { /* closed */ }
+      }
+      await Promise.all([...conns].map((c) => c.closed.catch(noop)));
+      try {
+        listener.stop?.();
+      } catch { /* stopped */ }
+      ep.close();
+    },
+  };
+}
+
+async function denoWriteAll(conn: Any, c: Uint8Array): Promise<void> {
+  for (let off = 0; off < c.length;) off += await conn.write(off === 0 ? c : c.subarray(off));
+}
+
+async function serveDenoTcp(conn: Any): Promise<void> {
+  const buf = new Uint8Array(64 * 1024);
+  let mode = 0;
+  let count = 0;
+  try {
+    conn.setNoDelay(true);
+    for (let k = await conn.read(buf); k !== null; k = await conn.read(buf)) {
+      if (mode === 0 && k > 0) mode = buf[0];
+      if (mode === SINK) count += k;
+      else await denoWriteAll(conn, buf.subarray(0, k));
+    }
+    if (mode === SINK) await denoWriteAll(conn, u64(count));
+    await conn.closeWrite();
+  } catch { /* peer gone */ }
+  try {
+    conn.close();
+  } catch { /* closed */ }
+}
+
+function denoTcp(): Impl {
+  const D = G.Deno;
+  const listener = D.listen({ hostname: HOST, port: 0 });
+  const conns = new Set<Any>();
+  (async () => {
+    try {
+      for await (const conn of listener) {
+        conns.add(conn);
+        serveDenoTcp(conn).finally(() => conns.delete(conn));
+      }
+    } catch { /* closed */ }
+  })();
+  const port = Number(listener.addr.port);
+  return {
+    name: "tcp",
+    multiStream: false,
+    async connect() {
+      const conn = await D.connect({ hostname: HOST, port });
+      conn.setNoDelay(true);
+      const buf = new Uint8Array(64 * 1024);
+      let closed = false;
+      const stream: Stream = {
+        write: (c) => denoWriteAll(conn, c),
+        end: () => conn.closeWrite(),
+        async readN(want, into) {
+          let got = 0;
+          while (got < want) {
+            const k = await conn.read(buf);
+            if (k === null) throw new Error(`socket ended after ${got} of ${want} bytes`);
+            take(into, got, buf.subarray(0, k));
+            got += k;
+          }
+          return got;
+        },
+        async readAll() {
+          let got = 0;
+          for (let k = await conn.read(buf); k !== null; k = await conn.read(buf)) got += k;
+          return got;
+        },
+        abort: () => {
+          if (!closed) conn.close();
+          closed = true;
+        },
+      };
+      let opened = false;
+      return {
+        open() {
+          if (opened) throw new Error("a TCP connection carries one stream");
+          opened = true;
+          return Promise.resolve(stream);
+        },
+        close() {
+          if (!closed) conn.close();
+          closed = true;
+          return Promise.resolve();
+        },
+      };
+    },
+    stop() {
+      for (const c of conns) {
+        try {
+          c.close();
+        } catch { /* closed */ }
+      }
+      listener.close();
+      return Promise.resolve();
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// OURS: the Transport interface (either runtime)
+
+function oursStream(s: BidiStream): Stream {
+  const it = s[Symbol.asyncIterator]();
+  return {
+    write: (c) => s.write(c),
+    end: () => s.end(),
+    async readN(want, into) {
+      let got = 0;
+      while (got < want) {
+        const r = await it.next();
+        if (r.done) throw new Error(`stream ended after ${got} of ${want} bytes`);
+        take(into, got, r.value);
+        got += r.value.length;
+      }
+      return got;
+    },
+    async readAll() {
+      let got = 0;
+      while (true) {
+        const r = await it.next();
+        if (r.done) return got;
+        got += r.value.length;
+      }
+    },
+    abort: () => s.reset(1),
+  };
+}
+
+async function serveOurs(s: BidiStream): Promise<void> {
+  let mode = 0;
+  let count = 0;
+  try {
+    for await (const c of s) {
+      if (mode === 0 && c.length > 0) mode = c[0];
+      if (mode === SINK) count += c.length;
+      else await s.write(c);
+    }
+    if (mode === SINK) await s.write(u64(count));
+    await s.end();
+  } catch {
+    s.reset(1);
+  }
+}
+
+async function ours(certs: Any): Promise<Impl> {
+  // BENCH_TRANSPORT_ADAPTER=/path/to/mod.ts measures a candidate adapter (a copy of
+  // src/transport/ with changes) as OURS instead of the one in this tree.
+  const alt = env("BENCH_TRANSPORT_ADAPTER");
+  const t: Transport = alt ? await (await import(alt)).defaultTransport() : await defaultTransport();
+  const listener = await t.listen(
+    { host: HOST, port: 0, alpn: ALPN, tls: { cert: certs.cert, key: certs.key }, earlyData: true },
+    (conn: Connection) => conn.handle({ bidi: (s) => void serveOurs(s) }),
+  );
+  const port = listener.address.port;
+  return {
+    name: "ours",
+    multiStream: true,
+    async connect(zeroRtt = false) {
+      const c = await t.connect({ host: HOST, port, alpn: ALPN, tls: { ca: certs.ca }, zeroRtt });
+      return {
+        open: async () => oursStream(await c.openBidi()),
+        close: () => c.close(),
+        resumed: async () => (await c.handshake).resumed,
+      };
+    },
+    resumable: true,
+    stop: () => listener.close(),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Metrics: the same client loops for every implementation
+
+function payload(mode: number, size: number): Uint8Array {
+  const b = new Uint8Array(size);
+  for (let i = 0; i < size; i++) b[i] = (i * 31 + 7) & 0xff;
+  b[0] = mode;
+  return b;
+}
+const PING = payload(ECHO, P.payload);
+
+async function send(s: Stream, c: Uint8Array): Promise<void> {
+  const r = s.write(c);
+  if (r) await r;
+}
+async function finish_(s: Stream): Promise<void> {
+  const r = s.end();
+  if (r) await r;
+}
+
+/** Byte-exact echo of `size` bytes on a fresh stream (a sanity check before timing anything). */
+async function checkEcho(client: Client, size: number): Promise<void> {
+  const data = payload(ECHO, size);
+  const s = await client.open();
+  const back = new Uint8Array(size);
+  const reading = s.readN(size, back);
+  for (let o = 0; o < size; o += P.bulkChunk) await send(s, data.subarray(o, o + P.bulkChunk));
+  await reading;
+  await finish_(s);
+  await s.readAll();
+  for (let i = 0; i < size; i++) if (back[i] !== data[i]) throw new Error(`echo differs at byte ${i}`);
+}
+
+/** 64 B ping-pong on one long-lived stream; µs per round trip. */
+async function echoOneStream(client: Client): Promise<number[]> {
+  const s = await client.open();
+  const out: number[] = [];
+  try {
+    for (let i = 0; i < P.oneStreamWarmup + P.oneStream; i++) {
+      const t = now();
+      await send(s, PING);
+      await s.readN(P.payload);
+      if (i >= P.oneStreamWarmup) out.push((now() - t) * 1000);
+    }
+    await finish_(s);
+    await s.readAll();
+  } catch (e) {
+    s.abort();
+    throw e;
+  }
+  return out;
+}
+
+/** 64 B echo on a new bidirectional stream each time (request per stream); µs per echo. */
+async function echoNewStream(client: Client): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < P.newStreamWarmup + P.newStream; i++) {
+    const t = now();
+    const s = await client.open();
+    await send(s, PING);
+    await finish_(s);
+    const got = await s.readAll();
+    if (got !== P.payload) throw new Error(`new-stream echo returned ${got} bytes`);
+    if (i >= P.newStreamWarmup) out.push((now() - t) * 1000);
+  }
+  return out;
+}
+
+/** Sends `bytes` one way on one stream; the receiver counts them. MB/s (10^6 B/s). */
+async function bulkOneWay(client: Client, bytes: number): Promise<number> {
+  const chunk = payload(SINK, P.bulkChunk);
+  const s = await client.open();
+  const t = now();
+  for (let sent = 0; sent < bytes; sent += chunk.length) {
+    const r = s.write(chunk);
+    if (r) await r;
+  }
+  await finish_(s);
+  const reply = new Uint8Array(8);
+  await s.readN(8, reply);
+  const dt = now() - t;
+  const counted = Number(new DataView(reply.buffer).getBigUint64(0));
+  if (counted !== bytes) throw new Error(`receiver counted ${counted} of ${bytes} bytes`);
+  await s.readAll();
+  return bytes / 1e6 / (dt / 1000);
+}
+
+/** Echoes `bytes` on one stream, writing and reading at once. MB/s of payload (one way). */
+async function bulkEcho(client: Client, bytes: number): Promise<number> {
+  const chunk = payload(ECHO, P.bulkChunk);
+  const s = await client.open();
+  const t = now();
+  const reading = s.readN(bytes);
+  for (let sent = 0; sent < bytes; sent += chunk.length) {
+    const r = s.write(chunk);
+    if (r) await r;
+  }
+  await reading;
+  const dt = now() - t;
+  await finish_(s);
+  await s.readAll();
+  return bytes / 1e6 / (dt / 1000);
+}
+
+/** Opens `count` streams at once and echoes 64 B on each; ms until all are back. */
+async function concurrentStreams(client: Client, count: number): Promise<number> {
+  const t = now();
+  await Promise.all(
+    Array.from({ length: count }, async () => {
+      const s = await client.open();
+      await send(s, PING);
+      await finish_(s);
+      const got = await s.readAll();
+      if (got !== P.payload) throw new Error(`concurrent echo returned ${got} bytes`);
+    }),
+  );
+  return now() - t;
+}
+
+/** Connect until the handshake is done; ms each (connections closed in between, untimed). */
+async function handshakes(impl: Impl): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < P.handshakeWarmup + P.handshakes; i++) {
+    const t = now();
+    const c = await impl.connect();
+    const dt = now() - t;
+    await within(c.close(), 5000, "close after handshake");
+    if (i >= P.handshakeWarmup) out.push(dt);
+  }
+  return out;
+}
+
+/**
+ * Time from connect() to the first 64 B echo's reply, with a full handshake or resuming with a
+ * session ticket (0-RTT: the request travels as early data). ms each.
+ */
+async function firstEcho(impl: Impl, zeroRtt: boolean): Promise<number[]> {
+  const out: number[] = [];
+  let resumed = 0;
+  for (let i = 0; i < P.handshakeWarmup + P.handshakes; i++) {
+    const t = now();
+    const c = await impl.connect(zeroRtt);
+    const s = await c.open();
+    await send(s, PING);
+    await finish_(s);
+    const got = await s.readAll();
+    const dt = now() - t;
+    if (got !== P.payload) throw new Error(`first echo returned ${got} bytes`);
+    const wasResumed = zeroRtt && (await c.resumed?.());
+    await within(c.close(), 5000, "close after first echo");
+    await new Promise((r) => setTimeout(r, 20)); // the server's ticket arrives after the handshake
+    if (i < P.handshakeWarmup) continue;
+    if (wasResumed) resumed++;
+    // Time only what the metric names: resumed connections when asking for 0-RTT.
+    if (!zeroRtt || wasResumed) out.push(dt);
+  }
+  if (zeroRtt) add(impl.name, "resumedShare", [resumed / P.handshakes]);
+  if (zeroRtt && resumed === 0) throw new Error("no connection resumed");
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Statistics and the run
+
+function pct(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+}
+const median = (xs: number[]) => pct(xs, 50);
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+type Name = "raw" | "ours" | "tcp";
+/** Pooled raw samples per implementation and metric. */
+const samples: Record<Name, Record<string, number[]>> = { raw: {}, ours: {}, tcp: {} };
+const add = (impl: Name, key: string, xs: number[]): void => {
+  (samples[impl][key] ??= []).push(...xs);
+};
+
+/** Turns the pooled samples into the reported numbers (also used for a partial report). */
+function finish(): void {
+  for (const name of ["raw", "ours", "tcp"] as Name[]) {
+    const s = samples[name];
+    const r: Record<string, number> = {};
+    const round = (x: number, d = 1) => Number(x.toFixed(d));
+    if (s.oneStream?.length) {
+      r.echoOneStreamP50Us = round(pct(s.oneStream, 50));
+      r.echoOneStreamP99Us = round(pct(s.oneStream, 99));
+      r.echoOneStreamMeanUs = round(mean(s.oneStream));
+    }
+    if (s.newStream?.length) {
+      r.echoNewStreamP50Us = round(pct(s.newStream, 50));
+      r.echoNewStreamP99Us = round(pct(s.newStream, 99));
+      r.echoNewStreamMeanUs = round(mean(s.newStream));
+    }
+    if (s.bulk?.length) r.bulkOneWayMBps = round(median(s.bulk));
+    if (s.echo?.length) r.bulkEchoMBps = round(median(s.echo));
+    if (s.concurrent?.length) r.streams1000Ms = round(median(s.concurrent));
+    if (s.handshake?.length) r.handshakeMs = round(median(s.handshake), 2);
+    if (s.firstEchoFresh?.length) r.firstEchoFreshMs = round(median(s.firstEchoFresh), 2);
+    if (s.firstEchoResumed?.length) r.firstEchoResumedMs = round(median(s.firstEchoResumed), 2);
+    if (s.resumedShare?.length) r.resumedPct = round(100 * mean(s.resumedShare), 0);
+    report.results[name] = r;
+  }
+  const raw = report.results.raw;
+  const our = report.results.ours;
+  for (const k of Object.keys(raw)) {
+    if (our[k] !== undefined && raw[k] > 0) report.ratios[k] = Number((our[k] / raw[k]).toFixed(3));
+  }
+  report.elapsedMs = Math.round(now() - started);
+}
+
+async function step(impl: Impl, label: string, fn: () => Promise<void>): Promise<void> {
+  try {
+    await within(fn(), P.metricTimeoutMs, `${impl.name} ${label}`);
+  } catch (e) {
+    report.errors.push(`${impl.name} ${label}: ${(e as Error)?.message ?? e}`);
+  }
+  G.Bun?.gc?.(true);
+}
+
+async function measure(impl: Impl): Promise<void> {
+  const name = impl.name;
+  let client: Client | undefined;
+  try {
+    await step(impl, "connect", async () => {
+      client = await impl.connect();
+    });
+    if (!client) return;
+    const c = client;
+    if (impl.multiStream) {
+      await step(impl, "check", () => checkEcho(c, 1 << 20));
+      await step(impl, "echo one stream", async () => add(name, "oneStream", await echoOneStream(c)));
+      await step(impl, "echo new stream", async () => add(name, "newStream", await echoNewStream(c)));
+      await step(impl, "bulk one way", async () => {
+        await bulkOneWay(c, 8 << 20); // warm-up
+        for (let i = 0; i < P.bulkRuns; i++) add(name, "bulk", [await bulkOneWay(c, P.bulkBytes)]);
+      });
+      await step(impl, "bulk echo", async () => {
+        await bulkEcho(c, 4 << 20); // warm-up
+        for (let i = 0; i < P.echoRuns; i++) add(name, "echo", [await bulkEcho(c, P.echoBytes)]);
+      });
+      await step(impl, "1000 streams", async () => {
+        await concurrentStreams(c, Math.min(100, P.concurrent)); // warm-up
+        for (let i = 0; i < P.concurrentRuns; i++) add(name, "concurrent", [await concurrentStreams(c, P.concurrent)]);
+      });
+    } else {
+      // TCP: one connection is one stream, so each metric gets its own connection.
+      await step(impl, "check", () => checkEcho(c, 1 << 20));
+      const fresh = async <T>(fn: (c: Client) => Promise<T>): Promise<T> => {
+        const k = await impl.connect();
+        try {
+          return await fn(k);
+        } finally {
+          await k.close();
+        }
+      };
+      await step(impl, "echo one stream", async () => add(name, "oneStream", await fresh(echoOneStream)));
+      await step(impl, "bulk one way", async () => {
+        await fresh((k) => bulkOneWay(k, 8 << 20));
+        for (let i = 0; i < P.bulkRuns; i++) add(name, "bulk", [await fresh((k) => bulkOneWay(k, P.bulkBytes))]);
+      });
+      await step(impl, "bulk echo", async () => {
+        await fresh((k) => bulkEcho(k, 4 << 20));
+        for (let i = 0; i < P.echoRuns; i++) add(name, "echo", [await fresh((k) => bulkEcho(k, P.echoBytes))]);
+      });
+    }
+    await step(impl, "handshake", async () => add(name, "handshake", await handshakes(impl)));
+    if (impl.resumable) {
+      await step(impl, "first echo, fresh", async () => add(name, "firstEchoFresh", await firstEcho(impl, false)));
+      await step(impl, "first echo, 0-RTT", async () => add(name, "firstEchoResumed", await firstEcho(impl, true)));
+    }
+  } finally {
+    if (client) {
+      await within(client.close(), 5000, `${name} close`).catch((e) => report.errors.push(String(e?.message ?? e)));
+    }
+  }
+}
+
+async function main(): Promise<void> {
+  const certs = await createDevCertificates({ hosts: ["localhost", "127.0.0.1"] });
+  const impls: Impl[] = RUNTIME === "bun"
+    ? [await bunRaw(certs), await ours(certs), await bunTcp()]
+    : RUNTIME === "deno"
+    ? [denoRaw(certs), await ours(certs), denoTcp()]
+    : [];
+  if (impls.length === 0) throw new Error(`no QUIC stack to benchmark on ${RUNTIME}`);
+  const only = env("BENCH_TRANSPORT_ONLY"); // e.g. "raw,ours" while profiling
+  const chosen = only ? impls.filter((i) => only.split(",").includes(i.name)) : impls;
+  for (let round = 0; round < P.rounds; round++) {
+    // Alternate the order of RAW and OURS so neither always runs on a warmer (or hotter) process.
+    const order = round % 2 === 0 ? chosen : [...chosen].reverse();
+    for (const impl of order) await measure(impl);
+  }
+  for (const impl of impls) {
+    await within(impl.stop(), 10_000, `${impl.name} stop`).catch((e) => report.errors.push(String(e?.message ?? e)));
+  }
+}
+
+let code = 0;
+try {
+  await main();
+} catch (e) {
+  report.errors.push(`fatal: ${(e as Error)?.stack ?? e}`);
+  code = 1;
+}
+clearTimeout(watchdog);
+finish();
+if (report.errors.length) code ||= 2;
+console.log(JSON.stringify(report));
+if (code) exit(code);
+// Everything is closed, so the process should end by itself; if a stack keeps a handle open,
+// say so and leave anyway (an unref'd timer does not keep the process alive).
+unref(setTimeout(() => {
+  console.error("transport bench: a handle stayed open after everything was closed; exiting");
+  exit(0);
+}, 5000));
