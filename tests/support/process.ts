@@ -30,3 +30,40 @@ export async function run(
   ]);
   return { code, stdout, stderr };
 }
+
+export type Runtime = "bun" | "deno" | "node";
+
+/**
+ * Bundles TypeScript entry points for Node (which cannot run .ts) into a folder inside the repo,
+ * so the bundles' bare imports (`@matrixai/quic`) resolve from node_modules.
+ * @returns The folder and a cleanup function.
+ */
+export async function bundleForNode(entries: string[]): Promise<{ dir: string; cleanup: () => void }> {
+  const { mkdirSync, mkdtempSync, rmSync } = await import("node:fs");
+  mkdirSync(join(ROOT, "node_modules", ".cache"), { recursive: true });
+  const dir = mkdtempSync(join(ROOT, "node_modules", ".cache", "echostream-node-"));
+  const built = await run([
+    tool("bun"),
+    "build",
+    ...entries,
+    "--target=node",
+    "--format=esm",
+    "--packages=external",
+    "--outdir",
+    dir,
+  ]);
+  if (built.code !== 0) throw new Error(`bundling for node failed: ${built.stderr}`);
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * The command that runs `script` (a .ts file) on `rt`; for Node, its bundle in `nodeDir`
+ * (from {@link bundleForNode}). Deno gets `--unstable-net -A`.
+ */
+export function runtimeCommand(rt: Runtime, script: string, args: string[], nodeDir?: string): string[] {
+  if (rt === "bun") return [tool("bun"), script, ...args];
+  if (rt === "deno") return [tool("deno"), "run", "--unstable-net", "-A", script, ...args];
+  if (!nodeDir) throw new Error("runtimeCommand: node needs the bundle folder");
+  const base = script.split("/").pop()!.replace(/\.ts$/, ".js");
+  return [Bun.which("node") ?? "node", join(nodeDir, base), ...args];
+}

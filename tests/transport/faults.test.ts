@@ -7,25 +7,28 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createDevCertificates, type DevCertificates } from "../../src/security/mod.ts";
 import { bunTransport } from "../../src/transport/bun.ts";
-import { tool } from "../support/process.ts";
+import { bundleForNode, type Runtime, runtimeCommand } from "../support/process.ts";
 
-const RUNTIMES = ["bun", "deno"] as const;
-type Runtime = (typeof RUNTIMES)[number];
+const RUNTIMES: Runtime[] = ["bun", "deno", "node"];
+const SCRIPTS = ["peer.ts", "kill_client.ts", "stall_server.ts"].map((f) => join(import.meta.dir, f));
+let node: { dir: string; cleanup: () => void };
 const script = (rt: Runtime, file: string, ...args: string[]) =>
-  rt === "bun"
-    ? [tool("bun"), join(import.meta.dir, file), ...args]
-    : [tool("deno"), "run", "--unstable-net", "-A", join(import.meta.dir, file), ...args];
+  runtimeCommand(rt, join(import.meta.dir, file), args, node?.dir);
 
 let dir: string;
 let certs: DevCertificates;
 beforeAll(async () => {
+  node = await bundleForNode(SCRIPTS);
   dir = mkdtempSync(join(tmpdir(), "echostream-faults-"));
   certs = await createDevCertificates();
   writeFileSync(join(dir, "cert.pem"), certs.cert);
   writeFileSync(join(dir, "key.pem"), certs.key);
   writeFileSync(join(dir, "ca.pem"), certs.ca);
 });
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+  node?.cleanup();
+});
 
 /** Reads lines from a child's stdout. */
 function lines(proc: { stdout: ReadableStream<Uint8Array> }): () => Promise<string> {
@@ -48,10 +51,17 @@ describe("server killed mid-stream", () => {
   for (const server of RUNTIMES) {
     for (const client of RUNTIMES) {
       test(`${client} client, ${server} server: the read fails with CLOSED within the 1.5 s idle timeout`, async () => {
-        const srv = Bun.spawn(script(server, "peer.ts", "server", dir), { stdin: "pipe", stdout: "pipe", stderr: "ignore" });
+        const srv = Bun.spawn(script(server, "peer.ts", "server", dir), {
+          stdin: "pipe",
+          stdout: "pipe",
+          stderr: "ignore",
+        });
         try {
           const { port } = JSON.parse(await lines(srv)());
-          const c = Bun.spawn(script(client, "kill_client.ts", join(dir, "ca.pem"), String(port)), { stdout: "pipe", stderr: "ignore" });
+          const c = Bun.spawn(script(client, "kill_client.ts", join(dir, "ca.pem"), String(port)), {
+            stdout: "pipe",
+            stderr: "ignore",
+          });
           try {
             const next = lines(c);
             expect(await next()).toBe("ready");
@@ -93,18 +103,20 @@ describe("a reader that stops reading", () => {
     return { written, rssGrowth };
   }
 
-  test("deno receiver: flow control stops the writer (end-to-end backpressure)", async () => {
-    const srv = Bun.spawn(script("deno", "stall_server.ts", dir), { stdout: "pipe", stderr: "ignore" });
-    try {
-      const { port } = JSON.parse(await lines(srv)());
-      const { written } = await writeFor(port, 1500);
-      // quinn's windows are a few MiB; an unthrottled loop moves hundreds of MiB in 1.5 s.
-      expect(written).toBeGreaterThan(0);
-      expect(written).toBeLessThan(32 * 1024 * 1024);
-    } finally {
-      srv.kill("SIGKILL");
-    }
-  }, 20_000);
+  for (const receiver of ["deno", "node"] as const) {
+    test(`${receiver} receiver: flow control stops the writer (end-to-end backpressure)`, async () => {
+      const srv = Bun.spawn(script(receiver, "stall_server.ts", dir), { stdout: "pipe", stderr: "ignore" });
+      try {
+        const { port } = JSON.parse(await lines(srv)());
+        const { written } = await writeFor(port, 1500);
+        // quinn's windows are a few MiB; an unthrottled loop moves hundreds of MiB in 1.5 s.
+        expect(written).toBeGreaterThan(0);
+        expect(written).toBeLessThan(32 * 1024 * 1024);
+      } finally {
+        srv.kill("SIGKILL");
+      }
+    }, 20_000);
+  }
 
   test("bun receiver: the writer's memory stays bounded (Bun's receiver buffers: see docs/TRANSPORT.md)", async () => {
     const srv = Bun.spawn(script("bun", "stall_server.ts", dir), { stdout: "pipe", stderr: "ignore" });

@@ -15,27 +15,20 @@
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createSocket } from "node:dgram";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createDevCertificates } from "../../src/security/dev_cert.ts";
-import { run, tool } from "../support/process.ts";
+import { bundleForNode, run, runtimeCommand } from "../support/process.ts";
 
 const PEER = join(import.meta.dir, "peer.ts");
-const ROOT = join(import.meta.dir, "..", "..");
-const NODE = Bun.which("node") ?? "node";
 const RUNTIMES = ["bun", "deno", "node"] as const;
 type Runtime = (typeof RUNTIMES)[number];
 const ECHO_BIG_NODE = 5;
 
 let dir: string;
-let nodeDir: string;
-const cmd = (rt: Runtime, ...args: string[]) =>
-  rt === "bun"
-    ? [tool("bun"), PEER, ...args]
-    : rt === "deno"
-    ? [tool("deno"), "run", "--unstable-net", "-A", PEER, ...args]
-    : [NODE, join(nodeDir, "peer.js"), ...args];
+let node: { dir: string; cleanup: () => void };
+const cmd = (rt: Runtime, ...args: string[]) => runtimeCommand(rt, PEER, args, node?.dir);
 
 const servers: Partial<Record<Runtime, { port: number; proc: ReturnType<typeof Bun.spawn> }>> = {};
 const perf: Record<string, unknown>[] = [];
@@ -51,11 +44,7 @@ async function deadPort(): Promise<number> {
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "echostream-interop-"));
-  // Inside the repo, so the bundle's bare `@matrixai/quic` import resolves from node_modules.
-  mkdirSync(join(ROOT, "node_modules", ".cache"), { recursive: true });
-  nodeDir = mkdtempSync(join(ROOT, "node_modules", ".cache", "echostream-peer-"));
-  const built = await run([tool("bun"), "build", PEER, "--target=node", "--format=esm", "--packages=external", "--outdir", nodeDir]);
-  if (built.code !== 0) throw new Error(`bundling peer.ts for node failed: ${built.stderr}`);
+  node = await bundleForNode([PEER]);
   const certs = await createDevCertificates();
   const other = await createDevCertificates({ commonName: "Some other CA" });
   writeFileSync(join(dir, "cert.pem"), certs.cert);
@@ -80,7 +69,7 @@ afterAll(async () => {
     if (exited === "timeout") s.proc.kill();
   }
   rmSync(dir, { recursive: true, force: true });
-  rmSync(nodeDir, { recursive: true, force: true });
+  node?.cleanup();
   console.log("64 B echo p50 (new stream each) and one 4 MiB echo, per client → server:");
   console.table(perf);
 });
@@ -107,7 +96,12 @@ for (const server of RUNTIMES) {
       });
 
       test("perf: 64 B echo p50 and a 4 MiB echo are measured", () => {
-        perf.push({ pair: `${client} → ${server}`, p50Ms: results.perf?.p50Ms, mib4Ms: results.perf?.mib4Ms, echoMs: results.echo?.ms });
+        perf.push({
+          pair: `${client} → ${server}`,
+          p50Ms: results.perf?.p50Ms,
+          mib4Ms: results.perf?.mib4Ms,
+          echoMs: results.echo?.ms,
+        });
         expect(results.perf).toMatchObject({ p50Ms: expect.any(Number), mib4Ms: expect.any(Number) });
       });
 
@@ -122,10 +116,15 @@ for (const server of RUNTIMES) {
         });
       }
 
-      test(server === "deno" ? "reset: Deno sends FIN, not RESET_STREAM (stack limitation)" : "reset code 66 arrives intact", () => {
-        if (server === "deno") expect(results.reset).toMatchObject({ outcome: "clean end" });
-        else expect(results.reset).toMatchObject({ outcome: "STREAM_RESET", appCode: 66 });
-      });
+      test(
+        server === "deno"
+          ? "reset: Deno sends FIN, not RESET_STREAM (stack limitation)"
+          : "reset code 66 arrives intact",
+        () => {
+          if (server === "deno") expect(results.reset).toMatchObject({ outcome: "clean end" });
+          else expect(results.reset).toMatchObject({ outcome: "STREAM_RESET", appCode: 66 });
+        },
+      );
 
       test("close code 4242 and reason arrive intact", () => {
         expect(results.close).toMatchObject({ closed: { code: 4242, reason: "closing as asked", local: false } });
