@@ -46,6 +46,18 @@ function quic(): Promise<Any> {
   return (quicModule ??= import(name));
 }
 
+/**
+ * Initial flow-control windows, set explicitly: with Bun's defaults a Deno (quinn) peer could not
+ * send on streams either side opened toward it (measured: a server-initiated stream between Bun
+ * and Deno carried no data in either direction), while Bun peers were unaffected.
+ */
+const FLOW_WINDOWS = {
+  initialMaxStreamDataBidiLocal: 1 << 20,
+  initialMaxStreamDataBidiRemote: 1 << 20,
+  initialMaxStreamDataUni: 1 << 20,
+  initialMaxData: 16 << 20,
+};
+
 /** Bun takes `maxIdleTimeout` in seconds (measured); keep the stack's above our watchdog's. */
 function stackIdleSeconds(idleTimeoutMs = 30000): number {
   return Math.ceil(idleTimeoutMs / 1000) + 2;
@@ -326,6 +338,7 @@ export const bunTransport: Transport = {
         enableEarlyData: o.earlyData ?? false,
         ...(tls.clientCa ? { verifyClient: true, ca: [enc.encode(tls.clientCa)] } : {}),
         transportParams: {
+          ...FLOW_WINDOWS,
           initialMaxStreamsBidi: o.maxBidiStreams ?? 1024,
           initialMaxStreamsUni: o.maxUniStreams ?? 64,
           maxIdleTimeout: stackIdleSeconds(o.idleTimeoutMs),
@@ -375,9 +388,11 @@ export const bunTransport: Transport = {
         }
         : undefined,
       transportParams: {
+        ...FLOW_WINDOWS,
         maxDatagramFrameSize: 1350,
         maxIdleTimeout: stackIdleSeconds(o.idleTimeoutMs),
         initialMaxStreamsBidi: o.maxBidiStreams ?? 1024,
+        initialMaxStreamsUni: 64,
       },
       keepAlive: keepAliveMs(o.idleTimeoutMs),
     });
