@@ -2,37 +2,54 @@
  * EchoStream: asynchronous, bidirectional RPC and real-time streaming over QUIC, for Deno and
  * Bun (Node supported).
  *
- * This release holds the foundation: the wire protocol's frame codec, with its hot paths in a
- * Rust crate compiled to WebAssembly. The RPC layer (`RpcServer`, `RpcClient`, `handler`, …)
- * lands on top of it; see README.md for the roadmap.
+ * Both sides are peers: each can make requests, emit events and open streams. A server is
+ * built with `RpcServer.builder()`; a client connects with `RpcClient.connect()`.
  *
- * @example Round-trip a frame
+ * @example A server and a client
  * ```ts
- * import { createFrameCodec, FrameType } from "@echostream/core";
+ * import { handler, listener, RpcClient, RpcServer } from "@echostream/core";
  *
- * const codec = createFrameCodec();
- * const frame = codec.decode(codec.encode({
- *   type: FrameType.EVENT, flags: 0, topic: "audio.stopped", metadata: {}, payload: new Uint8Array([0xc0]),
- * }));
- * console.log(frame); // { type: 7, flags: 0, topic: "audio.stopped", metadata: {}, payload: Uint8Array(1) [ 192 ] }
+ * const server = RpcServer.builder()
+ *   .bind("127.0.0.1:0")
+ *   .handler(handler("user.login", (_ctx, name: string) => ({ user: name, token: "t-1" })))
+ *   .listener(listener("audio.stopped", () => console.log("stopped")))
+ *   .build();
+ * await server.start();
+ *
+ * const client = await RpcClient.connect(server.address, { ca: server.trust.ca });
+ * const session = await client.request("user.login", "alice", { timeoutMs: 2000 });
+ * await client.emit("audio.stopped", null);
+ * await client.close();
+ * await server.close();
  * ```
  *
  * @module
  */
 
+export { RpcServer, RpcServerBuilder } from "./src/rpc/server.ts";
+export { type ClientOptions, RpcClient } from "./src/rpc/client.ts";
 export {
-  ALPN,
-  createFrameCodec,
-  DecodeError,
-  DecodeErrorCode,
-  DEFAULT_LIMITS,
-  type Frame,
-  type FrameCodec,
-  type FrameCodecOptions,
-  FrameFlag,
-  FrameSplitter,
-  FrameType,
-  type Metadata,
-  PROTOCOL_VERSION,
-  type ProtocolLimits,
-} from "./src/protocol/mod.ts";
+  type Definition,
+  handler,
+  type HandlerDefinition,
+  type HandlerFn,
+  type HandlerOptions,
+  listener,
+  type ListenerDefinition,
+  type ListenerFn,
+  type StandardSchema,
+  streamHandler,
+  type StreamHandlerDefinition,
+  type StreamHandlerFn,
+} from "./src/rpc/definitions.ts";
+export type { Context } from "./src/rpc/context.ts";
+export { type EmitOptions, Peer, type PeerStats, type RequestOptions } from "./src/rpc/peer.ts";
+export type { Middleware } from "./src/rpc/registry.ts";
+export type { HelloInfo } from "./src/rpc/_handshake.ts";
+export { StreamBuilder } from "./src/rpc/stream_builder.ts";
+export { EchoStream } from "./src/stream/echo_stream.ts";
+export { ErrorCode, RpcError } from "./src/protocol/rpc_error.ts";
+export { defaultPayloadCodec, jsonCodec, msgpackCodec, type PayloadCodec } from "./src/protocol/payload_codec.ts";
+export { ALPN, PROTOCOL_VERSION } from "./src/protocol/version.ts";
+export type { Metadata } from "./src/protocol/frame.ts";
+export { createDevCertificates } from "./src/security/dev_cert.ts";

@@ -2,7 +2,7 @@
 // WASM core's self-check, a frame codec round trip, and frames over real QUIC + TLS 1.3.
 // Runs on Bun (npm run demo) and on Deno (deno run --unstable-net -A examples/demo.ts).
 
-import { ALPN, createFrameCodec, DecodeError, type Frame, FrameType, PROTOCOL_VERSION } from "../mod.ts";
+import { ALPN, createFrameCodec, DecodeError, type Frame, FrameType, PROTOCOL_VERSION } from "../src/protocol/mod.ts";
 import { createDevCertificates, formatFingerprint } from "../src/security/mod.ts";
 import { defaultTransport } from "../src/transport/mod.ts";
 import { WASM_SOURCE_HASH } from "../wasm/generated.ts";

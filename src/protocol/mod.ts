@@ -38,3 +38,6 @@ export {
 } from "./frame.ts";
 export { DEFAULT_LIMITS, MAX_FRAME_SIZE_CEILING, type ProtocolLimits, resolveLimits } from "./limits.ts";
 export { decodeVarint, encodeVarint, VARINT_MAX, varintLength } from "./varint.ts";
+export { cborCodec, defaultPayloadCodec, jsonCodec, msgpackCodec, type PayloadCodec, PayloadDecodeError } from "./payload_codec.ts";
+export { ErrorCode, errorCodeFromNumber, errorCodeNumber, RpcError } from "./rpc_error.ts";
+export { CloseCode } from "./version.ts";

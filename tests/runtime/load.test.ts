@@ -13,7 +13,8 @@ const script = join(import.meta.dir, "load_check.ts");
 const want = { roundTrips: 2 * vectors.frames.length, sourceHash: WASM_SOURCE_HASH };
 
 test("Deno loads the WASM core with no permission flags", async () => {
-  const r = await run([tool("deno"), "run", "--no-prompt", "--no-config", script]);
+  // The package's own deno.json supplies the import map (as JSR does for users); no permission flag.
+  const r = await run([tool("deno"), "run", "--no-prompt", script]);
   expect(r.stderr).not.toContain("error");
   expect(r.code).toBe(0);
   expect(JSON.parse(r.stdout)).toEqual({ runtime: "deno", ...want });

@@ -1,0 +1,67 @@
+// Frames over transport streams: a reader that yields whole frames from a RecvStream, and the
+// payload helpers shared by requests, events and streams.
+
+import type { FrameCodec } from "../protocol/codec.ts";
+import { DecodeError } from "../protocol/decode_error.ts";
+import { type Frame, FrameFlag } from "../protocol/frame.ts";
+import type { PayloadCodec } from "../protocol/payload_codec.ts";
+import { ErrorCode, RpcError } from "../protocol/rpc_error.ts";
+import type { RecvStream } from "../transport/types.ts";
+
+/** Yields whole frames from a stream; `undefined` at a clean end on a frame boundary. */
+export class FrameReader {
+  readonly #it: AsyncIterator<Uint8Array>;
+  readonly #splitter;
+  #queue: Frame[] = [];
+  #head = 0;
+  #done = false;
+
+  constructor(stream: RecvStream, codec: FrameCodec) {
+    this.#it = stream[Symbol.asyncIterator]();
+    this.#splitter = codec.splitter();
+  }
+
+  /**
+   * The next frame.
+   * @throws {RpcError} `DATA_LOSS` for bytes that are not frames or a stream cut inside a frame;
+   *   the transport's error (a TransportError) when the stream fails.
+   */
+  async next(): Promise<Frame | undefined> {
+    while (this.#head >= this.#queue.length) {
+      if (this.#done) return undefined;
+      const r = await this.#it.next();
+      try {
+        if (r.done) {
+          this.#done = true;
+          this.#splitter.end();
+          return undefined;
+        }
+        this.#queue = this.#splitter.push(r.value);
+        this.#head = 0;
+      } catch (e) {
+        if (e instanceof DecodeError) throw new RpcError(ErrorCode.DATA_LOSS, `malformed frame from the peer: ${e.message}`, undefined, { cause: e });
+        throw e;
+      }
+    }
+    return this.#queue[this.#head++];
+  }
+
+  /** Stops reading (releases the iterator). */
+  async cancel(): Promise<void> {
+    this.#done = true;
+    await this.#it.return?.();
+  }
+}
+
+/** Payload bytes and the RAW flag for a value: bytes pass untouched, anything else is encoded. */
+export function encodePayload(value: unknown, codec: PayloadCodec): { flags: number; payload: Uint8Array } {
+  if (value instanceof Uint8Array) return { flags: FrameFlag.RAW, payload: value };
+  return { flags: 0, payload: codec.encode(value) };
+}
+
+/** The value a frame's payload carries. */
+export function decodePayload(flags: number, payload: Uint8Array, codec: PayloadCodec): unknown {
+  if (flags & FrameFlag.RAW) return payload;
+  if (payload.length === 0) return undefined;
+  return codec.decode(payload);
+}

@@ -1,0 +1,158 @@
+// The HELLO/WELCOME handshake on the control stream, and routing of everything else the other
+// side opens, for both roles.
+
+import type { FrameCodec } from "../protocol/codec.ts";
+import { FrameType, type HelloFrame } from "../protocol/frame.ts";
+import type { PayloadCodec } from "../protocol/payload_codec.ts";
+import { ErrorCode, errorCodeFromNumber, errorCodeNumber, RpcError } from "../protocol/rpc_error.ts";
+import { CloseCode, PROTOCOL_VERSION } from "../protocol/version.ts";
+import type { BidiStream, Connection, SocketAddress } from "../transport/types.ts";
+import { streamError } from "../stream/echo_stream.ts";
+import { TransportError } from "../transport/transport_error.ts";
+import { decodePayload, FrameReader } from "./_frames.ts";
+import { Peer } from "./peer.ts";
+import type { Registry } from "./registry.ts";
+import { serveEvents } from "./_serve.ts";
+
+const EMPTY: Uint8Array = new Uint8Array(0);
+
+/** What a server's `authenticate` hook sees. */
+export interface HelloInfo {
+  /** The name the client gave. */
+  name: string;
+  /** The credentials the client sent (`auth` in `RpcClient.connect` options). */
+  auth: unknown;
+  /** The client's address. */
+  remote: SocketAddress;
+  /** The client certificate under mutual TLS, when the transport offers it. */
+  certificate: Connection["peerCertificate"];
+}
+
+/** Shared by both roles. */
+export interface PeerSetup {
+  frames: FrameCodec;
+  payload: PayloadCodec;
+  registry: Registry;
+  /** This side's name. */
+  name: string;
+  onError: (error: unknown, where: string) => void;
+}
+
+/** Routes the other side's streams once `ready` gives the peer; queued until then. */
+function route(conn: Connection, setup: PeerSetup, ready: Promise<Peer>, onHello?: (s: BidiStream, r: FrameReader, f: HelloFrame) => void): void {
+  let helloSeen = false;
+  conn.handle({
+    bidi: async (s) => {
+      const reader = new FrameReader(s, setup.frames);
+      try {
+        const first = await reader.next();
+        if (!first) return void s.end().catch(() => {});
+        if (first.type === FrameType.HELLO && onHello && !helloSeen) {
+          helloSeen = true;
+          return onHello(s, reader, first);
+        }
+        const peer = await ready;
+        await peer.serve(s, reader, first);
+      } catch (e) {
+        s.stopSending(errorCodeNumber(ErrorCode.CANCELLED));
+        s.end().catch(() => {});
+        if (!(e instanceof TransportError)) setup.onError(e, "incoming stream");
+      }
+    },
+    uni: (r) => {
+      ready.then((peer) => serveEvents(peer, r), () => r.stopSending(0));
+    },
+  });
+}
+
+/** Server side: waits for HELLO, checks version and credentials, answers WELCOME. */
+export function acceptPeer(
+  conn: Connection,
+  setup: PeerSetup,
+  opts: { authenticate?: (hello: HelloInfo) => unknown | Promise<unknown>; handshakeTimeoutMs: number },
+): Promise<Peer> {
+  let resolve!: (p: Peer) => void;
+  let reject!: (e: unknown) => void;
+  const ready = new Promise<Peer>((a, b) => ((resolve = a), (reject = b)));
+  ready.catch(() => {});
+  const timer = setTimeout(() => {
+    reject(new RpcError(ErrorCode.DEADLINE_EXCEEDED, "no HELLO within the handshake timeout"));
+    conn.close(CloseCode.HANDSHAKE_TIMEOUT, "no HELLO within the handshake timeout").catch(() => {});
+  }, opts.handshakeTimeoutMs);
+  const refuse = async (s: BidiStream, err: RpcError, close: number) => {
+    reject(err);
+    try {
+      await s.write(setup.frames.encode({ type: FrameType.GOAWAY, flags: 0, code: errorCodeNumber(err.code), reason: err.message, payload: EMPTY }));
+      await s.end();
+    } catch { /* gone */ }
+    // Give the GOAWAY a moment to arrive before the connection close overtakes it.
+    setTimeout(() => conn.close(close, err.message).catch(() => {}), 50);
+  };
+  route(conn, setup, ready, async (s, reader, hello) => {
+    clearTimeout(timer);
+    if (hello.version !== PROTOCOL_VERSION) {
+      return refuse(s, new RpcError(ErrorCode.FAILED_PRECONDITION, `protocol version mismatch: server speaks ${PROTOCOL_VERSION}, client sent ${hello.version}`), CloseCode.VERSION_MISMATCH);
+    }
+    let principal: unknown;
+    try {
+      const body = decodePayload(hello.flags, hello.payload, setup.payload) as { auth?: unknown } | undefined;
+      principal = opts.authenticate
+        ? await opts.authenticate({ name: hello.name, auth: body?.auth, remote: conn.remote, certificate: conn.peerCertificate })
+        : undefined;
+    } catch (e) {
+      const err = e instanceof RpcError ? e : new RpcError(ErrorCode.UNAUTHENTICATED, "authentication failed");
+      if (!(e instanceof RpcError)) setup.onError(e, "authenticate");
+      return refuse(s, err, CloseCode.UNAUTHENTICATED);
+    }
+    const peer = new Peer({ conn, role: "server", frames: setup.frames, payload: setup.payload, registry: setup.registry, remoteName: hello.name, principal, onError: setup.onError });
+    try {
+      await s.write(setup.frames.encode({ type: FrameType.WELCOME, flags: 0, version: PROTOCOL_VERSION, name: setup.name, payload: setup.payload.encode({ caps: {} }) }));
+    } catch (e) {
+      return reject(streamError(e));
+    }
+    peer.control = s;
+    resolve(peer);
+    watchControl(peer, reader);
+  });
+  return ready;
+}
+
+/** Client side: sends HELLO on a new control stream and waits for WELCOME. */
+export async function connectPeer(conn: Connection, setup: PeerSetup, auth: unknown): Promise<Peer> {
+  let resolve!: (p: Peer) => void;
+  let reject!: (e: unknown) => void;
+  const ready = new Promise<Peer>((a, b) => ((resolve = a), (reject = b)));
+  ready.catch(() => {});
+  route(conn, setup, ready);
+  try {
+    const s = await conn.openBidi();
+    const reader = new FrameReader(s, setup.frames);
+    await s.write(setup.frames.encode({ type: FrameType.HELLO, flags: 0, version: PROTOCOL_VERSION, name: setup.name, payload: setup.payload.encode({ auth, caps: {} }) }));
+    const f = await reader.next();
+    if (f?.type === FrameType.GOAWAY) throw new RpcError(errorCodeFromNumber(f.code), `server refused the connection: ${f.reason}`);
+    if (f?.type !== FrameType.WELCOME) throw new RpcError(ErrorCode.UNAVAILABLE, "the server did not answer HELLO");
+    if (f.version !== PROTOCOL_VERSION) {
+      conn.close(CloseCode.VERSION_MISMATCH, "protocol version mismatch").catch(() => {});
+      throw new RpcError(ErrorCode.FAILED_PRECONDITION, `protocol version mismatch: client speaks ${PROTOCOL_VERSION}, server answered ${f.version}`);
+    }
+    const peer = new Peer({ conn, role: "client", frames: setup.frames, payload: setup.payload, registry: setup.registry, remoteName: f.name, principal: undefined, onError: setup.onError });
+    peer.control = s;
+    resolve(peer);
+    watchControl(peer, reader);
+    return peer;
+  } catch (e) {
+    const err = streamError(e);
+    reject(err);
+    conn.close(CloseCode.PROTOCOL_ERROR, err.message).catch(() => {});
+    throw err;
+  }
+}
+
+/** Keeps reading the control stream after the handshake: GOAWAY marks the peer as going away. */
+function watchControl(peer: Peer, reader: FrameReader): void {
+  (async () => {
+    for (let f = await reader.next(); f; f = await reader.next()) {
+      if (f.type === FrameType.GOAWAY) peer.goingAway = { code: errorCodeFromNumber(f.code), reason: f.reason };
+    }
+  })().catch(() => {});
+}

@@ -1,0 +1,178 @@
+// The serving side of a peer: requests (REQUEST → RESPONSE | ERROR), stream opens (OPEN →
+// RESPONSE then DATA, or ERROR) and events (EVENT frames on the peer's event lane).
+
+import { type ErrorFrame, type EventFrame, type Frame, FrameFlag, FrameType, type OpenFrame, type RequestFrame } from "../protocol/frame.ts";
+import { ErrorCode, errorCodeNumber, RpcError } from "../protocol/rpc_error.ts";
+import type { BidiStream, RecvStream } from "../transport/types.ts";
+import { EchoStream, writeFrame } from "../stream/echo_stream.ts";
+import type { Context } from "./context.ts";
+import type { StandardSchema } from "./definitions.ts";
+import { decodePayload, encodePayload, FrameReader } from "./_frames.ts";
+import type { Peer } from "./peer.ts";
+
+const EMPTY: Uint8Array = new Uint8Array(0);
+
+function context(peer: Peer, kind: Context["kind"], name: string, metadata: Frame & { metadata: Context["metadata"] }, signal: AbortSignal, deadline?: number): Context {
+  return { peer, name, kind, metadata: metadata.metadata, signal, remote: peer.remote, principal: peer.principal, deadline };
+}
+
+/** Validates `value` with a Standard Schema; returns the (possibly transformed) value. */
+async function validate(schema: StandardSchema | undefined, value: unknown, what: string): Promise<unknown> {
+  if (!schema) return value;
+  const r = await schema["~standard"].validate(value);
+  if (r.issues) {
+    const issues = r.issues.map((i) => ({ message: i.message, path: i.path?.map((p) => (typeof p === "object" && p !== null && "key" in p ? (p as { key: unknown }).key : p)) }));
+    throw new RpcError(ErrorCode.INVALID_ARGUMENT, `invalid input for "${what}": ${issues.map((i) => i.message).join("; ")}`, { issues });
+  }
+  return r.value;
+}
+
+function errorFrame(err: RpcError, peer: Peer): ErrorFrame {
+  let details = EMPTY;
+  let flags = 0;
+  if (err.details !== undefined) {
+    try {
+      const p = encodePayload(err.details, peer.init.payload);
+      details = p.payload;
+      flags = p.flags;
+    } catch { /* details that cannot be encoded are dropped, the code and message still go */ }
+  }
+  return { type: FrameType.ERROR, flags, code: errorCodeNumber(err.code), message: err.message, payload: details };
+}
+
+/** What the peer sees of a handler failure: its RpcError, or a generic INTERNAL (never the stack). */
+function publicError(e: unknown, peer: Peer, where: string): RpcError {
+  if (e instanceof RpcError) return e;
+  peer.init.onError(e, where);
+  return new RpcError(ErrorCode.INTERNAL, `internal error in "${where}"`);
+}
+
+export async function serveStream(peer: Peer, s: BidiStream, reader: FrameReader, first: Frame): Promise<void> {
+  if (first.type === FrameType.REQUEST) return serveRequest(peer, s, reader, first);
+  if (first.type === FrameType.OPEN) return serveOpen(peer, s, reader, first);
+  await writeFrame(s, peer.init.frames, errorFrame(new RpcError(ErrorCode.DATA_LOSS, `unexpected first frame type ${first.type}`), peer)).catch(() => {});
+  await s.end().catch(() => {});
+}
+
+async function serveRequest(peer: Peer, s: BidiStream, reader: FrameReader, req: RequestFrame): Promise<void> {
+  const { registry, frames, payload } = peer.init;
+  const ac = new AbortController();
+  const onConnClose = () => ac.abort(peer.connectionSignal.reason);
+  peer.connectionSignal.addEventListener("abort", onConnClose, { once: true });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = req.deadlineMs > 0 ? Date.now() + req.deadlineMs : undefined;
+  if (req.deadlineMs > 0) {
+    timer = setTimeout(() => ac.abort(new RpcError(ErrorCode.DEADLINE_EXCEEDED, `"${req.method}" passed its ${req.deadlineMs} ms deadline`)), req.deadlineMs);
+  }
+  let answered = false;
+  // The caller keeps its half open until it has the answer: an ERROR frame or the end of its
+  // half before that means it cancelled.
+  reader.next().then(
+    (f) => {
+      if (answered) return;
+      const why = f?.type === FrameType.ERROR ? f.message : "the caller went away";
+      ac.abort(new RpcError(ErrorCode.CANCELLED, `"${req.method}" cancelled: ${why}`));
+    },
+    () => {
+      if (!answered) ac.abort(new RpcError(ErrorCode.CANCELLED, `"${req.method}" cancelled: the caller reset the stream`));
+    },
+  );
+  peer.stats.inFlight++;
+  let reply: Frame;
+  try {
+    const def = registry.handlers.get(req.method);
+    if (!def) throw new RpcError(ErrorCode.NOT_FOUND, `no handler for "${req.method}"`);
+    let input: unknown;
+    try {
+      input = decodePayload(req.flags, req.payload, payload);
+    } catch (e) {
+      throw new RpcError(ErrorCode.INVALID_ARGUMENT, `"${req.method}": cannot decode the input: ${(e as Error).message}`);
+    }
+    const ctx = context(peer, "request", req.method, req, ac.signal, deadline);
+    const result = await registry.run(ctx, async () => {
+      const value = await validate(def.options.input, input, req.method);
+      return await def.fn(ctx, value);
+    });
+    const p = encodePayload(result, payload);
+    reply = { type: FrameType.RESPONSE, flags: p.flags, metadata: {}, payload: p.payload };
+    frames.encodeHeader(reply); // a result too large or unencodable becomes an error below
+  } catch (e) {
+    reply = errorFrame(publicError(e, peer, req.method), peer);
+  } finally {
+    clearTimeout(timer);
+    peer.stats.inFlight--;
+    peer.connectionSignal.removeEventListener("abort", onConnClose);
+  }
+  answered = true;
+  peer.stats.requestsServed++;
+  if (ac.signal.aborted) return void s.end().catch(() => {}); // nobody is waiting for the answer
+  try {
+    await writeFrame(s, frames, reply);
+    await s.end();
+  } catch { /* the caller went away */ }
+}
+
+async function serveOpen(peer: Peer, s: BidiStream, reader: FrameReader, open: OpenFrame): Promise<void> {
+  const { registry, frames } = peer.init;
+  const def = registry.streams.get(open.name);
+  const ac = new AbortController();
+  const onConnClose = () => ac.abort(peer.connectionSignal.reason);
+  peer.connectionSignal.addEventListener("abort", onConnClose, { once: true });
+  const stream = new EchoStream(open.name, open.metadata, s, reader, frames);
+  try {
+    const ctx = context(peer, "stream", open.name, open, ac.signal);
+    await registry.run(ctx, async () => {
+      if (!def) throw new RpcError(ErrorCode.NOT_FOUND, `no stream handler for "${open.name}"`);
+      await writeFrame(s, frames, { type: FrameType.RESPONSE, flags: FrameFlag.RAW, metadata: {}, payload: EMPTY });
+      peer.stats.streamsAccepted++;
+      await def.fn(ctx, stream);
+    });
+    await stream.end().catch(() => {});
+  } catch (e) {
+    await stream.abort(publicError(e, peer, open.name));
+  } finally {
+    peer.connectionSignal.removeEventListener("abort", onConnClose);
+  }
+}
+
+/** Reads the peer's event lane: EVENT frames, dispatched in order. */
+export async function serveEvents(peer: Peer, r: RecvStream): Promise<void> {
+  const reader = new FrameReader(r, peer.init.frames);
+  try {
+    for (let f = await reader.next(); f; f = await reader.next()) {
+      if (f.type !== FrameType.EVENT) throw new RpcError(ErrorCode.DATA_LOSS, `unexpected frame type ${f.type} on the event lane`);
+      peer.stats.eventsReceived++;
+      dispatchEvent(peer, f);
+    }
+  } catch (e) {
+    if (!peer.isClosed) peer.init.onError(e, "event lane");
+    r.stopSending(errorCodeNumber(ErrorCode.DATA_LOSS));
+  }
+}
+
+/** Listeners start in arrival order; an async listener's work is not awaited before the next. */
+function dispatchEvent(peer: Peer, ev: EventFrame): void {
+  const def = peer.init.registry.listeners.get(ev.topic);
+  if (!def) {
+    peer.stats.unhandledEvents++;
+    return;
+  }
+  let value: unknown;
+  try {
+    value = decodePayload(ev.flags, ev.payload, peer.init.payload);
+  } catch {
+    peer.stats.droppedEvents++;
+    return;
+  }
+  const ctx = context(peer, "event", ev.topic, ev, peer.connectionSignal);
+  peer.init.registry.run(ctx, async () => {
+    let v: unknown;
+    try {
+      v = await validate(def.options.input, value, ev.topic);
+    } catch {
+      peer.stats.droppedEvents++;
+      return;
+    }
+    await def.fn(ctx, v);
+  }).catch((e) => peer.init.onError(e, ev.topic));
+}

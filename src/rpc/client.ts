@@ -1,0 +1,155 @@
+/**
+ * `RpcClient`: connects to an EchoStream server. A client is a full peer: it calls the server,
+ * and serves the server's calls back with handlers of its own.
+ *
+ * @module
+ */
+
+import type { Metadata } from "../protocol/frame.ts";
+import type { ProtocolLimits } from "../protocol/limits.ts";
+import type { PayloadCodec } from "../protocol/payload_codec.ts";
+import { ErrorCode, RpcError } from "../protocol/rpc_error.ts";
+import { ALPN } from "../protocol/version.ts";
+import { defaultTransport } from "../transport/select.ts";
+import { TransportError } from "../transport/transport_error.ts";
+import type { CloseInfo, Transport } from "../transport/types.ts";
+import { type Definition, serviceDefinitions } from "./definitions.ts";
+import { connectPeer } from "./_handshake.ts";
+import { codecs, defaultOnError, parseAddress } from "./_options.ts";
+import type { EmitOptions, Peer, RequestOptions } from "./peer.ts";
+import { type Middleware, Registry } from "./registry.ts";
+import type { StreamBuilder } from "./stream_builder.ts";
+
+/** Options for {@link RpcClient.connect}. */
+export interface ClientOptions {
+  /** CA certificate(s) (PEM) the server's certificate must chain to (`server.trust.ca`). */
+  ca?: string | string[];
+  /** Or: the pinned SHA-256 of the server's leaf certificate (`server.trust.fingerprint`). */
+  fingerprint?: string;
+  /** The name the server certificate must carry. @default {the host, or "localhost" for an IP} */
+  serverName?: string;
+  /** Client certificate and key (PEM) for mutual TLS. */
+  cert?: string;
+  key?: string;
+  /** Credentials sent in HELLO for the server's `authenticate`. */
+  auth?: unknown;
+  /** This client's name, sent in HELLO. @default {"echostream-client"} */
+  name?: string;
+  /** Give up connecting after this long. @default {5000} */
+  timeoutMs?: number;
+  /** Resume with 0-RTT when a session ticket is held. @default {false} */
+  zeroRtt?: boolean;
+  /** The QUIC transport. @default {the runtime's own} */
+  transport?: Transport;
+  /** The payload codec (must match the server's). @default {msgpack} */
+  payloadCodec?: PayloadCodec;
+  /** Frame limits. */
+  limits?: Partial<ProtocolLimits>;
+  /** Where failures of this client's own handlers are reported. @default {console.error} */
+  onError?: (error: unknown, where: string) => void;
+  /** Close the connection after this long without traffic (keep-alives are sent meanwhile). @default {30000} */
+  idleTimeoutMs?: number;
+}
+
+/**
+ * A connection to an EchoStream server.
+ *
+ * @example Calling a server
+ * ```ts
+ * import { RpcClient } from "@echostream/core";
+ *
+ * // const client = await RpcClient.connect("127.0.0.1:5000", { ca });
+ * // const sum = await client.request<number>("math.add", [1, 2], { timeoutMs: 2000 });
+ * // await client.close();
+ * ```
+ */
+export class RpcClient {
+  /** The connection's peer: the server side, as this client sees it. */
+  readonly peer: Peer;
+  readonly #registry: Registry;
+
+  private constructor(peer: Peer, registry: Registry) {
+    this.peer = peer;
+    this.#registry = registry;
+  }
+
+  /**
+   * Connects and completes the HELLO/WELCOME handshake.
+   * @param address "host:port" or `{ host, port }`.
+   * @param options Trust (`ca` or `fingerprint`), credentials, codecs.
+   * @throws {RpcError} `UNAVAILABLE` (nothing answered, connection failed), `UNAUTHENTICATED`
+   *   (refused by the server), `FAILED_PRECONDITION` (protocol version mismatch),
+   *   `INVALID_ARGUMENT` (bad options or an untrusted certificate: see `cause`).
+   */
+  static async connect(address: string | { host: string; port: number }, options: ClientOptions = {}): Promise<RpcClient> {
+    const { host, port } = parseAddress(address, "connect");
+    const t = options.transport ?? (await defaultTransport());
+    let conn;
+    try {
+      conn = await t.connect({
+        host,
+        port,
+        alpn: ALPN,
+        tls: { ca: options.ca, fingerprint: options.fingerprint, serverName: options.serverName, cert: options.cert, key: options.key },
+        handshakeTimeoutMs: options.timeoutMs ?? 5000,
+        idleTimeoutMs: options.idleTimeoutMs,
+        zeroRtt: options.zeroRtt,
+      });
+    } catch (e) {
+      if (e instanceof TransportError) {
+        const code = e.code === "TLS_VERIFICATION" ? ErrorCode.UNAUTHENTICATED : e.code === "INVALID_ARGUMENT" ? ErrorCode.INVALID_ARGUMENT : ErrorCode.UNAVAILABLE;
+        throw new RpcError(code, `cannot connect to ${host}:${port}: ${e.message}`, undefined, { cause: e });
+      }
+      throw e;
+    }
+    const registry = new Registry();
+    const { frames, payload } = codecs(options);
+    const peer = await connectPeer(conn, { frames, payload, registry, name: options.name ?? "echostream-client", onError: options.onError ?? defaultOnError }, options.auth);
+    return new RpcClient(peer, registry);
+  }
+
+  /** Calls a server handler. See {@link Peer.request}. */
+  request<T = unknown>(method: string, input?: unknown, options?: RequestOptions): Promise<T> {
+    return this.peer.request<T>(method, input, options);
+  }
+
+  /** Emits an event to the server. See {@link Peer.emit}. */
+  emit(topic: string, payload?: unknown, options?: EmitOptions): Promise<void> {
+    return this.peer.emit(topic, payload, options);
+  }
+
+  /** Opens a stream to a server stream handler. See {@link Peer.createStream}. */
+  createStream(name: string): StreamBuilder {
+    return this.peer.createStream(name);
+  }
+
+  /** Serves the server's calls back: registers a `handler`, `listener` or `streamHandler`. */
+  handle(...defs: Definition[]): this {
+    for (const def of defs) this.#registry.add(def);
+    return this;
+  }
+
+  /** Registers every decorated method of a class instance. */
+  service(instance: object): this {
+    for (const def of serviceDefinitions(instance)) this.#registry.add(def);
+    return this;
+  }
+
+  /** Adds middleware around what this client serves. */
+  use(mw: Middleware): this {
+    this.#registry.use(mw);
+    return this;
+  }
+
+  /** Settles when the connection has ended. */
+  get closed(): Promise<CloseInfo> {
+    return this.peer.closed;
+  }
+
+  /** Closes the connection; calls in flight fail with `UNAVAILABLE`. */
+  close(code = 0, reason = ""): Promise<void> {
+    return this.peer.close(code, reason);
+  }
+}
+
+export type { Metadata };

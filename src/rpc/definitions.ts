@@ -1,0 +1,218 @@
+/**
+ * Declaring what a peer serves: `handler`, `listener` and `streamHandler`, each usable as a
+ * function (`handler("user.get", fn)`) or as a standard (TC39) method decorator
+ * (`@handler("user.get")`) on a class registered with `.service(instance)`.
+ *
+ * @module
+ */
+
+import type { Context } from "./context.ts";
+import type { EchoStream } from "../stream/echo_stream.ts";
+
+/**
+ * A Standard Schema validator (zod, valibot, arktype, …): only the `~standard.validate` entry
+ * point is used, so no validator library is a dependency.
+ */
+export interface StandardSchema<T = unknown> {
+  readonly "~standard": {
+    readonly version: 1;
+    readonly vendor: string;
+    validate(
+      value: unknown,
+    ):
+      | { value: T; issues?: undefined }
+      | { issues: ReadonlyArray<{ message: string; path?: ReadonlyArray<unknown> }> }
+      | Promise<
+        | { value: T; issues?: undefined }
+        | { issues: ReadonlyArray<{ message: string; path?: ReadonlyArray<unknown> }> }
+      >;
+  };
+}
+
+/** Options for a handler. */
+export interface HandlerOptions<I = unknown> {
+  /** Validates (and may transform) the input; bad input answers `INVALID_ARGUMENT`. */
+  input?: StandardSchema<I>;
+  /**
+   * Safe to run twice: only idempotent calls may travel in 0-RTT early data.
+   * @default {false}
+   */
+  idempotent?: boolean;
+}
+
+/** A request handler: returns the response. */
+// deno-lint-ignore no-explicit-any
+export type HandlerFn<I = any, O = unknown> = (ctx: Context, input: I) => O | Promise<O>;
+/** An event listener. */
+// deno-lint-ignore no-explicit-any
+export type ListenerFn<I = any> = (ctx: Context, payload: I) => void | Promise<void>;
+/** A stream handler: runs for the stream's life. */
+export type StreamHandlerFn = (ctx: Context, stream: EchoStream) => void | Promise<void>;
+
+/** A registered request handler. */
+export interface HandlerDefinition<I = unknown, O = unknown> {
+  readonly kind: "handler";
+  readonly name: string;
+  readonly fn: HandlerFn<I, O>;
+  readonly options: HandlerOptions<I>;
+}
+/** A registered event listener. */
+export interface ListenerDefinition<I = unknown> {
+  readonly kind: "listener";
+  readonly name: string;
+  readonly fn: ListenerFn<I>;
+  readonly options: { input?: StandardSchema<I> };
+}
+/** A registered stream handler. */
+export interface StreamHandlerDefinition {
+  readonly kind: "stream";
+  readonly name: string;
+  readonly fn: StreamHandlerFn;
+  readonly options: Record<string, never>;
+}
+/** Any definition. */
+// deno-lint-ignore no-explicit-any
+export type Definition = HandlerDefinition<any, any> | ListenerDefinition<any> | StreamHandlerDefinition;
+
+// deno-lint-ignore no-explicit-any
+type AnyFn = (...args: any[]) => any;
+type Marked = { kind: Definition["kind"]; name: string; options: Record<string, unknown> };
+
+/** Methods marked by a decorator, found again by `serviceDefinitions`. */
+const marks = new WeakMap<AnyFn, Marked>();
+
+function checkName(kind: string, name: unknown): string {
+  if (typeof name !== "string" || name.length === 0) {
+    throw new TypeError(`${kind} name must be a non-empty string, received ${typeof name === "string" ? '""' : typeof name}`);
+  }
+  return name;
+}
+
+/** A decorator usable both as TC39 (`(value, context)`) and legacy TypeScript (`(target, key, desc)`). */
+function decorator(mark: Marked): (value: unknown, context: unknown, desc?: PropertyDescriptor) => void {
+  return (value, context, desc) => {
+    const fn = (desc?.value ?? value) as AnyFn;
+    if (typeof fn !== "function") throw new TypeError(`@${mark.kind === "stream" ? "streamHandler" : mark.kind}("${mark.name}") must decorate a method`);
+    if (typeof context === "object" && context !== null && (context as { kind?: string }).kind !== "method") {
+      throw new TypeError(`@${mark.kind}("${mark.name}") must decorate a method`);
+    }
+    marks.set(fn, mark);
+  };
+}
+
+/**
+ * Declares a request handler, or (with no function) returns a method decorator.
+ *
+ * @example Function style
+ * ```ts
+ * import { handler } from "@echostream/core";
+ * export const play = handler("audio.play", async (_ctx, file: string) => ({ playing: file }));
+ * ```
+ *
+ * @example Decorator style
+ * ```ts
+ * import { handler } from "@echostream/core";
+ * class Audio {
+ *   @handler("audio.play")
+ *   play(_ctx: unknown, file: string) { return { playing: file }; }
+ * }
+ * // RpcServer.builder().service(new Audio())
+ * ```
+ *
+ * @param name The method name callers use.
+ * @param fn The handler; omit it to get a decorator.
+ * @param options Input validation and idempotency.
+ * @returns A definition to register, or a decorator.
+ */
+// deno-lint-ignore no-explicit-any
+export function handler<I = any, O = unknown>(name: string, fn: HandlerFn<I, O>, options?: HandlerOptions<I>): HandlerDefinition<I, O>;
+export function handler(name: string, options?: HandlerOptions): (value: unknown, context: unknown) => void;
+export function handler(name: string, fnOrOptions?: unknown, options?: HandlerOptions): unknown {
+  checkName("handler", name);
+  if (typeof fnOrOptions === "function") {
+    return Object.freeze({ kind: "handler", name, fn: fnOrOptions as HandlerFn, options: { ...options } });
+  }
+  return decorator({ kind: "handler", name, options: { ...(fnOrOptions as HandlerOptions) } });
+}
+
+/**
+ * Declares an event listener, or (with no function) returns a method decorator.
+ *
+ * @example Listening to an event
+ * ```ts
+ * import { listener } from "@echostream/core";
+ * export const onStopped = listener("audio.stopped", (_ctx, _payload: null) => console.log("stopped"));
+ * ```
+ *
+ * @param name The topic.
+ * @param fn The listener; omit it to get a decorator.
+ * @param options Input validation (bad events are counted and dropped).
+ * @returns A definition to register, or a decorator.
+ */
+// deno-lint-ignore no-explicit-any
+export function listener<I = any>(name: string, fn: ListenerFn<I>, options?: { input?: StandardSchema<I> }): ListenerDefinition<I>;
+export function listener(name: string, options?: { input?: StandardSchema }): (value: unknown, context: unknown) => void;
+export function listener(name: string, fnOrOptions?: unknown, options?: { input?: StandardSchema }): unknown {
+  checkName("listener", name);
+  if (typeof fnOrOptions === "function") {
+    return Object.freeze({ kind: "listener", name, fn: fnOrOptions as ListenerFn, options: { ...options } });
+  }
+  return decorator({ kind: "listener", name, options: { ...(fnOrOptions as object) } });
+}
+
+/**
+ * Declares a stream handler, or (with no function) returns a method decorator.
+ *
+ * @example Receiving a stream of frames
+ * ```ts
+ * import { streamHandler } from "@echostream/core";
+ * export const onAudio = streamHandler("audio.stream", async (_ctx, stream) => {
+ *   for await (const frame of stream) console.log(frame.length);
+ * });
+ * ```
+ *
+ * @param name The stream name.
+ * @param fn The handler; omit it to get a decorator.
+ * @returns A definition to register, or a decorator.
+ */
+export function streamHandler(name: string, fn: StreamHandlerFn): StreamHandlerDefinition;
+export function streamHandler(name: string): (value: unknown, context: unknown) => void;
+export function streamHandler(name: string, fn?: StreamHandlerFn): unknown {
+  checkName("streamHandler", name);
+  if (typeof fn === "function") return Object.freeze({ kind: "stream", name, fn, options: {} });
+  return decorator({ kind: "stream", name, options: {} });
+}
+
+/**
+ * The definitions of every decorated method of `instance` (its class and base classes), bound
+ * to the instance.
+ *
+ * @throws {TypeError} When the instance has no decorated method.
+ */
+export function serviceDefinitions(instance: object): Definition[] {
+  const out: Definition[] = [];
+  const seen = new Set<string>();
+  for (let proto = Object.getPrototypeOf(instance); proto && proto !== Object.prototype; proto = Object.getPrototypeOf(proto)) {
+    for (const key of Object.getOwnPropertyNames(proto)) {
+      if (key === "constructor" || seen.has(key)) continue;
+      const fn = Object.getOwnPropertyDescriptor(proto, key)?.value;
+      const mark = typeof fn === "function" ? marks.get(fn) : undefined;
+      if (!mark) continue;
+      seen.add(key);
+      const bound = (fn as AnyFn).bind(instance);
+      out.push(Object.freeze({ kind: mark.kind, name: mark.name, fn: bound, options: mark.options }) as Definition);
+    }
+  }
+  if (out.length === 0) {
+    throw new TypeError(`service(): ${instance.constructor?.name ?? "the object"} has no @handler, @listener or @streamHandler method`);
+  }
+  return out;
+}
+
+/** Checks a value is a definition made by `handler`, `listener` or `streamHandler`. */
+export function assertDefinition(def: unknown): asserts def is Definition {
+  const d = def as Definition;
+  if (!d || (d.kind !== "handler" && d.kind !== "listener" && d.kind !== "stream") || typeof d.fn !== "function") {
+    throw new TypeError("expected a definition made by handler(), listener() or streamHandler()");
+  }
+}

@@ -1,0 +1,316 @@
+/**
+ * `Peer`: one side of an EchoStream connection. Both sides are peers: each can `request`,
+ * `emit` and `createStream` toward the other, and serve what its registry holds.
+ *
+ * @module
+ */
+
+import type { FrameCodec } from "../protocol/codec.ts";
+import { type Frame, FrameFlag, FrameType, type Metadata } from "../protocol/frame.ts";
+import type { PayloadCodec } from "../protocol/payload_codec.ts";
+import { ErrorCode, errorCodeFromNumber, errorCodeNumber, RpcError } from "../protocol/rpc_error.ts";
+import type { BidiStream, CloseInfo, Connection, SendStream, SocketAddress } from "../transport/types.ts";
+import { EchoStream, streamError, writeFrame } from "../stream/echo_stream.ts";
+import { decodePayload, encodePayload, FrameReader } from "./_frames.ts";
+import type { Registry } from "./registry.ts";
+import { serveStream } from "./_serve.ts";
+import { StreamBuilder } from "./stream_builder.ts";
+
+/** Options for one request. */
+export interface RequestOptions {
+  /** Give up after this long: the call fails with `DEADLINE_EXCEEDED` and the handler's signal fires. */
+  timeoutMs?: number;
+  /** Cancels the call: it fails with `CANCELLED` and the handler's signal fires. */
+  signal?: AbortSignal;
+  metadata?: Metadata;
+  /** Mark the call safe to replay (required to travel in 0-RTT early data). */
+  idempotent?: boolean;
+}
+
+/** Options for one event. */
+export interface EmitOptions {
+  metadata?: Metadata;
+}
+
+/** Counters a peer keeps. */
+export interface PeerStats {
+  requestsSent: number;
+  requestsServed: number;
+  eventsSent: number;
+  eventsReceived: number;
+  /** Events for a topic nobody listens to (counted, never fatal). */
+  unhandledEvents: number;
+  /** Events whose payload failed to decode or validate. */
+  droppedEvents: number;
+  streamsOpened: number;
+  streamsAccepted: number;
+  /** Requests this side is serving right now. */
+  inFlight: number;
+}
+
+/** @internal What a Peer is built from (by RpcServer and RpcClient). */
+export interface PeerInit {
+  conn: Connection;
+  role: "client" | "server";
+  frames: FrameCodec;
+  payload: PayloadCodec;
+  registry: Registry;
+  /** The other side's name from HELLO/WELCOME. */
+  remoteName: string;
+  principal: unknown;
+  onError: (error: unknown, where: string) => void;
+}
+
+const EMPTY: Uint8Array = new Uint8Array(0);
+
+/** One side of a connection. Made by `RpcServer` (one per client) and `RpcClient`. */
+export class Peer {
+  /** The other side's name, as it introduced itself. */
+  readonly name: string;
+  /** Who the other side authenticated as (server side: what `authenticate` returned). */
+  readonly principal: unknown;
+  /** Settles when the connection has ended. */
+  readonly closed: Promise<CloseInfo>;
+  /** Counters. */
+  readonly stats: PeerStats = {
+    requestsSent: 0,
+    requestsServed: 0,
+    eventsSent: 0,
+    eventsReceived: 0,
+    unhandledEvents: 0,
+    droppedEvents: 0,
+    streamsOpened: 0,
+    streamsAccepted: 0,
+    inFlight: 0,
+  };
+  /** @internal */ readonly init: PeerInit;
+  #lane: Promise<SendStream> | undefined;
+  #laneTail: Promise<unknown> = Promise.resolve();
+  #closing: CloseInfo | undefined;
+  readonly #pending = new Set<(e: RpcError) => void>();
+  /** @internal The control stream (HELLO/WELCOME, then GOAWAY and clock pings). */
+  control: BidiStream | undefined;
+  /** Set when the other side announced it is going away (GOAWAY on the control stream). */
+  goingAway: { code: string; reason: string } | undefined;
+  /** @internal Aborts every handler this peer runs when the connection ends. */
+  readonly connectionSignal: AbortSignal;
+
+  /** @internal */
+  constructor(init: PeerInit) {
+    this.init = init;
+    this.name = init.remoteName;
+    this.principal = init.principal;
+    const ac = new AbortController();
+    this.connectionSignal = ac.signal;
+    this.closed = init.conn.closed.then((info) => {
+      this.#closing = info;
+      const err = new RpcError(ErrorCode.UNAVAILABLE, `connection closed${info.reason ? `: ${info.reason}` : ""} (code ${info.code})`);
+      ac.abort(err);
+      for (const reject of this.#pending) reject(err);
+      this.#pending.clear();
+      return info;
+    });
+  }
+
+  /** The other side's address. */
+  get remote(): SocketAddress {
+    return this.init.conn.remote;
+  }
+
+  /** Whether the connection has ended. */
+  get isClosed(): boolean {
+    return this.#closing !== undefined;
+  }
+
+  #unavailable(): RpcError {
+    return new RpcError(ErrorCode.UNAVAILABLE, `connection to ${this.name || "the peer"} is closed`);
+  }
+
+  /**
+   * Calls `method` on the other side.
+   *
+   * @example A call with a deadline
+   * ```ts
+   * // const session = await peer.request<Session>("user.login", "alice", { timeoutMs: 2000 });
+   * ```
+   *
+   * @param method The handler's name.
+   * @param input Any value the payload codec encodes; a Uint8Array passes untouched.
+   * @param options Deadline, cancellation, metadata.
+   * @returns The handler's result.
+   * @throws {RpcError} With the handler's code, or `DEADLINE_EXCEEDED`, `CANCELLED`,
+   *   `UNAVAILABLE` (connection lost), `INVALID_ARGUMENT` (input the codec cannot encode).
+   */
+  async request<T = unknown>(method: string, input?: unknown, options: RequestOptions = {}): Promise<T> {
+    if (typeof method !== "string" || method.length === 0) {
+      throw new RpcError(ErrorCode.INVALID_ARGUMENT, `method must be a non-empty string, received ${typeof method}`);
+    }
+    const { timeoutMs, signal, metadata = {}, idempotent = false } = options;
+    if (timeoutMs !== undefined && !(Number.isFinite(timeoutMs) && timeoutMs > 0)) {
+      throw new RpcError(ErrorCode.INVALID_ARGUMENT, `timeoutMs must be a positive number, received ${timeoutMs}`);
+    }
+    if (signal?.aborted) throw new RpcError(ErrorCode.CANCELLED, `call to "${method}" cancelled before it started`);
+    if (this.#closing) throw this.#unavailable();
+    let frame: Uint8Array;
+    try {
+      const { flags, payload } = encodePayload(input, this.init.payload);
+      frame = this.init.frames.encode({
+        type: FrameType.REQUEST,
+        flags: flags | (idempotent ? FrameFlag.IDEMPOTENT : 0),
+        method,
+        deadlineMs: timeoutMs === undefined ? 0 : Math.ceil(timeoutMs),
+        metadata,
+        payload,
+      });
+    } catch (e) {
+      throw new RpcError(ErrorCode.INVALID_ARGUMENT, `cannot send "${method}": ${(e as Error).message}`, undefined, { cause: e });
+    }
+    let s: BidiStream;
+    try {
+      s = await this.init.conn.openBidi();
+    } catch (e) {
+      throw streamError(e);
+    }
+    this.stats.requestsSent++;
+    const reader = new FrameReader(s, this.init.frames);
+    let settled = false;
+    let cancelled = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let onAbort: (() => void) | undefined;
+    let rejectCall!: (e: RpcError) => void;
+    const cancel = (err: RpcError) => {
+      if (settled) return;
+      cancelled = true;
+      rejectCall(err);
+      // Tell the handler: an ERROR frame, then FIN (portable: Deno cannot send reset codes).
+      const f = this.init.frames.encode({ type: FrameType.ERROR, flags: 0, code: errorCodeNumber(err.code), message: err.message, payload: EMPTY });
+      s.write(f).then(() => s.end()).catch(() => {});
+      s.stopSending(errorCodeNumber(err.code));
+    };
+    const outcome = new Promise<T>((resolve, reject) => {
+      rejectCall = reject;
+      this.#pending.add(reject);
+      if (timeoutMs !== undefined) {
+        timer = setTimeout(() => cancel(new RpcError(ErrorCode.DEADLINE_EXCEEDED, `"${method}" did not answer within ${timeoutMs} ms`)), timeoutMs);
+      }
+      if (signal) {
+        onAbort = () => cancel(new RpcError(ErrorCode.CANCELLED, `call to "${method}" cancelled`, signal.reason));
+        signal.addEventListener("abort", onAbort, { once: true });
+      }
+      (async () => {
+        await s.write(frame);
+        const f = await reader.next();
+        if (!f) throw new RpcError(ErrorCode.UNAVAILABLE, `"${method}": the stream ended without a response`);
+        if (f.type === FrameType.RESPONSE) return resolve(decodePayload(f.flags, f.payload, this.init.payload) as T);
+        if (f.type === FrameType.ERROR) {
+          const details = f.payload.length ? decodePayload(f.flags, f.payload, this.init.payload) : undefined;
+          throw new RpcError(errorCodeFromNumber(f.code), f.message, details);
+        }
+        throw new RpcError(ErrorCode.DATA_LOSS, `"${method}": unexpected frame type ${f.type} in a response`);
+      })().catch((e) => reject(streamError(e)));
+    });
+    try {
+      return await outcome;
+    } finally {
+      settled = true;
+      this.#pending.delete(rejectCall);
+      clearTimeout(timer);
+      if (onAbort) signal!.removeEventListener("abort", onAbort);
+      // Our half: after a response it tells the handler's side no cancel will come; after a
+      // cancel, cancel() ends it once its ERROR frame is written.
+      if (!cancelled) s.end().catch(() => {});
+    }
+  }
+
+  /**
+   * Sends an event to the other side. Events arrive in order; a topic nobody listens to is
+   * counted there, never an error here.
+   *
+   * @param topic The listener's name.
+   * @param payload Any value the payload codec encodes; a Uint8Array passes untouched.
+   * @param options Metadata.
+   * @throws {RpcError} `UNAVAILABLE` when the connection is closed, `INVALID_ARGUMENT` for a
+   *   payload the codec cannot encode.
+   */
+  emit(topic: string, payload?: unknown, options: EmitOptions = {}): Promise<void> {
+    if (this.#closing) return Promise.reject(this.#unavailable());
+    let frame: Frame;
+    try {
+      const p = encodePayload(payload, this.init.payload);
+      frame = { type: FrameType.EVENT, flags: p.flags, topic, metadata: options.metadata ?? {}, payload: p.payload };
+      this.init.frames.encodeHeader(frame); // validate now, not inside the lane
+    } catch (e) {
+      return Promise.reject(new RpcError(ErrorCode.INVALID_ARGUMENT, `cannot emit "${topic}": ${(e as Error).message}`, undefined, { cause: e }));
+    }
+    this.#lane ??= this.init.conn.openUni();
+    const lane = this.#lane;
+    // One frame at a time on the lane, in call order.
+    const done = this.#laneTail.then(async () => {
+      const s = await lane;
+      await writeFrame(s as BidiStream, this.init.frames, frame);
+      this.stats.eventsSent++;
+    });
+    this.#laneTail = done.catch(() => {});
+    return done.catch((e) => {
+      throw streamError(e);
+    });
+  }
+
+  /**
+   * Opens an EchoStream to the other side's stream handler `name`. Await the builder (or call
+   * `.build()`) to get the open stream.
+   *
+   * @example Opening a stream
+   * ```ts
+   * // const stream = await peer.createStream("audio.stream");
+   * // await stream.send(frameBytes);
+   * ```
+   */
+  createStream(name: string): StreamBuilder {
+    return new StreamBuilder(name, (opts) => this.#open(name, opts.metadata));
+  }
+
+  async #open(name: string, metadata: Metadata): Promise<EchoStream> {
+    if (this.#closing) throw this.#unavailable();
+    let s: BidiStream;
+    try {
+      s = await this.init.conn.openBidi();
+    } catch (e) {
+      throw streamError(e);
+    }
+    const reader = new FrameReader(s, this.init.frames);
+    try {
+      await s.write(this.init.frames.encode({ type: FrameType.OPEN, flags: 0, name, metadata, payload: EMPTY }));
+      const f = await reader.next();
+      if (f?.type === FrameType.RESPONSE) {
+        this.stats.streamsOpened++;
+        return new EchoStream(name, metadata, s, reader, this.init.frames);
+      }
+      if (f?.type === FrameType.ERROR) throw new RpcError(errorCodeFromNumber(f.code), f.message);
+      throw new RpcError(ErrorCode.UNAVAILABLE, `stream "${name}": no answer to the open`);
+    } catch (e) {
+      s.stopSending(errorCodeNumber(ErrorCode.CANCELLED));
+      s.end().catch(() => {});
+      throw streamError(e);
+    }
+  }
+
+  /**
+   * Closes the connection.
+   * @param code Application close code (0 = normal).
+   * @param reason Told to the other side.
+   */
+  async close(code = 0, reason = ""): Promise<void> {
+    await this.init.conn.close(code, reason);
+  }
+
+  /** @internal Sends an encoded GOAWAY on the control stream. */
+  async announceGoAway(frame: Uint8Array): Promise<void> {
+    await this.control?.write(frame);
+  }
+
+  /** @internal Serves an incoming bidirectional stream whose first frame is `first`. */
+  serve(s: BidiStream, reader: FrameReader, first: Frame): Promise<void> {
+    return serveStream(this, s, reader, first);
+  }
+}

@@ -1,0 +1,254 @@
+/**
+ * `RpcServer`: accepts EchoStream connections and serves handlers, listeners and stream
+ * handlers to every connected peer.
+ *
+ * @module
+ */
+
+import type { ProtocolLimits } from "../protocol/limits.ts";
+import type { PayloadCodec } from "../protocol/payload_codec.ts";
+import { ErrorCode, errorCodeNumber, RpcError } from "../protocol/rpc_error.ts";
+import { ALPN, CloseCode } from "../protocol/version.ts";
+import { defaultTransport } from "../transport/select.ts";
+import type { Listener, ServerTls, Transport } from "../transport/types.ts";
+import { type Definition, serviceDefinitions } from "./definitions.ts";
+import { acceptPeer, type HelloInfo } from "./_handshake.ts";
+import { codecs, defaultOnError, formatAddress, parseAddress } from "./_options.ts";
+import type { Peer } from "./peer.ts";
+import { type Middleware, Registry } from "./registry.ts";
+import { FrameType } from "../protocol/frame.ts";
+
+/** Everything the builder collects. */
+interface ServerConfig {
+  bind: { host: string; port: number };
+  tls?: ServerTls;
+  registry: Registry;
+  authenticate?: (hello: HelloInfo) => unknown | Promise<unknown>;
+  payloadCodec?: PayloadCodec;
+  limits?: Partial<ProtocolLimits>;
+  transport?: Transport;
+  name: string;
+  onError: (error: unknown, where: string) => void;
+  log: (message: string) => void;
+  handshakeTimeoutMs: number;
+  maxStreams: number;
+  earlyData: boolean;
+}
+
+/**
+ * Builds an {@link RpcServer}.
+ *
+ * @example A server with a handler
+ * ```ts
+ * import { handler, RpcServer } from "@echostream/core";
+ *
+ * const server = RpcServer.builder()
+ *   .bind("127.0.0.1:0")
+ *   .handler(handler("math.add", (_ctx, [a, b]: [number, number]) => a + b))
+ *   .build();
+ * await server.start();
+ * console.log(server.address, server.trust.fingerprint);
+ * await server.close();
+ * ```
+ */
+export class RpcServerBuilder {
+  readonly #c: ServerConfig = {
+    bind: { host: "127.0.0.1", port: 0 },
+    registry: new Registry(),
+    name: "echostream-server",
+    onError: defaultOnError,
+    log: (m) => console.warn(m),
+    handshakeTimeoutMs: 10_000,
+    maxStreams: 1024,
+    earlyData: false,
+  };
+
+  /** Where to listen: "host:port" (port 0 = any free port). @default {"127.0.0.1:0"} */
+  bind(address: string): this {
+    this.#c.bind = parseAddress(address, "bind");
+    return this;
+  }
+  /** Registers a request handler made by `handler()`. */
+  handler(def: Definition): this {
+    this.#c.registry.add(def);
+    return this;
+  }
+  /** Registers an event listener made by `listener()`. */
+  listener(def: Definition): this {
+    this.#c.registry.add(def);
+    return this;
+  }
+  /** Registers a stream handler made by `streamHandler()`. */
+  streamHandler(def: Definition): this {
+    this.#c.registry.add(def);
+    return this;
+  }
+  /** Registers every `@handler`/`@listener`/`@streamHandler` method of a class instance. */
+  service(instance: object): this {
+    for (const def of serviceDefinitions(instance)) this.#c.registry.add(def);
+    return this;
+  }
+  /** Adds middleware around every request, event and stream open. */
+  use(mw: Middleware): this {
+    this.#c.registry.use(mw);
+    return this;
+  }
+  /** The certificate chain and key (PEM); without it a development certificate is made. */
+  tls(tls: ServerTls): this {
+    this.#c.tls = tls;
+    return this;
+  }
+  /**
+   * Checks each client's HELLO (its `auth` credentials, address, certificate): return the
+   * principal handlers see as `ctx.principal`, or throw (an RpcError, or anything for
+   * `UNAUTHENTICATED`) to refuse the connection.
+   */
+  authenticate(fn: (hello: HelloInfo) => unknown | Promise<unknown>): this {
+    this.#c.authenticate = fn;
+    return this;
+  }
+  /** The payload codec (both sides must use the same). @default {msgpack} */
+  payloadCodec(codec: PayloadCodec): this {
+    this.#c.payloadCodec = codec;
+    return this;
+  }
+  /** Frame limits (maxFrameSize, maxNameLength, …). */
+  limits(limits: Partial<ProtocolLimits>): this {
+    this.#c.limits = limits;
+    return this;
+  }
+  /** The QUIC transport. @default {the runtime's own} */
+  transport(transport: Transport): this {
+    this.#c.transport = transport;
+    return this;
+  }
+  /** This server's name, sent in WELCOME. */
+  name(name: string): this {
+    this.#c.name = name;
+    return this;
+  }
+  /** Where handler failures are reported (never sent to clients). @default {console.error} */
+  onError(fn: (error: unknown, where: string) => void): this {
+    this.#c.onError = fn;
+    return this;
+  }
+  /** Where notices go (the development certificate's fingerprint). @default {console.warn} */
+  log(fn: (message: string) => void): this {
+    this.#c.log = fn;
+    return this;
+  }
+  /** Most concurrent streams per connection. @default {1024} */
+  maxStreams(n: number): this {
+    if (!Number.isInteger(n) || n < 1) throw new TypeError(`maxStreams must be a positive integer, received ${n}`);
+    this.#c.maxStreams = n;
+    return this;
+  }
+  /** Accept 0-RTT early data (only idempotent calls may use it). @default {false} */
+  earlyData(on = true): this {
+    this.#c.earlyData = on;
+    return this;
+  }
+  /** The server, not yet listening: call `start()` or `run()`. */
+  build(): RpcServer {
+    return new RpcServer({ ...this.#c });
+  }
+}
+
+/** A running (or ready to run) EchoStream server. */
+export class RpcServer {
+  readonly #c: ServerConfig;
+  #listener: Listener | undefined;
+  readonly #peers = new Set<Peer>();
+  #closing: Promise<void> | undefined;
+  #closed!: () => void;
+  readonly #done = new Promise<void>((r) => (this.#closed = r));
+
+  /** @internal Use `RpcServer.builder()`. */
+  constructor(config: ServerConfig) {
+    this.#c = config;
+  }
+
+  /** Starts building a server. */
+  static builder(): RpcServerBuilder {
+    return new RpcServerBuilder();
+  }
+
+  /** Starts listening; resolves once the server accepts connections. */
+  async start(): Promise<void> {
+    if (this.#listener) return;
+    const t = this.#c.transport ?? (await defaultTransport());
+    const { frames, payload } = codecs(this.#c);
+    const setup = { frames, payload, registry: this.#c.registry, name: this.#c.name, onError: this.#c.onError };
+    this.#listener = await t.listen(
+      { host: this.#c.bind.host, port: this.#c.bind.port, alpn: ALPN, tls: this.#c.tls, log: this.#c.log, maxBidiStreams: this.#c.maxStreams, earlyData: this.#c.earlyData },
+      (conn) => {
+        if (this.#closing) return void conn.close(CloseCode.GOING_AWAY, "server shutting down").catch(() => {});
+        acceptPeer(conn, setup, { authenticate: this.#c.authenticate, handshakeTimeoutMs: this.#c.handshakeTimeoutMs }).then(
+          (peer) => {
+            this.#peers.add(peer);
+            peer.closed.then(() => this.#peers.delete(peer));
+          },
+          () => {},
+        );
+      },
+    );
+  }
+
+  /** Starts, then resolves when `close()` has finished. */
+  async run(): Promise<void> {
+    await this.start();
+    await this.#done;
+  }
+
+  /** The bound address, "host:port" (the real port when 0 was asked for). */
+  get address(): string {
+    if (!this.#listener) throw new RpcError(ErrorCode.FAILED_PRECONDITION, "the server is not started");
+    return formatAddress(this.#listener.address);
+  }
+
+  /** What a client needs to trust this server: `{ ca, fingerprint }` (`ca` for development certificates). */
+  get trust(): { ca: string | undefined; fingerprint: string } {
+    if (!this.#listener) throw new RpcError(ErrorCode.FAILED_PRECONDITION, "the server is not started");
+    return this.#listener.trust;
+  }
+
+  /** The connected peers. */
+  get peers(): Peer[] {
+    return [...this.#peers];
+  }
+
+  /**
+   * Emits an event to every connected peer.
+   * @returns How many peers it reached and how many failed.
+   */
+  async broadcast(topic: string, payload?: unknown): Promise<{ delivered: number; failed: number }> {
+    const results = await Promise.allSettled(this.peers.map((p) => p.emit(topic, payload)));
+    const failed = results.filter((r) => r.status === "rejected").length;
+    return { delivered: results.length - failed, failed };
+  }
+
+  /**
+   * Shuts down gracefully: refuses new connections, tells peers it is going away, lets
+   * in-flight requests finish for up to `graceMs`, then closes every connection.
+   */
+  close(options: { graceMs?: number } = {}): Promise<void> {
+    return (this.#closing ??= this.#shutdown(options.graceMs ?? 5000));
+  }
+
+  async #shutdown(graceMs: number): Promise<void> {
+    const { frames } = codecs(this.#c);
+    await Promise.allSettled(this.peers.map((p) => p.announceGoAway(frames.encode({
+      type: FrameType.GOAWAY,
+      flags: 0,
+      code: errorCodeNumber(ErrorCode.UNAVAILABLE),
+      reason: "server shutting down",
+      payload: new Uint8Array(0),
+    }))));
+    const deadline = Date.now() + graceMs;
+    while (Date.now() < deadline && this.peers.some((p) => p.stats.inFlight > 0)) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await this.#listener?.close(CloseCode.GOING_AWAY, "server shutting down");
+    this.#closed();
+  }
+}

@@ -1,0 +1,79 @@
+// The RPC core across runtimes: a Bun or Deno server and a Bun or Deno client, each in its own
+// process (scenario.ts), over real QUIC.
+
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import { runtimeCommand } from "../support/process.ts";
+
+const SCENARIO = join(import.meta.dir, "scenario.ts");
+const RUNTIMES = ["bun", "deno"] as const;
+const servers: Record<string, { address: string; ca: string; proc: ReturnType<typeof Bun.spawn> }> = {};
+
+beforeAll(async () => {
+  for (const rt of RUNTIMES) {
+    const proc = Bun.spawn(runtimeCommand(rt, SCENARIO, ["server"]), { stdin: "pipe", stdout: "pipe", stderr: "ignore" });
+    const reader = proc.stdout.getReader();
+    let text = "";
+    while (!text.includes("\n")) text += new TextDecoder().decode((await reader.read()).value);
+    reader.releaseLock();
+    servers[rt] = { ...JSON.parse(text.split("\n")[0]), proc };
+  }
+}, 30_000);
+
+afterAll(() => {
+  for (const s of Object.values(servers)) {
+    s.proc.stdin.end();
+    setTimeout(() => s.proc.kill(), 2000);
+  }
+});
+
+for (const server of RUNTIMES) {
+  for (const client of RUNTIMES) {
+    describe(`${client} client → ${server} server`, () => {
+      let r: Record<string, unknown>;
+      beforeAll(async () => {
+        const p = Bun.spawn(runtimeCommand(client, SCENARIO, ["client", servers[server].address]), { stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+        p.stdin.write(JSON.stringify({ ca: servers[server].ca }) + "\n");
+        p.stdin.end();
+        const timer = setTimeout(() => p.kill(), 50_000);
+        const [out, err] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text()]);
+        clearTimeout(timer);
+        const line = out.trim().split("\n").pop() ?? "";
+        if (!line.startsWith("{")) throw new Error(`client produced no result: ${out}\n${err}`);
+        r = JSON.parse(line);
+      }, 60_000);
+
+      test("requests: values, bytes, NOT_FOUND, INTERNAL without leaks, error details, validation", () => {
+        expect(r).toMatchObject({
+          runtime: client,
+          serverRuntime: server,
+          echo: { a: [1, "two", null], b: 1.5 },
+          bytes: [9, 8, 7],
+          notFound: "NOT_FOUND",
+          internal: { code: "INTERNAL", leaked: false },
+          details: { code: "NOT_FOUND", details: { id: 1 } },
+          invalid: "INVALID_ARGUMENT",
+          valid: 4,
+        });
+      });
+
+      test("deadline and cancellation reach the handler's signal", () => {
+        expect(r.deadline).toBe("DEADLINE_EXCEEDED");
+        expect(r.cancel).toBe("CANCELLED");
+        const aborts = r.handlerAborts as string[];
+        expect(aborts.length).toBe(2);
+        expect(aborts[1]).toBe("CANCELLED");
+      });
+
+      test("events in order; streams echo, end and abort; callbacks; 1,000 concurrent requests", () => {
+        expect(r).toMatchObject({
+          eventsInOrder: true,
+          streamEcho: { okFrames: 50, endSeen: true },
+          streamAbort: "RESOURCE_EXHAUSTED",
+          callback: 42,
+          concurrent: true,
+        });
+      });
+    });
+  }
+}
