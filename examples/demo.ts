@@ -1,10 +1,13 @@
-// `npm run demo`: what EchoStream can do so far, on loopback. Until the RPC layer lands: the
-// WASM core's self-check, a frame codec round trip, and frames over real QUIC + TLS 1.3.
+// `npm run demo`: what EchoStream can do so far, on loopback: the WASM core's self-check, a
+// frame codec round trip, frames over real QUIC + TLS 1.3 (0-RTT included), and the RPC layer.
 // Runs on Bun (npm run demo) and on Deno (deno run --unstable-net -A examples/demo.ts).
 
 import { ALPN, createFrameCodec, DecodeError, type Frame, FrameType, PROTOCOL_VERSION } from "../src/protocol/mod.ts";
 import { createDevCertificates, formatFingerprint } from "../src/security/mod.ts";
 import { defaultTransport } from "../src/transport/mod.ts";
+import { runClient, startServer } from "./quickstart.ts";
+import { callbackExample } from "./callback.ts";
+import { chatExample } from "./chat_broadcast.ts";
 import { WASM_SOURCE_HASH } from "../wasm/generated.ts";
 import { ABI_VERSION, wasmCore } from "../wasm/mod.ts";
 
@@ -135,5 +138,17 @@ if (transport) {
   }
   await listener.close(0, "demo over");
   console.log(`  closed by the server: ${JSON.stringify(await conn.closed)}`);
+}
+// 6. RPC: the quick start (a handler, an event, a stream), the server calling back into the
+//    client, and a broadcast to every connected client.
+if (transport) {
+  console.log("\nRPC quick start (examples/quickstart.ts):");
+  const server = await startServer((l) => console.log(`  ${l}`));
+  await runClient(server.address, server.trust.ca, (l) => console.log(`  ${l}`));
+  await server.close();
+  console.log("RPC callback, server -> client (examples/callback.ts):");
+  await callbackExample((l) => console.log(`  ${l}`));
+  console.log("RPC broadcast to every client (examples/chat_broadcast.ts):");
+  await chatExample((l) => console.log(`  ${l}`));
 }
 console.log("\ndemo ok");

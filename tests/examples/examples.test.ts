@@ -18,6 +18,10 @@ for (const rt of ["bun", "deno"] as const) {
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('REQUEST demo.reverse("olleh") -> RESPONSE "hello"');
     expect(r.stdout).toContain("zeroRtt connect #2: resumed=true");
+    expect(r.stdout).toContain('audio.play("intro.ogg") -> {"playing":"intro.ogg"}');
+    expect(r.stdout).toContain("audio.stream ended after 10 frames, 1600 bytes");
+    expect(r.stdout).toContain('job.run("backup") -> job backup done');
+    expect(r.stdout).toContain("chat.post -> delivered to 3 peers");
     expect(r.stdout.trim().endsWith("demo ok")).toBe(true);
   }, 70_000);
 }
