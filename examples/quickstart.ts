@@ -1,7 +1,7 @@
 // Quick start: a server with a handler, an event listener and a stream handler, and a client
 // that uses all three. Run: bun examples/quickstart.ts  (or: deno run --unstable-net -A …)
 
-import { handler, listener, RpcClient, RpcServer, streamHandler } from "../mod.ts";
+import { handler, listener, RpcClient, type RpcError, RpcServer, streamHandler } from "../mod.ts";
 
 /** Starts the server of the quick start; returns it (call `close()` when done). */
 export async function startServer(log: (line: string) => void = console.log): Promise<RpcServer> {
@@ -36,7 +36,7 @@ export async function runClient(address: string, ca: string | undefined, log: (l
   for (let i = 0; i < 10; i++) await stream.send(new Uint8Array(160)); // 10 × 20 ms of audio
   await stream.end();
   await client.emit("audio.stopped", null);
-  const missing = await client.request("audio.pause").catch((e) => e);
+  const missing = await client.request("audio.pause").catch((e: RpcError) => e);
   log(`[client] audio.pause -> ${missing.code}: ${missing.message}`);
   await new Promise((r) => setTimeout(r, 100)); // let the server log the stream's end
   await client.close();
