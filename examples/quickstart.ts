@@ -36,7 +36,7 @@ export async function runClient(address: string, ca: string | undefined, log: (l
   for (let i = 0; i < 10; i++) await stream.send(new Uint8Array(160)); // 10 × 20 ms of audio
   await stream.end();
   await client.emit("audio.stopped", null);
-  const missing = await client.request("audio.pause").catch((e: RpcError) => e);
+  const missing = (await client.request("audio.pause").catch((e) => e)) as RpcError;
   log(`[client] audio.pause -> ${missing.code}: ${missing.message}`);
   await new Promise((r) => setTimeout(r, 100)); // let the server log the stream's end
   await client.close();
