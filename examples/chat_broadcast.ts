@@ -5,8 +5,8 @@ import { handler, listener, RpcClient, RpcServer } from "../mod.ts";
 
 /** Runs the example with three clients. */
 export async function chatExample(log: (line: string) => void = console.log): Promise<void> {
-  let server!: RpcServer;
-  server = RpcServer.builder()
+  // The handler refers to `server`; it only runs once the server is built and started.
+  const server: RpcServer = RpcServer.builder()
     .bind("127.0.0.1:0")
     .log(() => {})
     .authenticate(({ auth }) => ({ nick: String(auth) }))
