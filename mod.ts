@@ -27,7 +27,7 @@
  */
 
 export { RpcServer, RpcServerBuilder } from "./src/rpc/server.ts";
-export { type ClientOptions, RpcClient } from "./src/rpc/client.ts";
+export { type ClientOptions, type ReconnectOptions, RpcClient } from "./src/rpc/client.ts";
 export {
   type Definition,
   handler,

@@ -49,6 +49,24 @@ export interface ClientOptions {
   onError?: (error: unknown, where: string) => void;
   /** Close the connection after this long without traffic (keep-alives are sent meanwhile). @default {30000} */
   idleTimeoutMs?: number;
+  /**
+   * Reconnect when the connection is lost (opt-in). Calls made while disconnected fail at once
+   * with `UNAVAILABLE`; calls in flight when the connection drops fail with `UNAVAILABLE` too.
+   * `true` takes the defaults.
+   */
+  reconnect?: boolean | ReconnectOptions;
+}
+
+/** How {@link RpcClient} reconnects. */
+export interface ReconnectOptions {
+  /** First delay. @default {100} */
+  minDelayMs?: number;
+  /** Longest delay (the delay doubles after each failed attempt, with ±20% jitter). @default {5000} */
+  maxDelayMs?: number;
+  /** Give up after this many failed attempts in a row. @default {Infinity} */
+  maxAttempts?: number;
+  /** Called after each successful reconnection. */
+  onReconnect?: (attempt: number) => void;
 }
 
 /**
@@ -64,48 +82,101 @@ export interface ClientOptions {
  * ```
  */
 export class RpcClient {
-  /** The connection's peer: the server side, as this client sees it. */
-  readonly peer: Peer;
+  #peer: Peer;
   readonly #registry: Registry;
+  readonly #dial: () => Promise<Peer>;
+  readonly #reconnect: Required<Omit<ReconnectOptions, "onReconnect">> & Pick<ReconnectOptions, "onReconnect"> | undefined;
+  #closedByUser = false;
+  #final!: (info: CloseInfo) => void;
+  /** Settles when the client is closed for good (by `close()`, or when reconnecting gives up). */
+  readonly closed: Promise<CloseInfo> = new Promise((r) => (this.#final = r));
 
-  private constructor(peer: Peer, registry: Registry) {
-    this.peer = peer;
+  private constructor(peer: Peer, registry: Registry, dial: () => Promise<Peer>, reconnect: ClientOptions["reconnect"]) {
+    this.#peer = peer;
     this.#registry = registry;
+    this.#dial = dial;
+    this.#reconnect = reconnect
+      ? {
+        minDelayMs: 100,
+        maxDelayMs: 5000,
+        maxAttempts: Infinity,
+        ...(typeof reconnect === "object" ? reconnect : {}),
+      }
+      : undefined;
+    this.#watch(peer);
+  }
+
+  /** The current connection's peer: the server side, as this client sees it. */
+  get peer(): Peer {
+    return this.#peer;
+  }
+
+  /** Whether the client has a live connection now. */
+  get connected(): boolean {
+    return !this.#peer.isClosed;
+  }
+
+  #watch(peer: Peer): void {
+    peer.closed.then(async (info) => {
+      if (this.#closedByUser || !this.#reconnect) return this.#final(info);
+      const r = this.#reconnect;
+      let delay = r.minDelayMs;
+      for (let attempt = 1; attempt <= r.maxAttempts && !this.#closedByUser; attempt++) {
+        await new Promise((res) => setTimeout(res, delay * (0.8 + 0.4 * Math.random())));
+        if (this.#closedByUser) break;
+        try {
+          const next = await this.#dial();
+          if (this.#closedByUser) {
+            await next.close();
+            break;
+          }
+          this.#peer = next;
+          this.#watch(next);
+          r.onReconnect?.(attempt);
+          return;
+        } catch {
+          delay = Math.min(delay * 2, r.maxDelayMs);
+        }
+      }
+      this.#final(info);
+    });
   }
 
   /**
    * Connects and completes the HELLO/WELCOME handshake.
    * @param address "host:port" or `{ host, port }`.
-   * @param options Trust (`ca` or `fingerprint`), credentials, codecs.
+   * @param options Trust (`ca` or `fingerprint`), credentials, codecs, reconnection.
    * @throws {RpcError} `UNAVAILABLE` (nothing answered, connection failed), `UNAUTHENTICATED`
-   *   (refused by the server), `FAILED_PRECONDITION` (protocol version mismatch),
-   *   `INVALID_ARGUMENT` (bad options or an untrusted certificate: see `cause`).
+   *   (refused by the server, or its certificate is not trusted: see `cause`),
+   *   `FAILED_PRECONDITION` (protocol version mismatch), `INVALID_ARGUMENT` (bad options).
    */
   static async connect(address: string | { host: string; port: number }, options: ClientOptions = {}): Promise<RpcClient> {
     const { host, port } = parseAddress(address, "connect");
-    const t = options.transport ?? (await defaultTransport());
-    let conn;
-    try {
-      conn = await t.connect({
-        host,
-        port,
-        alpn: ALPN,
-        tls: { ca: options.ca, fingerprint: options.fingerprint, serverName: options.serverName, cert: options.cert, key: options.key },
-        handshakeTimeoutMs: options.timeoutMs ?? 5000,
-        idleTimeoutMs: options.idleTimeoutMs,
-        zeroRtt: options.zeroRtt,
-      });
-    } catch (e) {
-      if (e instanceof TransportError) {
-        const code = e.code === "TLS_VERIFICATION" ? ErrorCode.UNAUTHENTICATED : e.code === "INVALID_ARGUMENT" ? ErrorCode.INVALID_ARGUMENT : ErrorCode.UNAVAILABLE;
-        throw new RpcError(code, `cannot connect to ${host}:${port}: ${e.message}`, undefined, { cause: e });
-      }
-      throw e;
-    }
     const registry = new Registry();
     const { frames, payload } = codecs(options);
-    const peer = await connectPeer(conn, { frames, payload, registry, name: options.name ?? "echostream-client", onError: options.onError ?? defaultOnError }, options.auth);
-    return new RpcClient(peer, registry);
+    const dial = async (): Promise<Peer> => {
+      const t = options.transport ?? (await defaultTransport());
+      let conn;
+      try {
+        conn = await t.connect({
+          host,
+          port,
+          alpn: ALPN,
+          tls: { ca: options.ca, fingerprint: options.fingerprint, serverName: options.serverName, cert: options.cert, key: options.key },
+          handshakeTimeoutMs: options.timeoutMs ?? 5000,
+          idleTimeoutMs: options.idleTimeoutMs,
+          zeroRtt: options.zeroRtt,
+        });
+      } catch (e) {
+        if (e instanceof TransportError) {
+          const code = e.code === "TLS_VERIFICATION" ? ErrorCode.UNAUTHENTICATED : e.code === "INVALID_ARGUMENT" ? ErrorCode.INVALID_ARGUMENT : ErrorCode.UNAVAILABLE;
+          throw new RpcError(code, `cannot connect to ${host}:${port}: ${e.message}`, undefined, { cause: e });
+        }
+        throw e;
+      }
+      return await connectPeer(conn, { frames, payload, registry, name: options.name ?? "echostream-client", onError: options.onError ?? defaultOnError }, options.auth);
+    };
+    return new RpcClient(await dial(), registry, dial, options.reconnect);
   }
 
   /** Calls a server handler. See {@link Peer.request}. */
@@ -141,14 +212,11 @@ export class RpcClient {
     return this;
   }
 
-  /** Settles when the connection has ended. */
-  get closed(): Promise<CloseInfo> {
-    return this.peer.closed;
-  }
-
-  /** Closes the connection; calls in flight fail with `UNAVAILABLE`. */
-  close(code = 0, reason = ""): Promise<void> {
-    return this.peer.close(code, reason);
+  /** Closes the connection (and stops reconnecting); calls in flight fail with `UNAVAILABLE`. */
+  async close(code = 0, reason = ""): Promise<void> {
+    this.#closedByUser = true;
+    await this.#peer.close(code, reason);
+    await this.closed;
   }
 }
 
