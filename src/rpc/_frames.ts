@@ -46,6 +46,11 @@ export class FrameReader {
     return this.#queue[this.#head++];
   }
 
+  /** Whether the stream has been read to its end (or reading was stopped). */
+  get finished(): boolean {
+    return this.#done;
+  }
+
   /** Stops reading (releases the iterator). */
   async cancel(): Promise<void> {
     this.#done = true;

@@ -128,6 +128,7 @@ async function serveOpen(peer: Peer, s: BidiStream, reader: FrameReader, open: O
       await def.fn(ctx, stream);
     });
     await stream.end().catch(() => {});
+    await stream.release();
   } catch (e) {
     await stream.abort(publicError(e, peer, open.name));
   } finally {

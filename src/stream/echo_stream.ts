@@ -139,6 +139,17 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
   }
 
   /**
+   * @internal Called when the stream handler has returned: stops receiving what the peer may
+   * still send, so the QUIC stream is released (quinn keeps a stream, and its slot in the
+   * concurrent-stream limit, until its receiving side is read to the end or stopped).
+   */
+  async release(): Promise<void> {
+    if (this.#reader.finished) return;
+    this.#s.stopSending(0);
+    await this.#reader.cancel().catch(() => {});
+  }
+
+  /**
    * Aborts the stream in both directions: the peer's next `recv()` throws this reason.
    * @param reason An RpcError, or a message for a `CANCELLED` one.
    */

@@ -65,6 +65,11 @@ for (const server of RUNTIMES) {
         expect(aborts[1]).toBe("CANCELLED");
       });
 
+      test("TC39 decorators register a service; 10,000 concurrent streams on one connection", () => {
+        expect(r.decorators).toBe("hello deno-or-bun");
+        expect((r.streams10k as { ok: number }).ok).toBe(10_000);
+      });
+
       test("events in order; streams echo, end and abort; callbacks; 1,000 concurrent requests", () => {
         expect(r).toMatchObject({
           eventsInOrder: true,

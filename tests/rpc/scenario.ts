@@ -33,8 +33,24 @@ async function readLine(): Promise<string> {
   return buf.split("\n")[0];
 }
 
+/** A decorated service: standard (TC39) decorators must work on every runtime. */
+class Greeter {
+  greeting = "hello";
+  @handler("greet")
+  greet(_ctx: unknown, name: string) {
+    return `${this.greeting} ${name}`;
+  }
+  @streamHandler("one")
+  async one(_ctx: unknown, s: EchoStream) {
+    const f = await s.recv();
+    if (f) await s.send(f);
+  }
+}
+
 if (args[0] === "server") {
   const server = RpcServer.builder()
+    .service(new Greeter())
+    .maxStreams(2048)
     .bind("127.0.0.1:0")
     .log(() => {})
     .onError(() => {})
@@ -125,6 +141,18 @@ if (args[0] === "server") {
   step("callback");
   r.callback = await client.request("callback", 21);
   const many = await Promise.all(Array.from({ length: 1000 }, (_, i) => client.request("echo", i)));
+  step("decorators");
+  r.decorators = await client.request("greet", "deno-or-bun");
+  step("streams10k");
+  const t10k = performance.now();
+  const okStreams = await Promise.all(Array.from({ length: 10_000 }, async (_, i) => {
+    const st = await client.createStream("one");
+    await st.send(new Uint8Array([i & 0xff, i >> 8]));
+    const back = await st.recv();
+    await st.end();
+    return back?.[0] === (i & 0xff) && back?.[1] === i >> 8;
+  }));
+  r.streams10k = { ok: okStreams.filter(Boolean).length, ms: Math.round(performance.now() - t10k) };
   step("concurrent");
   r.concurrent = many.every((v, i) => v === i);
   await client.close();
