@@ -69,6 +69,8 @@ export function makeFrame(
     }
     case FrameType.PING:
       return { type: FrameType.PING, flags, seq: n1, t1 };
+    case FrameType.WINDOW:
+      return { type: FrameType.WINDOW, flags, increment: n1 };
     default:
       return { type: FrameType.PONG, flags, seq: n1, t1, t2, t3 };
   }
@@ -128,6 +130,9 @@ export function frameFields(frame: Frame): FrameFields {
       f.n1 = frame.seq;
       f.t1 = frame.t1;
       break;
+    case FrameType.WINDOW:
+      f.n1 = frame.increment;
+      break;
     case FrameType.PONG:
       f.n1 = frame.seq;
       f.t1 = frame.t1;
@@ -176,7 +181,7 @@ const ENCODE_MESSAGES: Partial<Record<DecodeErrorCode, string>> = {
   METADATA_LIMIT: "metadata over maxMetadataEntries or maxMetadataBytes",
   INVALID_VALUE: "empty name, empty metadata key or non-finite timestamp",
   VALUE_RANGE: "integer field negative, fractional or above 2^53 - 1",
-  TRAILING_BYTES: "PING and PONG carry no payload",
+  TRAILING_BYTES: "PING, PONG and WINDOW carry no payload",
 };
 
 /** The error both encoders raise for a frame the limits or the layout refuse. */

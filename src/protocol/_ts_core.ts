@@ -180,13 +180,16 @@ export class TsCore implements FrameCore {
         n1 = r.number();
         t1 = r.f64();
         break;
+      case T.WINDOW:
+        n1 = r.number();
+        break;
       default: // PONG
         n1 = r.number();
         t1 = r.f64();
         t2 = r.f64();
         t3 = r.f64();
     }
-    if ((ty === T.PING || ty === T.PONG) && r.p !== end) throw new DecodeError(E.TRAILING_BYTES, r.p);
+    if ((ty === T.PING || ty === T.PONG || ty === T.WINDOW) && r.p !== end) throw new DecodeError(E.TRAILING_BYTES, r.p);
     const payload = r.p === end ? EMPTY_PAYLOAD : b.subarray(r.p, end);
     r.b = EMPTY_PAYLOAD;
     return makeFrame(ty, flags, str, n1, n2, t1, t2, t3, metadata, payload);

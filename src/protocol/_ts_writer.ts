@@ -167,6 +167,9 @@ export class Writer {
         this.#varint(f.n1);
         this.#f64(f.t1);
         break;
+      case T.WINDOW:
+        this.#varint(f.n1);
+        break;
       default:
         this.#varint(f.n1);
         this.#f64(f.t1);
@@ -174,7 +177,7 @@ export class Writer {
         this.#f64(f.t3);
     }
     const payload = f.payload;
-    if ((ty === T.PING || ty === T.PONG) && payload.length !== 0) throw encodeError(E.TRAILING_BYTES, frame);
+    if ((ty === T.PING || ty === T.PONG || ty === T.WINDOW) && payload.length !== 0) throw encodeError(E.TRAILING_BYTES, frame);
     const bodyLen = this.#p - body + payload.length;
     if (bodyLen > lim.maxFrameSize) throw encodeError(E.FRAME_TOO_LARGE, frame);
     // The prefix goes right before the body; type and flags are < 64 here, so 1 byte each.

@@ -19,6 +19,7 @@ export const FrameType = {
   DATA: 0x09,
   PING: 0x0a,
   PONG: 0x0b,
+  WINDOW: 0x0c,
 } as const;
 
 /** A frame type code. */
@@ -36,6 +37,8 @@ export const FrameFlag = {
   TIMESTAMP: 0x04,
   /** DATA: a stream id is present, for datagram mode (set by the encoder from `streamId`). */
   STREAM_ID: 0x08,
+  /** DATA: the last frame of this direction of an EchoStream (the payload may be empty). */
+  FIN: 0x10,
 } as const;
 
 /** String-keyed metadata (request headers, event and stream-open attributes). */
@@ -145,6 +148,13 @@ export interface PongFrame {
   t3: number;
 }
 
+/** EchoStream flow control: the receiver grants `increment` more payload bytes. */
+export interface WindowFrame {
+  type: typeof FrameType.WINDOW;
+  flags: number;
+  increment: number;
+}
+
 /** Any EchoStream frame. */
 export type Frame =
   | HelloFrame
@@ -157,7 +167,8 @@ export type Frame =
   | OpenFrame
   | DataFrame
   | PingFrame
-  | PongFrame;
+  | PongFrame
+  | WindowFrame;
 
 /** The flag bits each frame type may carry. */
 export const ALLOWED_FLAGS: Readonly<Record<number, number>> = Object.freeze({
@@ -169,9 +180,10 @@ export const ALLOWED_FLAGS: Readonly<Record<number, number>> = Object.freeze({
   [FrameType.ERROR]: FrameFlag.RAW,
   [FrameType.EVENT]: FrameFlag.RAW,
   [FrameType.OPEN]: FrameFlag.RAW,
-  [FrameType.DATA]: FrameFlag.RAW | FrameFlag.SEQ | FrameFlag.TIMESTAMP | FrameFlag.STREAM_ID,
+  [FrameType.DATA]: FrameFlag.RAW | FrameFlag.SEQ | FrameFlag.TIMESTAMP | FrameFlag.STREAM_ID | FrameFlag.FIN,
   [FrameType.PING]: 0,
   [FrameType.PONG]: 0,
+  [FrameType.WINDOW]: 0,
 });
 
 /** The wire flags of a frame: DATA's presence bits follow its optional fields. */

@@ -35,6 +35,7 @@ export {
   type RequestFrame,
   type ResponseFrame,
   type WelcomeFrame,
+  type WindowFrame,
 } from "./frame.ts";
 export { DEFAULT_LIMITS, MAX_FRAME_SIZE_CEILING, type ProtocolLimits, resolveLimits } from "./limits.ts";
 export { decodeVarint, encodeVarint, VARINT_MAX, varintLength } from "./varint.ts";

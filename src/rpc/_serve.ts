@@ -127,7 +127,6 @@ async function serveOpen(peer: Peer, s: BidiStream, reader: FrameReader, open: O
       peer.stats.streamsAccepted++;
       await def.fn(ctx, stream);
     });
-    await stream.end().catch(() => {});
     await stream.release();
   } catch (e) {
     await stream.abort(publicError(e, peer, open.name));

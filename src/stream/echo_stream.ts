@@ -14,6 +14,7 @@ import { TransportError } from "../transport/transport_error.ts";
 import type { FrameReader } from "../rpc/_frames.ts";
 
 const LARGE = 4096;
+const EMPTY: Uint8Array = new Uint8Array(0);
 
 /** Writes one frame; large payloads go as a separate write so they are not copied. */
 export async function writeFrame(s: BidiStream, codec: FrameCodec, frame: Frame): Promise<void> {
@@ -36,9 +37,18 @@ export function streamError(e: unknown): RpcError {
   return RpcError.from(e, ErrorCode.INTERNAL);
 }
 
+/** Bytes of DATA payload a receiver buffers before the sender must wait (per direction). */
+export const STREAM_WINDOW = 256 * 1024;
+
 /**
- * One EchoStream. Iterate it (`for await (const frame of stream)`) or call `recv()`; `send()`
- * waits for flow credit, so a slow receiver bounds the sender's memory.
+ * One EchoStream. Iterate it (`for await (const frame of stream)`) or call `recv()`.
+ *
+ * Flow control is EchoStream's own, on every stack: the receiver grants credit (WINDOW frames)
+ * as the application consumes frames, and `send()` waits while the sender has none, so a slow
+ * or stalled consumer bounds memory on both sides to about {@link STREAM_WINDOW} bytes (QUIC's
+ * own flow control does not do this on Bun, whose receiver buffers without limit). Ending a
+ * direction is a DATA frame with the FIN flag, not the QUIC FIN, so credit can still flow back
+ * after it; the QUIC stream ends once both directions have ended.
  *
  * @example Sending and receiving
  * ```ts
@@ -56,10 +66,23 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
   readonly #s: BidiStream;
   readonly #reader: FrameReader;
   readonly #codec: FrameCodec;
+  /** This side sent its FIN marker. */
   #ended = false;
+  /** The peer sent its FIN marker. */
+  #eof = false;
+  #quicEnded = false;
   #aborted: RpcError | undefined;
   #received = 0;
   #sent = 0;
+  // Receiving: frames not yet taken by recv(), their bytes, and bytes consumed but not yet granted.
+  readonly #queue: Uint8Array[] = [];
+  #queueHead = 0;
+  #queued = 0;
+  #consumed = 0;
+  // Sending: credit the peer granted.
+  #credit = STREAM_WINDOW;
+  #wake: (() => void) | undefined;
+  #writes: Promise<unknown> = Promise.resolve();
 
   /** @internal Made by `createStream` and for stream handlers. */
   constructor(name: string, metadata: Metadata, s: BidiStream, reader: FrameReader, codec: FrameCodec) {
@@ -68,6 +91,7 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
     this.#s = s;
     this.#reader = reader;
     this.#codec = codec;
+    this.#pump();
   }
 
   /** Frames sent and received so far. */
@@ -75,23 +99,98 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
     return { sent: this.#sent, received: this.#received };
   }
 
+  /** Bytes received but not yet taken by `recv()` (at most about the window). */
+  get buffered(): number {
+    return this.#queued;
+  }
+
+  #notify(): void {
+    const w = this.#wake;
+    this.#wake = undefined;
+    w?.();
+  }
+
+  #waitChange(): Promise<void> {
+    return new Promise((r) => {
+      const prev = this.#wake;
+      this.#wake = () => {
+        prev?.();
+        r();
+      };
+    });
+  }
+
+  /** Reads the peer's frames as they come: data is queued, credit and aborts take effect. */
+  async #pump(): Promise<void> {
+    try {
+      for (let f = await this.#reader.next(); f; f = await this.#reader.next()) {
+        if (f.type === FrameType.DATA) {
+          if (f.payload.length > 0 || !(f.flags & FrameFlag.FIN)) {
+            this.#queue.push(f.payload);
+            this.#queued += f.payload.length;
+            this.#received++;
+            if (this.#queued > 2 * STREAM_WINDOW + this.#codec.limits.maxFrameSize) {
+              throw new RpcError(ErrorCode.RESOURCE_EXHAUSTED, `stream "${this.name}": the peer sent past its flow-control window`);
+            }
+          }
+          if (f.flags & FrameFlag.FIN) {
+            this.#eof = true;
+            this.#maybeFinishQuic();
+          }
+        } else if (f.type === FrameType.WINDOW) {
+          this.#credit += f.increment;
+        } else if (f.type === FrameType.ERROR) {
+          this.#aborted ??= new RpcError(errorCodeFromNumber(f.code), f.message || `stream "${this.name}" aborted by the peer`);
+          break;
+        } else {
+          throw new RpcError(ErrorCode.DATA_LOSS, `unexpected frame type ${f.type} on stream "${this.name}"`);
+        }
+        this.#notify();
+      }
+      if (!this.#eof && !this.#aborted) {
+        this.#aborted = new RpcError(ErrorCode.UNAVAILABLE, `stream "${this.name}" ended without its end marker`);
+      }
+    } catch (e) {
+      this.#aborted ??= streamError(e);
+    }
+    if (this.#aborted) this.#s.end().catch(() => {});
+    this.#notify();
+  }
+
+  /** Serialises writes: a large DATA frame is two writes, and WINDOW frames go in between frames. */
+  #write(frame: Frame): Promise<void> {
+    const done = this.#writes.then(() => writeFrame(this.#s, this.#codec, frame));
+    this.#writes = done.catch(() => {});
+    return done;
+  }
+
+  #maybeFinishQuic(): void {
+    if (this.#ended && this.#eof && !this.#quicEnded) {
+      this.#quicEnded = true;
+      this.#writes.then(() => this.#s.end()).catch(() => {});
+    }
+  }
+
   /**
-   * Sends one frame.
+   * Sends one frame; waits while the peer has granted no credit.
    * @throws {TypeError} When `data` is not a Uint8Array.
-   * @throws {RpcError} `FAILED_PRECONDITION` after `end()`/`abort()`; `CANCELLED` when the peer
-   *   aborted; `UNAVAILABLE` when the connection is gone.
+   * @throws {RpcError} `FAILED_PRECONDITION` after `end()`/`abort()`; the peer's abort reason
+   *   (`CANCELLED` by default); `UNAVAILABLE` when the connection is gone.
    */
   async send(data: Uint8Array): Promise<void> {
     if (!(data instanceof Uint8Array)) {
       throw new TypeError(`stream frames must be Uint8Array, received ${data === null ? "null" : typeof data}`);
     }
-    if (this.#aborted) throw this.#aborted;
     if (this.#ended) throw new RpcError(ErrorCode.FAILED_PRECONDITION, `stream "${this.name}" was ended; cannot send`);
+    const need = Math.min(data.length, STREAM_WINDOW);
+    while (this.#credit < need && !this.#aborted) await this.#waitChange();
+    if (this.#aborted) throw this.#aborted;
+    this.#credit -= data.length;
     try {
-      await writeFrame(this.#s, this.#codec, { type: FrameType.DATA, flags: FrameFlag.RAW, payload: data });
+      await this.#write({ type: FrameType.DATA, flags: FrameFlag.RAW, payload: data });
       this.#sent++;
     } catch (e) {
-      throw streamError(e);
+      throw (this.#aborted ??= streamError(e));
     }
   }
 
@@ -100,23 +199,26 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
    * @throws {RpcError} The peer's abort reason (`CANCELLED` by default), or `UNAVAILABLE`.
    */
   async recv(): Promise<Uint8Array | undefined> {
-    if (this.#aborted) throw this.#aborted;
-    let f: Frame | undefined;
-    try {
-      f = await this.#reader.next();
-    } catch (e) {
-      throw (this.#aborted ??= streamError(e));
+    while (this.#queueHead >= this.#queue.length) {
+      if (this.#aborted) throw this.#aborted;
+      if (this.#eof) return undefined;
+      await this.#waitChange();
     }
-    if (!f) return undefined;
-    if (f.type === FrameType.DATA) {
-      this.#received++;
-      return f.payload;
+    const f = this.#queue[this.#queueHead];
+    this.#queue[this.#queueHead++] = EMPTY;
+    if (this.#queueHead > 1024 && this.#queueHead * 2 > this.#queue.length) {
+      this.#queue.splice(0, this.#queueHead);
+      this.#queueHead = 0;
     }
-    if (f.type === FrameType.ERROR) {
-      this.#aborted = new RpcError(errorCodeFromNumber(f.code), f.message || `stream "${this.name}" aborted by the peer`);
-      throw this.#aborted;
+    this.#queued -= f.length;
+    this.#consumed += f.length;
+    // Grant credit back in batches, not per frame.
+    if (this.#consumed >= STREAM_WINDOW / 4 && !this.#eof && !this.#aborted) {
+      const increment = this.#consumed;
+      this.#consumed = 0;
+      this.#write({ type: FrameType.WINDOW, flags: 0, increment }).catch(() => {});
     }
-    throw (this.#aborted = new RpcError(ErrorCode.DATA_LOSS, `unexpected frame type ${f.type} on stream "${this.name}"`));
+    return f;
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
@@ -129,24 +231,34 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
 
   /** Ends this side's direction (the peer's iteration finishes); receiving continues. */
   async end(): Promise<void> {
-    if (this.#ended) return;
+    if (this.#ended || this.#aborted) return;
     this.#ended = true;
     try {
-      await this.#s.end();
+      await this.#write({ type: FrameType.DATA, flags: FrameFlag.RAW | FrameFlag.FIN, payload: EMPTY });
     } catch (e) {
+      // The peer stopped reading (its handler returned): nothing is left to end.
+      if (e instanceof TransportError && e.code === "STOP_SENDING") return;
       throw streamError(e);
     }
+    this.#maybeFinishQuic();
   }
 
   /**
-   * @internal Called when the stream handler has returned: stops receiving what the peer may
-   * still send, so the QUIC stream is released (quinn keeps a stream, and its slot in the
+   * @internal Called when the stream handler has returned: ends this direction and stops
+   * receiving, so the QUIC stream is released (quinn keeps a stream, and its slot in the
    * concurrent-stream limit, until its receiving side is read to the end or stopped).
    */
   async release(): Promise<void> {
-    if (this.#reader.finished) return;
-    this.#s.stopSending(0);
-    await this.#reader.cancel().catch(() => {});
+    await this.end().catch(() => {});
+    if (!this.#quicEnded) {
+      this.#quicEnded = true;
+      await this.#writes;
+      await this.#s.end().catch(() => {});
+    }
+    if (!this.#reader.finished) {
+      this.#s.stopSending(0);
+      await this.#reader.cancel().catch(() => {});
+    }
   }
 
   /**
@@ -157,18 +269,13 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
     if (this.#aborted) return;
     const err = typeof reason === "string" ? new RpcError(ErrorCode.CANCELLED, reason) : reason;
     this.#aborted = err;
-    if (!this.#ended) {
-      this.#ended = true;
+    this.#notify();
+    if (!this.#quicEnded) {
+      this.#quicEnded = true;
       // An ERROR frame then FIN, not a bare reset: Deno cannot send reset codes, and the frame
       // tells the peer why on every stack.
       try {
-        await this.#s.write(this.#codec.encode({
-          type: FrameType.ERROR,
-          flags: 0,
-          code: errorCodeNumber(err.code),
-          message: err.message,
-          payload: new Uint8Array(0),
-        }));
+        await this.#write({ type: FrameType.ERROR, flags: 0, code: errorCodeNumber(err.code), message: err.message, payload: EMPTY });
         await this.#s.end();
       } catch { /* the peer is gone already */ }
     }

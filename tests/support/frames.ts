@@ -36,12 +36,13 @@ export const frameArb: fc.Arbitrary<Frame> = fc.oneof(
   fc.record({ type: fc.constant(FrameType.OPEN), flags: raw, name, metadata, payload }),
   fc
     .record(
-      { type: fc.constant(FrameType.DATA), flags: raw, streamId: u53, seq: u53, timestamp: finite, payload },
+      { type: fc.constant(FrameType.DATA), flags: fc.constantFrom(0, 1, 16, 17), streamId: u53, seq: u53, timestamp: finite, payload },
       { requiredKeys: ["type", "flags", "payload"] },
     )
     .map((f) => ({ ...f, flags: f.flags | (f.streamId !== undefined ? 8 : 0) | (f.seq !== undefined ? 2 : 0) | (f.timestamp !== undefined ? 4 : 0) })),
   fc.record({ type: fc.constant(FrameType.PING), flags: fc.constant(0), seq: u53, t1: finite }),
   fc.record({ type: fc.constant(FrameType.PONG), flags: fc.constant(0), seq: u53, t1: finite, t2: finite, t3: finite }),
+  fc.record({ type: fc.constant(FrameType.WINDOW), flags: fc.constant(0), increment: u53 }),
 ) as fc.Arbitrary<Frame>;
 
 /** A frame as plain data, for deep equality that ignores prototypes and buffer identity. */

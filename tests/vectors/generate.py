@@ -10,7 +10,7 @@ import json
 import struct
 
 TYPES = {"HELLO": 1, "WELCOME": 2, "GOAWAY": 3, "REQUEST": 4, "RESPONSE": 5, "ERROR": 6,
-         "EVENT": 7, "OPEN": 8, "DATA": 9, "PING": 10, "PONG": 11}
+         "EVENT": 7, "OPEN": 8, "DATA": 9, "PING": 10, "PONG": 11, "WINDOW": 12}
 
 
 def varint(v):
@@ -64,6 +64,8 @@ def body(f):
         return out
     if t == "PING":
         return varint(f["seq"]) + f64(f["t1"])
+    if t == "WINDOW":
+        return varint(f["increment"])
     if t == "PONG":
         return varint(f["seq"]) + f64(f["t1"]) + f64(f["t2"]) + f64(f["t3"])
     raise ValueError(t)
@@ -99,11 +101,13 @@ FRAMES = [
     ("open", {"type": "OPEN", "flags": 0, "name": "audio.stream", "metadata": [["codec", "opus"]], "payload": "80"}),
     ("data bare", {"type": "DATA", "flags": 1, "payload": "0102030405"}),
     ("data empty", {"type": "DATA", "flags": 1, "payload": ""}),
+    ("data end of direction", {"type": "DATA", "flags": 17, "payload": ""}),
     ("data seq+ts", {"type": "DATA", "flags": 1, "seq": 4294967296, "timestamp": 1732611111123.25, "payload": "aa"}),
     ("data datagram", {"type": "DATA", "flags": 1, "streamId": 7, "seq": 63, "timestamp": -0.5, "payload": "bb"}),
     ("data max safe seq", {"type": "DATA", "flags": 1, "seq": 9007199254740991, "payload": ""}),
     ("ping", {"type": "PING", "flags": 0, "seq": 1, "t1": 1000.125}),
     ("pong", {"type": "PONG", "flags": 0, "seq": 65, "t1": 1000.125, "t2": 1003.5, "t3": 1003.75}),
+    ("window", {"type": "WINDOW", "flags": 0, "increment": 262144}),
 ]
 
 # Varints: RFC 9000 Appendix A.1 samples plus boundaries. `canonical` marks the shortest form.
@@ -140,6 +144,7 @@ def invalid():
     v.append(("non-finite timestamp", "0904" + "08" + f64(float("nan")).hex(), "INVALID_VALUE", 3))
     v.append(("infinite ping time", "0a00" + "09" + "00" + f64(float("inf")).hex(), "INVALID_VALUE", 4))
     v.append(("sequence above 2^53-1", "0902" + "08" + varint(1 << 53).hex(), "VALUE_RANGE", 3))
+    v.append(("bytes after a window", "0c00" + "02" + "01" + "00", "TRAILING_BYTES", 4))
     v.append(("bytes after a pong", "0b00" + "1a" + "00" + f64(0).hex() * 3 + "00", "TRAILING_BYTES", 28))
     # The last three only make sense for one whole frame: a splitter waits for more bytes.
     v.append(("truncated frame", req[:-1].hex(), "TRUNCATED", len(req) - 1))

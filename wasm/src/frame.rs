@@ -17,6 +17,8 @@ pub const T_OPEN: u64 = 0x08;
 pub const T_DATA: u64 = 0x09;
 pub const T_PING: u64 = 0x0a;
 pub const T_PONG: u64 = 0x0b;
+/// Flow-control credit for an EchoStream: the receiver grants `increment` more payload bytes.
+pub const T_WINDOW: u64 = 0x0c;
 
 /// Payload bytes are raw (not codec-encoded). Valid on every type that has a payload.
 pub const F_RAW: u64 = 0x01;
@@ -28,6 +30,8 @@ pub const F_SEQ: u64 = 0x02;
 pub const F_TS: u64 = 0x04;
 /// DATA: a stream id leads the header (datagram mode).
 pub const F_STREAM_ID: u64 = 0x08;
+/// DATA: the last frame of this direction of an EchoStream (its payload may be empty).
+pub const F_FIN: u64 = 0x10;
 
 /// Largest integer a JavaScript number holds exactly; numeric fields above it are refused.
 pub const MAX_SAFE: u64 = (1u64 << 53) - 1;
@@ -103,8 +107,8 @@ fn allowed_flags(ty: u64) -> Option<u64> {
     match ty {
         T_HELLO | T_WELCOME | T_GOAWAY | T_RESPONSE | T_ERROR | T_EVENT | T_OPEN => Some(F_RAW),
         T_REQUEST => Some(F_RAW | F_IDEMPOTENT),
-        T_DATA => Some(F_RAW | F_SEQ | F_TS | F_STREAM_ID),
-        T_PING | T_PONG => Some(0),
+        T_DATA => Some(F_RAW | F_SEQ | F_TS | F_STREAM_ID | F_FIN),
+        T_PING | T_PONG | T_WINDOW => Some(0),
         _ => None,
     }
 }
@@ -315,6 +319,9 @@ pub fn decode_body(buf: &[u8], start: usize, pre: &Prefix, lim: &Limits, metas: 
                 r.t[1] = b.f64()?;
                 r.t[2] = b.f64()?;
             }
+            T_WINDOW => {
+                r.n1 = b.number()?;
+            }
             _ => return err(E_UNKNOWN_TYPE, start),
         }
         Ok(())
@@ -323,7 +330,7 @@ pub fn decode_body(buf: &[u8], start: usize, pre: &Prefix, lim: &Limits, metas: 
         metas.truncate(r.meta_start);
         return Err(e);
     }
-    if (pre.ty == T_PING || pre.ty == T_PONG) && b.p != end {
+    if (pre.ty == T_PING || pre.ty == T_PONG || pre.ty == T_WINDOW) && b.p != end {
         return err(E_TRAILING_BYTES, b.p);
     }
     r.str_off = s_off;
@@ -485,9 +492,13 @@ pub fn encode_header(spec: &Spec, lim: &Limits, out: &mut Vec<u8>) -> Result<(),
             check_num(spec.n1)?;
             vlen(spec.n1) + ts(3)?
         }
+        T_WINDOW => {
+            check_num(spec.n1)?;
+            vlen(spec.n1)
+        }
         _ => return err(E_UNKNOWN_TYPE, 0),
     };
-    if (spec.ty == T_PING || spec.ty == T_PONG) && spec.payload_len != 0 {
+    if (spec.ty == T_PING || spec.ty == T_PONG || spec.ty == T_WINDOW) && spec.payload_len != 0 {
         return err(E_TRAILING_BYTES, 0);
     }
     let body_len = head + spec.payload_len as u64;
@@ -538,6 +549,9 @@ pub fn encode_header(spec: &Spec, lim: &Limits, out: &mut Vec<u8>) -> Result<(),
         T_PING => {
             varint::write(out, spec.n1);
             out.extend_from_slice(&spec.t[0].to_le_bytes());
+        }
+        T_WINDOW => {
+            varint::write(out, spec.n1);
         }
         _ => {
             varint::write(out, spec.n1);

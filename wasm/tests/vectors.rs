@@ -186,6 +186,7 @@ fn type_code(name: &str) -> u64 {
         "DATA" => frame::T_DATA,
         "PING" => frame::T_PING,
         "PONG" => frame::T_PONG,
+        "WINDOW" => frame::T_WINDOW,
         _ => panic!("type {}", name),
     }
 }
@@ -217,6 +218,7 @@ fn fields(f: &J) -> (String, u64, u64, [f64; 3], u64) {
         "REQUEST" => (num("deadlineMs"), 0),
         "DATA" => (num("streamId"), num("seq")),
         "PING" | "PONG" => (num("seq"), 0),
+        "WINDOW" => (num("increment"), 0),
         _ => (0, 0),
     };
     let t = |k: &str| f.get(k).map(|v| v.n()).unwrap_or(0.0);
