@@ -24,9 +24,22 @@
 import { defaultTransport } from "../src/transport/mod.ts";
 import type { BidiStream, Connection, Transport } from "../src/transport/mod.ts";
 import { createDevCertificates } from "../src/security/mod.ts";
-
-// deno-lint-ignore no-explicit-any
-type Any = any;
+import {
+  ALPN,
+  type Any,
+  bunRaw,
+  type Client,
+  denoRaw,
+  ECHO,
+  HOST,
+  type Impl,
+  nodeRaw,
+  noop,
+  SINK,
+  type Stream,
+  take,
+  u64,
+} from "./_quic_raw.ts";
 const G = globalThis as Any;
 const RUNTIME: "bun" | "deno" | "node" = "Deno" in G ? "deno" : "Bun" in G ? "bun" : "node";
 const VERSION: string = RUNTIME === "deno"
@@ -72,11 +85,6 @@ const P = {
   watchdogMs: Number(env("BENCH_TRANSPORT_WATCHDOG_MS") ?? 240_000),
 };
 
-const HOST = "127.0.0.1";
-const ALPN = "echostream/1";
-const ECHO = 0x45; // "E"
-const SINK = 0x53; // "S"
-const noop = () => {};
 const now = () => performance.now();
 
 // ---------------------------------------------------------------------------------------------
@@ -120,182 +128,11 @@ function within<T>(p: Promise<T>, ms: number, label: string): Promise<T> {
   ]);
 }
 
-// ---------------------------------------------------------------------------------------------
-// The shape every implementation provides
 
-interface Stream {
-  /** Queue a chunk; a returned promise means "wait before writing more". */
-  write(chunk: Uint8Array): void | Promise<void>;
-  /** Send FIN. */
-  end(): void | Promise<void>;
-  /** Read until at least `want` bytes have arrived; copies them into `into` when given. */
-  readN(want: number, into?: Uint8Array): Promise<number>;
-  /** Read until FIN; returns the byte count. */
-  readAll(): Promise<number>;
-  /** Drop the stream (after an error). */
-  abort(): void;
-}
-
-interface Client {
-  open(): Promise<Stream>;
-  close(): Promise<void>;
-  /** Whether the handshake resumed a session (OURS only). */
-  resumed?(): Promise<boolean>;
-}
-
-interface Impl {
-  name: "raw" | "ours" | "tcp";
-  /** Whether a connection carries many streams (TCP: one connection = one stream). */
-  multiStream: boolean;
-  /** `zeroRtt`: resume with a session ticket and send early data (OURS only). */
-  connect(zeroRtt?: boolean): Promise<Client>;
-  /** Measure "connect + first echo" with a full handshake (OURS only). */
-  firstEcho?: boolean;
-  /** Supports `connect(true)` (OURS on Bun and Deno; Node's stack has no 0-RTT). */
-  resumable?: boolean;
-  stop(): Promise<void>;
-}
-
-function u64(x: number): Uint8Array {
-  const b = new Uint8Array(8);
-  new DataView(b.buffer).setBigUint64(0, BigInt(x));
-  return b;
-}
-
-/** Copies `c` into `into` at `at` if there is an `into`. */
-function take(into: Uint8Array | undefined, at: number, c: Uint8Array): void {
-  if (into && at < into.length) into.set(c.subarray(0, into.length - at), at);
-}
 
 // ---------------------------------------------------------------------------------------------
-// Bun: node:quic (RAW); Bun and Node: node:net (TCP)
-
-const DRAIN = Symbol.for("Stream.drainableProtocol");
-
-async function bunDrainWrite(w: Any, c: Uint8Array): Promise<void> {
-  for (let i = 0; !w.writeSync(c); i++) {
-    if (w.desiredSize === null) throw new Error("stream closed for writing");
-    if (i > 1_000_000) throw new Error("writer never drained");
-    await (w[DRAIN]?.() ?? new Promise((r) => setTimeout(r, 1)));
-  }
-}
-
-function bunRawStream(st: Any): Stream {
-  st.closed?.catch?.(noop);
-  const w = st.writer;
-  const it = st[Symbol.asyncIterator]();
-  return {
-    write: (c) => (w.writeSync(c) ? undefined : bunDrainWrite(w, c)),
-    end: () => {
-      w.endSync();
-    },
-    async readN(want, into) {
-      let got = 0;
-      while (got < want) {
-        const r = await it.next();
-        if (r.done) throw new Error(`stream ended after ${got} of ${want} bytes`);
-        for (const c of r.value as Uint8Array[]) {
-          take(into, got, c);
-          got += c.length;
-        }
-      }
-      return got;
-    },
-    async readAll() {
-      let got = 0;
-      while (true) {
-        const r = await it.next();
-        if (r.done) return got;
-        for (const c of r.value as Uint8Array[]) got += c.length;
-      }
-    },
-    abort: () => {
-      try {
-        st.destroy();
-      } catch { /* gone */ }
-    },
-  };
-}
-
-async function serveBunRaw(st: Any): Promise<void> {
-  st.closed?.catch?.(noop);
-  const w = st.writer;
-  let mode = 0;
-  let count = 0;
-  try {
-    for await (const batch of st) {
-      for (const c of batch as Uint8Array[]) {
-        if (mode === 0 && c.length > 0) mode = c[0];
-        if (mode === SINK) count += c.length;
-        else if (!w.writeSync(c)) await bunDrainWrite(w, c);
-      }
-    }
-    if (mode === SINK) w.writeSync(u64(count));
-    w.endSync();
-  } catch {
-    try {
-      st.destroy();
-    } catch { /* gone */ }
-  }
-}
-
-async function bunRaw(certs: Any): Promise<Impl> {
-  const name = "node:quic";
-  const q = await import(name);
-  const { createPrivateKey } = await import("node:crypto");
-  const te = new TextEncoder();
-  const sessions = new Set<Any>();
-  // The same transport parameters OURS sets (Bun reads maxIdleTimeout in seconds).
-  const params = {
-    initialMaxStreamsBidi: 1024,
-    initialMaxStreamsUni: 64,
-    maxIdleTimeout: 32,
-    maxDatagramFrameSize: 1350,
-  };
-  const ep = await q.listen(
-    (session: Any) => {
-      session.closed.catch(noop);
-      sessions.add(session);
-      session.closed.finally(() => sessions.delete(session)).catch(noop);
-      session.onstream = (st: Any) => serveBunRaw(st);
-    },
-    {
-      alpn: [ALPN],
-      sni: { "*": { keys: [createPrivateKey(certs.key)], certs: [te.encode(certs.cert)] } },
-      endpoint: { address: `${HOST}:0` },
-      enableEarlyData: false,
-      transportParams: params,
-    },
-  );
-  const port = Number(ep.address.port);
-  const ca = [te.encode(certs.ca)];
-  return {
-    name: "raw",
-    multiStream: true,
-    async connect() {
-      const s = await q.connect(`${HOST}:${port}`, {
-        alpn: ALPN,
-        servername: "localhost",
-        ca,
-        transportParams: { maxDatagramFrameSize: 1350, maxIdleTimeout: 32, initialMaxStreamsBidi: 1024 },
-      });
-      s.closed.catch(noop);
-      await s.opened;
-      return {
-        open: async () => bunRawStream(await s.createBidirectionalStream()),
-        async close() {
-          await s.close({ code: 0n, type: "application", reason: "" }).catch(noop);
-          await s.closed.catch(noop);
-        },
-      };
-    },
-    async stop() {
-      await Promise.all([...sessions].map((s) => s.close({ code: 0n, type: "application", reason: "" }).catch(noop)));
-      await ep.close?.()?.catch?.(noop);
-      ep.destroy?.();
-    },
-  };
-}
+// TCP: node:net (Bun and Node) and Deno.listen / Deno.connect (Deno). The RAW QUIC
+// implementations live in bench/_quic_raw.ts (shared with bench/rpc.ts).
 
 /** A pull reader over a node:net socket's 'data' events. */
 function netReader(sock: Any) {
@@ -416,151 +253,6 @@ async function netTcp(): Promise<Impl> {
   };
 }
 
-// ---------------------------------------------------------------------------------------------
-// Deno: Deno.QuicEndpoint / Deno.connectQuic (RAW) and Deno.listen / Deno.connect (TCP)
-
-/** A client stream over a web-streams bidi stream ({ readable, writable }): Deno and Node RAW. */
-function webRawStream(b: Any): Stream {
-  const w = b.writable.getWriter();
-  const reader = b.readable.getReader();
-  let failed: unknown;
-  const onError = (e: unknown) => (failed ??= e);
-  return {
-    write(c) {
-      if (failed) throw failed;
-      if ((w.desiredSize ?? 0) > 0) {
-        w.write(c).catch(onError);
-        return;
-      }
-      return w.ready.then(() => {
-        w.write(c).catch(onError);
-      });
-    },
-    end: () => {
-      w.close().catch(onError);
-    },
-    async readN(want, into) {
-      let got = 0;
-      while (got < want) {
-        const r = await reader.read();
-        if (r.done) throw new Error(`stream ended after ${got} of ${want} bytes`);
-        take(into, got, r.value);
-        got += r.value.length;
-      }
-      return got;
-    },
-    async readAll() {
-      let got = 0;
-      while (true) {
-        const r = await reader.read();
-        if (r.done) return got;
-        got += r.value.length;
-      }
-    },
-    abort: () => {
-      w.abort().catch(noop);
-      reader.cancel().catch(noop);
-    },
-  };
-}
-
-/** The echo/sink server over a web-streams bidi stream: Deno and Node RAW. */
-async function serveWebRaw(b: Any): Promise<void> {
-  const w = b.writable.getWriter();
-  const reader = b.readable.getReader();
-  let mode = 0;
-  let count = 0;
-  try {
-    while (true) {
-      const r = await reader.read();
-      if (r.done) break;
-      const c = r.value as Uint8Array;
-      if (mode === 0 && c.length > 0) mode = c[0];
-      if (mode === SINK) count += c.length;
-      else {
-        if ((w.desiredSize ?? 0) <= 0) await w.ready;
-        w.write(c).catch(noop);
-      }
-    }
-    if (mode === SINK) w.write(u64(count)).catch(noop);
-    await w.close();
-  } catch {
-    w.abort().catch(noop);
-    reader.cancel().catch(noop);
-  }
-}
-
-function denoRaw(certs: Any): Impl {
-  const D = G.Deno;
-  const ep = new D.QuicEndpoint({ hostname: HOST, port: 0 });
-  const listener = ep.listen({
-    alpnProtocols: [ALPN],
-    cert: certs.cert,
-    key: certs.key,
-    maxConcurrentBidirectionalStreams: 1024,
-    maxConcurrentUnidirectionalStreams: 64,
-    maxIdleTimeout: 30000,
-  });
-  const conns = new Set<Any>();
-  (async () => {
-    try {
-      for await (const incoming of listener) {
-        incoming.accept().then((conn: Any) => {
-          conns.add(conn);
-          conn.closed.then(() => conns.delete(conn), noop);
-          (async () => {
-            const r = conn.incomingBidirectionalStreams.getReader();
-            try {
-              while (true) {
-                const { value, done } = await r.read();
-                if (done) return;
-                serveWebRaw(value);
-              }
-            } catch { /* connection closed */ }
-          })();
-        }, noop);
-      }
-    } catch { /* listener stopped */ }
-  })();
-  const port = Number(ep.addr.port);
-  return {
-    name: "raw",
-    multiStream: true,
-    async connect() {
-      const c = await D.connectQuic({
-        hostname: HOST,
-        port,
-        serverName: "localhost",
-        alpnProtocols: [ALPN],
-        caCerts: [certs.ca],
-        maxIdleTimeout: 30000,
-      });
-      return {
-        // waitUntilAvailable: past the peer's stream limit, wait instead of throwing RangeError
-        // (OURS asks for the same).
-        open: async () => webRawStream(await c.createBidirectionalStream({ waitUntilAvailable: true })),
-        async close() {
-          try {
-            c.close({ closeCode: 0, reason: "" });
-          } catch { /* closed */ }
-          await c.closed.catch(noop);
-        },
-      };
-    },
-    async stop() {
-      for (const c of conns) {
-        try {
-          c.close({ closeCode: 0, reason: "" });
-        } catch { /* closed */ }
-      }
-      await Promise.all([...conns].map((c) => c.closed.catch(noop)));
-      try {
-        listener.stop?.();
-      } catch { /* stopped */ }
-      ep.close();
-    },
-  };
-}
 
 async function denoWriteAll(conn: Any, c: Uint8Array): Promise<void> {
   for (let off = 0; off < c.length;) off += await conn.write(off === 0 ? c : c.subarray(off));
@@ -655,108 +347,6 @@ function denoTcp(): Impl {
   };
 }
 
-// ---------------------------------------------------------------------------------------------
-// Node: `@matrixai/quic` used directly (RAW); TCP is node:net as on Bun (netTcp)
-
-/**
- * `@matrixai/quic` without our adapter, configured as src/transport/node.ts configures it (the
- * values are copied here, not the adapter's code), so RAW ÷ OURS isolates the adapter's own
- * cost: 8192-byte UDP payloads sent, 65527 received, 64 KiB readable chunks, a 4 MiB socket
- * receive buffer, 1024 bidi / 64 uni streams, 30 s idle timeout with a 10 s keep-alive, a
- * silent logger (the default one prints every event), the same server crypto ops.
- */
-async function nodeRaw(certs: Any): Promise<Impl> {
-  const name = "@matrixai/quic"; // a variable, so Bun and Deno never load it
-  const q: Any = await import(name);
-  const silent: Any = { info: noop, debug: noop, warn: noop, error: noop, getChild: () => silent };
-  const config = {
-    applicationProtos: [ALPN],
-    maxIdleTimeout: 30000,
-    keepAliveIntervalTime: 10000,
-    initialMaxStreamsBidi: 1024,
-    maxSendUdpPayloadSize: 8192,
-    maxRecvUdpPayloadSize: 65527,
-    readableChunkSize: 64 * 1024,
-  };
-  const grow = (owner: Any) => {
-    try {
-      owner.socket.socket.setRecvBufferSize(4 * 1024 * 1024);
-    } catch { /* private field moved: keep the default */ }
-  };
-  const stop = { isApp: true, errorCode: 0, reason: new Uint8Array(0), force: true };
-  const key = crypto.getRandomValues(new Uint8Array(32)).buffer;
-  const hmac = crypto.subtle.importKey("raw", key, { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]);
-  const server = new q.QUICServer({
-    crypto: {
-      key,
-      ops: {
-        sign: async (_k: ArrayBuffer, data: ArrayBuffer) => crypto.subtle.sign("HMAC", await hmac, data),
-        verify: async (_k: ArrayBuffer, data: ArrayBuffer, sig: ArrayBuffer) =>
-          crypto.subtle.verify("HMAC", await hmac, sig, data),
-      },
-    },
-    config: {
-      ...config,
-      key: certs.key,
-      cert: certs.cert,
-      verifyPeer: false,
-      initialMaxStreamsUni: 64,
-      enableEarlyData: true, // as OURS listens (earlyData: true)
-    },
-    logger: silent,
-  });
-  const conns = new Set<Any>();
-  server.addEventListener(q.events.EventQUICServerConnection.name, (e: Any) => {
-    const conn = e.detail;
-    conns.add(conn);
-    Promise.resolve(conn.closedP).finally(() => conns.delete(conn)).catch(noop);
-  });
-  // Stream events bubble from the connections up to the server.
-  server.addEventListener(q.events.EventQUICConnectionStream.name, (e: Any) => void serveWebRaw(e.detail));
-  server.addEventListener(q.events.EventQUICServerError.name, noop);
-  await server.start({ host: HOST, port: 0 });
-  grow(server);
-  const port = Number(server.port);
-  return {
-    name: "raw",
-    multiStream: true,
-    async connect() {
-      const client = await q.QUICClient.createQUICClient({
-        host: HOST,
-        port,
-        serverName: "localhost",
-        crypto: {
-          ops: { randomBytes: (b: ArrayBuffer) => Promise.resolve(void crypto.getRandomValues(new Uint8Array(b))) },
-        },
-        config: { ...config, ca: [certs.ca], verifyPeer: true, enableEarlyData: false },
-        logger: silent,
-      });
-      grow(client);
-      const conn = client.connection;
-      return {
-        async open() {
-          // Past the peer's stream limit newStream() throws; wait for more (OURS does the same).
-          for (let i = 0;; i++) {
-            try {
-              return webRawStream(conn.newStream("bidi"));
-            } catch (e) {
-              if (!(e instanceof q.errors.ErrorQUICStreamLimit) || i > 10_000) throw e;
-              await new Promise((r) => setTimeout(r, 2));
-            }
-          }
-        },
-        async close() {
-          await client.destroy(stop).catch(noop);
-          await Promise.resolve(conn.closedP).catch(noop);
-        },
-      };
-    },
-    async stop() {
-      await Promise.all([...conns].map((c) => c.stop(stop).catch(noop)));
-      await server.stop(stop).catch(noop);
-    },
-  };
-}
 
 // ---------------------------------------------------------------------------------------------
 // OURS: the Transport interface (any runtime)

@@ -1,0 +1,693 @@
+// RPC benchmark: EchoStream's RpcServer/RpcClient (OURS) beside the runtime's raw QUIC stack
+// with one new bidirectional stream per call (RAW, the ceiling for a stream-per-call design,
+// DESIGN §4) and @grpc/grpc-js (GRPC: plaintext HTTP/2, a generic service with raw Buffer
+// serializers, no protobuf). Client and server share this one process on 127.0.0.1. Prints
+// one JSON line. Driven by bench/run.ts (`npm run bench`, or `BENCH=rpc`); also runs alone:
+//
+//   bun bench/rpc.ts
+//   deno run --unstable-net -A bench/rpc.ts
+//
+// Metrics, per implementation:
+//   - unary 64 B echo latency, sequential: p50/p99 µs (pooled over the rounds, after warm-up);
+//   - requests/s with 64 calls in flight on one connection;
+//   - server streaming: 1 KiB messages/s (OURS: a streamHandler sending DATA frames on an
+//     EchoStream the client opened; RAW: one stream of u32-length-prefixed messages; GRPC: a
+//     server-streaming method);
+//   - memory per 1,000 open streams (OURS: EchoStreams; RAW: QUIC streams with one echo done;
+//     GRPC: server-streaming calls with one message received), RSS and JS heap delta after GC,
+//     each measured in a fresh child process of this script so earlier metrics do not skew it;
+//   - cold connect, median ms (OURS: QUIC handshake + HELLO/WELCOME; RAW: QUIC handshake;
+//     GRPC: TCP + HTTP/2 until the channel is READY).
+// Ratios: ours ÷ raw and ours ÷ grpc per metric (lower is better for latency, memory and connect
+// time; higher for throughput). Every loop is bounded in count; every metric has a time limit;
+// a 240 s watchdog prints what was measured and exits non-zero.
+
+import * as grpc from "@grpc/grpc-js";
+import { Buffer } from "node:buffer";
+import { type EchoStream, handler, RpcClient, RpcServer, streamHandler } from "../mod.ts";
+import { createDevCertificates } from "../src/security/mod.ts";
+import {
+  type Any,
+  bunRaw,
+  type Client as RawClient,
+  denoRaw,
+  ECHO,
+  genRequest,
+  HOST,
+  type Impl as RawImpl,
+  noop,
+  type Stream as RawStream,
+} from "./_quic_raw.ts";
+
+const G = globalThis as Any;
+const RUNTIME: "bun" | "deno" | "node" = "Deno" in G ? "deno" : "Bun" in G ? "bun" : "node";
+const VERSION: string = RUNTIME === "deno" ? G.Deno.version.deno : RUNTIME === "bun" ? G.Bun.version : G.process.version;
+const env = (k: string): string | undefined => {
+  try {
+    return RUNTIME === "deno" ? G.Deno.env.get(k) : G.process.env[k];
+  } catch {
+    return undefined;
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+// Parameters. Every count is fixed; BENCH_RPC_SCALE (0 < s ≤ 1) shrinks them for a quick run.
+
+const SCALE = Math.min(1, Math.max(0.01, Number(env("BENCH_RPC_SCALE") ?? 1) || 1));
+const n = (x: number) => Math.max(1, Math.round(x * SCALE));
+const P = {
+  rounds: Math.max(1, Math.min(6, Number(env("BENCH_RPC_ROUNDS") ?? 2) || 2)),
+  payload: 64,
+  unaryWarmup: n(300),
+  unary: n(3000),
+  inFlight: 64,
+  throughputWarmup: n(2000),
+  throughputCalls: n(20_000),
+  streamMessages: n(20_000),
+  streamSize: 1024,
+  streamRuns: 3,
+  openStreams: n(1000),
+  connects: n(20),
+  connectWarmup: 2,
+  metricTimeoutMs: 60_000,
+  memTimeoutMs: 60_000,
+  watchdogMs: Number(env("BENCH_RPC_WATCHDOG_MS") ?? 240_000),
+};
+
+type Name = "ours" | "raw" | "grpc";
+const NAMES: Name[] = ["ours", "raw", "grpc"];
+const now = () => performance.now();
+const GRPC_EXTRA = { "grpc.use_local_subchannel_pool": 1 }; // a fresh connection per client
+
+// ---------------------------------------------------------------------------------------------
+// Watchdog and exit
+
+const started = now();
+const report: Any = {
+  runtime: RUNTIME,
+  version: VERSION,
+  params: P,
+  results: { ours: {}, raw: {}, grpc: {} },
+  ratios: { oursOverRaw: {}, oursOverGrpc: {} },
+  errors: [] as string[],
+  /** Wall time per step (ms, summed over rounds): where a slow run spent its time. */
+  stepMs: {} as Record<string, number>,
+};
+
+function exit(code: number): never {
+  if (RUNTIME === "deno") G.Deno.exit(code);
+  G.process.exit(code);
+  throw new Error("unreachable");
+}
+function unref(t: Any): void {
+  if (RUNTIME === "deno") G.Deno.unrefTimer(t);
+  else t?.unref?.();
+}
+
+/** Rejects if `p` has not settled in `ms`. */
+function within<T>(p: Promise<T>, ms: number, label: string): Promise<T> {
+  let t: Any;
+  return Promise.race([
+    p.finally(() => clearTimeout(t)),
+    new Promise<T>((_, reject) => {
+      t = setTimeout(() => reject(new Error(`${label}: no result within ${ms} ms`)), ms);
+    }),
+  ]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The shape every implementation provides
+
+interface Conn {
+  /** One 64 B unary echo; resolves with the reply's length. */
+  call(req: Uint8Array): Promise<number>;
+  /** Asks for `count` messages of `size` bytes on one server stream; resolves with how many came. */
+  serverStream(count: number, size: number): Promise<number>;
+  /** Opens `count` streams and keeps them open (each known to both sides); returns the closer. */
+  hold(count: number): Promise<() => Promise<void>>;
+  close(): Promise<void>;
+}
+
+interface Impl {
+  name: Name;
+  connect(): Promise<Conn>;
+  stop(): Promise<void>;
+}
+
+function pattern(size: number, first = 0): Uint8Array {
+  const b = new Uint8Array(size);
+  for (let i = 0; i < size; i++) b[i] = (i * 31 + 7) & 0xff;
+  b[0] = first;
+  return b;
+}
+const PING = pattern(P.payload, ECHO);
+
+// ---------------------------------------------------------------------------------------------
+// OURS: RpcServer / RpcClient
+
+function u32pair(a: number, b: number): Uint8Array {
+  const x = new Uint8Array(8);
+  const v = new DataView(x.buffer);
+  v.setUint32(0, a);
+  v.setUint32(4, b);
+  return x;
+}
+
+async function ours(): Promise<Impl> {
+  const server = RpcServer.builder()
+    .bind(`${HOST}:0`)
+    .log(noop)
+    .onError(noop)
+    .maxStreams(1024)
+    .handler(handler("echo", (_ctx, input: Uint8Array) => input))
+    .streamHandler(streamHandler("gen", async (_ctx, s: EchoStream) => {
+      const req = await s.recv();
+      if (!req || req.length < 8) return;
+      const v = new DataView(req.buffer, req.byteOffset, 8);
+      const count = Math.min(v.getUint32(0), 10_000_000);
+      const msg = pattern(Math.min(v.getUint32(4), 1 << 20));
+      for (let i = 0; i < count; i++) await s.send(msg);
+    }))
+    .streamHandler(streamHandler("hold", async (_ctx, s: EchoStream) => {
+      for await (const _ of s) { /* held until the client ends its side */ }
+    }))
+    .build();
+  await server.start();
+  const address = server.address;
+  const ca = server.trust.ca;
+  return {
+    name: "ours",
+    async connect() {
+      const client = await RpcClient.connect(address, { ca, onError: noop });
+      return {
+        async call(req) {
+          const r = await client.request<Uint8Array>("echo", req);
+          return r.length;
+        },
+        async serverStream(count, size) {
+          const s = await client.createStream("gen");
+          await s.send(u32pair(count, size));
+          await s.end();
+          let got = 0;
+          for await (const f of s) if (f.length === size) got++;
+          return got;
+        },
+        async hold(count) {
+          const held: EchoStream[] = await Promise.all(Array.from({ length: count }, () => client.createStream("hold").build()));
+          return async () => {
+            await Promise.all(held.map(async (s) => {
+              await s.end();
+              while ((await s.recv()) !== undefined) { /* drain */ }
+            }));
+          };
+        },
+        close: () => client.close(),
+      };
+    },
+    stop: () => server.close({ graceMs: 100 }),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// RAW: the runtime's QUIC API directly, one new bidirectional stream per call (bench/_quic_raw.ts)
+
+async function send(s: RawStream, c: Uint8Array): Promise<void> {
+  const r = s.write(c);
+  if (r) await r;
+}
+async function endRaw(s: RawStream): Promise<void> {
+  const r = s.end();
+  if (r) await r;
+}
+
+/** Counts u32-length-prefixed messages of `size` bytes across chunks (the parsing a client would do). */
+async function readMessages(s: RawStream, size: number): Promise<number> {
+  let messages = 0;
+  let need = 4; // bytes still missing of the current prefix or body
+  let inBody = false;
+  const hdr = new Uint8Array(4);
+  const hdrView = new DataView(hdr.buffer);
+  const total = await s.readChunks!((c) => {
+    let i = 0;
+    while (i < c.length) {
+      const k = Math.min(need, c.length - i);
+      if (!inBody) hdr.set(c.subarray(i, i + k), 4 - need);
+      i += k;
+      need -= k;
+      if (need > 0) continue;
+      if (inBody) {
+        messages++;
+        inBody = false;
+        need = 4;
+      } else {
+        const len = hdrView.getUint32(0);
+        if (len !== size) throw new Error(`raw stream: message of ${len} bytes, expected ${size}`);
+        inBody = true;
+        need = len;
+      }
+    }
+  });
+  if (need !== 4 || inBody) throw new Error(`raw stream: ended inside a message after ${total} bytes`);
+  return messages;
+}
+
+async function raw(certs: Any): Promise<Impl> {
+  const r: RawImpl = RUNTIME === "bun" ? await bunRaw(certs) : denoRaw(certs);
+  return {
+    name: "raw",
+    async connect() {
+      const c: RawClient = await r.connect();
+      return {
+        async call(req) {
+          const s = await c.open();
+          await send(s, req);
+          await endRaw(s);
+          return await s.readAll();
+        },
+        async serverStream(count, size) {
+          const s = await c.open();
+          await send(s, genRequest(count, size));
+          await endRaw(s);
+          return await readMessages(s, size);
+        },
+        async hold(count) {
+          const held = await Promise.all(Array.from({ length: count }, async () => {
+            const s = await c.open();
+            await send(s, PING);
+            await s.readN(P.payload);
+            return s;
+          }));
+          return async () => {
+            await Promise.all(held.map(async (s) => {
+              await endRaw(s);
+              await s.readAll();
+            }));
+          };
+        },
+        close: () => c.close(),
+      };
+    },
+    stop: () => r.stop(),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// GRPC: @grpc/grpc-js, plaintext, raw Buffer serializers
+
+const ident = (b: Uint8Array): Buffer => (Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+const method = (name: string, responseStream: boolean) => ({
+  path: `/bench.Echo/${name}`,
+  requestStream: false,
+  responseStream,
+  requestSerialize: ident,
+  requestDeserialize: ident,
+  responseSerialize: ident,
+  responseDeserialize: ident,
+});
+const SERVICE: grpc.ServiceDefinition = {
+  Echo: method("Echo", false),
+  Gen: method("Gen", true),
+  Hold: method("Hold", true),
+};
+
+async function grpcImpl(): Promise<Impl> {
+  const server = new grpc.Server();
+  const held = new Set<Any>();
+  server.addService(SERVICE, {
+    Echo: (call: Any, cb: Any) => cb(null, call.request),
+    Gen: async (call: Any) => {
+      const req: Buffer = call.request;
+      const count = Math.min(req.readUInt32BE(0), 10_000_000);
+      const msg = Buffer.from(pattern(Math.min(req.readUInt32BE(4), 1 << 20)));
+      let cancelled = false;
+      call.on("cancelled", () => (cancelled = true));
+      for (let i = 0; i < count && !cancelled; i++) {
+        if (!call.write(msg)) await new Promise((r) => call.once("drain", r));
+      }
+      call.end();
+    },
+    Hold: (call: Any) => {
+      held.add(call);
+      call.on("cancelled", () => held.delete(call));
+      call.write(Buffer.from(PING));
+    },
+  });
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`${HOST}:0`, grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p)))
+  );
+  const target = `${HOST}:${port}`;
+  return {
+    name: "grpc",
+    async connect() {
+      const client = new grpc.Client(target, grpc.credentials.createInsecure(), GRPC_EXTRA);
+      await new Promise<void>((resolve, reject) =>
+        client.waitForReady(Date.now() + 5000, (e) => (e ? reject(e) : resolve()))
+      );
+      const P_ECHO = SERVICE.Echo;
+      return {
+        call(req) {
+          return new Promise<number>((resolve, reject) =>
+            client.makeUnaryRequest<Uint8Array, Buffer>(
+              P_ECHO.path,
+              ident,
+              ident,
+              req,
+              (e, res) => (e ? reject(e) : resolve(res!.length)),
+            )
+          );
+        },
+        serverStream(count, size) {
+          return new Promise<number>((resolve, reject) => {
+            const call = client.makeServerStreamRequest<Uint8Array, Buffer>(
+              SERVICE.Gen.path,
+              ident,
+              ident,
+              u32pair(count, size),
+            );
+            let got = 0;
+            call.on("data", (m: Buffer) => {
+              if (m.length === size) got++;
+            });
+            call.on("error", reject);
+            call.on("end", () => resolve(got));
+          });
+        },
+        async hold(count) {
+          const calls = await Promise.all(Array.from({ length: count }, () =>
+            new Promise<Any>((resolve, reject) => {
+              const call = client.makeServerStreamRequest<Uint8Array, Buffer>(SERVICE.Hold.path, ident, ident, PING);
+              call.once("data", () => resolve(call));
+              call.on("error", (e: Any) => {
+                if (e?.code !== grpc.status.CANCELLED) reject(e);
+              });
+            })));
+          return async () => {
+            await Promise.all(calls.map((call: Any) =>
+              new Promise<void>((resolve) => {
+                call.on("status", () => resolve());
+                call.cancel();
+              })
+            ));
+          };
+        },
+        close() {
+          client.close();
+          return Promise.resolve();
+        },
+      };
+    },
+    async stop() {
+      for (const c of held) {
+        try {
+          c.end();
+        } catch { /* gone */ }
+      }
+      await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+      server.forceShutdown();
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Metrics: the same loops for every implementation
+
+/** Sequential 64 B calls; µs each after warm-up. */
+async function unary(c: Conn): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < P.unaryWarmup + P.unary; i++) {
+    const t = now();
+    const got = await c.call(PING);
+    const dt = now() - t;
+    if (got !== P.payload) throw new Error(`echo returned ${got} bytes`);
+    if (i >= P.unaryWarmup) out.push(dt * 1000);
+  }
+  return out;
+}
+
+/** `total` calls, `P.inFlight` at a time on one connection; requests/s. */
+async function throughput(c: Conn, total: number): Promise<number> {
+  let issued = 0;
+  let bad = 0;
+  const t = now();
+  await Promise.all(Array.from({ length: P.inFlight }, async () => {
+    while (issued < total) {
+      issued++;
+      if ((await c.call(PING)) !== P.payload) bad++;
+    }
+  }));
+  const dt = now() - t;
+  if (bad) throw new Error(`${bad} echoes came back wrong`);
+  return total / (dt / 1000);
+}
+
+/** One server stream of `P.streamMessages` × 1 KiB; messages/s. */
+async function streaming(c: Conn): Promise<number> {
+  const t = now();
+  const got = await c.serverStream(P.streamMessages, P.streamSize);
+  const dt = now() - t;
+  if (got !== P.streamMessages) throw new Error(`server stream delivered ${got} of ${P.streamMessages} messages`);
+  return got / (dt / 1000);
+}
+
+/** Connect (ready to call) and close, `P.connects` times; ms each (close untimed). */
+async function connects(impl: Impl): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < P.connectWarmup + P.connects; i++) {
+    const t = now();
+    const c = await impl.connect();
+    const dt = now() - t;
+    await within(c.close(), 5000, "close after connect");
+    if (i >= P.connectWarmup) out.push(dt);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Memory per 1,000 open streams: one child process of this script per implementation
+
+function gcNow(): void {
+  if (G.Bun) G.Bun.gc(true);
+  else G.gc?.();
+}
+function memory(): { rss: number; heap: number } {
+  const m = RUNTIME === "deno" ? G.Deno.memoryUsage() : G.process.memoryUsage();
+  return { rss: m.rss, heap: m.heapUsed };
+}
+async function settle(): Promise<{ rss: number; heap: number }> {
+  for (let i = 0; i < 3; i++) {
+    gcNow();
+    await new Promise((r) => setTimeout(r, 30));
+  }
+  return memory();
+}
+
+/**
+ * The child's work: a warm-up on a connection of its own (code paths, the stacks' lazy
+ * allocations), then a fresh connection, a baseline, and `P.openStreams` streams held open;
+ * MB per 1,000. A fresh connection, because Bun's stack (ngtcp2) announces the stream credit of
+ * closed streams only once half the window (512 of 1024) has been returned: after a warm-up of
+ * 200 streams, 1,000 more would stall at 823 on the same connection.
+ */
+async function memChild(name: Name): Promise<void> {
+  const certs = await createDevCertificates({ hosts: ["localhost", "127.0.0.1"] });
+  const impl = name === "ours" ? await ours() : name === "raw" ? await raw(certs) : await grpcImpl();
+  const out: Any = { name, gc: Boolean(G.Bun || G.gc) };
+  let c: Conn | undefined;
+  try {
+    const w = await impl.connect();
+    for (let i = 0; i < 2; i++) await within((await w.hold(Math.min(100, P.openStreams)))(), 20_000, "warm-up");
+    await within(w.close(), 5000, "close warm-up");
+    c = await impl.connect();
+    const before = await settle();
+    const release = await within(c.hold(P.openStreams), P.memTimeoutMs, `${name} hold`);
+    const after = await settle();
+    const per = 1000 / P.openStreams / 1e6;
+    out.rssMB = Number(((after.rss - before.rss) * per).toFixed(2));
+    out.heapMB = Number(((after.heap - before.heap) * per).toFixed(2));
+    await within(release(), 20_000, `${name} release`);
+  } catch (e) {
+    out.error = String((e as Error)?.message ?? e);
+  }
+  if (c) await within(c.close(), 5000, "close").catch(noop);
+  await within(impl.stop(), 10_000, "stop").catch(noop);
+  console.log(JSON.stringify(out));
+  exit(0);
+}
+
+async function memInChild(name: Name): Promise<{ rssMB?: number; heapMB?: number; gc?: boolean; error?: string }> {
+  const { spawn } = await import("node:child_process");
+  const script = new URL(import.meta.url).pathname;
+  const cmd = RUNTIME === "deno"
+    ? [G.Deno.execPath(), "run", "--no-prompt", "--unstable-net", "-A", "--v8-flags=--expose-gc", script]
+    : [G.process.execPath, script];
+  return await new Promise((resolve, reject) => {
+    const p = spawn(cmd[0], cmd.slice(1), {
+      env: { ...(RUNTIME === "deno" ? G.Deno.env.toObject() : G.process.env), BENCH_RPC_MEM: name },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    let err = "";
+    p.stdout.on("data", (d: Uint8Array) => (out += String(d)));
+    p.stderr.on("data", (d: Uint8Array) => (err += String(d)));
+    const kill = setTimeout(() => p.kill("SIGKILL"), P.memTimeoutMs + 30_000);
+    p.on("error", reject);
+    p.on("close", (code: number | null) => {
+      clearTimeout(kill);
+      const line = out.trim().split("\n").pop() ?? "";
+      try {
+        resolve(JSON.parse(line));
+      } catch {
+        const why = err.split("\n").filter((l) => l.trim() && !/ExperimentalWarning|trace-warnings/.test(l)).slice(-3);
+        reject(new Error(`memory child for ${name} exited ${code} without a result: ${why.join(" | ")}`));
+      }
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Statistics and the run
+
+function pct(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+}
+const median = (xs: number[]) => pct(xs, 50);
+
+const samples: Record<Name, Record<string, number[]>> = { ours: {}, raw: {}, grpc: {} };
+const add = (impl: Name, key: string, xs: number[]): void => {
+  (samples[impl][key] ??= []).push(...xs);
+};
+
+/** Metric key → "lower" or "higher" is better. */
+const BETTER: Record<string, "lower" | "higher"> = {
+  unaryP50Us: "lower",
+  unaryP99Us: "lower",
+  reqPerSec: "higher",
+  streamMsgPerSec: "higher",
+  memRssMBPer1000: "lower",
+  memHeapMBPer1000: "lower",
+  connectMs: "lower",
+};
+
+/** Turns the pooled samples into the reported numbers (also used for a partial report). */
+function finish(): void {
+  const round = (x: number, d = 1) => Number(x.toFixed(d));
+  for (const name of NAMES) {
+    const s = samples[name];
+    const r: Record<string, number> = report.results[name];
+    if (s.unary?.length) {
+      r.unaryP50Us = round(pct(s.unary, 50));
+      r.unaryP99Us = round(pct(s.unary, 99));
+    }
+    if (s.rps?.length) r.reqPerSec = round(median(s.rps), 0);
+    if (s.stream?.length) r.streamMsgPerSec = round(median(s.stream), 0);
+    if (s.connect?.length) r.connectMs = round(median(s.connect), 2);
+  }
+  const our = report.results.ours;
+  for (const [other, key] of [["raw", "oursOverRaw"], ["grpc", "oursOverGrpc"]] as const) {
+    const o = report.results[other];
+    for (const k of Object.keys(BETTER)) {
+      if (our[k] !== undefined && o[k] !== undefined && o[k] !== 0) report.ratios[key][k] = Number((our[k] / o[k]).toFixed(3));
+    }
+  }
+  report.better = BETTER;
+  report.elapsedMs = Math.round(now() - started);
+}
+
+async function step(name: Name, label: string, fn: () => Promise<void>): Promise<void> {
+  const t = now();
+  try {
+    await within(fn(), P.metricTimeoutMs, `${name} ${label}`);
+  } catch (e) {
+    report.errors.push(`${name} ${label}: ${(e as Error)?.message ?? e}`);
+  }
+  const key = `${name} ${label}`;
+  report.stepMs[key] = Math.round((report.stepMs[key] ?? 0) + now() - t);
+  gcNow();
+}
+
+async function measure(impl: Impl): Promise<void> {
+  const name = impl.name;
+  let c: Conn | undefined;
+  try {
+    await step(name, "connect", async () => {
+      c = await impl.connect();
+    });
+    if (!c) return;
+    const k = c;
+    await step(name, "unary", async () => add(name, "unary", await unary(k)));
+    await step(name, "throughput", async () => {
+      await throughput(k, P.throughputWarmup);
+      add(name, "rps", [await throughput(k, P.throughputCalls)]);
+    });
+    await step(name, "server streaming", async () => {
+      await k.serverStream(Math.min(2000, P.streamMessages), P.streamSize); // warm-up
+      for (let i = 0; i < P.streamRuns; i++) add(name, "stream", [await streaming(k)]);
+    });
+    await step(name, "cold connect", async () => add(name, "connect", await connects(impl)));
+  } finally {
+    if (c) await within(c.close(), 5000, `${name} close`).catch((e) => report.errors.push(String(e?.message ?? e)));
+  }
+}
+
+async function main(): Promise<void> {
+  const certs = await createDevCertificates({ hosts: ["localhost", "127.0.0.1"] });
+  const impls: Impl[] = [await ours(), await raw(certs), await grpcImpl()];
+  const only = env("BENCH_RPC_ONLY"); // e.g. "ours,raw" while profiling
+  const chosen = only ? impls.filter((i) => only.split(",").includes(i.name)) : impls;
+  for (let round = 0; round < P.rounds; round++) {
+    // Alternate the order so no implementation always runs on a warmer (or hotter) process.
+    const order = round % 2 === 0 ? chosen : [...chosen].reverse();
+    for (const impl of order) await measure(impl);
+  }
+  for (const impl of impls) {
+    const t = now();
+    await within(impl.stop(), 10_000, `${impl.name} stop`).catch((e) => report.errors.push(String(e?.message ?? e)));
+    report.stepMs[`${impl.name} stop`] = Math.round(now() - t);
+  }
+  if (env("BENCH_RPC_MEMORY") !== "0") {
+    for (const impl of chosen) {
+      const t = now();
+      try {
+        const m = await memInChild(impl.name);
+        if (m.error) throw new Error(m.error);
+        if (!m.gc) report.errors.push(`${impl.name} memory: no GC available in the child; numbers are rough`);
+        report.results[impl.name].memRssMBPer1000 = m.rssMB;
+        report.results[impl.name].memHeapMBPer1000 = m.heapMB;
+      } catch (e) {
+        report.errors.push(`${impl.name} memory: ${(e as Error)?.message ?? e}`);
+      }
+      report.stepMs[`${impl.name} memory`] = Math.round(now() - t);
+    }
+  }
+}
+
+const MEM_CHILD = env("BENCH_RPC_MEM") as Name | undefined;
+if (MEM_CHILD) {
+  unref(setTimeout(() => {
+    console.log(JSON.stringify({ name: MEM_CHILD, error: "memory child timed out" }));
+    exit(3);
+  }, P.memTimeoutMs + 20_000));
+  await memChild(MEM_CHILD);
+}
+
+const watchdog = setTimeout(() => {
+  report.errors.push(`watchdog: still running after ${P.watchdogMs} ms; results are partial`);
+  finish();
+  console.log(JSON.stringify(report));
+  exit(3);
+}, P.watchdogMs);
+
+let code = 0;
+try {
+  await main();
+} catch (e) {
+  report.errors.push(`fatal: ${(e as Error)?.stack ?? e}`);
+  code = 1;
+}
+clearTimeout(watchdog);
+finish();
+if (report.errors.length) code ||= 2;
+console.log(JSON.stringify(report));
+// grpc-js and the QUIC stacks may keep a handle or two; everything is closed, so leave.
+exit(code);
