@@ -173,6 +173,18 @@ export class Peer {
     }
     this.stats.requestsSent++;
     const reader = new FrameReader(s, this.init.frames);
+    if (timeoutMs === undefined && !signal) {
+      // Nothing can cancel this call: no timer, no listener, no race (each is a hop per call).
+      // A lost connection still ends the read (the transport fails or ends the stream).
+      try {
+        await s.write(frame);
+        return this.#answer<T>(method, await reader.next());
+      } catch (e) {
+        throw streamError(e);
+      } finally {
+        s.end().catch(() => {});
+      }
+    }
     let settled = false;
     let cancelled = false;
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -199,14 +211,7 @@ export class Peer {
       }
       (async () => {
         await s.write(frame);
-        const f = await reader.next();
-        if (!f) throw new RpcError(ErrorCode.UNAVAILABLE, `"${method}": the stream ended without a response`);
-        if (f.type === FrameType.RESPONSE) return resolve(decodePayload(f.flags, f.payload, this.init.payload) as T);
-        if (f.type === FrameType.ERROR) {
-          const details = f.payload.length ? decodePayload(f.flags, f.payload, this.init.payload) : undefined;
-          throw new RpcError(errorCodeFromNumber(f.code), f.message, details);
-        }
-        throw new RpcError(ErrorCode.DATA_LOSS, `"${method}": unexpected frame type ${f.type} in a response`);
+        resolve(this.#answer<T>(method, await reader.next()));
       })().catch((e) => reject(streamError(e)));
     });
     try {
@@ -220,6 +225,17 @@ export class Peer {
       // cancel, cancel() ends it once its ERROR frame is written.
       if (!cancelled) s.end().catch(() => {});
     }
+  }
+
+  /** The value of a response frame, or the error it carries. */
+  #answer<T>(method: string, f: Frame | undefined): T {
+    if (!f) throw new RpcError(ErrorCode.UNAVAILABLE, `"${method}": the stream ended without a response`);
+    if (f.type === FrameType.RESPONSE) return decodePayload(f.flags, f.payload, this.init.payload) as T;
+    if (f.type === FrameType.ERROR) {
+      const details = f.payload.length ? decodePayload(f.flags, f.payload, this.init.payload) : undefined;
+      throw new RpcError(errorCodeFromNumber(f.code), f.message, details);
+    }
+    throw new RpcError(ErrorCode.DATA_LOSS, `"${method}": unexpected frame type ${f.type} in a response`);
   }
 
   /**
