@@ -39,16 +39,7 @@ import {
   type Stream as RawStream,
 } from "./_quic_raw.ts";
 
-const G = globalThis as Any;
-const RUNTIME: "bun" | "deno" | "node" = "Deno" in G ? "deno" : "Bun" in G ? "bun" : "node";
-const VERSION: string = RUNTIME === "deno" ? G.Deno.version.deno : RUNTIME === "bun" ? G.Bun.version : G.process.version;
-const env = (k: string): string | undefined => {
-  try {
-    return RUNTIME === "deno" ? G.Deno.env.get(k) : G.process.env[k];
-  } catch {
-    return undefined;
-  }
-};
+import { env, G, RUNTIME, VERSION } from "./_env.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Parameters. Every count is fixed; BENCH_RPC_SCALE (0 < s ≤ 1) shrinks them for a quick run.

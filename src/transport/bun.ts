@@ -28,7 +28,7 @@ import { serverTls } from "./_server_tls.ts";
 import {
   checkDatagram,
   clientTrust,
-  isVerificationFailure,
+  handshakeError,
   keepAliveMs,
   TransportError,
   TransportErrorCode as E,
@@ -295,17 +295,6 @@ class BunConnection implements Connection {
 }
 
 /** The Bun `node:quic` transport. */
-/** Maps a native handshake failure to a TransportError. */
-function handshakeError(e: unknown): TransportError {
-  if (e instanceof TransportError) return e;
-  const msg = String((e as Any)?.reason ?? (e as Any)?.message ?? e);
-  const verify = isVerificationFailure(msg);
-  return new TransportError(
-    verify ? E.TLS_VERIFICATION : E.CONNECT_FAILED,
-    `${verify ? "server certificate verification failed" : "connect failed"}: ${msg}`,
-    { cause: e },
-  );
-}
 
 /** Session tickets from servers this process has talked to, for 0-RTT resumption. */
 const tickets = new Map<string, Any>();

@@ -28,7 +28,7 @@ import { serverTls } from "./_server_tls.ts";
 import {
   checkDatagram,
   clientTrust,
-  isVerificationFailure,
+  handshakeError,
   keepAliveMs,
   TransportError,
   TransportErrorCode as E,
@@ -218,17 +218,6 @@ class DenoConnection implements Connection {
 }
 
 /** The Deno `Deno.QuicEndpoint` transport. */
-/** Maps a native handshake failure to a TransportError. */
-function handshakeError(e: unknown): TransportError {
-  if (e instanceof TransportError) return e;
-  const msg = String((e as Error)?.message ?? e);
-  const verify = isVerificationFailure(msg);
-  return new TransportError(
-    verify ? E.TLS_VERIFICATION : E.CONNECT_FAILED,
-    `${verify ? "server certificate verification failed" : "connect failed"}: ${msg}`,
-    { cause: e },
-  );
-}
 
 /**
  * One client endpoint for connections that ask for 0-RTT: quinn keeps session tickets per

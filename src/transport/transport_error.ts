@@ -118,3 +118,16 @@ export function clientTrust(
 export function keepAliveMs(idleTimeoutMs = 30000): number {
   return Math.max(100, Math.floor(idleTimeoutMs / 3));
 }
+
+/** Maps a stack's handshake failure to a TransportError (certificate problems named as such). */
+export function handshakeError(e: unknown): TransportError {
+  if (e instanceof TransportError) return e;
+  const n = e as { reason?: unknown; message?: unknown } | undefined;
+  const msg = String(n?.reason ?? n?.message ?? e);
+  const verify = isVerificationFailure(msg);
+  return new TransportError(
+    verify ? TransportErrorCode.TLS_VERIFICATION : TransportErrorCode.CONNECT_FAILED,
+    `${verify ? "server certificate verification failed" : "connect failed"}: ${msg}`,
+    { cause: e },
+  );
+}
