@@ -39,7 +39,11 @@ export class FrameReader {
         this.#queue = this.#splitter.push(r.value);
         this.#head = 0;
       } catch (e) {
-        if (e instanceof DecodeError) throw new RpcError(ErrorCode.DATA_LOSS, `malformed frame from the peer: ${e.message}`, undefined, { cause: e });
+        if (e instanceof DecodeError) {
+          // Too large is a limit, not corruption: tell the sender so (it cannot know our limits).
+          const code = e.code === "FRAME_TOO_LARGE" ? ErrorCode.RESOURCE_EXHAUSTED : ErrorCode.DATA_LOSS;
+          throw new RpcError(code, `${code === ErrorCode.DATA_LOSS ? "malformed frame from the peer" : "frame refused"}: ${e.message}`, undefined, { cause: e });
+        }
         throw e;
       }
     }

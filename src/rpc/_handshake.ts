@@ -54,9 +54,15 @@ function route(conn: Connection, setup: PeerSetup, ready: Promise<Peer>, onHello
         const peer = await ready;
         await peer.serve(s, reader, first);
       } catch (e) {
+        if (e instanceof RpcError) {
+          // Tell the peer why its stream is refused (an oversize or malformed first frame).
+          const f = setup.frames.encode({ type: FrameType.ERROR, flags: 0, code: errorCodeNumber(e.code), message: e.message, payload: EMPTY });
+          await s.write(f).catch(() => {});
+        } else if (!(e instanceof TransportError)) {
+          setup.onError(e, "incoming stream");
+        }
         s.stopSending(errorCodeNumber(ErrorCode.CANCELLED));
         s.end().catch(() => {});
-        if (!(e instanceof TransportError)) setup.onError(e, "incoming stream");
       }
     },
     uni: (r) => {
