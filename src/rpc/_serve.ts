@@ -12,8 +12,18 @@ import type { Peer } from "./peer.ts";
 
 const EMPTY: Uint8Array = new Uint8Array(0);
 
-function context(peer: Peer, kind: Context["kind"], name: string, metadata: Frame & { metadata: Context["metadata"] }, signal: AbortSignal, deadline?: number): Context {
-  return { peer, name, kind, metadata: metadata.metadata, signal, remote: peer.remote, principal: peer.principal, deadline };
+function context(
+  peer: Peer,
+  kind: Context["kind"],
+  name: string,
+  metadata: Frame & { metadata: Context["metadata"] },
+  signal: AbortSignal | { readonly signal: AbortSignal },
+  deadline?: number,
+): Context {
+  const ctx = { peer, name, kind, metadata: metadata.metadata, remote: peer.remote, principal: peer.principal, deadline } as Context;
+  if (signal instanceof AbortSignal) Object.defineProperty(ctx, "signal", { value: signal, enumerable: true });
+  else Object.defineProperty(ctx, "signal", { get: () => signal.signal, enumerable: true });
+  return ctx;
 }
 
 /** Validates `value` with a Standard Schema; returns the (possibly transformed) value. */
@@ -54,15 +64,54 @@ export async function serveStream(peer: Peer, s: BidiStream, reader: FrameReader
   await s.end().catch(() => {});
 }
 
+/**
+ * A request's cancellation state. The AbortSignal handlers see is made only when a handler
+ * reads `ctx.signal` (most never do): an AbortController and a listener on the connection per
+ * call showed in profiles.
+ */
+class CallSignal {
+  #ac: AbortController | undefined;
+  #onConnClose: (() => void) | undefined;
+  reason: unknown;
+
+  constructor(private readonly peer: Peer) {}
+
+  get aborted(): boolean {
+    return this.reason !== undefined || this.peer.connectionSignal.aborted;
+  }
+
+  abort(reason: unknown): void {
+    if (this.reason !== undefined) return;
+    this.reason = reason;
+    this.#ac?.abort(reason);
+  }
+
+  get signal(): AbortSignal {
+    if (!this.#ac) {
+      const ac = (this.#ac = new AbortController());
+      const conn = this.peer.connectionSignal;
+      if (this.reason !== undefined) ac.abort(this.reason);
+      else if (conn.aborted) ac.abort(conn.reason);
+      else {
+        this.#onConnClose = () => ac.abort(conn.reason);
+        conn.addEventListener("abort", this.#onConnClose, { once: true });
+      }
+    }
+    return this.#ac.signal;
+  }
+
+  dispose(): void {
+    if (this.#onConnClose) this.peer.connectionSignal.removeEventListener("abort", this.#onConnClose);
+  }
+}
+
 async function serveRequest(peer: Peer, s: BidiStream, reader: FrameReader, req: RequestFrame): Promise<void> {
   const { registry, frames, payload } = peer.init;
-  const ac = new AbortController();
-  const onConnClose = () => ac.abort(peer.connectionSignal.reason);
-  peer.connectionSignal.addEventListener("abort", onConnClose, { once: true });
+  const call = new CallSignal(peer);
   let timer: ReturnType<typeof setTimeout> | undefined;
   const deadline = req.deadlineMs > 0 ? Date.now() + req.deadlineMs : undefined;
   if (req.deadlineMs > 0) {
-    timer = setTimeout(() => ac.abort(new RpcError(ErrorCode.DEADLINE_EXCEEDED, `"${req.method}" passed its ${req.deadlineMs} ms deadline`)), req.deadlineMs);
+    timer = setTimeout(() => call.abort(new RpcError(ErrorCode.DEADLINE_EXCEEDED, `"${req.method}" passed its ${req.deadlineMs} ms deadline`)), req.deadlineMs);
   }
   let answered = false;
   // The caller keeps its half open until it has the answer: an ERROR frame or the end of its
@@ -71,10 +120,10 @@ async function serveRequest(peer: Peer, s: BidiStream, reader: FrameReader, req:
     (f) => {
       if (answered) return;
       const why = f?.type === FrameType.ERROR ? f.message : "the caller went away";
-      ac.abort(new RpcError(ErrorCode.CANCELLED, `"${req.method}" cancelled: ${why}`));
+      call.abort(new RpcError(ErrorCode.CANCELLED, `"${req.method}" cancelled: ${why}`));
     },
     () => {
-      if (!answered) ac.abort(new RpcError(ErrorCode.CANCELLED, `"${req.method}" cancelled: the caller reset the stream`));
+      if (!answered) call.abort(new RpcError(ErrorCode.CANCELLED, `"${req.method}" cancelled: the caller reset the stream`));
     },
   );
   peer.stats.inFlight++;
@@ -89,7 +138,7 @@ async function serveRequest(peer: Peer, s: BidiStream, reader: FrameReader, req:
     } catch (e) {
       throw new RpcError(ErrorCode.INVALID_ARGUMENT, `"${req.method}": cannot decode the input: ${(e as Error).message}`);
     }
-    const ctx = context(peer, "request", req.method, req, ac.signal, deadline);
+    const ctx = context(peer, "request", req.method, req, call, deadline);
     const schema = def.options.input;
     // No schema and no middleware: call the handler directly (each await is a hop per call).
     const result = registry.middleware.length === 0 && !schema
@@ -104,11 +153,11 @@ async function serveRequest(peer: Peer, s: BidiStream, reader: FrameReader, req:
   } finally {
     clearTimeout(timer);
     peer.stats.inFlight--;
-    peer.connectionSignal.removeEventListener("abort", onConnClose);
+    call.dispose();
   }
   answered = true;
   peer.stats.requestsServed++;
-  if (ac.signal.aborted) return void s.end().catch(() => {}); // nobody is waiting for the answer
+  if (call.aborted) return void s.end().catch(() => {}); // nobody is waiting for the answer
   try {
     if (encoded) await s.write(encoded);
     else await writeFrame(s, frames, reply);
