@@ -57,7 +57,7 @@ export function utf8Invalid(buf: Uint8Array, off: number, len: number): number {
 export const EMPTY_METADATA: Record<string, string> = Object.freeze(Object.create(null));
 
 const SLAB_SIZE = 64 * 1024;
-const SLAB_MAX = 1024;
+const SLAB_MAX = 4096;
 let slab = new ArrayBuffer(SLAB_SIZE);
 let slabUsed = 0;
 
