@@ -87,6 +87,7 @@ export function acceptPeer(
   }, opts.handshakeTimeoutMs);
   const refuse = async (s: BidiStream, err: RpcError, close: number) => {
     reject(err);
+    setup.onError(err, `handshake with ${conn.remote.host}:${conn.remote.port}`);
     try {
       await s.write(setup.frames.encode({ type: FrameType.GOAWAY, flags: 0, code: errorCodeNumber(err.code), reason: err.message, payload: EMPTY }));
       await s.end();
