@@ -41,6 +41,8 @@ export interface PeerSetup {
 /** Routes the other side's streams once `ready` gives the peer; queued until then. */
 function route(conn: Connection, setup: PeerSetup, ready: Promise<Peer>, onHello?: (s: BidiStream, r: FrameReader, f: HelloFrame) => void): void {
   let helloSeen = false;
+  let current: Peer | undefined; // once ready, skip the await (a hop per incoming stream)
+  ready.then((p) => (current = p), () => {});
   conn.handle({
     bidi: async (s) => {
       const reader = new FrameReader(s, setup.frames);
@@ -51,7 +53,7 @@ function route(conn: Connection, setup: PeerSetup, ready: Promise<Peer>, onHello
           helloSeen = true;
           return onHello(s, reader, first);
         }
-        const peer = await ready;
+        const peer = current ?? (await ready);
         await peer.serve(s, reader, first);
       } catch (e) {
         if (e instanceof RpcError) {
