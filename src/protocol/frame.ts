@@ -31,6 +31,12 @@ export const FrameFlag = {
   RAW: 0x01,
   /** REQUEST: idempotent, so it may travel in 0-RTT early data. */
   IDEMPOTENT: 0x02,
+  /**
+   * REQUEST: the caller may cancel (it has a deadline or a signal): it keeps its half open until
+   * answered, and an ERROR frame or the end of its half before that cancels. Without the flag
+   * the caller ends its half with the REQUEST.
+   */
+  CANCELLABLE: 0x04,
   /** DATA: a sequence number is present (set by the encoder from `seq`). */
   SEQ: 0x02,
   /** DATA: a sender timestamp is present (set by the encoder from `timestamp`). */
@@ -175,7 +181,7 @@ export const ALLOWED_FLAGS: Readonly<Record<number, number>> = Object.freeze({
   [FrameType.HELLO]: FrameFlag.RAW,
   [FrameType.WELCOME]: FrameFlag.RAW,
   [FrameType.GOAWAY]: FrameFlag.RAW,
-  [FrameType.REQUEST]: FrameFlag.RAW | FrameFlag.IDEMPOTENT,
+  [FrameType.REQUEST]: FrameFlag.RAW | FrameFlag.IDEMPOTENT | FrameFlag.CANCELLABLE,
   [FrameType.RESPONSE]: FrameFlag.RAW,
   [FrameType.ERROR]: FrameFlag.RAW,
   [FrameType.EVENT]: FrameFlag.RAW,

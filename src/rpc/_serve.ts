@@ -114,16 +114,18 @@ async function serveRequest(peer: Peer, s: BidiStream, reader: FrameReader, req:
     timer = setTimeout(() => call.abort(new RpcError(ErrorCode.DEADLINE_EXCEEDED, `"${req.method}" passed its ${req.deadlineMs} ms deadline`)), req.deadlineMs);
   }
   let answered = false;
-  // The caller keeps its half open until it has the answer: an ERROR frame or the end of its
-  // half before that means it cancelled.
+  // A CANCELLABLE caller keeps its half open until it has the answer: an ERROR frame or the end
+  // of its half before that means it cancelled. Otherwise its FIN came with the request (read
+  // anyway: quinn frees a stream only once its receiving side is read to the end).
+  const cancellable = (req.flags & FrameFlag.CANCELLABLE) !== 0;
   reader.next().then(
     (f) => {
-      if (answered) return;
+      if (answered || !cancellable) return;
       const why = f?.type === FrameType.ERROR ? f.message : "the caller went away";
       call.abort(new RpcError(ErrorCode.CANCELLED, `"${req.method}" cancelled: ${why}`));
     },
     () => {
-      if (!answered) call.abort(new RpcError(ErrorCode.CANCELLED, `"${req.method}" cancelled: the caller reset the stream`));
+      if (!answered && cancellable) call.abort(new RpcError(ErrorCode.CANCELLED, `"${req.method}" cancelled: the caller reset the stream`));
     },
   );
   peer.stats.inFlight++;

@@ -154,9 +154,10 @@ export class Peer {
     let frame: Uint8Array;
     try {
       const { flags, payload } = encodePayload(input, this.init.payload);
+      const cancellable = timeoutMs !== undefined || signal !== undefined;
       frame = this.init.frames.encode({
         type: FrameType.REQUEST,
-        flags: flags | (idempotent ? FrameFlag.IDEMPOTENT : 0),
+        flags: flags | (idempotent ? FrameFlag.IDEMPOTENT : 0) | (cancellable ? FrameFlag.CANCELLABLE : 0),
         method,
         deadlineMs: timeoutMs === undefined ? 0 : Math.ceil(timeoutMs),
         metadata,
@@ -174,15 +175,14 @@ export class Peer {
     this.stats.requestsSent++;
     const reader = new FrameReader(s, this.init.frames);
     if (timeoutMs === undefined && !signal) {
-      // Nothing can cancel this call: no timer, no listener, no race (each is a hop per call).
-      // A lost connection still ends the read (the transport fails or ends the stream).
+      // Nothing can cancel this call: the request goes with our FIN (not CANCELLABLE), and no
+      // timer, listener or race is set up. A lost connection still ends the read.
       try {
         await s.write(frame);
+        s.end().catch(() => {});
         return this.#answer<T>(method, await reader.next());
       } catch (e) {
         throw streamError(e);
-      } finally {
-        s.end().catch(() => {});
       }
     }
     let settled = false;

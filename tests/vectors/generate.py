@@ -89,6 +89,8 @@ FRAMES = [
     ("goaway", {"type": "GOAWAY", "flags": 0, "code": 14, "reason": "server shutting down"}),
     ("request raw with metadata", {"type": "REQUEST", "flags": 1, "method": "audio.play", "deadlineMs": 2000,
                                    "metadata": [["authorization", "Bearer x"], ["trace", "t-1"]], "payload": "00ff10"}),
+    ("request cancellable", {"type": "REQUEST", "flags": 5, "method": "job.run", "deadlineMs": 500,
+                             "metadata": [], "payload": "c0"}),
     ("request idempotent, no deadline", {"type": "REQUEST", "flags": 2, "method": "user.get", "deadlineMs": 0,
                                          "metadata": [], "payload": "a161616131"}),
     ("request unicode method", {"type": "REQUEST", "flags": 0, "method": "größe.测试", "deadlineMs": 16383,

@@ -24,6 +24,9 @@ pub const T_WINDOW: u64 = 0x0c;
 pub const F_RAW: u64 = 0x01;
 /// REQUEST: the call is idempotent and may travel in 0-RTT early data.
 pub const F_IDEMPOTENT: u64 = 0x02;
+/// REQUEST: the caller may cancel; it keeps its half open, and ending it early means cancel.
+/// Without the flag the caller ends its half right after the REQUEST.
+pub const F_CANCELLABLE: u64 = 0x04;
 /// DATA: a sequence number follows.
 pub const F_SEQ: u64 = 0x02;
 /// DATA: a sender timestamp (f64, ms) follows.
@@ -106,7 +109,7 @@ pub struct Meta {
 fn allowed_flags(ty: u64) -> Option<u64> {
     match ty {
         T_HELLO | T_WELCOME | T_GOAWAY | T_RESPONSE | T_ERROR | T_EVENT | T_OPEN => Some(F_RAW),
-        T_REQUEST => Some(F_RAW | F_IDEMPOTENT),
+        T_REQUEST => Some(F_RAW | F_IDEMPOTENT | F_CANCELLABLE),
         T_DATA => Some(F_RAW | F_SEQ | F_TS | F_STREAM_ID | F_FIN),
         T_PING | T_PONG | T_WINDOW => Some(0),
         _ => None,
