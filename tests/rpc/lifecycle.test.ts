@@ -147,3 +147,17 @@ test("10,000 concurrent streams on one connection", async () => {
   await client.close();
   await server.close({ graceMs: 0 });
 }, 60_000);
+
+test("run() starts the server and resolves once close() has finished", async () => {
+  const server = quiet(RpcServer.builder()).handler(handler("ping", () => "pong")).build();
+  let finished = false;
+  const running = server.run().then(() => (finished = true));
+  while (!(() => { try { return server.address; } catch { return ""; } })()) await Bun.sleep(5);
+  const client = await RpcClient.connect(server.address, { ca: server.trust.ca });
+  expect(await client.request("ping")).toBe("pong");
+  expect(finished).toBe(false);
+  await client.close();
+  await server.close({ graceMs: 0 });
+  await running;
+  expect(finished).toBe(true);
+});
