@@ -234,3 +234,96 @@ export function wasmCore(): WasmCore {
   }
   return core;
 }
+
+/** The clock estimator exports (crate module `clock`). */
+interface ClockExports {
+  es_clock_new(precision: number): number;
+  es_clock_free(id: number): void;
+  es_clock_reset(id: number): void;
+  es_clock_add(id: number, t1: number, t2: number, t3: number, t4: number): number;
+  es_clock_offset(id: number, at: number): number;
+  es_clock_skew(id: number): number;
+  es_clock_uncertainty(id: number, at: number): number;
+  es_clock_stat(id: number, key: number): number;
+}
+
+/** Keys of `ClockCore.stat`. */
+export const ClockStat = {
+  SAMPLES: 0,
+  ACCEPTED: 1,
+  REJECTED: 2,
+  INVALID: 3,
+  STEPS: 4,
+  WINDOW: 5,
+  LAST_DELAY: 6,
+  MIN_DELAY: 7,
+  JITTER: 8,
+} as const;
+
+/**
+ * Typed access to the WASM clock estimators: a fixed pool of 64 instances addressed by id.
+ * Only scalars cross the boundary, so no memory views are involved.
+ */
+export class ClockCore {
+  readonly #x: ClockExports;
+
+  /** @param x The instance's exports. */
+  constructor(x: ClockExports) {
+    this.#x = x;
+  }
+
+  /** A new estimator's id, or -1 when the pool is full or `precision` is not finite and > 0. */
+  create(precision: number): number {
+    return this.#x.es_clock_new(precision);
+  }
+
+  /** Releases an estimator. */
+  free(id: number): void {
+    this.#x.es_clock_free(id);
+  }
+
+  /** Forgets an estimator's samples and model (counters stay). */
+  reset(id: number): void {
+    this.#x.es_clock_reset(id);
+  }
+
+  /** Adds one exchange: 0 accepted, 1 rejected, 2 clock step, -1 invalid input, -2 bad id. */
+  add(id: number, t1: number, t2: number, t3: number, t4: number): number {
+    return this.#x.es_clock_add(id, t1, t2, t3, t4);
+  }
+
+  /** Offset (server − local, ms) at local time `at`. */
+  offset(id: number, at: number): number {
+    return this.#x.es_clock_offset(id, at);
+  }
+
+  /** Skew in ppm. */
+  skewPpm(id: number): number {
+    return this.#x.es_clock_skew(id);
+  }
+
+  /** Error bound (ms) of `offset(id, at)`. */
+  uncertainty(id: number, at: number): number {
+    return this.#x.es_clock_uncertainty(id, at);
+  }
+
+  /** A statistic by `ClockStat` key. */
+  stat(id: number, key: number): number {
+    return this.#x.es_clock_stat(id, key);
+  }
+}
+
+let clock: ClockCore | undefined;
+
+/**
+ * The process-wide clock estimator pool (its own instance of the WASM module, instantiated on
+ * first call, synchronously).
+ */
+export function clockCore(): ClockCore {
+  if (!clock) {
+    const module = new WebAssembly.Module(base64ToBytes(WASM_BASE64) as BufferSource);
+    const instance = new WebAssembly.Instance(module, {});
+    clock = new ClockCore(instance.exports as unknown as ClockExports);
+  }
+  return clock;
+}

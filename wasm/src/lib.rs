@@ -5,6 +5,7 @@
 //! Memory contract: any export may grow linear memory, so the binding re-reads
 //! `memory.buffer` after each call before touching a pointer it got earlier.
 
+pub mod clock;
 pub mod frame;
 pub mod varint;
 
@@ -266,5 +267,105 @@ pub extern "C" fn es_varint_decode(len: u32) -> u64 {
             s.status[0] = 0.0;
             0
         }
+    }
+}
+
+// ---- Clock estimator (crate module `clock`): a fixed pool of instances addressed by index. ----
+
+/// Clock estimator instances available at once.
+pub const CLOCK_POOL: usize = 64;
+
+const NO_CLOCK: Option<clock::Estimator> = None;
+static mut CLOCKS: [Option<clock::Estimator>; CLOCK_POOL] = [NO_CLOCK; CLOCK_POOL];
+
+fn clocks() -> &'static mut [Option<clock::Estimator>; CLOCK_POOL] {
+    // SAFETY: as for `st()`.
+    unsafe { &mut *core::ptr::addr_of_mut!(CLOCKS) }
+}
+
+fn clock_at(id: i32) -> Option<&'static mut clock::Estimator> {
+    if id < 0 || id as usize >= CLOCK_POOL {
+        return None;
+    }
+    clocks()[id as usize].as_mut()
+}
+
+/// Creates an estimator with clock precision `precision` ms (finite, > 0). Returns its id, or
+/// -1 when the precision is invalid or the pool is full.
+#[no_mangle]
+pub extern "C" fn es_clock_new(precision: f64) -> i32 {
+    if !(precision.is_finite() && precision > 0.0) {
+        return -1;
+    }
+    for (i, slot) in clocks().iter_mut().enumerate() {
+        if slot.is_none() {
+            *slot = Some(clock::Estimator::new(precision));
+            return i as i32;
+        }
+    }
+    -1
+}
+
+/// Releases an estimator (no-op for a free or unknown id).
+#[no_mangle]
+pub extern "C" fn es_clock_free(id: i32) {
+    if id >= 0 && (id as usize) < CLOCK_POOL {
+        clocks()[id as usize] = None;
+    }
+}
+
+/// Forgets the samples and the model of an estimator (counters stay).
+#[no_mangle]
+pub extern "C" fn es_clock_reset(id: i32) {
+    if let Some(e) = clock_at(id) {
+        e.reset();
+    }
+}
+
+/// Adds one exchange: 0 accepted, 1 rejected, 2 clock step (reset), -1 invalid input, -2 bad id.
+#[no_mangle]
+pub extern "C" fn es_clock_add(id: i32, t1: f64, t2: f64, t3: f64, t4: f64) -> i32 {
+    match clock_at(id) {
+        Some(e) => e.add(t1, t2, t3, t4),
+        None => -2,
+    }
+}
+
+/// Offset (server − local, ms) at local time `at`; NaN before any sample or for a bad id.
+#[no_mangle]
+pub extern "C" fn es_clock_offset(id: i32, at: f64) -> f64 {
+    clock_at(id).map_or(f64::NAN, |e| e.offset(at))
+}
+
+/// Skew in ppm; NaN for a bad id.
+#[no_mangle]
+pub extern "C" fn es_clock_skew(id: i32) -> f64 {
+    clock_at(id).map_or(f64::NAN, |e| e.skew_ppm())
+}
+
+/// Error bound (ms) of `es_clock_offset(id, at)`; +inf before any sample, NaN for a bad id.
+#[no_mangle]
+pub extern "C" fn es_clock_uncertainty(id: i32, at: f64) -> f64 {
+    clock_at(id).map_or(f64::NAN, |e| e.uncertainty(at))
+}
+
+/// Statistics by key: 0 samples, 1 accepted, 2 rejected, 3 invalid, 4 steps, 5 window length,
+/// 6 last delay, 7 least delay in the window, 8 jitter. NaN for a bad id or key.
+#[no_mangle]
+pub extern "C" fn es_clock_stat(id: i32, key: u32) -> f64 {
+    match clock_at(id) {
+        Some(e) => match key {
+            0 => e.total,
+            1 => e.accepted,
+            2 => e.rejected,
+            3 => e.invalid,
+            4 => e.steps,
+            5 => e.window_len() as f64,
+            6 => e.last_rtt,
+            7 => e.min_delay(),
+            8 => e.jitter(),
+            _ => f64::NAN,
+        },
+        None => f64::NAN,
     }
 }

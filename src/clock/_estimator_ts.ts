@@ -1,0 +1,312 @@
+/**
+ * Plain-TS reference of the clock estimator in `wasm/src/clock.rs`: the same operations in the
+ * same order, so both give bit-identical results on a recorded trace (the parity test). See the
+ * Rust module's header for the algorithm; keep the two in step.
+ *
+ * @module
+ */
+
+/** Regression window (samples). */
+export const WINDOW = 512;
+/** Samples needed before the least-squares fit replaces the clock filter. */
+export const MIN_FIT = 8;
+/** Samples needed before the fit (rather than the clock filter) gates new samples. */
+export const GATE_MIN = 16;
+/** NTP clock filter stages. */
+export const FILTER = 8;
+/** Skew bound (2000 ppm as ms per ms). */
+export const MAX_SKEW = 2e-3;
+/** chrony's default `maxdelaydevratio`. */
+export const DELAY_DEV_RATIO = 10;
+/** Smallest mean residual (ms) that counts as a clock step. */
+export const STEP_MIN_MS = 1;
+
+/** `add` results, shared with the WASM core. */
+export const ADD_INVALID = -1;
+/** The sample entered the model. */
+export const ADD_ACCEPTED = 0;
+/** Spike, delay outlier, or held as a step candidate. */
+export const ADD_REJECTED = 1;
+/** A clock step: the estimator restarted from the three agreeing samples. */
+export const ADD_STEP = 2;
+
+/** The reference estimator (same contract as the WASM instance behind `es_clock_*`). */
+export class TsClockEstimator {
+  readonly precision: number;
+  #ring = new Float64Array(WINDOW * 3);
+  #head = 0;
+  #len = 0;
+  #cand = new Float64Array(12);
+  #candLen = 0;
+  #lastDropped = false;
+  #lastTau = 0;
+  #hasLast = false;
+  #fitted = false;
+  #a = 0;
+  #s = 0;
+  #tRef = 0;
+  #sigma = 0;
+  #sxx = 0;
+  #dmin = 0;
+  #dsel = 0;
+  /** Valid samples seen. */
+  total = 0;
+  /** Samples that entered the model. */
+  accepted = 0;
+  /** Spikes and delay outliers. */
+  rejected = 0;
+  /** Invalid inputs. */
+  invalid = 0;
+  /** Clock steps detected. */
+  steps = 0;
+  /** Delay of the last valid sample (ms). */
+  lastRtt = NaN;
+
+  /** @param precision Clock precision ρ in ms (finite, > 0). */
+  constructor(precision: number) {
+    if (!(Number.isFinite(precision) && precision > 0)) throw new RangeError("precision must be finite and > 0");
+    this.precision = precision;
+  }
+
+  /** Forgets all samples and the model; counters stay. */
+  reset(): void {
+    this.#head = 0;
+    this.#len = 0;
+    this.#candLen = 0;
+    this.#lastDropped = false;
+    this.#hasLast = false;
+    this.#fitted = false;
+  }
+
+  /** Samples in the window. */
+  get windowLength(): number {
+    return this.#len;
+  }
+
+  #at(i: number): number {
+    return ((this.#head + i) % WINDOW) * 3;
+  }
+
+  #push(tau: number, theta: number, delta: number): void {
+    if (this.#len === WINDOW) {
+      this.#head = (this.#head + 1) % WINDOW;
+      this.#len -= 1;
+    }
+    const k = this.#at(this.#len);
+    this.#ring[k] = tau;
+    this.#ring[k + 1] = theta;
+    this.#ring[k + 2] = delta;
+    this.#len += 1;
+    this.accepted += 1;
+  }
+
+  #filter(): [number, number] {
+    const r = this.#ring;
+    const m = this.#len < FILTER ? this.#len : FILTER;
+    const first = this.#len - m;
+    let sel = first;
+    for (let i = first + 1; i < this.#len; i++) {
+      if (r[this.#at(i) + 2] < r[this.#at(sel) + 2]) sel = i;
+    }
+    let psi = this.precision;
+    if (m >= 2) {
+      const ts = r[this.#at(sel) + 1];
+      let sum = 0;
+      for (let i = first; i < this.#len; i++) {
+        if (i !== sel) {
+          const d = ts - r[this.#at(i) + 1];
+          sum += d * d;
+        }
+      }
+      psi = Math.sqrt(sum / (m - 1));
+      if (psi < this.precision) psi = this.precision;
+    }
+    return [sel, psi];
+  }
+
+  #refit(): void {
+    const r = this.#ring;
+    const n = this.#len;
+    if (n === 0) {
+      this.#fitted = false;
+      return;
+    }
+    let dmin = r[this.#at(0) + 2];
+    for (let i = 1; i < n; i++) {
+      const d = r[this.#at(i) + 2];
+      if (d < dmin) dmin = d;
+    }
+    this.#dmin = dmin;
+    if (n < MIN_FIT) {
+      const [sel, psi] = this.#filter();
+      const k = this.#at(sel);
+      this.#fitted = false;
+      this.#a = r[k + 1];
+      this.#tRef = r[k];
+      this.#dsel = r[k + 2];
+      this.#s = 0;
+      this.#sigma = psi;
+      this.#sxx = 0;
+      return;
+    }
+    const base = r[this.#at(n - 1)];
+    let sx = 0;
+    let sy = 0;
+    for (let i = 0; i < n; i++) {
+      const k = this.#at(i);
+      sx += r[k] - base;
+      sy += r[k + 1];
+    }
+    const xm = sx / n;
+    const ym = sy / n;
+    let sxx = 0;
+    let sxy = 0;
+    for (let i = 0; i < n; i++) {
+      const k = this.#at(i);
+      const x = (r[k] - base) - xm;
+      sxx += x * x;
+      sxy += x * (r[k + 1] - ym);
+    }
+    let s = sxx > 0 ? sxy / sxx : 0;
+    if (s > MAX_SKEW) s = MAX_SKEW;
+    else if (s < -MAX_SKEW) s = -MAX_SKEW;
+    let sse = 0;
+    for (let i = 0; i < n; i++) {
+      const k = this.#at(i);
+      const x = (r[k] - base) - xm;
+      const e = (r[k + 1] - ym) - s * x;
+      sse += e * e;
+    }
+    this.#fitted = true;
+    this.#a = ym;
+    this.#s = s;
+    this.#tRef = base + xm;
+    this.#sigma = Math.sqrt(sse / (n - 2));
+    this.#sxx = sxx;
+  }
+
+  /**
+   * Adds one PING/PONG exchange (ms): t1 client send, t2 server receive, t3 server send, t4
+   * client receive. Returns an `ADD_*` code; an invalid sample is counted and changes nothing else.
+   */
+  add(t1: number, t2: number, t3: number, t4: number): number {
+    if (
+      !(Number.isFinite(t1) && Number.isFinite(t2) && Number.isFinite(t3) && Number.isFinite(t4)) || t4 < t1 ||
+      t3 < t2
+    ) {
+      this.invalid += 1;
+      return ADD_INVALID;
+    }
+    const p = this.precision;
+    const theta = ((t2 - t1) + (t3 - t4)) / 2;
+    const raw = (t4 - t1) - (t3 - t2);
+    const tau = (t1 + t4) / 2;
+    if (raw < -(2 * p + 1) || (this.#hasLast && tau < this.#lastTau)) {
+      this.invalid += 1;
+      return ADD_INVALID;
+    }
+    const delta = raw > p ? raw : p;
+    this.#hasLast = true;
+    this.#lastTau = tau;
+    this.lastRtt = delta;
+    this.total += 1;
+
+    if (!this.#fitted || this.#len < GATE_MIN) {
+      if (this.#len >= 4) {
+        const [sel, psi] = this.#filter();
+        const ts = this.#ring[this.#at(sel) + 1];
+        if (Math.abs(theta - ts) > 3 * psi && !this.#lastDropped) {
+          this.#lastDropped = true;
+          this.rejected += 1;
+          return ADD_REJECTED;
+        }
+      }
+      this.#lastDropped = false;
+      this.#push(tau, theta, delta);
+      this.#refit();
+      return ADD_ACCEPTED;
+    }
+
+    const d = tau - this.#tRef;
+    const q = this.#sxx > 0 ? d * d / this.#sxx : 0;
+    const jp = this.#sigma * Math.sqrt(1 + 1 / this.#len + q);
+    const j = jp > p ? jp : p;
+    if ((delta - this.#dmin) / 2 > DELAY_DEV_RATIO * j + p) {
+      this.rejected += 1;
+      return ADD_REJECTED;
+    }
+    const r = theta - (this.#a + this.#s * (tau - this.#tRef));
+    if (Math.abs(r) <= 3 * j) {
+      this.#candLen = 0;
+      this.#push(tau, theta, delta);
+      this.#refit();
+      return ADD_ACCEPTED;
+    }
+    const cand = this.#cand;
+    if (this.#candLen === 3) {
+      cand.copyWithin(0, 4, 12);
+      this.#candLen = 2;
+    }
+    const c = this.#candLen * 4;
+    cand[c] = tau;
+    cand[c + 1] = theta;
+    cand[c + 2] = delta;
+    cand[c + 3] = r;
+    this.#candLen += 1;
+    if (this.#candLen === 3) {
+      const r0 = cand[3], r1 = cand[7], r2 = cand[11];
+      const lo = Math.min(Math.min(r0, r1), r2);
+      const hi = Math.max(Math.max(r0, r1), r2);
+      if (hi - lo <= 3 * Math.SQRT2 * j) {
+        const mean = (r0 + r1 + r2) / 3;
+        const thr = 10 * j > STEP_MIN_MS ? 10 * j : STEP_MIN_MS;
+        const step = Math.abs(mean) > thr;
+        if (step) {
+          this.#head = 0;
+          this.#len = 0;
+          this.steps += 1;
+        }
+        // The two earlier candidates were counted as rejected; they are used after all.
+        this.rejected -= 2;
+        for (let k = 0; k < 3; k++) this.#push(cand[k * 4], cand[k * 4 + 1], cand[k * 4 + 2]);
+        this.#candLen = 0;
+        this.#lastDropped = false;
+        this.#refit();
+        return step ? ADD_STEP : ADD_ACCEPTED;
+      }
+    }
+    this.rejected += 1;
+    return ADD_REJECTED;
+  }
+
+  /** Offset (server − local, ms) at local time `at`; NaN with no samples. */
+  offset(at: number): number {
+    if (this.#len === 0) return NaN;
+    return this.#a + this.#s * (at - this.#tRef);
+  }
+
+  /** Skew in ppm (0 until the fit starts). */
+  skewPpm(): number {
+    return this.#fitted ? this.#s * 1e6 : 0;
+  }
+
+  /** Error bound (ms) of `offset(at)`; Infinity with no samples. */
+  uncertainty(at: number): number {
+    if (this.#len === 0) return Infinity;
+    if (!this.#fitted) return this.#dsel / 2 + this.precision + Math.abs(at - this.#tRef) * MAX_SKEW;
+    const d = at - this.#tRef;
+    const q = this.#sxx > 0 ? d * d / this.#sxx : 0;
+    const se = this.#sigma * Math.sqrt(1 / this.#len + q);
+    return this.#dmin / 2 + 3 * se + this.precision;
+  }
+
+  /** Jitter (ms): clock-filter ψ or the fit's residual standard deviation; NaN with no samples. */
+  jitter(): number {
+    return this.#len === 0 ? NaN : this.#sigma;
+  }
+
+  /** Least delay in the window (ms); NaN with no samples. */
+  minDelay(): number {
+    return this.#len === 0 ? NaN : this.#dmin;
+  }
+}

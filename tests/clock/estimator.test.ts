@@ -1,0 +1,243 @@
+// Clock estimator: WASM vs plain-TS parity on seeded synthetic traces, accuracy against the
+// injected truth, clock-step handling, and bad input.
+//
+// Trace: 1,000 exchanges 1 s apart; server clock = local + 37.5 ms + 100 ppm·(t − T0), plus
+// 200 ms from exchange 300 on; one-way delays U(10,30) ms each direction plus 1 ms RMS jitter
+// (uniform ±√3); 2% of exchanges get 50 ms extra on one direction. At 1 s spacing the 512-sample
+// window spans 512 s: the two-way offset noise here is ≈ 4.2 ms RMS, which over a 128 s window
+// (512 samples at 4 Hz) would leave ≈ 4.8 ppm of skew standard error, too close to 5 ppm.
+
+import { describe, expect, test } from "bun:test";
+import { type ClockEstimator, createClockEstimator } from "../../src/clock/estimator.ts";
+
+const T0 = 1.7e12;
+const OFFSET = 37.5;
+const SKEW = 100e-6;
+const STEP_AT = 300;
+const STEP = 200;
+
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface Exchange {
+  t: [number, number, number, number];
+  spike: boolean;
+}
+
+function trueOffset(at: number, i: number, step: boolean): number {
+  return OFFSET + SKEW * (at - T0) + (step && i >= STEP_AT ? STEP : 0);
+}
+
+function trace(seed: number, opts: { n?: number; step?: boolean; spikes?: boolean } = {}): Exchange[] {
+  const rnd = mulberry32(seed);
+  const n = opts.n ?? 1000;
+  const out: Exchange[] = [];
+  for (let i = 0; i < n; i++) {
+    const t1 = T0 + i * 1000 + rnd() * 10;
+    const jit = () => (rnd() * 2 - 1) * Math.sqrt(3);
+    let df = 10 + 20 * rnd() + jit();
+    let db = 10 + 20 * rnd() + jit();
+    const spike = opts.spikes !== false && rnd() < 0.02;
+    if (spike) {
+      if (rnd() < 0.5) df += 50;
+      else db += 50;
+    }
+    const server = (u: number) => u + trueOffset(u, i, opts.step !== false);
+    const hold = 0.05 + rnd() * 0.5;
+    const t2 = server(t1 + df);
+    const t3 = server(t1 + df + hold);
+    out.push({ t: [t1, t2, t3, t1 + df + hold + db], spike });
+  }
+  return out;
+}
+
+interface Obs {
+  code: string;
+  offset: number;
+  ahead: number;
+  skew: number;
+  unc: number;
+  counts: number[];
+}
+
+function run(est: ClockEstimator, xs: Exchange[]): Obs[] {
+  return xs.map(({ t }) => {
+    const code = est.add(t[0], t[1], t[2], t[3]);
+    return {
+      code,
+      offset: est.offset(t[3]),
+      ahead: est.offset(t[3] + 500),
+      skew: est.skewPpm(),
+      unc: est.uncertainty(t[3]),
+      counts: [
+        est.samples,
+        est.accepted,
+        est.rejected,
+        est.invalid,
+        est.steps,
+        est.windowSize,
+        est.rttMs,
+        est.minDelayMs,
+        est.jitterMs,
+      ],
+    };
+  });
+}
+
+function close(a: number, b: number): boolean {
+  if (Object.is(a, b)) return true;
+  return Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(a), Math.abs(b));
+}
+
+describe("parity: WASM and TS agree on every query", () => {
+  for (const seed of [1, 2, 3, 42, 2024]) {
+    test(`seed ${seed}`, () => {
+      const xs = trace(seed);
+      const w = createClockEstimator({ impl: "wasm" });
+      const s = createClockEstimator({ impl: "ts" });
+      const a = run(w, xs);
+      const b = run(s, xs);
+      let mismatches = 0;
+      for (let i = 0; i < a.length; i++) {
+        const x = a[i], y = b[i];
+        const ok = x.code === y.code && close(x.offset, y.offset) && close(x.ahead, y.ahead) &&
+          close(x.skew, y.skew) && close(x.unc, y.unc) && x.counts.every((v, k) => close(v, y.counts[k]));
+        if (!ok) mismatches++;
+      }
+      expect(mismatches).toBe(0);
+      w.free();
+    });
+  }
+});
+
+for (const impl of ["wasm", "ts"] as const) {
+  describe(`accuracy (${impl})`, () => {
+    test("offset, skew, step and coverage on the full trace", () => {
+      const xs = trace(7);
+      const est = createClockEstimator({ impl });
+      const codes: string[] = [];
+      let covered = 0, queries = 0;
+      let maxErrAfterConverge = 0;
+      for (let i = 0; i < xs.length; i++) {
+        const [t1, t2, t3, t4] = xs[i].t;
+        codes.push(est.add(t1, t2, t3, t4));
+        const err = Math.abs(est.offset(t4) - trueOffset(t4, i, true));
+        if (i >= 8) {
+          queries++;
+          if (err <= est.uncertainty(t4)) covered++;
+        }
+        if (i >= STEP_AT + 50) maxErrAfterConverge = Math.max(maxErrAfterConverge, err);
+      }
+      const last = xs[xs.length - 1].t[3];
+      const endErr = Math.abs(est.offset(last) - trueOffset(last, xs.length - 1, true));
+      expect(endErr).toBeLessThan(1);
+      expect(Math.abs(est.skewPpm() - 100)).toBeLessThan(5);
+      expect(est.steps).toBe(1);
+      expect(codes.indexOf("step")).toBe(STEP_AT + 2);
+      expect(codes.filter((c) => c === "step").length).toBe(1);
+      expect(maxErrAfterConverge).toBeLessThan(5);
+      expect(covered / queries).toBeGreaterThanOrEqual(0.95);
+      expect(xs.filter((x) => x.spike).length).toBeGreaterThan(5);
+      est.free();
+    });
+
+    test("spikes alone never trigger a step", () => {
+      for (const seed of [11, 12, 13]) {
+        const xs = trace(seed, { step: false });
+        const est = createClockEstimator({ impl });
+        for (const { t } of xs) est.add(t[0], t[1], t[2], t[3]);
+        expect(est.steps).toBe(0);
+        expect(est.rejected).toBeGreaterThan(0);
+        const last = xs[xs.length - 1].t[3];
+        expect(Math.abs(est.offset(last) - trueOffset(last, 0, false))).toBeLessThan(1);
+        expect(Math.abs(est.skewPpm() - 100)).toBeLessThan(5);
+        est.free();
+      }
+    });
+
+    test("a single 50 ms spike after convergence is rejected", () => {
+      const xs = trace(5, { n: 200, step: false, spikes: false });
+      const est = createClockEstimator({ impl });
+      for (let i = 0; i < 100; i++) est.add(...xs[i].t);
+      const [t1, t2, t3, t4] = xs[100].t;
+      // 50 ms more on the way back: θ moves by −25 ms, δ by +50 ms.
+      expect(est.add(t1, t2, t3, t4 + 50)).toBe("rejected");
+      for (let i = 101; i < 200; i++) est.add(...xs[i].t);
+      expect(est.steps).toBe(0);
+      est.free();
+    });
+
+    test("bad input throws RangeError and leaves the state intact", () => {
+      const xs = trace(9, { n: 50, step: false });
+      const est = createClockEstimator({ impl });
+      for (const { t } of xs) est.add(t[0], t[1], t[2], t[3]);
+      const at = xs[49].t[3] + 100;
+      const before = [
+        est.offset(at),
+        est.skewPpm(),
+        est.uncertainty(at),
+        est.samples,
+        est.accepted,
+        est.rejected,
+        est.windowSize,
+      ];
+      const [t1, t2, t3, t4] = xs[49].t;
+      const bad: [number, number, number, number][] = [
+        [NaN, t2, t3, t4 + 1000],
+        [t1 + 1000, Infinity, t3, t4 + 1000],
+        [t1 + 1000, t2, -Infinity, t4 + 1000],
+        [t1 + 1000, t2 + 1000, t3 + 1000, t1 + 999], // t4 < t1
+        [t1 + 1000, t2 + 1000, t2 + 999, t4 + 1000], // t3 < t2
+        [t1 - 1000, t2 - 1000, t3 - 1000, t4 - 1000], // older than the last sample
+      ];
+      for (const b of bad) expect(() => est.add(...b)).toThrow(RangeError);
+      expect([
+        est.offset(at),
+        est.skewPpm(),
+        est.uncertainty(at),
+        est.samples,
+        est.accepted,
+        est.rejected,
+        est.windowSize,
+      ])
+        .toEqual(before);
+      expect(est.invalid).toBe(bad.length);
+      expect(est.add(t1 + 1000, t2 + 1000, t3 + 1000, t4 + 1000)).not.toBe("step");
+      est.free();
+    });
+
+    test("empty estimator and options", () => {
+      const est = createClockEstimator({ impl });
+      expect(est.offset(0)).toBeNaN();
+      expect(est.uncertainty(0)).toBe(Infinity);
+      expect(est.skewPpm()).toBe(0);
+      expect(() => createClockEstimator({ impl, precisionMs: 0 })).toThrow(RangeError);
+      expect(() => createClockEstimator({ impl, precisionMs: NaN })).toThrow(RangeError);
+      est.free();
+    });
+  });
+}
+
+test("WASM pool: slots are reused after free", () => {
+  const made: ClockEstimator[] = [];
+  try {
+    for (let i = 0; i <= 64; i++) made.push(createClockEstimator());
+  } catch (e) {
+    expect(e).toBeInstanceOf(RangeError);
+  }
+  expect(made.length).toBeGreaterThan(0);
+  expect(made.length).toBeLessThanOrEqual(64);
+  for (const e of made) e.free();
+  const again = createClockEstimator();
+  expect(again.offset(0)).toBeNaN();
+  again.free();
+  expect(() => again.add(1, 2, 3, 4)).toThrow(Error);
+});

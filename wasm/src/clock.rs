@@ -1,0 +1,521 @@
+//! Clock offset/skew estimator (issue 6 §1). Pure math: no clock, no randomness, no I/O; every
+//! call takes the times it needs (ms, f64), so `src/clock/_estimator_ts.ts` (same operations in
+//! the same order) gives bit-identical results on the same trace.
+//!
+//! Per sample (RFC 5905 §8): θ = ((t2 − t1) + (t3 − t4)) / 2, δ = max((t4 − t1) − (t3 − t2), ρ),
+//! sample time τ = (t1 + t4) / 2 (chrony).
+//!
+//! * Fewer than `MIN_FIT` samples in the window: NTP clock filter. Offset = θ of the lowest-delay
+//!   sample among the last 8 (oldest wins ties); jitter ψ = RMS of (θ_sel − θ_j), floored at ρ.
+//!   Popcorn gate (from 4 samples on): drop a sample with |θ − θ_sel| > 3ψ, but never two in a
+//!   row (RFC 5905 A.5.2 lets the second through), so a real shift cannot lock the filter out.
+//! * From `MIN_FIT` samples: least squares of θ against centred τ over the last `WINDOW`
+//!   accepted samples → offset a at t_ref (the window's mean τ) and skew s (clamped ±2000 ppm);
+//!   σ = residual standard deviation. Until the window holds `GATE_MIN` (16) samples the clock
+//!   filter's popcorn rule above still does the gating; after that the fit does, with
+//!   J = max(σ·√(1 + 1/n + (τ − t_ref)²/Sxx), ρ) (σ widened by the fit's prediction error, so a
+//!   young or extrapolated fit cannot lock samples out).
+//!   - Delay gate (chrony `maxdelaydevratio`, default 10, without the elapsed·skew term):
+//!     reject when (δ − δ_min)/2 > 10·J + ρ, δ_min = least delay in the window.
+//!   - Spike gate: a sample with |θ − model(τ)| > 3·J is held as a step candidate, not used.
+//!   - Step: three consecutive held samples whose residuals lie within 3·√2·J of each other.
+//!     If their mean residual exceeds max(10·J, 1 ms) the window is cleared, the three become
+//!     the new window and `steps` counts one; otherwise (a small real shift) they are simply
+//!     accepted. A near sample in between clears the candidates, so a lone spike never steps.
+//! * uncertainty(at) = δ_min/2 + 3·SE(at) + ρ, SE(at) = σ·√(1/n + (at − t_ref)²/Sxx); in the
+//!   filter stage δ_sel/2 + ρ + |at − τ_sel|·2000 ppm. Half the path asymmetry is an
+//!   unobservable bias of any two-way method; δ/2 bounds it.
+
+/// Regression window (samples).
+pub const WINDOW: usize = 512;
+/// Samples needed before the least-squares fit replaces the clock filter.
+pub const MIN_FIT: usize = 8;
+/// Samples needed before the fit (rather than the clock filter) gates new samples.
+pub const GATE_MIN: usize = 16;
+/// NTP clock filter stages.
+pub const FILTER: usize = 8;
+/// Skew bound (ms per ms = 2000 ppm).
+pub const MAX_SKEW: f64 = 2e-3;
+/// chrony's default `maxdelaydevratio`.
+pub const DELAY_DEV_RATIO: f64 = 10.0;
+/// Smallest residual that may count as a clock step (ms).
+pub const STEP_MIN_MS: f64 = 1.0;
+
+/// `add` results.
+pub const ADD_INVALID: i32 = -1;
+pub const ADD_ACCEPTED: i32 = 0;
+pub const ADD_REJECTED: i32 = 1;
+pub const ADD_STEP: i32 = 2;
+
+pub struct Estimator {
+    precision: f64,
+    // Ring buffer of accepted samples: [tau, theta, delta] × WINDOW, oldest at `head`.
+    ring: Vec<f64>,
+    head: usize,
+    len: usize,
+    // Step candidates: [tau, theta, delta, residual] × 3.
+    cand: [f64; 12],
+    cand_len: usize,
+    last_dropped: bool,
+    last_tau: f64,
+    has_last: bool,
+    // Model.
+    fitted: bool,
+    a: f64,
+    s: f64,
+    t_ref: f64,
+    sigma: f64,
+    sxx: f64,
+    dmin: f64,
+    dsel: f64,
+    // Counters.
+    pub total: f64,
+    pub accepted: f64,
+    pub rejected: f64,
+    pub invalid: f64,
+    pub steps: f64,
+    pub last_rtt: f64,
+}
+
+impl Estimator {
+    pub fn new(precision: f64) -> Estimator {
+        Estimator {
+            precision,
+            ring: vec![0.0; WINDOW * 3],
+            head: 0,
+            len: 0,
+            cand: [0.0; 12],
+            cand_len: 0,
+            last_dropped: false,
+            last_tau: 0.0,
+            has_last: false,
+            fitted: false,
+            a: 0.0,
+            s: 0.0,
+            t_ref: 0.0,
+            sigma: 0.0,
+            sxx: 0.0,
+            dmin: 0.0,
+            dsel: 0.0,
+            total: 0.0,
+            accepted: 0.0,
+            rejected: 0.0,
+            invalid: 0.0,
+            steps: 0.0,
+            last_rtt: f64::NAN,
+        }
+    }
+
+    /// Forgets all samples and the model; counters and precision stay.
+    pub fn reset(&mut self) {
+        self.head = 0;
+        self.len = 0;
+        self.cand_len = 0;
+        self.last_dropped = false;
+        self.has_last = false;
+        self.fitted = false;
+    }
+
+    pub fn window_len(&self) -> usize {
+        self.len
+    }
+
+    fn at(&self, i: usize) -> usize {
+        ((self.head + i) % WINDOW) * 3
+    }
+
+    fn push(&mut self, tau: f64, theta: f64, delta: f64) {
+        if self.len == WINDOW {
+            self.head = (self.head + 1) % WINDOW;
+            self.len -= 1;
+        }
+        let k = self.at(self.len);
+        self.ring[k] = tau;
+        self.ring[k + 1] = theta;
+        self.ring[k + 2] = delta;
+        self.len += 1;
+        self.accepted += 1.0;
+    }
+
+    /// Clock filter over the last `FILTER` samples: (index of the selected sample, ψ).
+    fn filter(&self) -> (usize, f64) {
+        let m = if self.len < FILTER { self.len } else { FILTER };
+        let first = self.len - m;
+        let mut sel = first;
+        for i in first + 1..self.len {
+            if self.ring[self.at(i) + 2] < self.ring[self.at(sel) + 2] {
+                sel = i;
+            }
+        }
+        let mut psi = self.precision;
+        if m >= 2 {
+            let ts = self.ring[self.at(sel) + 1];
+            let mut sum = 0.0;
+            for i in first..self.len {
+                if i != sel {
+                    let d = ts - self.ring[self.at(i) + 1];
+                    sum += d * d;
+                }
+            }
+            psi = (sum / (m - 1) as f64).sqrt();
+            if psi < self.precision {
+                psi = self.precision;
+            }
+        }
+        (sel, psi)
+    }
+
+    fn refit(&mut self) {
+        let n = self.len;
+        if n == 0 {
+            self.fitted = false;
+            return;
+        }
+        let mut dmin = self.ring[self.at(0) + 2];
+        for i in 1..n {
+            let d = self.ring[self.at(i) + 2];
+            if d < dmin {
+                dmin = d;
+            }
+        }
+        self.dmin = dmin;
+        if n < MIN_FIT {
+            let (sel, psi) = self.filter();
+            let k = self.at(sel);
+            self.fitted = false;
+            self.a = self.ring[k + 1];
+            self.t_ref = self.ring[k];
+            self.dsel = self.ring[k + 2];
+            self.s = 0.0;
+            self.sigma = psi;
+            self.sxx = 0.0;
+            return;
+        }
+        let base = self.ring[self.at(n - 1)];
+        let nf = n as f64;
+        let mut sx = 0.0;
+        let mut sy = 0.0;
+        for i in 0..n {
+            let k = self.at(i);
+            sx += self.ring[k] - base;
+            sy += self.ring[k + 1];
+        }
+        let xm = sx / nf;
+        let ym = sy / nf;
+        let mut sxx = 0.0;
+        let mut sxy = 0.0;
+        for i in 0..n {
+            let k = self.at(i);
+            let x = (self.ring[k] - base) - xm;
+            sxx += x * x;
+            sxy += x * (self.ring[k + 1] - ym);
+        }
+        let mut s = if sxx > 0.0 { sxy / sxx } else { 0.0 };
+        if s > MAX_SKEW {
+            s = MAX_SKEW;
+        } else if s < -MAX_SKEW {
+            s = -MAX_SKEW;
+        }
+        let mut sse = 0.0;
+        for i in 0..n {
+            let k = self.at(i);
+            let x = (self.ring[k] - base) - xm;
+            let r = (self.ring[k + 1] - ym) - s * x;
+            sse += r * r;
+        }
+        self.fitted = true;
+        self.a = ym;
+        self.s = s;
+        self.t_ref = base + xm;
+        self.sigma = (sse / (nf - 2.0)).sqrt();
+        self.sxx = sxx;
+    }
+
+    /// Adds one PING/PONG exchange. Returns `ADD_ACCEPTED`, `ADD_REJECTED` (spike or delay
+    /// outlier, or held as a step candidate), `ADD_STEP` (estimator reset to the new clock) or
+    /// `ADD_INVALID` (non-finite time, t4 < t1, t3 < t2, delay below −(2ρ + 1 ms), or a sample
+    /// time before the previous one); an invalid sample leaves the state untouched but counted.
+    pub fn add(&mut self, t1: f64, t2: f64, t3: f64, t4: f64) -> i32 {
+        if !(t1.is_finite() && t2.is_finite() && t3.is_finite() && t4.is_finite())
+            || t4 < t1
+            || t3 < t2
+        {
+            self.invalid += 1.0;
+            return ADD_INVALID;
+        }
+        let p = self.precision;
+        let theta = ((t2 - t1) + (t3 - t4)) / 2.0;
+        let raw = (t4 - t1) - (t3 - t2);
+        let tau = (t1 + t4) / 2.0;
+        if raw < -(2.0 * p + 1.0) || (self.has_last && tau < self.last_tau) {
+            self.invalid += 1.0;
+            return ADD_INVALID;
+        }
+        let delta = if raw > p { raw } else { p };
+        self.has_last = true;
+        self.last_tau = tau;
+        self.last_rtt = delta;
+        self.total += 1.0;
+
+        if !self.fitted || self.len < GATE_MIN {
+            if self.len >= 4 {
+                let (sel, psi) = self.filter();
+                let ts = self.ring[self.at(sel) + 1];
+                if (theta - ts).abs() > 3.0 * psi && !self.last_dropped {
+                    self.last_dropped = true;
+                    self.rejected += 1.0;
+                    return ADD_REJECTED;
+                }
+            }
+            self.last_dropped = false;
+            self.push(tau, theta, delta);
+            self.refit();
+            return ADD_ACCEPTED;
+        }
+
+        let d = tau - self.t_ref;
+        let q = if self.sxx > 0.0 {
+            d * d / self.sxx
+        } else {
+            0.0
+        };
+        let jp = self.sigma * (1.0 + 1.0 / self.len as f64 + q).sqrt();
+        let j = if jp > p { jp } else { p };
+        if (delta - self.dmin) / 2.0 > DELAY_DEV_RATIO * j + p {
+            self.rejected += 1.0;
+            return ADD_REJECTED;
+        }
+        let r = theta - (self.a + self.s * (tau - self.t_ref));
+        if r.abs() <= 3.0 * j {
+            self.cand_len = 0;
+            self.push(tau, theta, delta);
+            self.refit();
+            return ADD_ACCEPTED;
+        }
+        if self.cand_len == 3 {
+            for k in 0..8 {
+                self.cand[k] = self.cand[k + 4];
+            }
+            self.cand_len = 2;
+        }
+        let c = self.cand_len * 4;
+        self.cand[c] = tau;
+        self.cand[c + 1] = theta;
+        self.cand[c + 2] = delta;
+        self.cand[c + 3] = r;
+        self.cand_len += 1;
+        if self.cand_len == 3 {
+            let (r0, r1, r2) = (self.cand[3], self.cand[7], self.cand[11]);
+            let lo = r0.min(r1).min(r2);
+            let hi = r0.max(r1).max(r2);
+            if hi - lo <= 3.0 * core::f64::consts::SQRT_2 * j {
+                let mean = (r0 + r1 + r2) / 3.0;
+                let thr = if 10.0 * j > STEP_MIN_MS {
+                    10.0 * j
+                } else {
+                    STEP_MIN_MS
+                };
+                let step = mean.abs() > thr;
+                if step {
+                    self.head = 0;
+                    self.len = 0;
+                    self.steps += 1.0;
+                }
+                // The two earlier candidates were counted as rejected; they are used after all.
+                self.rejected -= 2.0;
+                let cand = self.cand;
+                for k in 0..3 {
+                    self.push(cand[k * 4], cand[k * 4 + 1], cand[k * 4 + 2]);
+                }
+                self.cand_len = 0;
+                self.last_dropped = false;
+                self.refit();
+                return if step { ADD_STEP } else { ADD_ACCEPTED };
+            }
+        }
+        self.rejected += 1.0;
+        ADD_REJECTED
+    }
+
+    /// Estimated offset (server − local, ms) at local time `at`; NaN with no samples.
+    pub fn offset(&self, at: f64) -> f64 {
+        if self.len == 0 {
+            return f64::NAN;
+        }
+        self.a + self.s * (at - self.t_ref)
+    }
+
+    /// Estimated skew in ppm (0 until the fit starts).
+    pub fn skew_ppm(&self) -> f64 {
+        if self.fitted {
+            self.s * 1e6
+        } else {
+            0.0
+        }
+    }
+
+    /// Error bound (ms) for `offset(at)`; +∞ with no samples.
+    pub fn uncertainty(&self, at: f64) -> f64 {
+        if self.len == 0 {
+            return f64::INFINITY;
+        }
+        if !self.fitted {
+            return self.dsel / 2.0 + self.precision + (at - self.t_ref).abs() * MAX_SKEW;
+        }
+        let d = at - self.t_ref;
+        let q = if self.sxx > 0.0 {
+            d * d / self.sxx
+        } else {
+            0.0
+        };
+        let se = self.sigma * (1.0 / self.len as f64 + q).sqrt();
+        self.dmin / 2.0 + 3.0 * se + self.precision
+    }
+
+    /// Jitter J (ms): ψ of the clock filter, or the fit's residual standard deviation.
+    pub fn jitter(&self) -> f64 {
+        if self.len == 0 {
+            return f64::NAN;
+        }
+        self.sigma
+    }
+
+    /// Least delay in the window (ms); NaN with no samples.
+    pub fn min_delay(&self) -> f64 {
+        if self.len == 0 {
+            return f64::NAN;
+        }
+        self.dmin
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> f64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            (self.0 >> 11) as f64 / (1u64 << 53) as f64
+        }
+        fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
+            lo + (hi - lo) * self.next()
+        }
+    }
+
+    const T0: f64 = 1.7e12;
+
+    /// One exchange at true local time t; the server clock is t + off + skew·(t − T0).
+    fn exchange(t: f64, off: f64, skew: f64, df: f64, db: f64) -> (f64, f64, f64, f64) {
+        let srv = |u: f64| u + off + skew * (u - T0);
+        let t2 = srv(t + df);
+        let t3 = srv(t + df + 0.2);
+        (t, t2, t3, t + df + 0.2 + db)
+    }
+
+    fn truth(t: f64, off: f64, skew: f64) -> f64 {
+        off + skew * (t - T0)
+    }
+
+    #[test]
+    fn constant_offset() {
+        let mut e = Estimator::new(0.001);
+        for i in 0..100 {
+            let (a, b, c, d) = exchange(T0 + i as f64 * 250.0, 37.5, 0.0, 15.0, 15.0);
+            assert!(e.add(a, b, c, d) >= 0);
+        }
+        let at = T0 + 100.0 * 250.0;
+        assert!((e.offset(at) - 37.5).abs() < 1e-6);
+        assert!(e.skew_ppm().abs() < 1e-3);
+        assert!(e.uncertainty(at) >= 15.0);
+        assert_eq!(e.steps, 0.0);
+    }
+
+    #[test]
+    fn skew_100ppm_with_jittery_delays() {
+        let mut e = Estimator::new(0.001);
+        let mut rng = Rng(0x9e3779b97f4a7c15);
+        let mut covered = 0;
+        let mut t = T0;
+        for i in 0..1000 {
+            let df = rng.uniform(10.0, 30.0);
+            let db = rng.uniform(10.0, 30.0);
+            let (a, b, c, d) = exchange(t, 37.5, 100e-6, df, db);
+            e.add(a, b, c, d);
+            let err = (e.offset(d) - truth(d, 37.5, 100e-6)).abs();
+            if i >= 8 && err <= e.uncertainty(d) {
+                covered += 1;
+            }
+            t += 1000.0;
+        }
+        let err = (e.offset(t) - truth(t, 37.5, 100e-6)).abs();
+        assert!(err < 1.0, "offset error {}", err);
+        assert!((e.skew_ppm() - 100.0).abs() < 5.0, "skew {}", e.skew_ppm());
+        assert!(covered >= 950, "covered {}", covered);
+        assert_eq!(e.steps, 0.0);
+    }
+
+    #[test]
+    fn single_spike_is_not_a_step() {
+        let mut e = Estimator::new(0.001);
+        let mut rng = Rng(7);
+        for i in 0..200 {
+            let mut df = rng.uniform(10.0, 30.0);
+            if i == 100 {
+                df += 50.0;
+            }
+            let (a, b, c, d) = exchange(
+                T0 + i as f64 * 250.0,
+                37.5,
+                0.0,
+                df,
+                rng.uniform(10.0, 30.0),
+            );
+            let r = e.add(a, b, c, d);
+            if i == 100 {
+                assert_eq!(r, ADD_REJECTED);
+            }
+        }
+        assert_eq!(e.steps, 0.0);
+        assert!((e.offset(T0 + 200.0 * 250.0) - 37.5).abs() < 1.5);
+    }
+
+    #[test]
+    fn step_resets_once() {
+        let mut e = Estimator::new(0.001);
+        let mut rng = Rng(11);
+        let mut codes = vec![];
+        for i in 0..400 {
+            let off = if i >= 200 { 237.5 } else { 37.5 };
+            let (a, b, c, d) = exchange(
+                T0 + i as f64 * 250.0,
+                off,
+                0.0,
+                rng.uniform(10.0, 30.0),
+                rng.uniform(10.0, 30.0),
+            );
+            codes.push(e.add(a, b, c, d));
+        }
+        assert_eq!(e.steps, 1.0);
+        assert_eq!(codes[202], ADD_STEP);
+        assert!((e.offset(T0 + 400.0 * 250.0) - 237.5).abs() < 1.5);
+    }
+
+    #[test]
+    fn bad_input_is_rejected_without_harm() {
+        let mut e = Estimator::new(0.001);
+        assert_eq!(e.add(f64::NAN, 0.0, 0.0, 1.0), ADD_INVALID);
+        assert_eq!(e.add(0.0, f64::INFINITY, 0.0, 1.0), ADD_INVALID);
+        assert_eq!(e.add(10.0, 0.0, 0.0, 5.0), ADD_INVALID);
+        assert_eq!(e.add(0.0, 5.0, 4.0, 10.0), ADD_INVALID);
+        assert!(e.offset(0.0).is_nan());
+        assert_eq!(e.add(0.0, 5.0, 6.0, 10.0), ADD_ACCEPTED);
+        assert_eq!(e.add(-10.0, 5.0, 6.0, -5.0), ADD_INVALID); // earlier than the last sample
+        assert_eq!(e.invalid, 5.0);
+        assert_eq!(e.offset(5.0), 0.5);
+        assert_eq!(e.window_len(), 1);
+    }
+}
