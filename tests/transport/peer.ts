@@ -90,8 +90,10 @@ if (mode === "server") {
   });
 } else {
   const port = Number(portArg);
-  const connect = (tls: { ca?: string; fingerprint?: string }, p = port) =>
-    t.connect({ host: "127.0.0.1", port: p, alpn: ALPN, tls, handshakeTimeoutMs: 3000 });
+  // A generous handshake timeout: under a loaded CI machine a slow stack (Node) must still get
+  // to the TLS verdict rather than time out. The dead-port check uses 3 s on purpose.
+  const connect = (tls: { ca?: string; fingerprint?: string }, p = port, handshakeTimeoutMs = 15_000) =>
+    t.connect({ host: "127.0.0.1", port: p, alpn: ALPN, tls, handshakeTimeoutMs });
   for (const [check, arg] of checks.split(",").map((c) => c.split(":"))) {
     const result: Record<string, unknown> = { runtime: t.name, check };
     try {
@@ -203,7 +205,7 @@ if (mode === "server") {
       } else if (check === "dead-port") {
         const t0 = performance.now();
         try {
-          await connect({ ca: read("ca.pem") }, Number(read("dead-port.txt")));
+          await connect({ ca: read("ca.pem") }, Number(read("dead-port.txt")), 3000);
           result.outcome = "connected";
         } catch (e) {
           result.outcome = (e as { code?: string }).code;
