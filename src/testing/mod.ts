@@ -16,3 +16,4 @@
  */
 
 export * from "./relay.ts";
+export { seededRandom } from "./random.ts";

@@ -24,6 +24,7 @@
  */
 
 import dgram from "node:dgram";
+import { seededRandom } from "./random.ts";
 
 /** What the relay does to the packets of one direction. Probabilities are in [0, 1]. */
 export interface Impairment {
@@ -114,17 +115,6 @@ export interface Relay {
   close(): Promise<void>;
 }
 
-/** mulberry32: a small seeded PRNG giving floats in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function check(imp: Impairment): Required<Impairment> {
   const out = {
@@ -168,7 +158,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   const seed = options.seed ?? 1;
   const maxPackets = options.maxPackets ?? 1_000_000;
   const imp = { toServer: check(options.toServer ?? {}), toClient: check(options.toClient ?? {}) };
-  const rng = { toServer: mulberry32(seed ^ 0x5eed0001), toClient: mulberry32(seed ^ 0x5eed0002) };
+  const rng = { toServer: seededRandom(seed ^ 0x5eed0001), toClient: seededRandom(seed ^ 0x5eed0002) };
   const seqs = { toServer: 0, toClient: 0 };
   const zero = (): DirectionStats => ({ received: 0, forwarded: 0, dropped: 0, duplicated: 0, reordered: 0, sent: 0 });
   const counts = { toServer: zero(), toClient: zero() };

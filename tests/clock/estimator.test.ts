@@ -9,6 +9,7 @@
 
 import { describe, expect, test } from "bun:test";
 import { type ClockEstimator, createClockEstimator } from "../../src/clock/estimator.ts";
+import { seededRandom } from "../../src/testing/random.ts";
 
 const T0 = 1.7e12;
 const OFFSET = 37.5;
@@ -16,16 +17,6 @@ const SKEW = 100e-6;
 const STEP_AT = 300;
 const STEP = 200;
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Exchange {
   t: [number, number, number, number];
@@ -37,7 +28,7 @@ function trueOffset(at: number, i: number, step: boolean): number {
 }
 
 function trace(seed: number, opts: { n?: number; step?: boolean; spikes?: boolean } = {}): Exchange[] {
-  const rnd = mulberry32(seed);
+  const rnd = seededRandom(seed);
   const n = opts.n ?? 1000;
   const out: Exchange[] = [];
   for (let i = 0; i < n; i++) {
