@@ -69,6 +69,53 @@ export function take(into: Uint8Array | undefined, at: number, c: Uint8Array): v
 }
 
 /** The "G" request: answer with `count` messages of `size` bytes, each with a u32 length prefix. */
+/** Writes a chunk, awaiting only when the stream's write is asynchronous. */
+export async function send(s: Stream, c: Uint8Array): Promise<void> {
+  const r = s.write(c);
+  if (r) await r;
+}
+
+/** Ends a stream's sending half, awaiting only when that is asynchronous. */
+export async function endStream(s: Stream): Promise<void> {
+  const r = s.end();
+  if (r) await r;
+}
+
+/** The read side of a Stream over a source yielding one chunk per `next()` (web streams, our adapter). */
+export function chunkReads(
+  next: () => Promise<{ done?: boolean; value?: Uint8Array }>,
+): Pick<Stream, "readN" | "readAll" | "readChunks"> {
+  return {
+    async readN(want, into) {
+      let got = 0;
+      while (got < want) {
+        const r = await next();
+        if (r.done) throw new Error(`stream ended after ${got} of ${want} bytes`);
+        take(into, got, r.value!);
+        got += r.value!.length;
+      }
+      return got;
+    },
+    async readAll() {
+      let got = 0;
+      while (true) {
+        const r = await next();
+        if (r.done) return got;
+        got += r.value!.length;
+      }
+    },
+    async readChunks(onChunk) {
+      let got = 0;
+      while (true) {
+        const r = await next();
+        if (r.done) return got;
+        onChunk(r.value!);
+        got += r.value!.length;
+      }
+    },
+  };
+}
+
 export function genRequest(count: number, size: number): Uint8Array {
   const b = new Uint8Array(9);
   const v = new DataView(b.buffer);
@@ -271,33 +318,7 @@ export function webRawStream(b: Any): Stream {
     end: () => {
       w.close().catch(onError);
     },
-    async readN(want, into) {
-      let got = 0;
-      while (got < want) {
-        const r = await reader.read();
-        if (r.done) throw new Error(`stream ended after ${got} of ${want} bytes`);
-        take(into, got, r.value);
-        got += r.value.length;
-      }
-      return got;
-    },
-    async readAll() {
-      let got = 0;
-      while (true) {
-        const r = await reader.read();
-        if (r.done) return got;
-        got += r.value.length;
-      }
-    },
-    async readChunks(onChunk) {
-      let got = 0;
-      while (true) {
-        const r = await reader.read();
-        if (r.done) return got;
-        onChunk(r.value);
-        got += r.value.length;
-      }
-    },
+    ...chunkReads(() => reader.read()),
     abort: () => {
       w.abort().catch(noop);
       reader.cancel().catch(noop);

@@ -32,10 +32,12 @@ import {
   type Client as RawClient,
   denoRaw,
   ECHO,
+  endStream,
   genRequest,
   HOST,
   type Impl as RawImpl,
   noop,
+  send,
   type Stream as RawStream,
 } from "./_quic_raw.ts";
 
@@ -184,7 +186,9 @@ async function ours(): Promise<Impl> {
           return got;
         },
         async hold(count) {
-          const held: EchoStream[] = await Promise.all(Array.from({ length: count }, () => client.createStream("hold").build()));
+          const held: EchoStream[] = await Promise.all(
+            Array.from({ length: count }, () => client.createStream("hold").build()),
+          );
           return async () => {
             await Promise.all(held.map(async (s) => {
               await s.end();
@@ -201,15 +205,6 @@ async function ours(): Promise<Impl> {
 
 // ---------------------------------------------------------------------------------------------
 // RAW: the runtime's QUIC API directly, one new bidirectional stream per call (bench/_quic_raw.ts)
-
-async function send(s: RawStream, c: Uint8Array): Promise<void> {
-  const r = s.write(c);
-  if (r) await r;
-}
-async function endRaw(s: RawStream): Promise<void> {
-  const r = s.end();
-  if (r) await r;
-}
 
 /** Counts u32-length-prefixed messages of `size` bytes across chunks (the parsing a client would do). */
 async function readMessages(s: RawStream, size: number): Promise<number> {
@@ -252,13 +247,13 @@ async function raw(certs: Any): Promise<Impl> {
         async call(req) {
           const s = await c.open();
           await send(s, req);
-          await endRaw(s);
+          await endStream(s);
           return await s.readAll();
         },
         async serverStream(count, size) {
           const s = await c.open();
           await send(s, genRequest(count, size));
-          await endRaw(s);
+          await endStream(s);
           return await readMessages(s, size);
         },
         async hold(count) {
@@ -270,7 +265,7 @@ async function raw(certs: Any): Promise<Impl> {
           }));
           return async () => {
             await Promise.all(held.map(async (s) => {
-              await endRaw(s);
+              await endStream(s);
               await s.readAll();
             }));
           };
@@ -578,7 +573,9 @@ function finish(): void {
   for (const [other, key] of [["raw", "oursOverRaw"], ["grpc", "oursOverGrpc"]] as const) {
     const o = report.results[other];
     for (const k of Object.keys(BETTER)) {
-      if (our[k] !== undefined && o[k] !== undefined && o[k] !== 0) report.ratios[key][k] = Number((our[k] / o[k]).toFixed(3));
+      if (our[k] !== undefined && o[k] !== undefined && o[k] !== 0) {
+        report.ratios[key][k] = Number((our[k] / o[k]).toFixed(3));
+      }
     }
   }
   report.better = BETTER;

@@ -28,13 +28,16 @@ import {
   ALPN,
   type Any,
   bunRaw,
+  chunkReads,
   type Client,
   denoRaw,
   ECHO,
+  endStream,
   HOST,
   type Impl,
   nodeRaw,
   noop,
+  send,
   SINK,
   type Stream,
   take,
@@ -114,8 +117,6 @@ function within<T>(p: Promise<T>, ms: number, label: string): Promise<T> {
     }),
   ]);
 }
-
-
 
 // ---------------------------------------------------------------------------------------------
 // TCP: node:net (Bun and Node) and Deno.listen / Deno.connect (Deno). The RAW QUIC
@@ -240,7 +241,6 @@ async function netTcp(): Promise<Impl> {
   };
 }
 
-
 async function denoWriteAll(conn: Any, c: Uint8Array): Promise<void> {
   for (let off = 0; off < c.length;) off += await conn.write(off === 0 ? c : c.subarray(off));
 }
@@ -334,7 +334,6 @@ function denoTcp(): Impl {
   };
 }
 
-
 // ---------------------------------------------------------------------------------------------
 // OURS: the Transport interface (any runtime)
 
@@ -343,24 +342,7 @@ function oursStream(s: BidiStream): Stream {
   return {
     write: (c) => s.write(c),
     end: () => s.end(),
-    async readN(want, into) {
-      let got = 0;
-      while (got < want) {
-        const r = await it.next();
-        if (r.done) throw new Error(`stream ended after ${got} of ${want} bytes`);
-        take(into, got, r.value);
-        got += r.value.length;
-      }
-      return got;
-    },
-    async readAll() {
-      let got = 0;
-      while (true) {
-        const r = await it.next();
-        if (r.done) return got;
-        got += r.value.length;
-      }
-    },
+    ...chunkReads(() => it.next()),
     abort: () => s.reset(1),
   };
 }
@@ -420,15 +402,6 @@ function payload(mode: number, size: number): Uint8Array {
 }
 const PING = payload(ECHO, P.payload);
 
-async function send(s: Stream, c: Uint8Array): Promise<void> {
-  const r = s.write(c);
-  if (r) await r;
-}
-async function finish_(s: Stream): Promise<void> {
-  const r = s.end();
-  if (r) await r;
-}
-
 /** Byte-exact echo of `size` bytes on a fresh stream (a sanity check before timing anything). */
 async function checkEcho(client: Client, size: number): Promise<void> {
   const data = payload(ECHO, size);
@@ -437,7 +410,7 @@ async function checkEcho(client: Client, size: number): Promise<void> {
   const reading = s.readN(size, back);
   for (let o = 0; o < size; o += P.bulkChunk) await send(s, data.subarray(o, o + P.bulkChunk));
   await reading;
-  await finish_(s);
+  await endStream(s);
   await s.readAll();
   for (let i = 0; i < size; i++) if (back[i] !== data[i]) throw new Error(`echo differs at byte ${i}`);
 }
@@ -453,7 +426,7 @@ async function echoOneStream(client: Client): Promise<number[]> {
       await s.readN(P.payload);
       if (i >= P.oneStreamWarmup) out.push((now() - t) * 1000);
     }
-    await finish_(s);
+    await endStream(s);
     await s.readAll();
   } catch (e) {
     s.abort();
@@ -469,7 +442,7 @@ async function echoNewStream(client: Client): Promise<number[]> {
     const t = now();
     const s = await client.open();
     await send(s, PING);
-    await finish_(s);
+    await endStream(s);
     const got = await s.readAll();
     if (got !== P.payload) throw new Error(`new-stream echo returned ${got} bytes`);
     if (i >= P.newStreamWarmup) out.push((now() - t) * 1000);
@@ -486,7 +459,7 @@ async function bulkOneWay(client: Client, bytes: number): Promise<number> {
     const r = s.write(chunk);
     if (r) await r;
   }
-  await finish_(s);
+  await endStream(s);
   const reply = new Uint8Array(8);
   await s.readN(8, reply);
   const dt = now() - t;
@@ -508,7 +481,7 @@ async function bulkEcho(client: Client, bytes: number): Promise<number> {
   }
   await reading;
   const dt = now() - t;
-  await finish_(s);
+  await endStream(s);
   await s.readAll();
   return bytes / 1e6 / (dt / 1000);
 }
@@ -520,7 +493,7 @@ async function concurrentStreams(client: Client, count: number): Promise<number>
     Array.from({ length: count }, async () => {
       const s = await client.open();
       await send(s, PING);
-      await finish_(s);
+      await endStream(s);
       const got = await s.readAll();
       if (got !== P.payload) throw new Error(`concurrent echo returned ${got} bytes`);
     }),
@@ -553,7 +526,7 @@ async function firstEcho(impl: Impl, zeroRtt: boolean): Promise<number[]> {
     const c = await impl.connect(zeroRtt);
     const s = await c.open();
     await send(s, PING);
-    await finish_(s);
+    await endStream(s);
     const got = await s.readAll();
     const dt = now() - t;
     if (got !== P.payload) throw new Error(`first echo returned ${got} bytes`);
