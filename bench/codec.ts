@@ -3,20 +3,12 @@
 // permissions); prints one JSON object. Driven by bench/run.ts (`npm run bench`).
 
 import { createFrameCodec, type Frame, FrameType } from "../src/protocol/mod.ts";
+import { seededRandom } from "../src/testing/random.ts"; // the same seed gives every runtime the same frames
 
-/** Deterministic PRNG (mulberry32) so every runtime measures the same frames. */
-function prng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** About `target` bytes of a realistic mix: media data, calls, responses, events, clock pings. */
 export function mixedFrames(target = 1 << 20, seed = 42): Frame[] {
-  const rnd = prng(seed);
+  const rnd = seededRandom(seed);
   const int = (lo: number, hi: number) => lo + Math.floor(rnd() * (hi - lo + 1));
   const bytes = (n: number) => Uint8Array.from({ length: n }, () => int(0, 255));
   const methods = ["audio.play", "user.login", "device.status", "game.move", "telemetry.push"];

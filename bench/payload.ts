@@ -9,20 +9,12 @@
 import { Encoder } from "cbor-x/encode";
 import { isNativeAccelerationEnabled, Packr } from "msgpackr";
 import { cborCodec, jsonCodec, msgpackCodec } from "../src/protocol/payload_codec.ts";
+import { seededRandom } from "../src/testing/random.ts"; // the same seed gives every runtime the same payloads
 
-/** Deterministic PRNG (mulberry32) so every runtime measures the same payloads. */
-function prng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The payload shapes, generated from a fixed seed. */
 export function shapes(seed = 7): Record<string, unknown> {
-  const rnd = prng(seed);
+  const rnd = seededRandom(seed);
   const int = (lo: number, hi: number) => lo + Math.floor(rnd() * (hi - lo + 1));
   const word = (n: number) => Array.from({ length: n }, () => String.fromCharCode(97 + int(0, 25))).join("");
   const tags = ["cpu", "mem", "disk", "net.rx", "net.tx", "temp"];
