@@ -4,7 +4,7 @@
 import { type ErrorFrame, type EventFrame, type Frame, FrameFlag, FrameType, type OpenFrame, type RequestFrame } from "../protocol/frame.ts";
 import { ErrorCode, errorCodeNumber, RpcError } from "../protocol/rpc_error.ts";
 import type { BidiStream, RecvStream } from "../transport/types.ts";
-import { EchoStream, writeFrame } from "../stream/echo_stream.ts";
+import { EchoStream, encodeFrame, writeFrame, writeParts } from "../stream/echo_stream.ts";
 import type { Context } from "./context.ts";
 import type { StandardSchema } from "./definitions.ts";
 import { decodePayload, encodePayload, FrameReader } from "./_frames.ts";
@@ -130,7 +130,7 @@ async function serveRequest(peer: Peer, s: BidiStream, reader: FrameReader, req:
   );
   peer.stats.inFlight++;
   let reply: Frame;
-  let encoded: Uint8Array | undefined;
+  let encoded: Uint8Array[] | undefined;
   try {
     const def = registry.handlers.get(req.method);
     if (!def) throw new RpcError(ErrorCode.NOT_FOUND, `no handler for "${req.method}"`);
@@ -148,7 +148,7 @@ async function serveRequest(peer: Peer, s: BidiStream, reader: FrameReader, req:
       : await registry.run(ctx, async () => await def.fn(ctx, schema ? await validate(schema, input, req.method) : input));
     const p = encodePayload(result, payload);
     reply = { type: FrameType.RESPONSE, flags: p.flags, metadata: {}, payload: p.payload };
-    encoded = replyBytes(frames, reply); // a result too large or unencodable becomes an error below
+    encoded = encodeFrame(frames, reply); // a result too large or unencodable becomes an error below
   } catch (e) {
     reply = errorFrame(publicError(e, peer, req.method), peer);
     encoded = undefined;
@@ -161,20 +161,11 @@ async function serveRequest(peer: Peer, s: BidiStream, reader: FrameReader, req:
   peer.stats.requestsServed++;
   if (call.aborted) return void s.end().catch(() => {}); // nobody is waiting for the answer
   try {
-    if (encoded) await s.write(encoded);
-    else await writeFrame(s, frames, reply);
+    await writeParts(s, encoded ?? encodeFrame(frames, reply));
     s.end().catch(() => {}); // nobody waits on our FIN
   } catch { /* the caller went away */ }
 }
 
-/** The reply encoded in one buffer when small; undefined for large payloads (written in two parts). */
-function replyBytes(frames: Peer["init"]["frames"], reply: Frame): Uint8Array | undefined {
-  if ("payload" in reply && reply.payload.length > 4096) {
-    frames.encodeHeader(reply); // still validate
-    return undefined;
-  }
-  return frames.encode(reply);
-}
 
 async function serveOpen(peer: Peer, s: BidiStream, reader: FrameReader, open: OpenFrame): Promise<void> {
   const { registry, frames } = peer.init;

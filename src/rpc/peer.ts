@@ -10,7 +10,7 @@ import { type Frame, FrameFlag, FrameType, type Metadata } from "../protocol/fra
 import type { PayloadCodec } from "../protocol/payload_codec.ts";
 import { ErrorCode, errorCodeFromNumber, errorCodeNumber, RpcError } from "../protocol/rpc_error.ts";
 import type { BidiStream, CloseInfo, Connection, SendStream, SocketAddress } from "../transport/types.ts";
-import { EchoStream, streamError, writeFrame } from "../stream/echo_stream.ts";
+import { EchoStream, encodeFrame, streamError, writeParts } from "../stream/echo_stream.ts";
 import { decodePayload, encodePayload, FrameReader } from "./_frames.ts";
 import type { Registry } from "./registry.ts";
 import { serveStream } from "./_serve.ts";
@@ -250,11 +250,11 @@ export class Peer {
    */
   emit(topic: string, payload?: unknown, options: EmitOptions = {}): Promise<void> {
     if (this.#closing) return Promise.reject(this.#unavailable());
-    let frame: Frame;
+    let parts: Uint8Array[];
     try {
       const p = encodePayload(payload, this.init.payload);
-      frame = { type: FrameType.EVENT, flags: p.flags, topic, metadata: options.metadata ?? {}, payload: p.payload };
-      this.init.frames.encodeHeader(frame); // validate now, not inside the lane
+      // Encoded now (it validates too), written later in lane order.
+      parts = encodeFrame(this.init.frames, { type: FrameType.EVENT, flags: p.flags, topic, metadata: options.metadata ?? {}, payload: p.payload });
     } catch (e) {
       return Promise.reject(new RpcError(ErrorCode.INVALID_ARGUMENT, `cannot emit "${topic}": ${(e as Error).message}`, undefined, { cause: e }));
     }
@@ -263,7 +263,7 @@ export class Peer {
     // One frame at a time on the lane, in call order.
     const done = this.#laneTail.then(async () => {
       const s = await lane;
-      await writeFrame(s as BidiStream, this.init.frames, frame);
+      await writeParts(s, parts);
       this.stats.eventsSent++;
     });
     this.#laneTail = done.catch(() => {});

@@ -9,22 +9,30 @@
 import type { FrameCodec } from "../protocol/codec.ts";
 import { type Frame, FrameFlag, FrameType, type Metadata } from "../protocol/frame.ts";
 import { ErrorCode, errorCodeFromNumber, errorCodeNumber, RpcError } from "../protocol/rpc_error.ts";
-import type { BidiStream } from "../transport/types.ts";
+import type { BidiStream, SendStream } from "../transport/types.ts";
 import { TransportError } from "../transport/transport_error.ts";
 import type { FrameReader } from "../rpc/_frames.ts";
 
 const LARGE = 4096;
 const EMPTY: Uint8Array = new Uint8Array(0);
 
-/** Writes one frame; large payloads go as a separate write so they are not copied. */
-export async function writeFrame(s: BidiStream, codec: FrameCodec, frame: Frame): Promise<void> {
+/**
+ * Encodes a frame for writing: one buffer, or header and payload apart when the payload is
+ * large (so it is not copied). Throws what the codec throws, before anything is written.
+ */
+export function encodeFrame(codec: FrameCodec, frame: Frame): Uint8Array[] {
   const payload = "payload" in frame ? frame.payload : undefined;
-  if (payload && payload.length > LARGE) {
-    await s.write(codec.encodeHeader(frame));
-    await s.write(payload);
-  } else {
-    await s.write(codec.encode(frame));
-  }
+  return payload && payload.length > LARGE ? [codec.encodeHeader(frame), payload] : [codec.encode(frame)];
+}
+
+/** Writes the parts `encodeFrame` made, in order. */
+export async function writeParts(s: SendStream, parts: Uint8Array[]): Promise<void> {
+  for (const part of parts) await s.write(part);
+}
+
+/** Writes one frame; large payloads go as a separate write so they are not copied. */
+export function writeFrame(s: SendStream, codec: FrameCodec, frame: Frame): Promise<void> {
+  return writeParts(s, encodeFrame(codec, frame));
 }
 
 /** Converts what a stream read or write threw into an RpcError. */
