@@ -48,6 +48,15 @@ export type { Middleware } from "./src/rpc/registry.ts";
 export type { HelloInfo } from "./src/rpc/_handshake.ts";
 export { StreamBuilder } from "./src/rpc/stream_builder.ts";
 export { EchoStream } from "./src/stream/echo_stream.ts";
+export {
+  type ClockSource,
+  type ClockStats,
+  type ClockStepDetail,
+  type ClockSyncOptions,
+  type ClockTransport,
+  SyncedClock,
+  systemClock,
+} from "./src/clock/sync.ts";
 export { ErrorCode, RpcError } from "./src/protocol/rpc_error.ts";
 export { defaultPayloadCodec, jsonCodec, msgpackCodec, type PayloadCodec } from "./src/protocol/payload_codec.ts";
 export { ALPN, PROTOCOL_VERSION } from "./src/protocol/version.ts";

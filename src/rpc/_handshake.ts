@@ -10,6 +10,7 @@ import type { BidiStream, Connection, SocketAddress } from "../transport/types.t
 import { streamError } from "../stream/echo_stream.ts";
 import { TransportError } from "../transport/transport_error.ts";
 import { decodePayload, FrameReader } from "./_frames.ts";
+import { type ClockSource, type ClockSyncOptions, SyncedClock } from "../clock/sync.ts";
 import { Peer } from "./peer.ts";
 import type { Registry } from "./registry.ts";
 import { serveEvents } from "./_serve.ts";
@@ -36,6 +37,41 @@ export interface PeerSetup {
   /** This side's name. */
   name: string;
   onError: (error: unknown, where: string) => void;
+  /** This side's clock source. */
+  clock: ClockSource;
+  /** Clock-sync settings, or false to not ping (PINGs from the other side are still answered). */
+  clockSync: ClockSyncOptions | false;
+}
+
+/** What each side announces in HELLO/WELCOME. */
+interface Caps {
+  /** Largest datagram this side's connection can send now (0: none). */
+  dgram?: number;
+}
+
+function localCaps(conn: Connection): Caps {
+  return { dgram: conn.maxDatagramSize };
+}
+
+function remoteCaps(body: unknown): Caps {
+  const caps = (body as { caps?: unknown } | undefined)?.caps;
+  return caps && typeof caps === "object" ? caps as Caps : {};
+}
+
+/** Starts the clock exchange: on datagrams when both ends have them, else on the control stream. */
+function startClock(peer: Peer, setup: PeerSetup, control: BidiStream, caps: Caps): void {
+  const clock = peer.clock;
+  const conn = peer.init.conn;
+  const dgram = typeof caps.dgram === "number" && caps.dgram > 0 && conn.maxDatagramSize > 0;
+  peer.datagrams = dgram;
+  if (setup.clockSync === false) return;
+  const useDatagrams = dgram && setup.clockSync.transport !== "stream";
+  clock.attach(
+    useDatagrams
+      ? { transport: "datagram", send: (f) => conn.sendDatagram(f) }
+      : { transport: "stream", send: (f) => control.write(f) },
+  );
+  peer.closed.then(() => clock.detach());
 }
 
 /** Routes the other side's streams once `ready` gives the peer; queued until then. */
@@ -70,6 +106,10 @@ function route(conn: Connection, setup: PeerSetup, ready: Promise<Peer>, onHello
     uni: (r) => {
       ready.then((peer) => serveEvents(peer, r), () => r.stopSending(0));
     },
+    datagram: (d) => {
+      const t = setup.clock(); // first thing: the receive time of a PING or PONG
+      if (current) current.receiveDatagram(d, t);
+    },
   });
 }
 
@@ -103,8 +143,10 @@ export function acceptPeer(
       return refuse(s, new RpcError(ErrorCode.FAILED_PRECONDITION, `protocol version mismatch: server speaks ${PROTOCOL_VERSION}, client sent ${hello.version}`), CloseCode.VERSION_MISMATCH);
     }
     let principal: unknown;
+    let caps: Caps = {};
     try {
       const body = decodePayload(hello.flags, hello.payload, setup.payload) as { auth?: unknown } | undefined;
+      caps = remoteCaps(body);
       principal = opts.authenticate
         ? await opts.authenticate({ name: hello.name, auth: body?.auth, remote: conn.remote, certificate: conn.peerCertificate })
         : undefined;
@@ -113,21 +155,24 @@ export function acceptPeer(
       if (!(e instanceof RpcError)) setup.onError(e, "authenticate");
       return refuse(s, err, CloseCode.UNAUTHENTICATED);
     }
-    const peer = new Peer({ conn, role: "server", frames: setup.frames, payload: setup.payload, registry: setup.registry, remoteName: hello.name, principal, onError: setup.onError });
+    const clock = new SyncedClock(setup.clock, setup.frames, setup.clockSync || {});
+    const peer = new Peer({ conn, role: "server", frames: setup.frames, payload: setup.payload, registry: setup.registry, remoteName: hello.name, principal, onError: setup.onError, clock });
+    peer.closed.then(() => clock.free());
     try {
-      await s.write(setup.frames.encode({ type: FrameType.WELCOME, flags: 0, version: PROTOCOL_VERSION, name: setup.name, payload: setup.payload.encode({ caps: {} }) }));
+      await s.write(setup.frames.encode({ type: FrameType.WELCOME, flags: 0, version: PROTOCOL_VERSION, name: setup.name, payload: setup.payload.encode({ caps: localCaps(conn) }) }));
     } catch (e) {
       return reject(streamError(e));
     }
     peer.control = s;
     resolve(peer);
-    watchControl(peer, reader);
+    watchControl(peer, reader, setup);
+    startClock(peer, setup, s, caps);
   });
   return ready;
 }
 
 /** Client side: sends HELLO on a new control stream and waits for WELCOME. */
-export async function connectPeer(conn: Connection, setup: PeerSetup, auth: unknown): Promise<Peer> {
+export async function connectPeer(conn: Connection, setup: PeerSetup, auth: unknown, clock: SyncedClock): Promise<Peer> {
   let resolve!: (p: Peer) => void;
   let reject!: (e: unknown) => void;
   const ready = new Promise<Peer>((a, b) => ((resolve = a), (reject = b)));
@@ -136,7 +181,7 @@ export async function connectPeer(conn: Connection, setup: PeerSetup, auth: unkn
   try {
     const s = await conn.openBidi();
     const reader = new FrameReader(s, setup.frames);
-    await s.write(setup.frames.encode({ type: FrameType.HELLO, flags: 0, version: PROTOCOL_VERSION, name: setup.name, payload: setup.payload.encode({ auth, caps: {} }) }));
+    await s.write(setup.frames.encode({ type: FrameType.HELLO, flags: 0, version: PROTOCOL_VERSION, name: setup.name, payload: setup.payload.encode({ auth, caps: localCaps(conn) }) }));
     const f = await reader.next();
     if (f?.type === FrameType.GOAWAY) throw new RpcError(errorCodeFromNumber(f.code), `server refused the connection: ${f.reason}`);
     if (f?.type !== FrameType.WELCOME) throw new RpcError(ErrorCode.UNAVAILABLE, "the server did not answer HELLO");
@@ -144,10 +189,15 @@ export async function connectPeer(conn: Connection, setup: PeerSetup, auth: unkn
       conn.close(CloseCode.VERSION_MISMATCH, "protocol version mismatch").catch(() => {});
       throw new RpcError(ErrorCode.FAILED_PRECONDITION, `protocol version mismatch: client speaks ${PROTOCOL_VERSION}, server answered ${f.version}`);
     }
-    const peer = new Peer({ conn, role: "client", frames: setup.frames, payload: setup.payload, registry: setup.registry, remoteName: f.name, principal: undefined, onError: setup.onError });
+    let caps: Caps = {};
+    try {
+      caps = remoteCaps(decodePayload(f.flags, f.payload, setup.payload));
+    } catch { /* no caps: no datagrams */ }
+    const peer = new Peer({ conn, role: "client", frames: setup.frames, payload: setup.payload, registry: setup.registry, remoteName: f.name, principal: undefined, onError: setup.onError, clock });
     peer.control = s;
     resolve(peer);
-    watchControl(peer, reader);
+    watchControl(peer, reader, setup);
+    startClock(peer, setup, s, caps);
     return peer;
   } catch (e) {
     const err = streamError(e);
@@ -157,11 +207,18 @@ export async function connectPeer(conn: Connection, setup: PeerSetup, auth: unkn
   }
 }
 
-/** Keeps reading the control stream after the handshake: GOAWAY marks the peer as going away. */
-function watchControl(peer: Peer, reader: FrameReader): void {
+/**
+ * Keeps reading the control stream after the handshake: GOAWAY marks the peer as going away;
+ * PING is answered and PONG feeds the clock (the stream fallback of clock sync).
+ */
+function watchControl(peer: Peer, reader: FrameReader, setup: PeerSetup): void {
+  const control = peer.control!;
   (async () => {
     for (let f = await reader.next(); f; f = await reader.next()) {
-      if (f.type === FrameType.GOAWAY) peer.goingAway = { code: errorCodeFromNumber(f.code), reason: f.reason };
+      const t = setup.clock();
+      if (f.type === FrameType.PING) peer.clock.answer(f, t, (b) => control.write(b));
+      else if (f.type === FrameType.PONG) peer.clock.receive(f, t);
+      else if (f.type === FrameType.GOAWAY) peer.goingAway = { code: errorCodeFromNumber(f.code), reason: f.reason };
     }
   })().catch(() => {});
 }

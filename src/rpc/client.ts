@@ -19,6 +19,7 @@ import { codecs, defaultOnError, parseAddress } from "./_options.ts";
 import type { EmitOptions, Peer, RequestOptions } from "./peer.ts";
 import { type Middleware, Registry } from "./registry.ts";
 import type { StreamBuilder } from "./stream_builder.ts";
+import { type ClockSource, type ClockSyncOptions, SyncedClock, systemClock } from "../clock/sync.ts";
 
 /** Options for {@link RpcClient.connect}. */
 export interface ClientOptions {
@@ -55,6 +56,13 @@ export interface ClientOptions {
    * `true` takes the defaults.
    */
   reconnect?: boolean | ReconnectOptions;
+  /**
+   * This client's clock source: ms on the Unix epoch. Tests shift it on purpose.
+   * @default {performance.timeOrigin + performance.now()}
+   */
+  clock?: ClockSource;
+  /** Clock-sync settings (`intervalMs`, 50–10,000, default 250), or `false` to send no PINGs. */
+  clockSync?: ClockSyncOptions | false;
 }
 
 /** How {@link RpcClient} reconnects. */
@@ -83,6 +91,12 @@ export interface ReconnectOptions {
  */
 export class RpcClient {
   #peer: Peer;
+  /**
+   * The server's clock (the reference), kept in sync over this connection and its reconnections:
+   * `now()`, `offsetMs` (reference − local), `rttMs`, `uncertaintyMs`, `skewPpm`, `stats()`,
+   * and a `clockstep` event.
+   */
+  readonly clock: SyncedClock;
   readonly #registry: Registry;
   readonly #dial: () => Promise<Peer>;
   readonly #reconnect: Required<Omit<ReconnectOptions, "onReconnect">> & Pick<ReconnectOptions, "onReconnect"> | undefined;
@@ -93,6 +107,8 @@ export class RpcClient {
 
   private constructor(peer: Peer, registry: Registry, dial: () => Promise<Peer>, reconnect: ClientOptions["reconnect"]) {
     this.#peer = peer;
+    this.clock = peer.clock;
+    this.closed.then(() => this.clock.free());
     this.#registry = registry;
     this.#dial = dial;
     this.#reconnect = reconnect
@@ -154,6 +170,14 @@ export class RpcClient {
     const { host, port } = parseAddress(address, "connect");
     const registry = new Registry();
     const { frames, payload } = codecs(options);
+    const localClock = options.clock ?? systemClock;
+    if (typeof localClock !== "function") throw new RpcError(ErrorCode.INVALID_ARGUMENT, "clock must be a function returning ms");
+    let clock: SyncedClock;
+    try {
+      clock = new SyncedClock(localClock, frames, options.clockSync || {});
+    } catch (e) {
+      throw new RpcError(ErrorCode.INVALID_ARGUMENT, (e as Error).message, undefined, { cause: e });
+    }
     const dial = async (): Promise<Peer> => {
       const t = options.transport ?? (await defaultTransport());
       let conn;
@@ -174,9 +198,23 @@ export class RpcClient {
         }
         throw e;
       }
-      return await connectPeer(conn, { frames, payload, registry, name: options.name ?? "echostream-client", onError: options.onError ?? defaultOnError }, options.auth);
+      const setup = {
+        frames,
+        payload,
+        registry,
+        name: options.name ?? "echostream-client",
+        onError: options.onError ?? defaultOnError,
+        clock: localClock,
+        clockSync: options.clockSync ?? {},
+      };
+      return await connectPeer(conn, setup, options.auth, clock);
     };
-    return new RpcClient(await dial(), registry, dial, options.reconnect);
+    try {
+      return new RpcClient(await dial(), registry, dial, options.reconnect);
+    } catch (e) {
+      clock.free();
+      throw e;
+    }
   }
 
   /** Calls a server handler. See {@link Peer.request}. */

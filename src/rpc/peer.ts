@@ -15,6 +15,7 @@ import { decodePayload, encodePayload, FrameReader } from "./_frames.ts";
 import type { Registry } from "./registry.ts";
 import { serveStream } from "./_serve.ts";
 import { StreamBuilder } from "./stream_builder.ts";
+import type { SyncedClock } from "../clock/sync.ts";
 
 /** Options for one request. */
 export interface RequestOptions {
@@ -46,6 +47,8 @@ export interface PeerStats {
   streamsAccepted: number;
   /** Requests this side is serving right now. */
   inFlight: number;
+  /** Datagrams that were not frames, or frames no datagram may carry (counted, never fatal). */
+  droppedDatagrams: number;
 }
 
 /** @internal What a Peer is built from (by RpcServer and RpcClient). */
@@ -59,6 +62,8 @@ export interface PeerInit {
   remoteName: string;
   principal: unknown;
   onError: (error: unknown, where: string) => void;
+  /** The other side's clock, as this side estimates it. */
+  clock: SyncedClock;
 }
 
 const EMPTY: Uint8Array = new Uint8Array(0);
@@ -82,7 +87,16 @@ export class Peer {
     streamsOpened: 0,
     streamsAccepted: 0,
     inFlight: 0,
+    droppedDatagrams: 0,
   };
+  /**
+   * The other side's clock, kept in sync by PING/PONG. On a client this is the server's clock,
+   * the reference (`client.clock`); on a server, `ctx.peer.clock.offsetMs` is that client's
+   * clock minus the server's.
+   */
+  readonly clock: SyncedClock;
+  /** Whether both ends of this connection can carry QUIC datagrams (unreliable streams need it). */
+  datagrams = false;
   /** @internal */ readonly init: PeerInit;
   #lane: Promise<SendStream> | undefined;
   #laneTail: Promise<unknown> = Promise.resolve();
@@ -100,6 +114,7 @@ export class Peer {
     this.init = init;
     this.name = init.remoteName;
     this.principal = init.principal;
+    this.clock = init.clock;
     const ac = new AbortController();
     this.connectionSignal = ac.signal;
     this.closed = init.conn.closed.then((info) => {
@@ -323,6 +338,23 @@ export class Peer {
   /** @internal Sends an encoded GOAWAY on the control stream. */
   async announceGoAway(frame: Uint8Array): Promise<void> {
     await this.control?.write(frame);
+  }
+
+  /**
+   * @internal A datagram arrived at local time `t` (taken first thing): PING is answered on
+   * datagrams, PONG feeds the clock. Anything else is dropped and counted.
+   */
+  receiveDatagram(d: Uint8Array, t: number): void {
+    let f: Frame;
+    try {
+      f = this.init.frames.decode(d);
+    } catch {
+      this.stats.droppedDatagrams++;
+      return;
+    }
+    if (f.type === FrameType.PING) this.clock.answer(f, t, (b) => this.init.conn.sendDatagram(b));
+    else if (f.type === FrameType.PONG) this.clock.receive(f, t);
+    else this.stats.droppedDatagrams++;
   }
 
   /** @internal Serves an incoming bidirectional stream whose first frame is `first`. */

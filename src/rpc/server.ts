@@ -17,6 +17,7 @@ import { codecs, defaultOnError, formatAddress, parseAddress } from "./_options.
 import type { Peer } from "./peer.ts";
 import { type Middleware, Registry } from "./registry.ts";
 import { FrameType } from "../protocol/frame.ts";
+import { checkClockSyncOptions, type ClockSource, type ClockSyncOptions, systemClock } from "../clock/sync.ts";
 
 /** Everything the builder collects. */
 interface ServerConfig {
@@ -33,6 +34,8 @@ interface ServerConfig {
   handshakeTimeoutMs: number;
   maxStreams: number;
   earlyData: boolean;
+  clock: ClockSource;
+  clockSync: ClockSyncOptions | false;
 }
 
 /**
@@ -61,6 +64,8 @@ export class RpcServerBuilder {
     handshakeTimeoutMs: 10_000,
     maxStreams: 1024,
     earlyData: false,
+    clock: systemClock,
+    clockSync: {},
   };
 
   /** Where to listen: "host:port" (port 0 = any free port). @default {"127.0.0.1:0"} */
@@ -148,6 +153,24 @@ export class RpcServerBuilder {
     this.#c.earlyData = on;
     return this;
   }
+  /**
+   * The server's clock source, the reference every client synchronises to: ms on the Unix
+   * epoch. Tests shift it on purpose. @default {performance.timeOrigin + performance.now()}
+   */
+  clock(fn: ClockSource): this {
+    if (typeof fn !== "function") throw new TypeError("clock must be a function returning ms");
+    this.#c.clock = fn;
+    return this;
+  }
+  /**
+   * How this server estimates each client's clock (`ctx.peer.clock`): `intervalMs` between its
+   * PINGs (50–10,000, default 250), or `false` to send none (clients' PINGs are still answered).
+   */
+  clockSync(options: ClockSyncOptions | false): this {
+    if (options !== false) checkClockSyncOptions(options);
+    this.#c.clockSync = options;
+    return this;
+  }
   /** The server, not yet listening: call `start()` or `run()`. */
   build(): RpcServer {
     return new RpcServer({ ...this.#c });
@@ -178,7 +201,7 @@ export class RpcServer {
     if (this.#listener) return;
     const t = this.#c.transport ?? (await defaultTransport());
     const { frames, payload } = codecs(this.#c);
-    const setup = { frames, payload, registry: this.#c.registry, name: this.#c.name, onError: this.#c.onError };
+    const setup = { frames, payload, registry: this.#c.registry, name: this.#c.name, onError: this.#c.onError, clock: this.#c.clock, clockSync: this.#c.clockSync };
     this.#listener = await t.listen(
       { host: this.#c.bind.host, port: this.#c.bind.port, alpn: ALPN, tls: this.#c.tls, log: this.#c.log, maxBidiStreams: this.#c.maxStreams, earlyData: this.#c.earlyData },
       (conn) => {
