@@ -1,6 +1,8 @@
 /**
  * Hand-written binding to the EchoStream WASM core (wasm-bindgen cannot be used here). This is
- * the only module that touches the raw exports; `src/protocol/` builds the codec on top of it.
+ * the only module that touches the raw exports; `src/protocol/` builds the codec on top of it,
+ * `src/clock/estimator.ts` the clock estimator and `src/stream/jitter.ts` the jitter buffer, all
+ * on one shared instance of the module.
  *
  * The module's bytes are inlined (wasm/generated.ts), so loading needs no permission and no
  * flag on Bun, Deno or Node, and compiles synchronously on first use.
@@ -220,18 +222,27 @@ export class WasmCore {
   }
 }
 
-let core: WasmCore | undefined;
+let exports: RawExports & ClockExports & JitterExports | undefined;
 
 /**
- * The process-wide WASM core, compiled and instantiated on first call (synchronously; the
- * module is about 37 KB).
+ * The one instance of the module behind every binding (codec, clock, jitter), compiled and
+ * instantiated on first use, synchronously (the module is about 80 KB). One instance means one
+ * linear memory and one allocator for all of them.
  */
-export function wasmCore(): WasmCore {
-  if (!core) {
+function instanceExports(): RawExports & ClockExports & JitterExports {
+  if (!exports) {
     const module = new WebAssembly.Module(base64ToBytes(WASM_BASE64) as BufferSource);
     const instance = new WebAssembly.Instance(module, {});
-    core = new WasmCore(instance.exports as unknown as RawExports);
+    exports = instance.exports as unknown as RawExports & ClockExports & JitterExports;
   }
+  return exports;
+}
+
+let core: WasmCore | undefined;
+
+/** The process-wide WASM core (frame codec), on the shared instance. */
+export function wasmCore(): WasmCore {
+  core ??= new WasmCore(instanceExports());
   return core;
 }
 
@@ -315,15 +326,140 @@ export class ClockCore {
 
 let clock: ClockCore | undefined;
 
-/**
- * The process-wide clock estimator pool (its own instance of the WASM module, instantiated on
- * first call, synchronously).
- */
+/** The process-wide clock estimator pool, on the shared instance (see `wasmCore`). */
 export function clockCore(): ClockCore {
   if (!clock) {
-    const module = new WebAssembly.Module(base64ToBytes(WASM_BASE64) as BufferSource);
-    const instance = new WebAssembly.Instance(module, {});
-    clock = new ClockCore(instance.exports as unknown as ClockExports);
+    wasmCore(); // checks the ABI version once
+    clock = new ClockCore(instanceExports());
   }
   return clock;
+}
+
+/** f64 result slots of the jitter exports (`jitter::STATS_LEN`; a pop uses the first 6). */
+export const JITTER_SLOTS = 24;
+
+/** The jitter buffer exports (crate module `jitter`). */
+interface JitterExports {
+  memory: WebAssembly.Memory;
+  es_jb_new(
+    latency: number,
+    min: number,
+    max: number,
+    deliverLate: number,
+    maxFrames: number,
+    initial: number,
+    margin: number,
+    quantile: number,
+  ): number;
+  es_jb_free(id: number): void;
+  es_jb_live(): number;
+  es_jb_bytes(id: number): number;
+  es_jb_reset(id: number): void;
+  es_jb_push(id: number, seq: number, ts: number, offset: number, arrival: number): number;
+  es_jb_next_due(id: number): number;
+  es_jb_pop(id: number, now: number): number;
+  es_jb_stats(id: number): number;
+  es_jb_out(): number;
+}
+
+/**
+ * Typed access to the WASM jitter buffers: a growable pool (free list) addressed by id. Seqs
+ * and times cross as f64; results come back in a fixed block of f64 slots.
+ */
+export class JitterCore {
+  readonly #x: JitterExports;
+  readonly #outPtr: number;
+  #buf: ArrayBufferLike | undefined;
+  #out!: Float64Array;
+
+  /** @param x The instance's exports. */
+  constructor(x: JitterExports) {
+    this.#x = x;
+    this.#outPtr = x.es_jb_out() / 8;
+  }
+
+  /** The result slots (re-viewed when memory has grown). */
+  #slots(): Float64Array {
+    const buf = this.#x.memory.buffer;
+    if (buf !== this.#buf) {
+      this.#buf = buf;
+      this.#out = new Float64Array(buf, this.#outPtr * 8, JITTER_SLOTS);
+    }
+    return this.#out;
+  }
+
+  /** A new buffer's id (`latency` NaN = adaptive), or -1 when the options are invalid. */
+  create(
+    latency: number,
+    min: number,
+    max: number,
+    deliverLate: boolean,
+    maxFrames: number,
+    initial: number,
+    margin: number,
+    quantile: number,
+  ): number {
+    return this.#x.es_jb_new(latency, min, max, deliverLate ? 1 : 0, maxFrames, initial, margin, quantile);
+  }
+
+  /** Releases a buffer and its memory. */
+  free(id: number): void {
+    this.#x.es_jb_free(id);
+  }
+
+  /** Live buffers in the pool. */
+  live(): number {
+    return this.#x.es_jb_live();
+  }
+
+  /** Bytes one buffer holds (struct plus heap), NaN for a bad id. */
+  bytes(id: number): number {
+    return this.#x.es_jb_bytes(id);
+  }
+
+  /** Size of the module's linear memory (it grows, never shrinks). */
+  memoryBytes(): number {
+    return this.#x.memory.buffer.byteLength;
+  }
+
+  /** Forgets frames (they leave `pop` discarded) and adaptation; counters stay. */
+  reset(id: number): void {
+    this.#x.es_jb_reset(id);
+  }
+
+  /** A frame arrived: a push code (-1 invalid input, -2 bad id). */
+  push(id: number, seq: number, ts: number, offset: number, arrival: number): number {
+    return this.#x.es_jb_push(id, seq, ts, offset, arrival);
+  }
+
+  /** Local time of the next `pop` result (NaN for a bad id). */
+  nextDue(id: number): number {
+    return this.#x.es_jb_next_due(id);
+  }
+
+  /**
+   * The next frame due at `now`: its slots (seq, ts, alignedTime, deliver, late, lateByMs; valid
+   * until the next call), undefined when none, null for a bad id.
+   */
+  pop(id: number, now: number): Float64Array | undefined | null {
+    const r = this.#x.es_jb_pop(id, now);
+    if (r === 1) return this.#slots();
+    return r === 0 ? undefined : null;
+  }
+
+  /** The statistics slots (valid until the next call), or null for a bad id. */
+  stats(id: number): Float64Array | null {
+    return this.#x.es_jb_stats(id) === 0 ? this.#slots() : null;
+  }
+}
+
+let jitter: JitterCore | undefined;
+
+/** The process-wide jitter buffer pool, on the shared instance (see `wasmCore`). */
+export function jitterCore(): JitterCore {
+  if (!jitter) {
+    wasmCore(); // checks the ABI version once
+    jitter = new JitterCore(instanceExports());
+  }
+  return jitter;
 }

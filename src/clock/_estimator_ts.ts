@@ -20,6 +20,12 @@ export const MAX_SKEW = 2e-3;
 export const DELAY_DEV_RATIO = 10;
 /** Smallest mean residual (ms) that counts as a clock step. */
 export const STEP_MIN_MS = 1;
+/** Accepted samples averaged into one block of the long-term skew estimate. */
+export const BLOCK = 16;
+/** Blocks kept for the long-term skew estimate. */
+export const LONG = 128;
+/** Blocks needed before the long-term skew may replace the window's own slope. */
+export const LONG_MIN = 8;
 
 /** `add` results, shared with the WASM core. */
 export const ADD_INVALID = -1;
@@ -46,7 +52,14 @@ export class TsClockEstimator {
   #s = 0;
   #tRef = 0;
   #sigma = 0;
-  #sxx = 0;
+  #varS = 0;
+  #blocks = new Float64Array(LONG * 2);
+  #bhead = 0;
+  #blen = 0;
+  #pfirst = 0;
+  #pdt = 0;
+  #pth = 0;
+  #pcount = 0;
   #dmin = 0;
   #dsel = 0;
   /** Valid samples seen. */
@@ -76,6 +89,55 @@ export class TsClockEstimator {
     this.#lastDropped = false;
     this.#hasLast = false;
     this.#fitted = false;
+    this.#clearBlocks();
+  }
+
+  #clearBlocks(): void {
+    this.#bhead = 0;
+    this.#blen = 0;
+    this.#pcount = 0;
+    this.#pdt = 0;
+    this.#pth = 0;
+  }
+
+  #blockAt(i: number): number {
+    return ((this.#bhead + i) % LONG) * 2;
+  }
+
+  #longSlope(windowSpan: number): [number, number] | undefined {
+    const m = this.#blen;
+    if (m < LONG_MIN) return undefined;
+    const b = this.#blocks;
+    const first = b[this.#blockAt(0)];
+    const base = b[this.#blockAt(m - 1)];
+    if (base - first <= 1.5 * windowSpan) return undefined;
+    let sx = 0;
+    let sy = 0;
+    for (let i = 0; i < m; i++) {
+      const k = this.#blockAt(i);
+      sx += b[k] - base;
+      sy += b[k + 1];
+    }
+    const xm = sx / m;
+    const ym = sy / m;
+    let sxx = 0;
+    let sxy = 0;
+    for (let i = 0; i < m; i++) {
+      const k = this.#blockAt(i);
+      const x = (b[k] - base) - xm;
+      sxx += x * x;
+      sxy += x * (b[k + 1] - ym);
+    }
+    if (!(sxx > 0)) return undefined;
+    const sl = sxy / sxx;
+    let sse = 0;
+    for (let i = 0; i < m; i++) {
+      const k = this.#blockAt(i);
+      const x = (b[k] - base) - xm;
+      const e = (b[k + 1] - ym) - sl * x;
+      sse += e * e;
+    }
+    return [sl, sse / (m - 2) / sxx];
   }
 
   /** Samples in the window. */
@@ -98,6 +160,23 @@ export class TsClockEstimator {
     this.#ring[k + 2] = delta;
     this.#len += 1;
     this.accepted += 1;
+    if (this.#pcount === 0) this.#pfirst = tau;
+    this.#pdt += tau - this.#pfirst;
+    this.#pth += theta;
+    this.#pcount += 1;
+    if (this.#pcount === BLOCK) {
+      if (this.#blen === LONG) {
+        this.#bhead = (this.#bhead + 1) % LONG;
+        this.#blen -= 1;
+      }
+      const b = this.#blockAt(this.#blen);
+      this.#blocks[b] = this.#pfirst + this.#pdt / BLOCK;
+      this.#blocks[b + 1] = this.#pth / BLOCK;
+      this.#blen += 1;
+      this.#pcount = 0;
+      this.#pdt = 0;
+      this.#pth = 0;
+    }
   }
 
   #filter(): [number, number] {
@@ -146,7 +225,7 @@ export class TsClockEstimator {
       this.#dsel = r[k + 2];
       this.#s = 0;
       this.#sigma = psi;
-      this.#sxx = 0;
+      this.#varS = 0;
       return;
     }
     const base = r[this.#at(n - 1)];
@@ -177,12 +256,31 @@ export class TsClockEstimator {
       const e = (r[k + 1] - ym) - s * x;
       sse += e * e;
     }
+    let sigma2 = sse / (n - 2);
+    let varS = sxx > 0 ? sigma2 / sxx : 0;
+    const span = r[this.#at(n - 1)] - r[this.#at(0)];
+    const long = this.#longSlope(span);
+    if (long !== undefined) {
+      const [sl, vl] = long;
+      if (vl < varS && sl <= MAX_SKEW && sl >= -MAX_SKEW) {
+        s = sl;
+        varS = vl;
+        let sse2 = 0;
+        for (let i = 0; i < n; i++) {
+          const k = this.#at(i);
+          const x = (r[k] - base) - xm;
+          const e = (r[k + 1] - ym) - s * x;
+          sse2 += e * e;
+        }
+        sigma2 = sse2 / (n - 2);
+      }
+    }
     this.#fitted = true;
     this.#a = ym;
     this.#s = s;
     this.#tRef = base + xm;
-    this.#sigma = Math.sqrt(sse / (n - 2));
-    this.#sxx = sxx;
+    this.#sigma = Math.sqrt(sigma2);
+    this.#varS = varS;
   }
 
   /**
@@ -228,8 +326,7 @@ export class TsClockEstimator {
     }
 
     const d = tau - this.#tRef;
-    const q = this.#sxx > 0 ? d * d / this.#sxx : 0;
-    const jp = this.#sigma * Math.sqrt(1 + 1 / this.#len + q);
+    const jp = Math.sqrt(this.#sigma * this.#sigma * (1 + 1 / this.#len) + d * d * this.#varS);
     const j = jp > p ? jp : p;
     if ((delta - this.#dmin) / 2 > DELAY_DEV_RATIO * j + p) {
       this.rejected += 1;
@@ -264,6 +361,7 @@ export class TsClockEstimator {
         if (step) {
           this.#head = 0;
           this.#len = 0;
+          this.#clearBlocks();
           this.steps += 1;
         }
         // The two earlier candidates were counted as rejected; they are used after all.
@@ -295,8 +393,7 @@ export class TsClockEstimator {
     if (this.#len === 0) return Infinity;
     if (!this.#fitted) return this.#dsel / 2 + this.precision + Math.abs(at - this.#tRef) * MAX_SKEW;
     const d = at - this.#tRef;
-    const q = this.#sxx > 0 ? d * d / this.#sxx : 0;
-    const se = this.#sigma * Math.sqrt(1 / this.#len + q);
+    const se = Math.sqrt(this.#sigma * this.#sigma / this.#len + d * d * this.#varS);
     return this.#dmin / 2 + 3 * se + this.precision;
   }
 

@@ -13,7 +13,7 @@
 //!   accepted samples → offset a at t_ref (the window's mean τ) and skew s (clamped ±2000 ppm);
 //!   σ = residual standard deviation. Until the window holds `GATE_MIN` (16) samples the clock
 //!   filter's popcorn rule above still does the gating; after that the fit does, with
-//!   J = max(σ·√(1 + 1/n + (τ − t_ref)²/Sxx), ρ) (σ widened by the fit's prediction error, so a
+//!   J = max(√(σ²(1 + 1/n) + (τ − t_ref)²·Var(s)), ρ) (σ widened by the fit's prediction error, so a
 //!   young or extrapolated fit cannot lock samples out).
 //!   - Delay gate (chrony `maxdelaydevratio`, default 10, without the elapsed·skew term):
 //!     reject when (δ − δ_min)/2 > 10·J + ρ, δ_min = least delay in the window.
@@ -22,7 +22,13 @@
 //!     If their mean residual exceeds max(10·J, 1 ms) the window is cleared, the three become
 //!     the new window and `steps` counts one; otherwise (a small real shift) they are simply
 //!     accepted. A near sample in between clears the candidates, so a lone spike never steps.
-//! * uncertainty(at) = δ_min/2 + 3·SE(at) + ρ, SE(at) = σ·√(1/n + (at − t_ref)²/Sxx); in the
+//! * Long-term skew: every `BLOCK` (16) accepted samples are averaged into one block; up to
+//!   `LONG` (128) blocks are kept (2048 samples, 512 s at 4 Hz). Once they span over 1.5× the
+//!   window, the least-squares slope of the block means replaces the window's own slope when its
+//!   variance is smaller (the slope's error shrinks with the span, which the 512-sample window
+//!   caps at 128 s at 4 Hz). The model line still passes through the window's centroid.
+//!   Var(s) is σ²/Sxx for the window's slope, or the block fit's residual variance over its Sxx.
+//! * uncertainty(at) = δ_min/2 + 3·SE(at) + ρ, SE(at) = √(σ²/n + (at − t_ref)²·Var(s)); in the
 //!   filter stage δ_sel/2 + ρ + |at − τ_sel|·2000 ppm. Half the path asymmetry is an
 //!   unobservable bias of any two-way method; δ/2 bounds it.
 
@@ -40,6 +46,12 @@ pub const MAX_SKEW: f64 = 2e-3;
 pub const DELAY_DEV_RATIO: f64 = 10.0;
 /// Smallest residual that may count as a clock step (ms).
 pub const STEP_MIN_MS: f64 = 1.0;
+/// Accepted samples averaged into one block of the long-term skew estimate.
+pub const BLOCK: usize = 16;
+/// Blocks kept for the long-term skew estimate (2048 samples: 512 s at 4 Hz).
+pub const LONG: usize = 128;
+/// Blocks needed before the long-term skew may replace the window's own slope.
+pub const LONG_MIN: usize = 8;
 
 /// `add` results.
 pub const ADD_INVALID: i32 = -1;
@@ -65,9 +77,19 @@ pub struct Estimator {
     s: f64,
     t_ref: f64,
     sigma: f64,
-    sxx: f64,
     dmin: f64,
     dsel: f64,
+    // Variance of the slope in use (ms²/ms² per ms²): σ²/Sxx, or the long-term fit's.
+    var_s: f64,
+    // Long-term skew: ring of block means [tau, theta] × LONG, and the block being filled
+    // (tau kept relative to its first sample so the sums keep their precision).
+    blocks: Vec<f64>,
+    bhead: usize,
+    blen: usize,
+    pfirst: f64,
+    pdt: f64,
+    pth: f64,
+    pcount: usize,
     // Counters.
     pub total: f64,
     pub accepted: f64,
@@ -94,9 +116,16 @@ impl Estimator {
             s: 0.0,
             t_ref: 0.0,
             sigma: 0.0,
-            sxx: 0.0,
             dmin: 0.0,
             dsel: 0.0,
+            var_s: 0.0,
+            blocks: vec![0.0; LONG * 2],
+            bhead: 0,
+            blen: 0,
+            pfirst: 0.0,
+            pdt: 0.0,
+            pth: 0.0,
+            pcount: 0,
             total: 0.0,
             accepted: 0.0,
             rejected: 0.0,
@@ -114,6 +143,19 @@ impl Estimator {
         self.last_dropped = false;
         self.has_last = false;
         self.fitted = false;
+        self.clear_blocks();
+    }
+
+    fn clear_blocks(&mut self) {
+        self.bhead = 0;
+        self.blen = 0;
+        self.pcount = 0;
+        self.pdt = 0.0;
+        self.pth = 0.0;
+    }
+
+    fn block_at(&self, i: usize) -> usize {
+        ((self.bhead + i) % LONG) * 2
     }
 
     pub fn window_len(&self) -> usize {
@@ -135,6 +177,69 @@ impl Estimator {
         self.ring[k + 2] = delta;
         self.len += 1;
         self.accepted += 1.0;
+        if self.pcount == 0 {
+            self.pfirst = tau;
+        }
+        self.pdt += tau - self.pfirst;
+        self.pth += theta;
+        self.pcount += 1;
+        if self.pcount == BLOCK {
+            if self.blen == LONG {
+                self.bhead = (self.bhead + 1) % LONG;
+                self.blen -= 1;
+            }
+            let b = self.block_at(self.blen);
+            self.blocks[b] = self.pfirst + self.pdt / BLOCK as f64;
+            self.blocks[b + 1] = self.pth / BLOCK as f64;
+            self.blen += 1;
+            self.pcount = 0;
+            self.pdt = 0.0;
+            self.pth = 0.0;
+        }
+    }
+
+    /// Least squares over the block means when they reach well beyond the window:
+    /// Some((slope, slope variance)).
+    fn long_slope(&self, window_span: f64) -> Option<(f64, f64)> {
+        let m = self.blen;
+        if m < LONG_MIN {
+            return None;
+        }
+        let first = self.blocks[self.block_at(0)];
+        let base = self.blocks[self.block_at(m - 1)];
+        if base - first <= 1.5 * window_span {
+            return None;
+        }
+        let mf = m as f64;
+        let mut sx = 0.0;
+        let mut sy = 0.0;
+        for i in 0..m {
+            let b = self.block_at(i);
+            sx += self.blocks[b] - base;
+            sy += self.blocks[b + 1];
+        }
+        let xm = sx / mf;
+        let ym = sy / mf;
+        let mut sxx = 0.0;
+        let mut sxy = 0.0;
+        for i in 0..m {
+            let b = self.block_at(i);
+            let x = (self.blocks[b] - base) - xm;
+            sxx += x * x;
+            sxy += x * (self.blocks[b + 1] - ym);
+        }
+        if !(sxx > 0.0) {
+            return None;
+        }
+        let sl = sxy / sxx;
+        let mut sse = 0.0;
+        for i in 0..m {
+            let b = self.block_at(i);
+            let x = (self.blocks[b] - base) - xm;
+            let e = (self.blocks[b + 1] - ym) - sl * x;
+            sse += e * e;
+        }
+        Some((sl, sse / (mf - 2.0) / sxx))
     }
 
     /// Clock filter over the last `FILTER` samples: (index of the selected sample, ψ).
@@ -188,7 +293,7 @@ impl Estimator {
             self.dsel = self.ring[k + 2];
             self.s = 0.0;
             self.sigma = psi;
-            self.sxx = 0.0;
+            self.var_s = 0.0;
             return;
         }
         let base = self.ring[self.at(n - 1)];
@@ -223,12 +328,31 @@ impl Estimator {
             let r = (self.ring[k + 1] - ym) - s * x;
             sse += r * r;
         }
+        let mut sigma2 = sse / (nf - 2.0);
+        let mut var_s = if sxx > 0.0 { sigma2 / sxx } else { 0.0 };
+        // A longer history pins the slope down better than the window can (the window's slope
+        // error grows as its span shrinks relative to the noise): use it when it is tighter.
+        let span = self.ring[self.at(n - 1)] - self.ring[self.at(0)];
+        if let Some((sl, vl)) = self.long_slope(span) {
+            if vl < var_s && sl <= MAX_SKEW && sl >= -MAX_SKEW {
+                s = sl;
+                var_s = vl;
+                let mut sse2 = 0.0;
+                for i in 0..n {
+                    let k = self.at(i);
+                    let x = (self.ring[k] - base) - xm;
+                    let r = (self.ring[k + 1] - ym) - s * x;
+                    sse2 += r * r;
+                }
+                sigma2 = sse2 / (nf - 2.0);
+            }
+        }
         self.fitted = true;
         self.a = ym;
         self.s = s;
         self.t_ref = base + xm;
-        self.sigma = (sse / (nf - 2.0)).sqrt();
-        self.sxx = sxx;
+        self.sigma = sigma2.sqrt();
+        self.var_s = var_s;
     }
 
     /// Adds one PING/PONG exchange. Returns `ADD_ACCEPTED`, `ADD_REJECTED` (spike or delay
@@ -274,12 +398,7 @@ impl Estimator {
         }
 
         let d = tau - self.t_ref;
-        let q = if self.sxx > 0.0 {
-            d * d / self.sxx
-        } else {
-            0.0
-        };
-        let jp = self.sigma * (1.0 + 1.0 / self.len as f64 + q).sqrt();
+        let jp = (self.sigma * self.sigma * (1.0 + 1.0 / self.len as f64) + d * d * self.var_s).sqrt();
         let j = if jp > p { jp } else { p };
         if (delta - self.dmin) / 2.0 > DELAY_DEV_RATIO * j + p {
             self.rejected += 1.0;
@@ -319,6 +438,7 @@ impl Estimator {
                 if step {
                     self.head = 0;
                     self.len = 0;
+                    self.clear_blocks();
                     self.steps += 1.0;
                 }
                 // The two earlier candidates were counted as rejected; they are used after all.
@@ -363,12 +483,7 @@ impl Estimator {
             return self.dsel / 2.0 + self.precision + (at - self.t_ref).abs() * MAX_SKEW;
         }
         let d = at - self.t_ref;
-        let q = if self.sxx > 0.0 {
-            d * d / self.sxx
-        } else {
-            0.0
-        };
-        let se = self.sigma * (1.0 / self.len as f64 + q).sqrt();
+        let se = (self.sigma * self.sigma / self.len as f64 + d * d * self.var_s).sqrt();
         self.dmin / 2.0 + 3.0 * se + self.precision
     }
 
@@ -456,6 +571,32 @@ mod tests {
         assert!((e.skew_ppm() - 100.0).abs() < 5.0, "skew {}", e.skew_ppm());
         assert!(covered >= 950, "covered {}", covered);
         assert_eq!(e.steps, 0.0);
+    }
+
+    #[test]
+    fn long_term_skew_at_4hz_through_jitter() {
+        // 300 s at 4 Hz through U(10,30) ms each way: the 512-sample window spans 128 s; the
+        // block history pins the skew down over the whole run (issue 6: within 5 ppm).
+        let mut worst: f64 = 0.0;
+        for seed in 1..21u64 {
+            let mut e = Estimator::new(0.001);
+            let mut rng = Rng(seed.wrapping_mul(0x9e3779b97f4a7c15));
+            let mut t = T0;
+            for _ in 0..1200 {
+                let df = rng.uniform(10.0, 30.0);
+                let db = rng.uniform(10.0, 30.0);
+                let (a, b, c, d) = exchange(t, 37.5, 100e-6, df, db);
+                e.add(a, b, c, d);
+                t += 250.0;
+            }
+            let err = (e.skew_ppm() - 100.0).abs();
+            if err > worst {
+                worst = err;
+            }
+            let off = (e.offset(t) - truth(t, 37.5, 100e-6)).abs();
+            assert!(off < 1.5, "seed {} offset error {}", seed, off);
+        }
+        assert!(worst < 5.0, "worst skew error over 20 seeds {} ppm", worst);
     }
 
     #[test]

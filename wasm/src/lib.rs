@@ -1,12 +1,14 @@
-//! EchoStream WASM core: the hot paths behind `src/protocol/` (and later the jitter buffer and
-//! clock estimator). No external crates; `extern "C"` exports over a few static buffers, read
-//! and written by the hand-written binding in `wasm/mod.ts`, the only importer of these exports.
+//! EchoStream WASM core: the hot paths behind `src/protocol/` (frame codec), `src/clock/` (clock
+//! estimator) and `src/stream/jitter.ts` (jitter buffers), all in one instance. No external
+//! crates; `extern "C"` exports over a few static buffers, read and written by the hand-written
+//! binding in `wasm/mod.ts`, the only importer of these exports.
 //!
 //! Memory contract: any export may grow linear memory, so the binding re-reads
 //! `memory.buffer` after each call before touching a pointer it got earlier.
 
 pub mod clock;
 pub mod frame;
+pub mod jitter;
 pub mod varint;
 
 use frame::{Limits, Meta, Rec, Spec};
@@ -368,4 +370,155 @@ pub extern "C" fn es_clock_stat(id: i32, key: u32) -> f64 {
         },
         None => f64::NAN,
     }
+}
+
+// ---- Jitter buffers (crate module `jitter`): a growable pool with a free list, so a server can
+// hold one per stream (tens of thousands) and pay only for those alive. ----
+
+static mut JBS: Vec<Option<Box<jitter::Buffer>>> = Vec::new();
+static mut JB_FREE: Vec<u32> = Vec::new();
+static mut JB_LIVE: u32 = 0;
+/// Results of `es_jb_pop` (`jitter::POP_LEN` slots) and `es_jb_stats` (`jitter::STATS_LEN`).
+static mut JB_OUT: [f64; jitter::STATS_LEN] = [0.0; jitter::STATS_LEN];
+
+fn jbs() -> &'static mut Vec<Option<Box<jitter::Buffer>>> {
+    // SAFETY: as for `st()`.
+    unsafe { &mut *core::ptr::addr_of_mut!(JBS) }
+}
+
+fn jb_out() -> &'static mut [f64; jitter::STATS_LEN] {
+    // SAFETY: as for `st()`.
+    unsafe { &mut *core::ptr::addr_of_mut!(JB_OUT) }
+}
+
+fn jb_at(id: i32) -> Option<&'static mut jitter::Buffer> {
+    if id < 0 {
+        return None;
+    }
+    match jbs().get_mut(id as usize) {
+        Some(Some(b)) => Some(b),
+        _ => None,
+    }
+}
+
+/// Creates a jitter buffer (`latency` NaN = adaptive; `deliver_late` 0/1). Returns its id, or -1
+/// when the options are invalid.
+#[no_mangle]
+pub extern "C" fn es_jb_new(
+    latency: f64,
+    min: f64,
+    max: f64,
+    deliver_late: u32,
+    max_frames: f64,
+    initial: f64,
+    margin: f64,
+    quantile: f64,
+) -> i32 {
+    let o = jitter::Options { latency, min, max, deliver_late: deliver_late != 0, max_frames, initial, margin, quantile };
+    if !o.valid() {
+        return -1;
+    }
+    let b = Some(Box::new(jitter::Buffer::new(o)));
+    // SAFETY: as for `st()`.
+    let (free, live) = unsafe { (&mut *core::ptr::addr_of_mut!(JB_FREE), &mut *core::ptr::addr_of_mut!(JB_LIVE)) };
+    *live += 1;
+    match free.pop() {
+        Some(id) => {
+            jbs()[id as usize] = b;
+            id as i32
+        }
+        None => {
+            jbs().push(b);
+            (jbs().len() - 1) as i32
+        }
+    }
+}
+
+/// Releases a jitter buffer and its memory (no-op for a free or unknown id).
+#[no_mangle]
+pub extern "C" fn es_jb_free(id: i32) {
+    if jb_at(id).is_some() {
+        jbs()[id as usize] = None;
+        // SAFETY: as for `st()`.
+        unsafe {
+            (*core::ptr::addr_of_mut!(JB_FREE)).push(id as u32);
+            *core::ptr::addr_of_mut!(JB_LIVE) -= 1;
+        }
+    }
+}
+
+/// Live jitter buffers.
+#[no_mangle]
+pub extern "C" fn es_jb_live() -> u32 {
+    // SAFETY: as for `st()`.
+    unsafe { *core::ptr::addr_of!(JB_LIVE) }
+}
+
+/// Bytes a jitter buffer holds (its struct plus heap); NaN for a bad id.
+#[no_mangle]
+pub extern "C" fn es_jb_bytes(id: i32) -> f64 {
+    jb_at(id).map_or(f64::NAN, |b| (core::mem::size_of::<jitter::Buffer>() + b.heap_bytes()) as f64)
+}
+
+/// Forgets frames (they leave `es_jb_pop` as discarded) and adaptation; counters stay.
+#[no_mangle]
+pub extern "C" fn es_jb_reset(id: i32) {
+    if let Some(b) = jb_at(id) {
+        b.reset();
+    }
+}
+
+/// A frame arrived: a `jitter::PUSH_*` code (-1 invalid input), or -2 for a bad id.
+#[no_mangle]
+pub extern "C" fn es_jb_push(id: i32, seq: f64, ts: f64, offset: f64, arrival: f64) -> i32 {
+    match jb_at(id) {
+        Some(b) => b.push(seq, ts, offset, arrival),
+        None => -2,
+    }
+}
+
+/// Local time at which `es_jb_pop` next returns a frame; NaN for a bad id.
+#[no_mangle]
+pub extern "C" fn es_jb_next_due(id: i32) -> f64 {
+    jb_at(id).map_or(f64::NAN, |b| b.next_due())
+}
+
+/// 1 with the frame in `es_jb_out` (seq, ts, alignedTime, deliver, late, lateByMs), 0 when
+/// nothing is due at `now`, -2 for a bad id.
+#[no_mangle]
+pub extern "C" fn es_jb_pop(id: i32, now: f64) -> i32 {
+    match jb_at(id) {
+        Some(b) => match b.pop(now) {
+            Some(p) => {
+                let o = jb_out();
+                o[0] = p.seq;
+                o[1] = p.ts;
+                o[2] = p.aligned;
+                o[3] = if p.deliver { 1.0 } else { 0.0 };
+                o[4] = if p.late { 1.0 } else { 0.0 };
+                o[5] = p.late_by;
+                1
+            }
+            None => 0,
+        },
+        None => -2,
+    }
+}
+
+/// Writes the statistics into `es_jb_out` (`jitter::STATS_LEN` slots): 0, or -2 for a bad id.
+#[no_mangle]
+pub extern "C" fn es_jb_stats(id: i32) -> i32 {
+    match jb_at(id) {
+        Some(b) => {
+            b.write_stats(jb_out());
+            0
+        }
+        None => -2,
+    }
+}
+
+/// Address of the jitter result slots (fixed for the module's life).
+#[no_mangle]
+pub extern "C" fn es_jb_out() -> *const f64 {
+    jb_out().as_ptr()
 }

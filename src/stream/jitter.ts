@@ -1,0 +1,388 @@
+/**
+ * Jitter buffer for time-synced streams: releases each frame at
+ * `alignedTime = (ts − offsetMs) + latency` on the local clock, in playout order, never early.
+ * Pure bookkeeping: the caller passes every time (ms) and keeps the payloads; the buffer tracks
+ * seq and timestamps only.
+ *
+ * - Latency: fixed (`latencyMs`) or adaptive: the `quantile` (0.99) of transit (arrival − mapped
+ *   ts) from a histogram with 1 ms buckets that forgets (weight 0.997 per sample, ≈ 6.7 s at
+ *   50 fps), plus `marginMs`, clamped to [`minLatencyMs`, `maxLatencyMs`]; `initialLatencyMs`
+ *   until 50 frames have arrived. Rises at once; falls at most 5 ms per second so output spacing
+ *   shrinks by at most 0.5%. Lost frames never raise it; late ones do.
+ * - Frames arriving after their playout time (or behind an already released seq: `belated`)
+ *   are dropped and counted (`latePolicy: "drop"`) or returned at once with `late: true`.
+ * - Lost = seqs skipped when a later frame was released and that never arrived; a skipped frame
+ *   that turns up late is counted late, not lost. Duplicates are recognised over the last 4096
+ *   seqs. Seqs are integers up to 2^53 − 1.
+ * - A sender timestamp jump (3 agreeing frames in a row over ≥ 50 ms, each due over 1 s before its
+ *   arrival or over maxLatency + 1 s after it) flushes the buffer and rebases the stream (`discontinuities`);
+ *   once frames fit the clock model again for as long, the rebase is undone.
+ * - At most `maxFrames` frames wait; beyond that the oldest is evicted (`overflowDrops`).
+ *
+ * Every frame `push` accepts leaves `pop` exactly once: `deliver: false` marks one discarded
+ * (evicted, flushed or reset), so the caller can free its payload.
+ *
+ * The default implementation runs in the WASM core (`wasm/src/jitter.rs`): with the default
+ * options a buffer holds 1.7 KiB until its first frame and about 9.5 KiB in use (8 KiB of it the
+ * histogram: one f64 per ms up to `maxLatencyMs`, at most 1536 buckets, wider ones beyond
+ * 1535 ms), plus the frames waiting; buffers live in a growable pool with a free list.
+ * `impl: "ts"` selects the plain-TS reference (`_jitter_ts.ts`), which gives bit-identical
+ * results.
+ *
+ * @example Receive loop
+ * ```ts
+ * import { createJitterBuffer } from "./jitter.ts";
+ * const jb = createJitterBuffer({ maxLatencyMs: 500 });
+ * const payloads = new Map<number, Uint8Array>();
+ * const now = () => performance.timeOrigin + performance.now();
+ * function onFrame(seq: number, ts: number, data: Uint8Array, offsetMs: number) {
+ *   const r = jb.push(seq, ts, offsetMs, now());
+ *   if (r === "buffered" || r === "late-deliver" || r === "overflow") payloads.set(seq, data);
+ * }
+ * setInterval(() => {
+ *   for (let f = jb.pop(now()); f; f = jb.pop(now())) {
+ *     const data = payloads.get(f.seq);
+ *     payloads.delete(f.seq);
+ *     if (f.deliver && data) console.log("play", f.seq, "at", f.alignedTime, data.length);
+ *   }
+ * }, 5);
+ * ```
+ *
+ * @module
+ */
+
+import { type JitterCore, jitterCore } from "../../wasm/mod.ts";
+import { MAX_SEQ, PUSH_INVALID, type RawJitterOptions, STAT_KEYS, STATS_LEN, TsJitterBuffer } from "./_jitter_ts.ts";
+
+/**
+ * Options of {@link createJitterBuffer}.
+ *
+ * @example Fixed latency for synchronised playout on several receivers
+ * ```ts
+ * const options: JitterBufferOptions = { latencyMs: 120, latePolicy: "deliver" };
+ * ```
+ */
+export interface JitterBufferOptions {
+  /** `"wasm"` or the plain-TS reference `"ts"`. @default "wasm" */
+  impl?: "wasm" | "ts";
+  /** Fixed playout latency D (ms); when set there is no adaptation. @default undefined (adaptive) */
+  latencyMs?: number;
+  /** Least adaptive latency (ms). @default 0 */
+  minLatencyMs?: number;
+  /** Greatest adaptive latency (ms). @default 1000 */
+  maxLatencyMs?: number;
+  /** What happens to a frame arriving after its playout time. @default "drop" */
+  latePolicy?: "drop" | "deliver";
+  /** Most frames waiting (an integer in [1, 2^20]); beyond it the oldest is evicted. @default 4096 */
+  maxFrames?: number;
+  /** Adaptive latency until 50 frames have arrived (ms), clamped to [min, max]. @default 80 */
+  initialLatencyMs?: number;
+  /** Added to the transit quantile (ms). @default 2 */
+  marginMs?: number;
+  /** Transit quantile the adaptive latency covers, in (0, 1]. @default 0.99 */
+  quantile?: number;
+}
+
+/**
+ * What `push` did with a frame: held (`"buffered"`), dropped as already seen (`"duplicate"`) or
+ * as late (`"late"`), held for immediate delivery with `late: true` (`"late-deliver"`), or held
+ * while the oldest waiting frame was evicted (`"overflow"`).
+ *
+ * @example
+ * ```ts
+ * const r: JitterPushResult = jb.push(seq, ts, offsetMs, now);
+ * const keep = r === "buffered" || r === "late-deliver" || r === "overflow";
+ * ```
+ */
+export type JitterPushResult = "buffered" | "duplicate" | "late" | "late-deliver" | "overflow";
+
+/**
+ * A frame leaving the buffer.
+ *
+ * @example
+ * ```ts
+ * const f: JitterFrame | undefined = jb.pop(now);
+ * if (f && !f.deliver) releasePayload(f.seq); // discarded: evicted, flushed or reset
+ * ```
+ */
+export interface JitterFrame {
+  /** The frame's sequence number. */
+  seq: number;
+  /** The sender's timestamp (ms, sender clock). */
+  ts: number;
+  /** Playout time on the local clock (ms); never after the `now` it was popped at. */
+  alignedTime: number;
+  /** false: discarded, not to be played; free its payload. */
+  deliver: boolean;
+  /** true for a late frame delivered under `latePolicy: "deliver"`. */
+  late: boolean;
+  /** How far past its playout time a late frame arrived (ms; 0 otherwise). */
+  lateByMs: number;
+}
+
+/**
+ * Counters and gauges of a jitter buffer (all numbers).
+ *
+ * @example
+ * ```ts
+ * const s: JitterStats = jb.stats();
+ * console.log(`D=${s.latencyMs} ms (target ${s.targetLatencyMs}), late ${s.late}, lost ${s.lost}`);
+ * ```
+ */
+export interface JitterStats {
+  /** Valid frames pushed. */
+  received: number;
+  /** Frames popped with `deliver: true` (late-delivered ones included). */
+  delivered: number;
+  /** Late frames dropped (`latePolicy: "drop"`), and wild frames before a discontinuity. */
+  late: number;
+  /** Late frames whose seq was below one already released (also in `late` or `lateDelivered`). */
+  belated: number;
+  /** Late frames delivered (`latePolicy: "deliver"`). */
+  lateDelivered: number;
+  /** Seqs skipped by a release that never arrived. */
+  lost: number;
+  /** Frames already seen, dropped. */
+  duplicates: number;
+  /** Frames arriving with a seq below the highest seen. */
+  reordered: number;
+  /** Frames evicted because more than `maxFrames` waited. */
+  overflowDrops: number;
+  /** Timeline changes: sender timestamp jumps, and returns to the clock model. */
+  discontinuities: number;
+  /** Pushes refused as invalid (RangeError). */
+  invalid: number;
+  /** Frames discarded by a discontinuity or `reset()`. */
+  flushed: number;
+  /** Current playout latency D (ms). */
+  latencyMs: number;
+  /** Target latency D* (ms). */
+  targetLatencyMs: number;
+  /** Configured least adaptive latency (ms). */
+  minLatencyMs: number;
+  /** Configured greatest adaptive latency (ms). */
+  maxLatencyMs: number;
+  /** Median transit (ms; NaN before the first frame). */
+  transitP50Ms: number;
+  /** 0.99 quantile of transit (ms; NaN before the first frame). */
+  transitP99Ms: number;
+  /** RFC 3550 interarrival jitter in arrival order (ms); reported only, never drives D. */
+  jitterMs: number;
+  /** Frames waiting for their playout time. */
+  bufferedFrames: number;
+  /** Playout span between the first and last waiting frame (ms). */
+  bufferedSpanMs: number;
+  /** Discarded frames not yet popped. */
+  pendingDiscards: number;
+  /** Offset added to mapped timestamps since a discontinuity (ms; 0 on the clock model). */
+  rebaseMs: number;
+  /** Transit samples in the histogram since creation or `reset()`. */
+  samples: number;
+}
+
+/**
+ * A jitter buffer. Times are in ms; `offsetMs` = sender clock − local clock.
+ *
+ * @example
+ * ```ts
+ * const jb = createJitterBuffer({ latencyMs: 100 });
+ * jb.push(0, 5_000, 4_000, 1_020); // mapped ts 1000, due at 1100
+ * jb.pop(1_099); // undefined: never early
+ * jb.pop(1_100); // { seq: 0, ts: 5000, alignedTime: 1100, deliver: true, late: false, lateByMs: 0 }
+ * jb.free();
+ * ```
+ */
+export interface JitterBuffer {
+  /**
+   * A frame arrived.
+   * @param seq Sequence number, an integer in [0, 2^53 − 1].
+   * @param ts Sender timestamp (ms on the sender's clock, finite, ≥ 0).
+   * @param offsetMs Sender clock − local clock (ms): the mapped local time is `ts − offsetMs`.
+   * @param arrival Arrival time on the local clock (ms).
+   * @returns What happened to the frame.
+   * @throws RangeError on invalid input; nothing changes but `invalid`.
+   */
+  push(seq: number, ts: number, offsetMs: number, arrival: number): JitterPushResult;
+  /**
+   * Local time at which `pop` will next return something: +Infinity when empty, −Infinity while
+   * discarded frames wait (they are always due at once).
+   */
+  nextDue(): number;
+  /**
+   * The next frame whose playout time is ≤ `now`, in playout order (ties by seq); discarded
+   * frames first, whatever `now`. `pop(Infinity)` drains everything.
+   */
+  pop(now: number): JitterFrame | undefined;
+  /** Counters and gauges. */
+  stats(): JitterStats;
+  /** Forgets the frames (they leave `pop` with `deliver: false`) and the adaptation; counters stay. */
+  reset(): void;
+  /** Releases the WASM slot (frames still held are dropped); the buffer is unusable after. */
+  free(): void;
+}
+
+const PUSH_RESULTS: readonly JitterPushResult[] = ["buffered", "duplicate", "late", "late-deliver", "overflow"];
+
+function badPush(seq: number, ts: number, offsetMs: number, arrival: number): RangeError {
+  let what: string;
+  if (!(seq >= 0 && seq <= MAX_SEQ && Math.floor(seq) === seq)) {
+    what = `seq must be an integer in [0, 2^53 - 1], received ${seq}`;
+  } else if (!(Number.isFinite(ts) && ts >= 0)) what = `ts must be finite and >= 0, received ${ts}`;
+  else if (!Number.isFinite(offsetMs)) what = `offsetMs must be finite, received ${offsetMs}`;
+  else what = `arrival must be finite, received ${arrival}`;
+  return new RangeError(`invalid jitter buffer frame: ${what}`);
+}
+
+function frame(s: Float64Array): JitterFrame {
+  return { seq: s[0], ts: s[1], alignedTime: s[2], deliver: s[3] === 1, late: s[4] === 1, lateByMs: s[5] };
+}
+
+function statsOf(s: Float64Array): JitterStats {
+  const out = {} as Record<string, number>;
+  for (let i = 0; i < STATS_LEN; i++) out[STAT_KEYS[i]] = s[i];
+  return out as unknown as JitterStats;
+}
+
+function freed(): never {
+  throw new Error("jitter buffer has been freed");
+}
+
+class TsJitter implements JitterBuffer {
+  #b: TsJitterBuffer | undefined;
+  readonly #out = new Float64Array(STATS_LEN);
+  constructor(o: RawJitterOptions) {
+    this.#b = new TsJitterBuffer(o);
+  }
+  push(seq: number, ts: number, offsetMs: number, arrival: number): JitterPushResult {
+    const r = (this.#b ?? freed()).push(seq, ts, offsetMs, arrival);
+    if (r === PUSH_INVALID) throw badPush(seq, ts, offsetMs, arrival);
+    return PUSH_RESULTS[r];
+  }
+  nextDue(): number {
+    return (this.#b ?? freed()).nextDue();
+  }
+  pop(now: number): JitterFrame | undefined {
+    return (this.#b ?? freed()).pop(now, this.#out) ? frame(this.#out) : undefined;
+  }
+  stats(): JitterStats {
+    (this.#b ?? freed()).writeStats(this.#out);
+    return statsOf(this.#out);
+  }
+  reset(): void {
+    (this.#b ?? freed()).reset();
+  }
+  free(): void {
+    this.#b = undefined;
+  }
+}
+
+const slots = new FinalizationRegistry<number>((id) => jitterCore().free(id));
+
+class WasmJitter implements JitterBuffer {
+  readonly #c: JitterCore;
+  #id: number;
+  constructor(o: RawJitterOptions) {
+    this.#c = jitterCore();
+    this.#id = this.#c.create(o.latency, o.min, o.max, o.deliverLate, o.maxFrames, o.initial, o.margin, o.quantile);
+    if (this.#id < 0) throw new RangeError("invalid jitter buffer options");
+    slots.register(this, this.#id, this);
+  }
+  push(seq: number, ts: number, offsetMs: number, arrival: number): JitterPushResult {
+    const r = this.#c.push(this.#id, seq, ts, offsetMs, arrival);
+    if (r >= 0) return PUSH_RESULTS[r];
+    if (r === PUSH_INVALID) throw badPush(seq, ts, offsetMs, arrival);
+    return freed();
+  }
+  nextDue(): number {
+    if (this.#id < 0) freed();
+    return this.#c.nextDue(this.#id);
+  }
+  pop(now: number): JitterFrame | undefined {
+    const s = this.#c.pop(this.#id, now);
+    if (s === null) freed();
+    return s ? frame(s) : undefined;
+  }
+  stats(): JitterStats {
+    return statsOf(this.#c.stats(this.#id) ?? freed());
+  }
+  reset(): void {
+    if (this.#id < 0) freed();
+    this.#c.reset(this.#id);
+  }
+  free(): void {
+    if (this.#id < 0) return;
+    slots.unregister(this);
+    this.#c.free(this.#id);
+    this.#id = -1;
+  }
+}
+
+function num(
+  o: JitterBufferOptions,
+  key: keyof JitterBufferOptions,
+  dflt: number,
+  ok: (v: number) => boolean,
+  want: string,
+): number {
+  const v = o[key] ?? dflt;
+  if (typeof v !== "number" || !ok(v)) {
+    throw new RangeError(`jitter buffer option ${key} must be ${want}, received ${String(v)}`);
+  }
+  return v;
+}
+
+const finiteNonNeg = (v: number) => Number.isFinite(v) && v >= 0;
+
+/**
+ * Creates a jitter buffer.
+ *
+ * @example Adaptive latency between 20 and 300 ms
+ * ```ts
+ * const jb = createJitterBuffer({ minLatencyMs: 20, maxLatencyMs: 300 });
+ * jb.push(1, tsMs, clock.offsetMs, performance.timeOrigin + performance.now());
+ * ```
+ * @param options See {@link JitterBufferOptions}.
+ * @returns A new buffer; call `free()` when done (the WASM slot is also reclaimed on GC).
+ * @throws RangeError when an option is out of range.
+ */
+export function createJitterBuffer(options: JitterBufferOptions = {}): JitterBuffer {
+  if (typeof options !== "object" || options === null) {
+    throw new RangeError(`jitter buffer options must be an object, received ${String(options)}`);
+  }
+  const impl = options.impl ?? "wasm";
+  if (impl !== "wasm" && impl !== "ts") {
+    throw new RangeError(`jitter buffer option impl must be "wasm" or "ts", received ${String(impl)}`);
+  }
+  const policy = options.latePolicy ?? "drop";
+  if (policy !== "drop" && policy !== "deliver") {
+    throw new RangeError(`jitter buffer option latePolicy must be "drop" or "deliver", received ${String(policy)}`);
+  }
+  const latency = options.latencyMs === undefined
+    ? NaN
+    : num(options, "latencyMs", 0, finiteNonNeg, "a finite number >= 0");
+  const min = num(options, "minLatencyMs", 0, finiteNonNeg, "a finite number >= 0");
+  const max = num(
+    options,
+    "maxLatencyMs",
+    1000,
+    (v) => Number.isFinite(v) && v >= min,
+    `a finite number >= minLatencyMs (${min})`,
+  );
+  const o: RawJitterOptions = {
+    latency,
+    min,
+    max,
+    deliverLate: policy === "deliver",
+    maxFrames: num(
+      options,
+      "maxFrames",
+      4096,
+      (v) => Number.isInteger(v) && v >= 1 && v <= 1048576,
+      "an integer in [1, 1048576]",
+    ),
+    initial: num(options, "initialLatencyMs", 80, finiteNonNeg, "a finite number >= 0"),
+    margin: num(options, "marginMs", 2, finiteNonNeg, "a finite number >= 0"),
+    quantile: num(options, "quantile", 0.99, (v) => v > 0 && v <= 1, "in (0, 1]"),
+  };
+  return impl === "ts" ? new TsJitter(o) : new WasmJitter(o);
+}
