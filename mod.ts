@@ -48,6 +48,7 @@ export type { Middleware } from "./src/rpc/registry.ts";
 export type { HelloInfo } from "./src/rpc/_handshake.ts";
 export { StreamBuilder } from "./src/rpc/stream_builder.ts";
 export { EchoStream } from "./src/stream/echo_stream.ts";
+export type { AlignedFrame, StreamStats, TimeSyncOptions } from "./src/stream/time_sync.ts";
 export {
   type ClockSource,
   type ClockStats,

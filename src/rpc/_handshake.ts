@@ -64,6 +64,7 @@ function startClock(peer: Peer, setup: PeerSetup, control: BidiStream, caps: Cap
   const conn = peer.init.conn;
   const dgram = typeof caps.dgram === "number" && caps.dgram > 0 && conn.maxDatagramSize > 0;
   peer.datagrams = dgram;
+  peer.clockSyncEnabled = setup.clockSync !== false;
   if (setup.clockSync === false) return;
   const useDatagrams = dgram && setup.clockSync.transport !== "stream";
   clock.attach(

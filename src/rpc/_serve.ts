@@ -5,6 +5,7 @@ import { type ErrorFrame, type EventFrame, type Frame, FrameFlag, FrameType, typ
 import { ErrorCode, errorCodeNumber, RpcError } from "../protocol/rpc_error.ts";
 import type { BidiStream, RecvStream } from "../transport/types.ts";
 import { EchoStream, encodeFrame, writeFrame, writeParts } from "../stream/echo_stream.ts";
+import { checkTimeSyncOptions, type TimeSyncOptions } from "../stream/time_sync.ts";
 import type { Context } from "./context.ts";
 import type { StandardSchema } from "./definitions.ts";
 import { decodePayload, encodePayload, FrameReader } from "./_frames.ts";
@@ -173,10 +174,30 @@ async function serveOpen(peer: Peer, s: BidiStream, reader: FrameReader, open: O
   const ac = new AbortController();
   const onConnClose = () => ac.abort(peer.connectionSignal.reason);
   peer.connectionSignal.addEventListener("abort", onConnClose, { once: true });
-  const stream = new EchoStream(open.name, open.metadata, s, reader, frames);
+  let mode: ReturnType<Peer["streamMode"]>;
+  let modeError: RpcError | undefined;
+  let dg: number | undefined;
+  try {
+    if (open.payload.length > 0) {
+      const o = peer.init.payload.decode(open.payload) as { ts?: TimeSyncOptions; dg?: number } | undefined;
+      const ts = o?.ts ?? undefined;
+      if (ts !== undefined) checkTimeSyncOptions(ts);
+      if (o?.dg !== undefined) {
+        if (!Number.isSafeInteger(o.dg) || o.dg < 0) throw new RangeError(`bad datagram id ${String(o.dg)}`);
+        if (!peer.datagrams) throw new RpcError(ErrorCode.FAILED_PRECONDITION, `stream "${open.name}": unreliable streams need QUIC datagrams, which this connection does not have`);
+        dg = o.dg;
+      }
+      mode = peer.streamMode(ts, dg);
+    }
+  } catch (e) {
+    modeError = e instanceof RpcError ? e : new RpcError(ErrorCode.INVALID_ARGUMENT, `stream "${open.name}": bad stream options: ${(e as Error).message}`);
+  }
+  const stream = new EchoStream(open.name, open.metadata, s, reader, frames, modeError ? undefined : mode);
+  if (dg !== undefined && !modeError) peer.routeDatagrams(dg, stream);
   try {
     const ctx = context(peer, "stream", open.name, open, ac.signal);
     await registry.run(ctx, async () => {
+      if (modeError) throw modeError;
       if (!def) throw new RpcError(ErrorCode.NOT_FOUND, `no stream handler for "${open.name}"`);
       await writeFrame(s, frames, { type: FrameType.RESPONSE, flags: FrameFlag.RAW, metadata: {}, payload: EMPTY });
       peer.stats.streamsAccepted++;

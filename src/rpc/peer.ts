@@ -10,11 +10,12 @@ import { type Frame, FrameFlag, FrameType, type Metadata } from "../protocol/fra
 import type { PayloadCodec } from "../protocol/payload_codec.ts";
 import { ErrorCode, errorCodeFromNumber, errorCodeNumber, RpcError } from "../protocol/rpc_error.ts";
 import type { BidiStream, CloseInfo, Connection, SendStream, SocketAddress } from "../transport/types.ts";
-import { EchoStream, encodeFrame, streamError, writeParts } from "../stream/echo_stream.ts";
+import { type DatagramLink, EchoStream, encodeFrame, type StreamMode, streamError, writeParts } from "../stream/echo_stream.ts";
+import { type TimeSyncOptions, wireTimeSyncOptions } from "../stream/time_sync.ts";
 import { decodePayload, encodePayload, FrameReader } from "./_frames.ts";
 import type { Registry } from "./registry.ts";
 import { serveStream } from "./_serve.ts";
-import { StreamBuilder } from "./stream_builder.ts";
+import { StreamBuilder, type StreamOpenOptions } from "./stream_builder.ts";
 import type { SyncedClock } from "../clock/sync.ts";
 
 /** Options for one request. */
@@ -97,6 +98,10 @@ export class Peer {
   readonly clock: SyncedClock;
   /** Whether both ends of this connection can carry QUIC datagrams (unreliable streams need it). */
   datagrams = false;
+  /** @internal Whether this side sends clock PINGs (time-synced receiving needs the samples). */
+  clockSyncEnabled = true;
+  readonly #dgStreams = new Map<number, EchoStream>();
+  #nextDatagramId = 0;
   /** @internal */ readonly init: PeerInit;
   #lane: Promise<SendStream> | undefined;
   #laneTail: Promise<unknown> = Promise.resolve();
@@ -298,11 +303,49 @@ export class Peer {
    * ```
    */
   createStream(name: string): StreamBuilder {
-    return new StreamBuilder(name, (opts) => this.#open(name, opts.metadata));
+    return new StreamBuilder(name, (opts) => this.#open(name, opts));
   }
 
-  async #open(name: string, metadata: Metadata): Promise<EchoStream> {
+  /**
+   * @internal The mode of a stream: time-synced and/or on datagrams (`dg` = its datagram id).
+   * Registers the datagram route; the stream unregisters it when it finishes.
+   */
+  streamMode(timeSync: TimeSyncOptions | undefined, dg: number | undefined): StreamMode | undefined {
+    if (!timeSync && dg === undefined) return undefined;
+    let datagram: DatagramLink | undefined;
+    if (dg !== undefined) {
+      const conn = this.init.conn;
+      const routes = this.#dgStreams;
+      datagram = {
+        id: dg,
+        maxSize: () => conn.maxDatagramSize,
+        send: (b) => conn.sendDatagram(b),
+        unregister: () => routes.delete(dg),
+      };
+    }
+    return { clock: this.clock, syncEnabled: this.clockSyncEnabled, timeSync, datagram, onDroppedDatagram: () => this.stats.droppedDatagrams++ };
+  }
+
+  /** @internal Routes datagram id `id` to `stream`. */
+  routeDatagrams(id: number, stream: EchoStream): void {
+    this.#dgStreams.set(id, stream);
+  }
+
+  async #open(name: string, opts: StreamOpenOptions): Promise<EchoStream> {
+    const metadata = opts.metadata;
     if (this.#closing) throw this.#unavailable();
+    let dg: number | undefined;
+    if (opts.unreliable) {
+      if (!this.datagrams) {
+        throw new RpcError(ErrorCode.FAILED_PRECONDITION, `stream "${name}": unreliable streams need QUIC datagrams, which this connection does not have (one end's transport lacks them)`);
+      }
+      // Even ids from clients, odd from servers: the two sides never pick the same one.
+      dg = this.#nextDatagramId++ * 2 + (this.init.role === "server" ? 1 : 0);
+    }
+    let optionBytes = EMPTY;
+    if (opts.timeSync || dg !== undefined) {
+      optionBytes = this.init.payload.encode({ ts: opts.timeSync ? wireTimeSyncOptions(opts.timeSync) : undefined, dg });
+    }
     let s: BidiStream;
     try {
       s = await this.init.conn.openBidi();
@@ -311,11 +354,13 @@ export class Peer {
     }
     const reader = new FrameReader(s, this.init.frames);
     try {
-      await s.write(this.init.frames.encode({ type: FrameType.OPEN, flags: 0, name, metadata, payload: EMPTY }));
+      await s.write(this.init.frames.encode({ type: FrameType.OPEN, flags: 0, name, metadata, payload: optionBytes }));
       const f = await reader.next();
       if (f?.type === FrameType.RESPONSE) {
         this.stats.streamsOpened++;
-        return new EchoStream(name, metadata, s, reader, this.init.frames);
+        const stream = new EchoStream(name, metadata, s, reader, this.init.frames, this.streamMode(opts.timeSync, dg));
+        if (dg !== undefined) this.routeDatagrams(dg, stream);
+        return stream;
       }
       if (f?.type === FrameType.ERROR) throw new RpcError(errorCodeFromNumber(f.code), f.message);
       throw new RpcError(ErrorCode.UNAVAILABLE, `stream "${name}": no answer to the open`);
@@ -352,7 +397,11 @@ export class Peer {
       this.stats.droppedDatagrams++;
       return;
     }
-    if (f.type === FrameType.PING) this.clock.answer(f, t, (b) => this.init.conn.sendDatagram(b));
+    if (f.type === FrameType.DATA && f.streamId !== undefined) {
+      const stream = this.#dgStreams.get(f.streamId);
+      if (stream) stream.receiveDatagram(f, t);
+      else this.stats.droppedDatagrams++; // a stream that ended, or never was
+    } else if (f.type === FrameType.PING) this.clock.answer(f, t, (b) => this.init.conn.sendDatagram(b));
     else if (f.type === FrameType.PONG) this.clock.receive(f, t);
     else this.stats.droppedDatagrams++;
   }

@@ -6,10 +6,15 @@
 
 import type { Metadata } from "../protocol/frame.ts";
 import type { EchoStream } from "../stream/echo_stream.ts";
+import { checkTimeSyncOptions, type TimeSyncOptions } from "../stream/time_sync.ts";
 
 /** Options gathered by the builder. */
 export interface StreamOpenOptions {
   metadata: Metadata;
+  /** Set by `withTimeSync()`. */
+  timeSync?: TimeSyncOptions;
+  /** Set by `unreliable()`. */
+  unreliable: boolean;
 }
 
 /**
@@ -19,7 +24,7 @@ export interface StreamOpenOptions {
 export class StreamBuilder implements PromiseLike<EchoStream> {
   readonly #name: string;
   readonly #open: (opts: StreamOpenOptions) => Promise<EchoStream>;
-  readonly #opts: StreamOpenOptions = { metadata: {} };
+  readonly #opts: StreamOpenOptions = { metadata: {}, unreliable: false };
   #built: Promise<EchoStream> | undefined;
 
   /** @internal */
@@ -37,6 +42,37 @@ export class StreamBuilder implements PromiseLike<EchoStream> {
   /** Attaches metadata the stream handler sees in `ctx.metadata` and `stream.metadata`. */
   withMetadata(metadata: Metadata): this {
     this.#opts.metadata = { ...this.#opts.metadata, ...metadata };
+    return this;
+  }
+
+  /**
+   * Makes the stream time-synced, in both directions: `sendWithTimestamp(data, ts)` stamps each
+   * frame with a time on the sender's clock, and the receiver's `recvAligned()` releases it at
+   * that time mapped onto the receiver's clock plus a playout latency (adaptive by default,
+   * fixed with `latencyMs`), in timestamp order, never early. The options apply to both sides.
+   *
+   * @example
+   * ```ts
+   * // const synced = await client.createStream("audio.sync").withTimeSync({ latencyMs: 120 }).build();
+   * // await synced.sendWithTimestamp(frame, synced.now());
+   * ```
+   * @throws {RangeError} For an option out of range.
+   */
+  withTimeSync(options: TimeSyncOptions = {}): this {
+    checkTimeSyncOptions(options);
+    this.#opts.timeSync = { ...options };
+    return this;
+  }
+
+  /**
+   * Carries the stream's frames as QUIC datagrams: no retransmission and no ordering, for media
+   * where a late frame is worthless. A frame larger than one datagram is refused with
+   * `INVALID_ARGUMENT`; opening fails with `FAILED_PRECONDITION` when either end lacks datagrams
+   * (no silent fallback). Combine with `withTimeSync()` to have losses counted and frames
+   * reordered by the jitter buffer.
+   */
+  unreliable(): this {
+    this.#opts.unreliable = true;
     return this;
   }
 

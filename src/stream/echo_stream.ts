@@ -12,8 +12,12 @@ import { ErrorCode, errorCodeFromNumber, errorCodeNumber, RpcError } from "../pr
 import type { BidiStream, SendStream } from "../transport/types.ts";
 import { TransportError } from "../transport/transport_error.ts";
 import type { FrameReader } from "../rpc/_frames.ts";
+import type { SyncedClock } from "../clock/sync.ts";
+import { type AlignedFrame, plainStreamStats, type StreamStats, TimeSyncReceiver, type TimeSyncOptions } from "./time_sync.ts";
 
 const LARGE = 4096;
+/** Datagram frames an unreliable stream queues for `recv()` before dropping new ones. */
+const MAX_DATAGRAM_QUEUE = 4096;
 const EMPTY: Uint8Array = new Uint8Array(0);
 
 /**
@@ -43,6 +47,29 @@ export function streamError(e: unknown): RpcError {
     return new RpcError(code, e.message, undefined, { cause: e });
   }
   return RpcError.from(e, ErrorCode.INTERNAL);
+}
+
+/** @internal How an unreliable stream reaches the connection's datagrams. */
+export interface DatagramLink {
+  /** The stream's datagram id (chosen by the opener; even from clients, odd from servers). */
+  id: number;
+  /** Largest datagram the connection carries now. */
+  maxSize(): number;
+  send(bytes: Uint8Array): Promise<void>;
+  /** Stops routing this id's datagrams to the stream. */
+  unregister(): void;
+}
+
+/** @internal What makes a stream time-synced and/or unreliable. */
+export interface StreamMode {
+  /** The other side's clock, for mapping its timestamps (time-synced streams). */
+  clock: SyncedClock;
+  /** Whether this side runs clock sync (PINGs); time-synced receiving needs it. */
+  syncEnabled: boolean;
+  timeSync?: TimeSyncOptions;
+  datagram?: DatagramLink;
+  /** Datagram frames this stream dropped (bad, or queue full); added to the peer's count. */
+  onDroppedDatagram?: () => void;
 }
 
 /** Bytes of DATA payload a receiver buffers before the sender must wait (per direction). */
@@ -91,15 +118,42 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
   #credit = STREAM_WINDOW;
   #wake: (() => void) | undefined;
   #writes: Promise<unknown> = Promise.resolve();
+  readonly #mode: StreamMode | undefined;
+  readonly #rt: TimeSyncReceiver | undefined;
+  #seq = 0;
+  #datagramDrops = 0;
 
   /** @internal Made by `createStream` and for stream handlers. */
-  constructor(name: string, metadata: Metadata, s: BidiStream, reader: FrameReader, codec: FrameCodec) {
+  constructor(name: string, metadata: Metadata, s: BidiStream, reader: FrameReader, codec: FrameCodec, mode?: StreamMode) {
     this.name = name;
     this.metadata = metadata;
     this.#s = s;
     this.#reader = reader;
     this.#codec = codec;
+    this.#mode = mode;
+    if (mode?.timeSync) {
+      this.#rt = new TimeSyncReceiver(mode.clock, mode.timeSync, mode.syncEnabled);
+      this.#seq = mode.timeSync.initialSeq ?? 0;
+    }
     this.#pump();
+  }
+
+  /** Whether frames carry sender timestamps and are released by `recvAligned()`. */
+  get timeSynced(): boolean {
+    return this.#rt !== undefined;
+  }
+
+  /** Whether frames travel as QUIC datagrams (no retransmission, no ordering). */
+  get unreliable(): boolean {
+    return this.#mode?.datagram !== undefined;
+  }
+
+  /**
+   * This side's clock (ms): the clock `sendWithTimestamp` timestamps are on, and the one
+   * `alignedTime` is given in.
+   */
+  now(): number {
+    return this.#mode ? this.#mode.clock.local() : performance.timeOrigin + performance.now();
   }
 
   /** Frames sent and received so far. */
@@ -133,7 +187,11 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
     try {
       for (let f = await this.#reader.next(); f; f = await this.#reader.next()) {
         if (f.type === FrameType.DATA) {
-          if (f.payload.length > 0 || !(f.flags & FrameFlag.FIN)) {
+          if (this.#rt && f.seq !== undefined && f.timestamp !== undefined && !(f.flags & FrameFlag.FIN)) {
+            this.#rt.push(f.seq, f.timestamp, f.payload, this.#mode!.clock.local());
+            this.#received++;
+            this.#grant(f.payload.length); // held by the jitter buffer, which bounds itself
+          } else if (f.payload.length > 0 || !(f.flags & FrameFlag.FIN)) {
             this.#queue.push(f.payload);
             this.#queued += f.payload.length;
             this.#received++;
@@ -143,6 +201,7 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
           }
           if (f.flags & FrameFlag.FIN) {
             this.#eof = true;
+            this.#rt?.end();
             this.#maybeFinishQuic();
           }
         } else if (f.type === FrameType.WINDOW) {
@@ -161,8 +220,42 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
     } catch (e) {
       this.#aborted ??= streamError(e);
     }
-    if (this.#aborted) this.#s.end().catch(() => {});
+    if (this.#aborted) {
+      this.#s.end().catch(() => {});
+      this.#rt?.fail(this.#aborted);
+    }
     this.#notify();
+  }
+
+  /** Grants the peer credit for `n` consumed bytes, in batches. */
+  #grant(n: number): void {
+    this.#consumed += n;
+    if (this.#consumed >= STREAM_WINDOW / 4 && !this.#eof && !this.#aborted) {
+      const increment = this.#consumed;
+      this.#consumed = 0;
+      this.#write({ type: FrameType.WINDOW, flags: 0, increment }).catch(() => {});
+    }
+  }
+
+  /** @internal A DATA frame that came as a datagram, at local time `t`. */
+  receiveDatagram(f: Frame, t: number): void {
+    if (f.type !== FrameType.DATA || this.#aborted) return this.#dropDatagram();
+    if (this.#rt) {
+      if (f.seq === undefined || f.timestamp === undefined) return this.#dropDatagram();
+      this.#received++;
+      this.#rt.push(f.seq, f.timestamp, f.payload, t);
+      return;
+    }
+    if (this.#eof || this.#queue.length - this.#queueHead >= MAX_DATAGRAM_QUEUE) return this.#dropDatagram();
+    this.#queue.push(f.payload);
+    this.#queued += f.payload.length;
+    this.#received++;
+    this.#notify();
+  }
+
+  #dropDatagram(): void {
+    this.#datagramDrops++;
+    this.#mode?.onDroppedDatagram?.();
   }
 
   /** Serialises writes: a large DATA frame is two writes, and WINDOW frames go in between frames. */
@@ -190,6 +283,8 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
       throw new TypeError(`stream frames must be Uint8Array, received ${data === null ? "null" : typeof data}`);
     }
     if (this.#ended) throw new RpcError(ErrorCode.FAILED_PRECONDITION, `stream "${this.name}" was ended; cannot send`);
+    if (this.#rt) return this.sendWithTimestamp(data, this.now());
+    if (this.#mode?.datagram) return this.#sendDatagram({ type: FrameType.DATA, flags: FrameFlag.RAW, streamId: this.#mode.datagram.id, seq: this.#seq++, payload: data });
     const need = Math.min(data.length, STREAM_WINDOW);
     while (this.#credit < need && !this.#aborted) await this.#waitChange();
     if (this.#aborted) throw this.#aborted;
@@ -200,6 +295,111 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
     } catch (e) {
       throw (this.#aborted ??= streamError(e));
     }
+  }
+
+  async #sendDatagram(frame: Frame): Promise<void> {
+    if (this.#aborted) throw this.#aborted;
+    const link = this.#mode!.datagram!;
+    let bytes: Uint8Array;
+    try {
+      bytes = this.#codec.encode(frame);
+    } catch (e) {
+      throw new RpcError(ErrorCode.INVALID_ARGUMENT, `stream "${this.name}": ${(e as Error).message}`, undefined, { cause: e });
+    }
+    const max = link.maxSize();
+    if (bytes.length > max) {
+      throw new RpcError(
+        ErrorCode.INVALID_ARGUMENT,
+        `stream "${this.name}" is unreliable: a frame of ${bytes.length} bytes (payload ${"payload" in frame ? frame.payload.length : 0} + header) exceeds the connection's datagram limit of ${max} bytes`,
+        { size: bytes.length, max },
+      );
+    }
+    try {
+      await link.send(bytes);
+      this.#sent++;
+    } catch (e) {
+      throw streamError(e);
+    }
+  }
+
+  /**
+   * Sends one frame stamped with `timestampMs`, a time on this side's clock (see `now()`); the
+   * receiver releases it at that time mapped onto its own clock plus its playout latency.
+   *
+   * @example
+   * ```ts
+   * // const synced = await client.createStream("audio.sync").withTimeSync().build();
+   * // await synced.sendWithTimestamp(frame, synced.now());
+   * ```
+   * @throws {RpcError} `FAILED_PRECONDITION` on a stream not built `withTimeSync()`, or after
+   *   `end()`; `INVALID_ARGUMENT` for a timestamp that is not a finite number ≥ 0, or (unreliable
+   *   streams) a frame larger than one datagram; `UNAVAILABLE` when the connection is gone.
+   * @throws {TypeError} When `data` is not a Uint8Array.
+   */
+  async sendWithTimestamp(data: Uint8Array, timestampMs: number): Promise<void> {
+    if (!(data instanceof Uint8Array)) {
+      throw new TypeError(`stream frames must be Uint8Array, received ${data === null ? "null" : typeof data}`);
+    }
+    if (!this.#rt) throw new RpcError(ErrorCode.FAILED_PRECONDITION, `stream "${this.name}" is not time-synced: build it with withTimeSync()`);
+    if (typeof timestampMs !== "number" || !Number.isFinite(timestampMs) || timestampMs < 0) {
+      throw new RpcError(ErrorCode.INVALID_ARGUMENT, `stream "${this.name}": timestamp must be a finite number of ms >= 0, received ${String(timestampMs)}`);
+    }
+    if (this.#ended) throw new RpcError(ErrorCode.FAILED_PRECONDITION, `stream "${this.name}" was ended; cannot send`);
+    if (this.#seq > Number.MAX_SAFE_INTEGER) throw new RpcError(ErrorCode.OUT_OF_RANGE, `stream "${this.name}": sequence numbers exhausted`);
+    const seq = this.#seq++;
+    const frame: Frame = { type: FrameType.DATA, flags: FrameFlag.RAW, seq, timestamp: timestampMs, payload: data };
+    if (this.#mode?.datagram) {
+      (frame as { streamId?: number }).streamId = this.#mode.datagram.id;
+      return this.#sendDatagram(frame);
+    }
+    const need = Math.min(data.length, STREAM_WINDOW);
+    while (this.#credit < need && !this.#aborted) await this.#waitChange();
+    if (this.#aborted) throw this.#aborted;
+    this.#credit -= data.length;
+    try {
+      await this.#write(frame);
+      this.#sent++;
+    } catch (e) {
+      throw (this.#aborted ??= streamError(e));
+    }
+  }
+
+  /**
+   * The next frame of a time-synced stream, released when this side's clock reaches its
+   * `alignedTime` (never early), in timestamp order; `undefined` once the peer ended and every
+   * buffered frame was released.
+   *
+   * @example
+   * ```ts
+   * // for (let f = await synced.recvAligned(); f; f = await synced.recvAligned()) {
+   * //   play(f.data, f.alignedTime);
+   * // }
+   * ```
+   * @throws {RpcError} `FAILED_PRECONDITION` on a stream not built `withTimeSync()` (or with
+   *   clock sync disabled); `UNAVAILABLE` when no clock sample arrived within `syncTimeoutMs`,
+   *   or the connection is gone; the peer's abort reason.
+   */
+  recvAligned(): Promise<AlignedFrame | undefined> {
+    if (!this.#rt) return Promise.reject(new RpcError(ErrorCode.FAILED_PRECONDITION, `stream "${this.name}" is not time-synced: build it with withTimeSync()`));
+    return this.#rt.recv();
+  }
+
+  /**
+   * Counters and latencies: `received`, `delivered`, `late`, `lost`, `duplicates`, `reordered`,
+   * `latencyMs`, `targetLatencyMs`, `jitterMs`, `transitP50Ms`, `transitP99Ms`,
+   * `bufferedFrames` and more (see {@link StreamStats}). A stream that is not time-synced counts
+   * only what it sent and received.
+   */
+  stats(): StreamStats {
+    if (this.#rt) return this.#rt.stats(this.#sent);
+    const buffered = this.#queue.length - this.#queueHead;
+    return plainStreamStats({
+      received: this.#received,
+      delivered: this.#received - buffered,
+      overflowDrops: this.#datagramDrops,
+      bufferedFrames: buffered,
+      sent: this.#sent,
+    });
   }
 
   /**
@@ -219,13 +419,8 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
       this.#queueHead = 0;
     }
     this.#queued -= f.length;
-    this.#consumed += f.length;
-    // Grant credit back in batches, not per frame.
-    if (this.#consumed >= STREAM_WINDOW / 4 && !this.#eof && !this.#aborted) {
-      const increment = this.#consumed;
-      this.#consumed = 0;
-      this.#write({ type: FrameType.WINDOW, flags: 0, increment }).catch(() => {});
-    }
+    // Grant credit back in batches, not per frame (datagrams used none).
+    if (!this.#mode?.datagram) this.#grant(f.length);
     return f;
   }
 
@@ -251,12 +446,19 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
     this.#maybeFinishQuic();
   }
 
+  /** Stops datagram routing and frees the jitter buffer. */
+  #dispose(): void {
+    this.#mode?.datagram?.unregister();
+    this.#rt?.free();
+  }
+
   /**
    * @internal Called when the stream handler has returned: ends this direction and stops
    * receiving, so the QUIC stream is released (quinn keeps a stream, and its slot in the
    * concurrent-stream limit, until its receiving side is read to the end or stopped).
    */
   async release(): Promise<void> {
+    this.#dispose();
     await this.end().catch(() => {});
     if (!this.#quicEnded) {
       this.#quicEnded = true;
@@ -277,6 +479,8 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
     if (this.#aborted) return;
     const err = typeof reason === "string" ? new RpcError(ErrorCode.CANCELLED, reason) : reason;
     this.#aborted = err;
+    this.#rt?.fail(err);
+    this.#dispose();
     this.#notify();
     if (!this.#quicEnded) {
       this.#quicEnded = true;

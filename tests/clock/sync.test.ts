@@ -163,8 +163,9 @@ async function rawServer(onPing: (ping: Frame & { type: typeof FrameType.PING },
 
 test("a peer that never answers PINGs: counted, bounded, and everything else still works", async () => {
   let pings = 0;
-  const l = await rawServer(async () => {
+  const l = await rawServer(() => {
     pings++;
+    return Promise.resolve();
   });
   const client = await RpcClient.connect(`127.0.0.1:${l.address.port}`, { ca: l.trust.ca, clockSync: { intervalMs: 50 } });
   try {

@@ -1,0 +1,132 @@
+/**
+ * One timer for every time-synced stream in the process: a min-heap of wake-ups keyed by
+ * `performance.now()` time. Thousands of streams releasing 50 frames/s each would otherwise arm
+ * thousands of timers. A wake-up is a hint: the stream asks its jitter buffer what is due at the
+ * clock's current reading, so a timer that fires early never releases a frame early.
+ *
+ * The last millisecond is waited out with `setImmediate` polling when few wake-ups are pending
+ * (timers fire up to ~1 ms late); under load the heap always holds something due within a
+ * millisecond and plain timers are used, so the loop never spins.
+ *
+ * @module
+ */
+
+interface Entry {
+  at: number; // performance.now() time
+  fn: () => void;
+  /** Index in the heap, -1 when not scheduled. */
+  i: number;
+}
+
+/** A cancellable wake-up slot owned by one stream. */
+export class Wakeup {
+  readonly #e: Entry;
+  constructor(fn: () => void) {
+    this.#e = { at: 0, fn, i: -1 };
+  }
+  /** Wakes at `performance.now()` time `at` (replacing any earlier request). */
+  at(at: number): void {
+    schedule(this.#e, at);
+  }
+  /** Cancels the pending wake-up. */
+  cancel(): void {
+    remove(this.#e);
+  }
+}
+
+const heap: Entry[] = [];
+let timer: ReturnType<typeof setTimeout> | undefined;
+let timerAt = Infinity;
+let polling = false;
+/** Below this many pending wake-ups the final millisecond is polled for precision. */
+const POLL_BELOW = 64;
+
+function swap(a: number, b: number): void {
+  const x = heap[a];
+  heap[a] = heap[b];
+  heap[b] = x;
+  heap[a].i = a;
+  heap[b].i = b;
+}
+
+function up(i: number): void {
+  while (i > 0) {
+    const p = (i - 1) >> 1;
+    if (heap[p].at <= heap[i].at) break;
+    swap(i, p);
+    i = p;
+  }
+}
+
+function down(i: number): void {
+  const n = heap.length;
+  for (;;) {
+    const l = 2 * i + 1;
+    if (l >= n) break;
+    const r = l + 1;
+    const c = r < n && heap[r].at < heap[l].at ? r : l;
+    if (heap[i].at <= heap[c].at) break;
+    swap(i, c);
+    i = c;
+  }
+}
+
+function remove(e: Entry): void {
+  const i = e.i;
+  if (i < 0) return;
+  e.i = -1;
+  const last = heap.pop()!;
+  if (i < heap.length) {
+    heap[i] = last;
+    last.i = i;
+    up(i);
+    down(last.i);
+  }
+}
+
+function schedule(e: Entry, at: number): void {
+  if (e.i >= 0) {
+    if (e.at === at) return;
+    remove(e);
+  }
+  e.at = at;
+  e.i = heap.length;
+  heap.push(e);
+  up(e.i);
+  arm();
+}
+
+function arm(): void {
+  if (polling || heap.length === 0) return;
+  const at = heap[0].at;
+  if (timer !== undefined && timerAt <= at) return;
+  clearTimeout(timer);
+  const precise = heap.length < POLL_BELOW;
+  const delay = Math.max(0, Math.floor(at - performance.now() - (precise ? 1 : 0)));
+  timerAt = at;
+  timer = setTimeout(run, delay);
+}
+
+function run(): void {
+  timer = undefined;
+  timerAt = Infinity;
+  const now = performance.now();
+  while (heap.length && heap[0].at <= now) {
+    const e = heap[0];
+    remove(e);
+    try {
+      e.fn();
+    } catch { /* a stream's release step never throws; keep the scheduler alive regardless */ }
+  }
+  if (heap.length === 0) return;
+  if (heap.length < POLL_BELOW && heap[0].at - performance.now() < 1) {
+    // Within a millisecond of the next wake-up: poll rather than trust a timer.
+    polling = true;
+    setImmediate(() => {
+      polling = false;
+      run();
+    });
+    return;
+  }
+  arm();
+}

@@ -1,0 +1,296 @@
+/**
+ * The receiving half of a time-synced stream: sender timestamps mapped onto this side's clock
+ * through the connection's clock model, a jitter buffer (WASM) that schedules each frame's
+ * playout at mapped timestamp + latency, and release at that time, in timestamp order, never
+ * early. Payload bytes stay here; the jitter buffer sees sequence numbers and times only.
+ *
+ * @module
+ */
+
+import { ErrorCode, RpcError } from "../protocol/rpc_error.ts";
+import type { SyncedClock } from "../clock/sync.ts";
+import { createJitterBuffer, type JitterBuffer, type JitterStats } from "./jitter.ts";
+import { Wakeup } from "./_playout.ts";
+
+/** Options of `createStream(name).withTimeSync(options)`. They apply to both directions. */
+export interface TimeSyncOptions {
+  /** Fixed playout latency in ms (synchronised playout across receivers). @default {adaptive} */
+  latencyMs?: number;
+  /** Least adaptive latency. @default {0} */
+  minLatencyMs?: number;
+  /** Greatest adaptive latency. @default {1000} */
+  maxLatencyMs?: number;
+  /**
+   * A frame arriving after its playout time: `"drop"` counts it as `late`; `"deliver"` hands it
+   * over at once with `late: true`. @default {"drop"}
+   */
+  latePolicy?: "drop" | "deliver";
+  /** Most frames held (buffered plus released but not yet taken); beyond it the oldest are dropped and counted. @default {4096} */
+  maxFrames?: number;
+  /** First sequence number this side sends (0 to 2^53 − 1). @default {0} */
+  initialSeq?: number;
+  /** How long `recvAligned()` waits for the first clock sample before failing. @default {5000} */
+  syncTimeoutMs?: number;
+}
+
+/** One frame as `recvAligned()` releases it. */
+export interface AlignedFrame {
+  /** The payload. */
+  data: Uint8Array;
+  /** The sender's sequence number. */
+  seq: number;
+  /** The sender's timestamp (ms, on the sender's clock). */
+  timestamp: number;
+  /** When it was due, on this side's clock: mapped timestamp + latency. */
+  alignedTime: number;
+  /** Set when the frame arrived after `alignedTime` and `latePolicy` is `"deliver"`. */
+  late?: boolean;
+  /** How late (ms) such a frame was. */
+  lateByMs?: number;
+}
+
+/** Counters and latencies of a stream (`stream.stats()`). */
+export interface StreamStats extends JitterStats {
+  /** Frames sent by this side. */
+  sent: number;
+  /** Frames dropped because `maxFrames` released frames were waiting to be taken. */
+  readyDrops: number;
+  /** Frames that arrived before the clock had its first sample (held, then scheduled). */
+  heldForSync: number;
+}
+
+const DEFAULT_SYNC_TIMEOUT = 5000;
+
+let zero: JitterStats | undefined;
+/** Stats of a stream that is not time-synced: its counts, every jitter-buffer field 0. */
+export function plainStreamStats(counts: Partial<StreamStats>): StreamStats {
+  if (!zero) {
+    const jb = createJitterBuffer({ impl: "ts" });
+    zero = Object.fromEntries(Object.keys(jb.stats()).map((k) => [k, 0])) as unknown as JitterStats;
+    jb.free();
+  }
+  return { ...zero, sent: 0, readyDrops: 0, heldForSync: 0, ...counts };
+}
+
+/** Validates time-sync options; throws RangeError naming the bad one. */
+export function checkTimeSyncOptions(o: TimeSyncOptions): void {
+  if (typeof o !== "object" || o === null) throw new RangeError("withTimeSync options must be an object");
+  const num = (k: keyof TimeSyncOptions, min: number, max = Infinity) => {
+    const v = o[k];
+    if (v !== undefined && !(typeof v === "number" && Number.isFinite(v) && v >= min && v <= max)) {
+      throw new RangeError(`withTimeSync: ${k} must be a finite number within ${min}..${max}, received ${String(v)}`);
+    }
+  };
+  num("latencyMs", 0, 60_000);
+  num("minLatencyMs", 0, 60_000);
+  num("maxLatencyMs", 0, 60_000);
+  num("maxFrames", 1, 1 << 20);
+  num("initialSeq", 0, Number.MAX_SAFE_INTEGER);
+  num("syncTimeoutMs", 0, 3_600_000);
+  if (o.initialSeq !== undefined && !Number.isInteger(o.initialSeq)) throw new RangeError("withTimeSync: initialSeq must be an integer");
+  if (o.latePolicy !== undefined && o.latePolicy !== "drop" && o.latePolicy !== "deliver") {
+    throw new RangeError(`withTimeSync: latePolicy must be "drop" or "deliver", received ${String(o.latePolicy)}`);
+  }
+  if ((o.minLatencyMs ?? 0) > (o.maxLatencyMs ?? 1000)) throw new RangeError("withTimeSync: minLatencyMs must not exceed maxLatencyMs");
+}
+
+/** The options worth sending to the other side in OPEN (the rest are local). */
+export function wireTimeSyncOptions(o: TimeSyncOptions): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const k of ["latencyMs", "minLatencyMs", "maxLatencyMs", "latePolicy", "maxFrames", "syncTimeoutMs"] as const) {
+    if (o[k] !== undefined) out[k] = o[k];
+  }
+  return out;
+}
+
+/** @internal The receiving side of one time-synced stream. */
+export class TimeSyncReceiver {
+  readonly #clock: SyncedClock;
+  readonly #jb: JitterBuffer;
+  readonly #payloads = new Map<number, { data: Uint8Array; ts: number }>();
+  readonly #ready: AlignedFrame[] = [];
+  #readyHead = 0;
+  readonly #maxFrames: number;
+  readonly #syncTimeoutMs: number;
+  readonly #wakeup: Wakeup;
+  #held: { seq: number; ts: number; data: Uint8Array; arrival: number }[] = [];
+  #heldCount = 0;
+  #readyDrops = 0;
+  #ended = false;
+  #failed: RpcError | undefined;
+  #waiter: (() => void) | undefined;
+  readonly #syncEnabled: boolean;
+  #freed = false;
+  #final: JitterStats | undefined;
+
+  constructor(clock: SyncedClock, options: TimeSyncOptions, syncEnabled: boolean) {
+    this.#clock = clock;
+    this.#syncEnabled = syncEnabled;
+    this.#maxFrames = options.maxFrames ?? 4096;
+    this.#syncTimeoutMs = options.syncTimeoutMs ?? DEFAULT_SYNC_TIMEOUT;
+    this.#jb = createJitterBuffer({
+      latencyMs: options.latencyMs,
+      minLatencyMs: options.minLatencyMs,
+      maxLatencyMs: options.maxLatencyMs,
+      latePolicy: options.latePolicy,
+      maxFrames: options.maxFrames,
+    });
+    this.#wakeup = new Wakeup(() => this.#release());
+    if (!clock.synced) {
+      clock.ready.then(() => this.#flushHeld());
+    }
+  }
+
+  /**
+   * A time-stamped frame arrived at local time `arrival`.
+   * @returns false when the frame was refused (invalid seq or timestamp), counted as `invalid`.
+   */
+  push(seq: number, ts: number, data: Uint8Array, arrival: number): void {
+    if (this.#freed) return;
+    if (!this.#clock.synced) {
+      // No clock model yet: hold the frame (bounded) and schedule it at the first sample.
+      if (this.#held.length >= this.#maxFrames) this.#held.shift();
+      this.#held.push({ seq, ts, data, arrival });
+      this.#heldCount++;
+      return;
+    }
+    this.#add(seq, ts, data, arrival);
+  }
+
+  #add(seq: number, ts: number, data: Uint8Array, arrival: number): void {
+    let r;
+    try {
+      r = this.#jb.push(seq, ts, this.#clock.offsetAt(arrival), arrival);
+    } catch {
+      return; // counted `invalid` by the buffer
+    }
+    if (r === "buffered" || r === "late-deliver" || r === "overflow") this.#payloads.set(seq, { data, ts });
+    this.#arm();
+  }
+
+  #flushHeld(): void {
+    const held = this.#held;
+    this.#held = [];
+    for (const h of held) this.#add(h.seq, h.ts, h.data, h.arrival);
+  }
+
+  /** Releases everything due now into the ready queue, then re-arms the wake-up. */
+  #release(): void {
+    if (this.#freed) return;
+    const now = this.#clock.local();
+    let woke = false;
+    for (let item = this.#jb.pop(now); item; item = this.#jb.pop(now)) {
+      const p = this.#payloads.get(item.seq);
+      this.#payloads.delete(item.seq);
+      if (!item.deliver || !p) continue;
+      const frame: AlignedFrame = { data: p.data, seq: item.seq, timestamp: item.ts, alignedTime: item.alignedTime };
+      if (item.late) {
+        frame.late = true;
+        frame.lateByMs = item.lateByMs;
+      }
+      if (this.#ready.length - this.#readyHead >= this.#maxFrames) {
+        this.#readyHead++;
+        this.#readyDrops++;
+      }
+      this.#ready.push(frame);
+      woke = true;
+    }
+    if (woke) this.#notify();
+    this.#arm();
+  }
+
+  #arm(): void {
+    const due = this.#jb.nextDue();
+    if (due === Infinity) {
+      this.#wakeup.cancel();
+      if (this.#ended) this.#notify();
+      return;
+    }
+    // Due on this side's clock → a performance.now() time.
+    this.#wakeup.at(performance.now() + Math.max(0, due - this.#clock.local()));
+  }
+
+  #notify(): void {
+    const w = this.#waiter;
+    this.#waiter = undefined;
+    w?.();
+  }
+
+  /** The sending side ended: `recv` returns undefined once everything buffered is released. */
+  end(): void {
+    this.#ended = true;
+    this.#arm();
+    this.#notify();
+  }
+
+  /** The stream failed: waiting and later calls throw `err`. */
+  fail(err: RpcError): void {
+    this.#failed ??= err;
+    this.#notify();
+  }
+
+  get #drained(): boolean {
+    return this.#ended && this.#jb.nextDue() === Infinity && this.#held.length === 0;
+  }
+
+  /** The next aligned frame, or undefined once the stream ended and everything was released. */
+  async recv(): Promise<AlignedFrame | undefined> {
+    if (!this.#syncEnabled) {
+      throw new RpcError(ErrorCode.FAILED_PRECONDITION, "time-synced streams need clock sync, which is disabled on this side (clockSync: false)");
+    }
+    let deadline: number | undefined;
+    while (this.#readyHead >= this.#ready.length) {
+      if (this.#failed) throw this.#failed;
+      if (this.#drained) return undefined;
+      if (!this.#clock.synced) {
+        deadline ??= performance.now() + this.#syncTimeoutMs;
+        const left = deadline - performance.now();
+        if (left <= 0) {
+          throw new RpcError(ErrorCode.UNAVAILABLE, `no clock sync with the peer within ${this.#syncTimeoutMs} ms: cannot align frames`);
+        }
+        await this.#wait(left);
+        continue;
+      }
+      await this.#wait();
+    }
+    const f = this.#ready[this.#readyHead];
+    this.#ready[this.#readyHead++] = undefined as unknown as AlignedFrame;
+    if (this.#readyHead > 1024 && this.#readyHead * 2 > this.#ready.length) {
+      this.#ready.splice(0, this.#readyHead);
+      this.#readyHead = 0;
+    }
+    return f;
+  }
+
+  #wait(timeoutMs?: number): Promise<void> {
+    return new Promise((resolve) => {
+      let t: ReturnType<typeof setTimeout> | undefined;
+      const prev = this.#waiter;
+      this.#waiter = () => {
+        clearTimeout(t);
+        prev?.();
+        resolve();
+      };
+      if (timeoutMs !== undefined) {
+        t = setTimeout(() => this.#notify(), timeoutMs);
+        // Also wake at the first clock sample.
+        this.#clock.ready.then(() => this.#notify());
+      }
+    });
+  }
+
+  stats(sent: number): StreamStats {
+    return { ...(this.#final ?? this.#jb.stats()), sent, readyDrops: this.#readyDrops, heldForSync: this.#heldCount };
+  }
+
+  /** Releases the jitter buffer; pending frames are dropped. */
+  free(): void {
+    if (this.#freed) return;
+    this.#final = this.#jb.stats();
+    this.#freed = true;
+    this.#wakeup.cancel();
+    this.#payloads.clear();
+    this.#jb.free();
+    this.#notify();
+  }
+}

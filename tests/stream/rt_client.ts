@@ -1,0 +1,38 @@
+// A time-synced client in its own process (run under Deno or Bun by cross_runtime.test.ts): its
+// clock is 3 s behind the system clock; it opens an unreliable time-synced stream to "rt.echo",
+// sends 50 frames at 50 fps, receives the server's frames aligned, and prints one JSON line.
+// Usage: rt_client.ts <host:port>, with {"ca": "..."} on stdin.
+
+import { RpcClient } from "../../mod.ts";
+import { systemClock } from "../../src/clock/sync.ts";
+
+const [address] = typeof Deno !== "undefined" ? Deno.args : process.argv.slice(2);
+let input = "";
+for await (const chunk of (typeof Deno !== "undefined" ? Deno.stdin.readable : process.stdin) as AsyncIterable<Uint8Array>) {
+  input += new TextDecoder().decode(chunk);
+}
+const { ca } = JSON.parse(input);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const client = await RpcClient.connect(address, { ca, clock: () => systemClock() - 3000, clockSync: { intervalMs: 100 } });
+await client.clock.ready;
+await sleep(500);
+const s = await client.createStream("rt.echo").withTimeSync({ latencyMs: 80 }).unreliable().build();
+const got: { seq: number; alignedTime: number; timestamp: number; releasedAt: number }[] = [];
+const reading = (async () => {
+  for (let f = await s.recvAligned(); f; f = await s.recvAligned()) {
+    got.push({ seq: f.seq, alignedTime: f.alignedTime, timestamp: f.timestamp, releasedAt: s.now() });
+  }
+})();
+const t0 = performance.now();
+for (let i = 0; i < 50; i++) {
+  const wait = t0 + i * 20 - performance.now();
+  if (wait > 0) await sleep(wait);
+  await s.sendWithTimestamp(new Uint8Array(160).fill(i), s.now());
+}
+await sleep(400);
+await s.end();
+await reading;
+const runtime = typeof Deno !== "undefined" ? "deno" : "bun";
+console.log(JSON.stringify({ runtime, clock: client.clock.stats(), got, stats: s.stats() }));
+await client.close();
