@@ -9,6 +9,10 @@ import { runClient, startServer } from "./quickstart.ts";
 import { callbackExample } from "./callback.ts";
 import { chatExample } from "./chat_broadcast.ts";
 import { WASM_SOURCE_HASH } from "../wasm/generated.ts";
+import { startRelay } from "../src/testing/mod.ts";
+import { type ReceiverReport, startReceiver } from "./audio_sync/receiver.ts";
+import { sendAudio } from "./audio_sync/sender.ts";
+import { RpcClient, RpcServer } from "../mod.ts";
 import { ABI_VERSION, wasmCore } from "../wasm/mod.ts";
 
 const runtime = "Deno" in globalThis ? "Deno" : "Bun" in globalThis ? "Bun" : "Node";
@@ -150,5 +154,40 @@ if (transport) {
   await callbackExample((l) => console.log(`  ${l}`));
   console.log("RPC broadcast to every client (examples/chat_broadcast.ts):");
   await chatExample((l) => console.log(`  ${l}`));
+}
+// 7. Real time: clock sync against a server whose clock is shifted +1234.567 ms, then the
+//    audio_sync example (50 fps time-synced stream) through the impairment relay.
+if (transport) {
+  console.log("\nClock sync (server clock shifted +1234.567 ms on purpose):");
+  const shifted = RpcServer.builder().bind("127.0.0.1:0").log(() => {})
+    .clock(() => performance.timeOrigin + performance.now() + 1234.567).build();
+  await shifted.start();
+  const c = await RpcClient.connect(shifted.address, { ca: shifted.trust.ca });
+  await c.clock.ready;
+  await new Promise((r) => setTimeout(r, 600));
+  const st = c.clock.stats();
+  console.log(`  client.clock: offset ${st.offsetMs.toFixed(3)} ms ± ${st.uncertaintyMs.toFixed(3)} (error ${((st.offsetMs - 1234.567) * 1000).toFixed(0)} µs),` +
+    ` rtt ${st.rttMs.toFixed(3)} ms, skew ${st.skewPpm.toFixed(1)} ppm, ${st.samples} samples via ${st.transport}`);
+  const sv = [...shifted.peers][0].clock;
+  console.log(`  the server's view of this client: offset ${sv.offsetMs.toFixed(3)} ms ± ${sv.uncertaintyMs.toFixed(3)}`);
+  await c.close();
+  await shifted.close();
+
+  console.log("Time-synced stream through the relay (examples/audio_sync, 20 ± 10 ms each way, 1% loss):");
+  let report!: (r: ReceiverReport) => void;
+  const done = new Promise<ReceiverReport>((r) => (report = r));
+  const receiver = await startReceiver({ onDone: report, quiet: true });
+  const relay = await startRelay({
+    target: { host: "127.0.0.1", port: Number(receiver.address.split(":")[1]) },
+    seed: 42,
+    toServer: { delayMs: 20, jitterMs: 10, loss: 0.01 },
+    toClient: { delayMs: 20, jitterMs: 10, loss: 0.01 },
+  });
+  await sendAudio(`127.0.0.1:${relay.address.port}`, receiver.trust, { seconds: 2, quiet: true });
+  const r = await done;
+  console.log(`  played ${r.frames} frames of 20 ms audio: late ${r.stats.late}, lost ${r.stats.lost}, release error p99 ${r.releaseErrorP99Ms.toFixed(2)} ms`);
+  console.log(`  jitter buffer: latency ${r.stats.latencyMs.toFixed(1)} ms (target ${r.stats.targetLatencyMs.toFixed(1)}), transit p50/p99 ${r.stats.transitP50Ms.toFixed(1)}/${r.stats.transitP99Ms.toFixed(1)} ms, jitter ${r.stats.jitterMs.toFixed(2)} ms`);
+  await receiver.close();
+  await relay.close();
 }
 console.log("\ndemo ok");

@@ -4,9 +4,11 @@
  * thousands of timers. A wake-up is a hint: the stream asks its jitter buffer what is due at the
  * clock's current reading, so a timer that fires early never releases a frame early.
  *
- * The last millisecond is waited out with `setImmediate` polling when few wake-ups are pending
- * (timers fire up to ~1 ms late); under load the heap always holds something due within a
- * millisecond and plain timers are used, so the loop never spins.
+ * The last millisecond is waited out with zero-delay timers when few wake-ups are pending
+ * (a timer armed for the exact time fires up to ~1 ms late); under load the heap always holds
+ * something due within a millisecond and plain timers are used, so the loop never spins.
+ * (`setImmediate` is not used: under Bun a callback queued from inside a timer was observed
+ * never to run in one test sequence, which stalled every stream.)
  *
  * @module
  */
@@ -122,10 +124,11 @@ function run(): void {
   if (heap.length < POLL_BELOW && heap[0].at - performance.now() < 1) {
     // Within a millisecond of the next wake-up: poll rather than trust a timer.
     polling = true;
-    setImmediate(() => {
+    timer = setTimeout(() => {
       polling = false;
       run();
-    });
+    }, 0);
+    timerAt = heap[0].at;
     return;
   }
   arm();

@@ -200,10 +200,11 @@ export class TimeSyncReceiver {
   }
 
   #arm(): void {
+    if (this.#freed) return;
     const due = this.#jb.nextDue();
     if (due === Infinity) {
       this.#wakeup.cancel();
-      if (this.#ended) this.#notify();
+      if (this.#ended || this.#failed) this.#notify();
       return;
     }
     // Due on this side's clock → a performance.now() time.
@@ -223,14 +224,21 @@ export class TimeSyncReceiver {
     this.#notify();
   }
 
-  /** The stream failed: waiting and later calls throw `err`. */
+  /**
+   * The stream failed (connection lost, peer aborted): frames already buffered are still
+   * released at their time; after them `recv` throws `err`.
+   */
   fail(err: RpcError): void {
     this.#failed ??= err;
+    this.#held = [];
+    this.#arm();
     this.#notify();
   }
 
+  /** Nothing more will arrive (end marker, or the stream failed) and nothing is left to release. */
   get #drained(): boolean {
-    return this.#ended && this.#jb.nextDue() === Infinity && this.#held.length === 0;
+    if (this.#freed) return true;
+    return (this.#ended || this.#failed !== undefined) && this.#jb.nextDue() === Infinity && this.#held.length === 0;
   }
 
   /** The next aligned frame, or undefined once the stream ended and everything was released. */
@@ -240,8 +248,11 @@ export class TimeSyncReceiver {
     }
     let deadline: number | undefined;
     while (this.#readyHead >= this.#ready.length) {
-      if (this.#failed) throw this.#failed;
-      if (this.#drained) return undefined;
+      // Frames that arrived before a failure are still released on time; then the error.
+      if (this.#freed || this.#drained) {
+        if (this.#failed) throw this.#failed;
+        return undefined;
+      }
       if (!this.#clock.synced) {
         deadline ??= performance.now() + this.#syncTimeoutMs;
         const left = deadline - performance.now();

@@ -22,6 +22,21 @@ for (const rt of ["bun", "deno"] as const) {
     expect(r.stdout).toContain("audio.stream ended after 10 frames, 1600 bytes");
     expect(r.stdout).toContain('job.run("backup") -> job backup done');
     expect(r.stdout).toContain("chat.post -> delivered to 3 peers");
+    expect(r.stdout).toMatch(/client\.clock: offset 1234\.\d+ ms ± [\d.]+ \(error -?\d+ µs\), .* via datagram/);
+    expect(r.stdout).toMatch(/played \d+ frames of 20 ms audio: late \d+, lost \d+, release error p99/);
     expect(r.stdout.trim().endsWith("demo ok")).toBe(true);
   }, 70_000);
+
+  test(`audio_sync through the relay on ${rt}`, async () => {
+    const r = await run(runtimeCommand(rt, join(EXAMPLES, "audio_sync", "run.ts"), ["--relay", "--unreliable", "--seconds", "2"]), { timeoutMs: 40_000 });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/\[sender\] server clock offset -?[\d.]+ ms ± [\d.]+, rtt [\d.]+ ms, via datagram/);
+    expect(r.stdout).toMatch(/\[receiver\] frame  50 play at [\d.]+ \(\+[\d.]+ ms\) \| sender clock offset/);
+    expect(r.stdout).toContain("[sender] sent 100 frames (QUIC datagrams)");
+    const m = r.stdout.match(/played (\d+) frames, late (\d+), lost (\d+)/);
+    expect(m).not.toBeNull();
+    // 1% loss each way on datagrams: what was not played was counted late or lost.
+    expect(Number(m![1]) + Number(m![2]) + Number(m![3])).toBeGreaterThanOrEqual(98);
+    expect(r.stdout.trim().endsWith("audio_sync ok")).toBe(true);
+  }, 50_000);
 }

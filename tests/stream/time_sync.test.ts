@@ -258,3 +258,107 @@ test("bad input: clear errors for bad timestamps, wrong stream kinds, oversize d
     await close();
   }
 });
+
+test("a peer that never answers PINGs: recvAligned fails clearly after syncTimeoutMs, and held frames stay bounded", async () => {
+  const { createFrameCodec } = await import("../../src/protocol/codec.ts");
+  const { FrameFlag, FrameType } = await import("../../src/protocol/frame.ts");
+  const { msgpackCodec } = await import("../../src/protocol/payload_codec.ts");
+  const { ALPN, PROTOCOL_VERSION } = await import("../../src/protocol/version.ts");
+  const { bunTransport } = await import("../../src/transport/bun.ts");
+  const frames = createFrameCodec();
+  // A hand-made server: completes the handshake without datagrams, ignores PINGs, accepts a
+  // stream and floods it with 3,000 time-stamped frames.
+  const listener = await bunTransport.listen({ host: "127.0.0.1", port: 0, alpn: ALPN, log: () => {} }, (conn) => {
+    conn.handle({
+      bidi: async (s) => {
+        const split = frames.splitter();
+        for await (const chunk of s) {
+          for (const f of split.push(chunk)) {
+            if (f.type === FrameType.HELLO) {
+              await s.write(frames.encode({ type: FrameType.WELCOME, flags: 0, version: PROTOCOL_VERSION, name: "mute", payload: msgpackCodec().encode({ caps: {} }) }));
+            } else if (f.type === FrameType.OPEN) {
+              await s.write(frames.encode({ type: FrameType.RESPONSE, flags: FrameFlag.RAW, metadata: {}, payload: new Uint8Array(0) }));
+              for (let i = 0; i < 3000; i++) {
+                await s.write(frames.encode({ type: FrameType.DATA, flags: FrameFlag.RAW, seq: i, timestamp: systemClock(), payload: new Uint8Array(16) }));
+              }
+            }
+          }
+        }
+      },
+    });
+  });
+  const client = await RpcClient.connect(`127.0.0.1:${listener.address.port}`, { ca: listener.trust.ca, clockSync: { intervalMs: 50 } });
+  try {
+    const s = await client.createStream("rt").withTimeSync({ syncTimeoutMs: 600, maxFrames: 1000 }).build();
+    const t0 = performance.now();
+    const e = await s.recvAligned().catch((x) => x);
+    expect(e).toBeInstanceOf(RpcError);
+    expect(e.code).toBe("UNAVAILABLE");
+    expect(e.message).toMatch(/no clock sync with the peer within 600 ms/);
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(590);
+    expect(performance.now() - t0).toBeLessThan(3000);
+    const st = s.stats();
+    expect(st.heldForSync).toBe(3000); // every frame was seen ...
+    const cs = client.clock.stats(); // ... and nothing grows without bound
+    expect(cs.pongsReceived).toBe(0);
+    expect(cs.outstandingPings).toBeGreaterThan(5);
+    expect(cs.outstandingPings).toBeLessThanOrEqual(16);
+    await s.abort("done");
+  } finally {
+    await client.close();
+    await listener.close();
+  }
+});
+
+test("recvAligned with clock sync disabled on this side fails at once with FAILED_PRECONDITION", async () => {
+  const server = RpcServer.builder().bind("127.0.0.1:0").log(() => {}).onError(() => {})
+    .streamHandler(streamHandler("rt", async (_ctx, s: EchoStream) => {
+      await s.sendWithTimestamp(new Uint8Array(1), s.now());
+      await s.end();
+    })).build();
+  await server.start();
+  const client = await RpcClient.connect(server.address, { ca: server.trust.ca, clockSync: false });
+  try {
+    expect(client.clock.stats().transport).toBe("none");
+    const s = await client.createStream("rt").withTimeSync().build();
+    const e = await s.recvAligned().catch((x) => x);
+    expect(e.code).toBe("FAILED_PRECONDITION");
+    expect(e.message).toMatch(/clock sync, which is disabled/);
+    // The server still knows this client's clock (it pings; the client answers).
+    await sleep(300);
+    expect([...server.peers][0].clock.stats().synced).toBe(true);
+  } finally {
+    await client.close();
+    await server.close();
+  }
+});
+
+test("frames buffered before the connection is lost are still released on time, then the error", async () => {
+  const server = RpcServer.builder().bind("127.0.0.1:0").log(() => {}).onError(() => {})
+    .streamHandler(streamHandler("rt.burst", async (ctx, s: EchoStream) => {
+      for (let i = 0; i < 10; i++) await s.sendWithTimestamp(new Uint8Array([i]), s.now());
+      await sleep(50);
+      await ctx.peer.close(0, "server gone"); // with 10 frames still in the client's buffer
+    })).build();
+  await server.start();
+  const client = await RpcClient.connect(server.address, { ca: server.trust.ca });
+  try {
+    await client.clock.ready;
+    await sleep(300);
+    const s = await client.createStream("rt.burst").withTimeSync({ latencyMs: 250 }).build();
+    const got: { seq: number; early: boolean }[] = [];
+    let error: RpcError | undefined;
+    try {
+      for (let f = await s.recvAligned(); f; f = await s.recvAligned()) got.push({ seq: f.seq, early: s.now() < f.alignedTime });
+    } catch (e) {
+      error = e as RpcError;
+    }
+    expect(got.map((g) => g.seq)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(got.some((g) => g.early)).toBe(false);
+    expect(error).toBeInstanceOf(RpcError);
+    expect(error!.code).toBe("UNAVAILABLE");
+  } finally {
+    await client.close();
+    await server.close();
+  }
+});
