@@ -364,6 +364,9 @@ export const bunTransport: Transport = {
       clientCert = { keys: [createPrivateKey(o.tls.key)], certs: [enc.encode(leaf + "\n")] };
     }
     const session = await q.connect(hostPort(o.host, o.port), {
+      // An explicit wildcard endpoint: left to Bun, the client's endpoint cannot reach a server
+      // over a non-loopback address in some set-ups (network namespaces, a 0.0.0.0 server).
+      endpoint: { address: o.host.includes(":") ? "[::]:0" : "0.0.0.0:0" },
       alpn: o.alpn,
       servername: serverName,
       ca: ca?.map((p) => enc.encode(p)),
