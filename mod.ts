@@ -48,6 +48,9 @@ export type { Middleware } from "./src/rpc/registry.ts";
 export type { HelloInfo } from "./src/rpc/_handshake.ts";
 export { StreamBuilder } from "./src/rpc/stream_builder.ts";
 export { EchoStream } from "./src/stream/echo_stream.ts";
+export type { DiscoveryOptions } from "./src/rpc/server.ts";
+export type { BrowseEvent, DiscoveredService } from "./src/discovery/types.ts";
+export { DiscoveryError } from "./src/discovery/discovery_error.ts";
 export type { AlignedFrame, StreamStats, TimeSyncOptions } from "./src/stream/time_sync.ts";
 export {
   type ClockSource,

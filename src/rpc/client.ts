@@ -19,6 +19,8 @@ import { codecs, defaultOnError, parseAddress } from "./_options.ts";
 import type { EmitOptions, Peer, RequestOptions } from "./peer.ts";
 import { type Middleware, Registry } from "./registry.ts";
 import type { StreamBuilder } from "./stream_builder.ts";
+import { browse, type BrowseOptions, discover, type DiscoverOptions, type ServiceBrowser } from "../discovery/browse.ts";
+import type { DiscoveredService } from "../discovery/types.ts";
 import { type ClockSource, type ClockSyncOptions, SyncedClock, systemClock } from "../clock/sync.ts";
 
 /** Options for {@link RpcClient.connect}. */
@@ -166,7 +168,8 @@ export class RpcClient {
    *   (refused by the server, or its certificate is not trusted: see `cause`),
    *   `FAILED_PRECONDITION` (protocol version mismatch), `INVALID_ARGUMENT` (bad options).
    */
-  static async connect(address: string | { host: string; port: number }, options: ClientOptions = {}): Promise<RpcClient> {
+  static async connect(address: string | { host: string; port: number } | DiscoveredService, options: ClientOptions = {}): Promise<RpcClient> {
+    if (isDiscovered(address)) return connectDiscovered(address, options);
     const { host, port } = parseAddress(address, "connect");
     const registry = new Registry();
     const { frames, payload } = codecs(options);
@@ -217,6 +220,46 @@ export class RpcClient {
     }
   }
 
+  /**
+   * Finds EchoStream servers advertising `name` on the local network (DNS-SD over mDNS). Resolves
+   * as soon as answers settle (`[]` when nothing answers within `timeoutMs`, default 3000).
+   * Loopback addresses are left out unless `includeLoopback`.
+   *
+   * The advertised `fingerprint` comes from an unauthenticated multicast answer: trusting it is
+   * trust on first use, so it is never used by default. Pass it explicitly if you accept that:
+   *
+   * @example
+   * ```ts
+   * const [svc] = await RpcClient.discover("AudioService", { timeoutMs: 2000 });
+   * if (svc) {
+   *   const client = await RpcClient.connect(svc, { fingerprint: svc.fingerprint }); // TOFU, explicit
+   *   await client.close();
+   * }
+   * ```
+   * @throws {DiscoveryError} `UNAVAILABLE` when multicast cannot work here at all.
+   */
+  static discover(name: string, options?: DiscoverOptions): Promise<DiscoveredService[]> {
+    return discover(name, options);
+  }
+
+  /**
+   * Follows servers advertising `name` as they come up, change and go (goodbyes, and a liveness
+   * re-query for servers that vanish without one): an async iterable of `{ type, service }`.
+   * Stop with `return()` / `close()` (it closes its socket).
+   *
+   * @example
+   * ```ts
+   * const browser = RpcClient.browse("AudioService");
+   * for await (const { type, service } of browser) {
+   *   console.log(type, service.instance, service.addresses);
+   *   break; // closes the browser
+   * }
+   * ```
+   */
+  static browse(name: string, options?: BrowseOptions): ServiceBrowser {
+    return browse(name, options);
+  }
+
   /** Calls a server handler. See {@link Peer.request}. */
   request<T = unknown>(method: string, input?: unknown, options?: RequestOptions): Promise<T> {
     return this.peer.request<T>(method, input, options);
@@ -259,3 +302,59 @@ export class RpcClient {
 }
 
 export type { Metadata };
+
+function isDiscovered(a: unknown): a is DiscoveredService {
+  return typeof a === "object" && a !== null && Array.isArray((a as DiscoveredService).addresses) && typeof (a as DiscoveredService).instance === "string";
+}
+
+/**
+ * Connects to a discovered service, trying its addresses in order, happy-eyeballs style: the
+ * next address starts 250 ms after the previous one unless that one already failed; the first
+ * to complete the handshake wins and the others are closed.
+ */
+async function connectDiscovered(svc: DiscoveredService, options: ClientOptions): Promise<RpcClient> {
+  const addresses = svc.addresses.filter((a) => typeof a === "string" && a.length > 0);
+  if (addresses.length === 0) throw new RpcError(ErrorCode.INVALID_ARGUMENT, `service "${svc.instance}" has no address to connect to`);
+  // The certificate carries the server's name or address; an address from mDNS needs the name.
+  const opts: ClientOptions = { serverName: options.serverName ?? "localhost", ...options };
+  const errors: unknown[] = [];
+  let winner: RpcClient | undefined;
+  await new Promise<void>((resolve) => {
+    let pending = addresses.length;
+    let started = 0;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const startNext = () => {
+      clearTimeout(timer);
+      if (winner || started >= addresses.length) return;
+      const host = addresses[started++];
+      RpcClient.connect({ host, port: svc.port }, opts).then(
+        (c) => {
+          if (winner) {
+            c.close().catch(() => {});
+            return undefined;
+          }
+          winner = c;
+          clearTimeout(timer);
+          resolve();
+          return c;
+        },
+        (e) => {
+          errors.push(e);
+          if (--pending === 0) resolve();
+          else startNext(); // failed fast: do not wait out the delay
+          return undefined;
+        },
+      );
+      timer = setTimeout(startNext, 250);
+    };
+    startNext();
+  });
+  if (winner) return winner;
+  const first = errors[0];
+  throw new RpcError(
+    first instanceof RpcError ? first.code : ErrorCode.UNAVAILABLE,
+    `cannot connect to "${svc.instance}" at any of ${addresses.map((a) => (a.includes(":") ? `[${a}]` : a) + ":" + svc.port).join(", ")}: ${errors.map((e) => (e as Error).message).join("; ")}`,
+    undefined,
+    { cause: first },
+  );
+}

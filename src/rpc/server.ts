@@ -17,6 +17,7 @@ import { codecs, defaultOnError, formatAddress, parseAddress } from "./_options.
 import type { Peer } from "./peer.ts";
 import { type Middleware, Registry } from "./registry.ts";
 import { FrameType } from "../protocol/frame.ts";
+import type { Advertisement, AdvertiseOptions } from "../discovery/advertise.ts";
 import { checkClockSyncOptions, type ClockSource, type ClockSyncOptions, systemClock } from "../clock/sync.ts";
 
 /** Everything the builder collects. */
@@ -36,7 +37,14 @@ interface ServerConfig {
   earlyData: boolean;
   clock: ClockSource;
   clockSync: ClockSyncOptions | false;
+  discovery?: DiscoveryOptions & { name: string };
 }
+
+/**
+ * Options of {@link RpcServerBuilder.enableDiscovery}: which interfaces to advertise on, extra
+ * TXT entries, IPv6. The port, bound address and certificate fingerprint come from the server.
+ */
+export type DiscoveryOptions = Omit<AdvertiseOptions, "name" | "port" | "fingerprint" | "host">;
 
 /**
  * Builds an {@link RpcServer}.
@@ -171,6 +179,25 @@ export class RpcServerBuilder {
     this.#c.clockSync = options;
     return this;
   }
+  /**
+   * Advertises the running server on the local network as a DNS-SD service (`_echostream._udp`,
+   * instance `name`, renamed "name (2)" on a conflict) over mDNS, with TXT `v`, `alpn`, `svc` and
+   * `fp` (the fingerprint of the certificate clients must trust). Advertising starts once the
+   * QUIC listener is up and says goodbye on `close()`. Clients find it with
+   * `RpcClient.discover(name)` or `RpcClient.browse(name)`; see docs/DISCOVERY.md.
+   *
+   * @example
+   * ```ts
+   * const server = RpcServer.builder().bind("0.0.0.0:0").enableDiscovery("AudioService").build();
+   * await server.start();
+   * console.log(server.discovery?.instanceName);
+   * ```
+   */
+  enableDiscovery(name: string, options: DiscoveryOptions = {}): this {
+    if (typeof name !== "string" || name.length === 0) throw new TypeError("enableDiscovery: name must be a non-empty string");
+    this.#c.discovery = { ...options, name };
+    return this;
+  }
   /** The server, not yet listening: call `start()` or `run()`. */
   build(): RpcServer {
     return new RpcServer({ ...this.#c });
@@ -182,6 +209,7 @@ export class RpcServer {
   readonly #c: ServerConfig;
   #listener: Listener | undefined;
   readonly #peers = new Set<Peer>();
+  #advert: Advertisement | undefined;
   #closing: Promise<void> | undefined;
   #closed!: () => void;
   readonly #done = new Promise<void>((r) => (this.#closed = r));
@@ -215,6 +243,25 @@ export class RpcServer {
         );
       },
     );
+    const d = this.#c.discovery;
+    if (d) {
+      // After the listener is up; a network without multicast must not stop the server.
+      try {
+        const { advertise } = await import("../discovery/advertise.ts");
+        const { name, ...rest } = d;
+        this.#advert = await advertise({ ...rest, name, port: this.#listener.address.port, fingerprint: this.#listener.trust.fingerprint, host: this.#c.bind.host });
+      } catch (e) {
+        this.#c.log(`echostream: discovery for "${d.name}" is not advertised: ${(e as Error).message}`);
+      }
+    }
+  }
+
+  /**
+   * The mDNS advertisement (`instanceName` is the name actually published), when
+   * `enableDiscovery` was used and advertising works here; undefined otherwise.
+   */
+  get discovery(): Advertisement | undefined {
+    return this.#advert;
   }
 
   /** Starts, then resolves when `close()` has finished. */
@@ -259,6 +306,8 @@ export class RpcServer {
   }
 
   async #shutdown(graceMs: number): Promise<void> {
+    // Goodbye packets first, so browsers see the service leave before connections drop.
+    await this.#advert?.close().catch(() => {});
     const { frames } = codecs(this.#c);
     await Promise.allSettled(this.peers.map((p) => p.announceGoAway(frames.encode({
       type: FrameType.GOAWAY,
