@@ -12,7 +12,7 @@ import { WASM_SOURCE_HASH } from "../wasm/generated.ts";
 import { startRelay } from "../src/testing/mod.ts";
 import { type ReceiverReport, startReceiver } from "./audio_sync/receiver.ts";
 import { sendAudio } from "./audio_sync/sender.ts";
-import { RpcClient, RpcServer } from "../mod.ts";
+import { DiscoveryError, handler, RpcClient, RpcServer } from "../mod.ts";
 import { ABI_VERSION, wasmCore } from "../wasm/mod.ts";
 
 const runtime = "Deno" in globalThis ? "Deno" : "Bun" in globalThis ? "Bun" : "Node";
@@ -189,5 +189,40 @@ if (transport) {
   console.log(`  jitter buffer: latency ${r.stats.latencyMs.toFixed(1)} ms (target ${r.stats.targetLatencyMs.toFixed(1)}), transit p50/p99 ${r.stats.transitP50Ms.toFixed(1)}/${r.stats.transitP99Ms.toFixed(1)} ms, jitter ${r.stats.jitterMs.toFixed(2)} ms`);
   await receiver.close();
   await relay.close();
+}
+// 8. Discovery: the server advertises itself with DNS-SD over mDNS and this process finds it on
+//    the network (not on loopback: mDNS answers for 127.0.0.1 are left out by default).
+if (transport) {
+  const name = `EchoDemo-${Math.floor(Math.random() * 1e6)}`;
+  console.log(`\nDiscovery (DNS-SD over mDNS, service "${name}"):`);
+  const logs: string[] = [];
+  const lan = RpcServer.builder().bind("0.0.0.0:0").log((m) => logs.push(m))
+    .handler(handler("demo.where", () => `hello from ${name}, reached by discovery`))
+    .enableDiscovery(name).build();
+  await lan.start();
+  try {
+    if (!lan.discovery) {
+      console.log(`  multicast is not available here, so nothing was advertised (${logs.find((l) => l.includes("discovery")) ?? "no usable interface"})`);
+    } else {
+      const t3 = performance.now();
+      const found = await RpcClient.discover(name, { timeoutMs: 3000 }).catch((e) => {
+        if (e instanceof DiscoveryError) return e;
+        throw e;
+      });
+      if (found instanceof DiscoveryError) {
+        console.log(`  multicast is not available here: ${found.message}`);
+      } else if (found.length === 0) {
+        console.log(`  advertised as "${lan.discovery.instanceName}", but no answer came back within 3 s: multicast does not loop back on this network`);
+      } else {
+        const svc = found[0];
+        console.log(`  found "${svc.instance}" in ${(performance.now() - t3).toFixed(0)} ms: ${svc.addresses.join(", ")} port ${svc.port}, v${svc.version}, fp ${svc.fingerprint?.slice(0, 16)}…`);
+        const c = await RpcClient.connect(svc, { fingerprint: svc.fingerprint }); // trust on first use, explicitly
+        console.log(`  connected to ${c.peer.remote.host}:${c.peer.remote.port} with the advertised fingerprint; demo.where -> "${await c.request("demo.where")}"`);
+        await c.close();
+      }
+    }
+  } finally {
+    await lan.close();
+  }
 }
 console.log("\ndemo ok");
