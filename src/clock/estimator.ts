@@ -148,7 +148,7 @@ class WasmEstimator implements ClockEstimator {
   constructor(precision: number) {
     this.#c = clockCore();
     this.#id = this.#c.create(precision);
-    if (this.#id < 0) throw new RangeError("clock estimator pool is full (64), or precision is not finite and > 0");
+    if (this.#id < 0) throw new RangeError("clock estimator pool is full (65,536 live), or precision is not finite and > 0");
     slots.register(this, this.#id, this);
   }
   add(t1: number, t2: number, t3: number, t4: number): ClockSampleResult {
@@ -209,7 +209,7 @@ class WasmEstimator implements ClockEstimator {
  * const est = createClockEstimator({ impl: "ts", precisionMs: 0.005 });
  * if (est.add(t1, t2, t3, t4) === "step") console.log("server clock stepped");
  * ```
- * @throws RangeError when `precisionMs` is not finite and > 0, or the WASM pool (64) is full.
+ * @throws RangeError when `precisionMs` is not finite and > 0, or the WASM pool (65,536 live estimators) is full.
  */
 export function createClockEstimator(options: ClockEstimatorOptions = {}): ClockEstimator {
   const precision = options.precisionMs ?? 0.001;

@@ -272,47 +272,56 @@ pub extern "C" fn es_varint_decode(len: u32) -> u64 {
     }
 }
 
-// ---- Clock estimator (crate module `clock`): a fixed pool of instances addressed by index. ----
+// ---- Clock estimator (crate module `clock`): a growable pool of instances addressed by index. ----
 
-/// Clock estimator instances available at once.
-pub const CLOCK_POOL: usize = 64;
+/// Clock estimator instances available at once (about 14.5 KiB each): one per connection side.
+pub const CLOCK_POOL: usize = 65536;
 
-const NO_CLOCK: Option<clock::Estimator> = None;
-static mut CLOCKS: [Option<clock::Estimator>; CLOCK_POOL] = [NO_CLOCK; CLOCK_POOL];
+static mut CLOCKS: Vec<Option<Box<clock::Estimator>>> = Vec::new();
 
-fn clocks() -> &'static mut [Option<clock::Estimator>; CLOCK_POOL] {
+fn clocks() -> &'static mut Vec<Option<Box<clock::Estimator>>> {
     // SAFETY: as for `st()`.
     unsafe { &mut *core::ptr::addr_of_mut!(CLOCKS) }
 }
 
 fn clock_at(id: i32) -> Option<&'static mut clock::Estimator> {
-    if id < 0 || id as usize >= CLOCK_POOL {
+    if id < 0 {
         return None;
     }
-    clocks()[id as usize].as_mut()
+    match clocks().get_mut(id as usize) {
+        Some(Some(e)) => Some(&mut **e),
+        _ => None,
+    }
 }
 
 /// Creates an estimator with clock precision `precision` ms (finite, > 0). Returns its id, or
-/// -1 when the precision is invalid or the pool is full.
+/// -1 when the precision is invalid or `CLOCK_POOL` estimators are live.
 #[no_mangle]
 pub extern "C" fn es_clock_new(precision: f64) -> i32 {
     if !(precision.is_finite() && precision > 0.0) {
         return -1;
     }
-    for (i, slot) in clocks().iter_mut().enumerate() {
+    let pool = clocks();
+    for (i, slot) in pool.iter_mut().enumerate() {
         if slot.is_none() {
-            *slot = Some(clock::Estimator::new(precision));
+            *slot = Some(Box::new(clock::Estimator::new(precision)));
             return i as i32;
         }
     }
-    -1
+    if pool.len() >= CLOCK_POOL {
+        return -1;
+    }
+    pool.push(Some(Box::new(clock::Estimator::new(precision))));
+    (pool.len() - 1) as i32
 }
 
 /// Releases an estimator (no-op for a free or unknown id).
 #[no_mangle]
 pub extern "C" fn es_clock_free(id: i32) {
-    if id >= 0 && (id as usize) < CLOCK_POOL {
-        clocks()[id as usize] = None;
+    if id >= 0 {
+        if let Some(slot) = clocks().get_mut(id as usize) {
+            *slot = None;
+        }
     }
 }
 
