@@ -1,14 +1,21 @@
 // Discovery benchmark: inside two network namespaces joined by a veth pair (real multicast), for Bun
 // and Deno as advertiser and browser (separate processes):
-//   - advertiseToUpMs: from advertise() being called to a browsing process's `up` event (dominated by
-//     RFC 6762 probing: 3 probes 250 ms apart, then the announcement);
+//   - startToUpMs: from `server.start()` of an RpcServer with `enableDiscovery(name)` being called to
+//     a browsing process's `up` event (dominated by RFC 6762 probing: 3 probes 250 ms apart, then
+//     the announcement);
 //   - discoverMs: one discover() call against a service already up (answer + settle time);
-//   - closeToDownMs: from close() being called to the browser's `down` event (goodbye packets).
+//   - closeToDownMs: from `server.close()` being called to the browser's `down` event (goodbye packets).
 // Needs root (ip netns); returns { skipped } otherwise. Exported for bench/run.ts; run alone with
 // `bun bench/discovery.ts`.
 
-import { createNetnsPair, netnsUnavailableReason, spawnIn } from "../tests/support/netns.ts";
-import { advertiserCmd, discovererCmd, type Rt } from "../tests/discovery/_runtimes.ts";
+import { createNetnsPair, netnsUnavailableReason, ROOT, spawnIn, tool } from "../tests/support/netns.ts";
+import { DENO_ADVERTISE_PERMS, discovererCmd, type Rt } from "../tests/discovery/_runtimes.ts";
+
+const RPC_ADVERTISER = `${ROOT}tests/discovery/_rpc_advertiser.ts`;
+const rpcAdvertiserCmd = (rt: Rt, name: string) =>
+  rt === "bun"
+    ? [tool("bun"), RPC_ADVERTISER, JSON.stringify({ name })]
+    : [tool("deno"), "run", "--no-prompt", "--unstable-net", ...DENO_ADVERTISE_PERMS, RPC_ADVERTISER, JSON.stringify({ name })];
 
 interface Summary {
   n: number;
@@ -28,11 +35,12 @@ export interface DiscoveryBenchResult {
   name: "discovery";
   skipped?: string;
   iterations: number;
-  results: Record<string, { advertiseToUpMs: Summary; discoverMs: Summary; closeToDownMs: Summary }>;
+  results: Record<string, { startToUpMs: Summary; discoverMs: Summary; closeToDownMs: Summary }>;
 }
 
 /**
- * Measures advertise → first discovery and close → down, per runtime, `iterations` times each.
+ * Measures server.start() → first discovery and server.close() → down, per runtime, `iterations`
+ * times each.
  * @returns Per runtime, min/median/max in milliseconds.
  */
 export async function discoveryBench(iterations = 3): Promise<DiscoveryBenchResult> {
@@ -49,7 +57,7 @@ export async function discoveryBench(iterations = 3): Promise<DiscoveryBenchResu
         const name = `Bench${rt}${i}`;
         const browser = spawnIn(pair.b.name, discovererCmd(rt, "browse", { name, requeryMs: 1000 }));
         await browser.waitEvent("ready", 15_000);
-        const adv = spawnIn(pair.a.name, advertiserCmd(rt, { name, port: 5000 + i }));
+        const adv = spawnIn(pair.a.name, rpcAdvertiserCmd(rt, name));
         const ready = await adv.waitEvent<{ startAt: number }>("ready", 15_000);
         const seen = await browser.waitEvent<{ at: number }>("up", 10_000);
         up.push(seen.at - ready.startAt);
@@ -63,7 +71,7 @@ export async function discoveryBench(iterations = 3): Promise<DiscoveryBenchResu
         await adv.exited;
         await browser.stop();
       }
-      results[rt] = { advertiseToUpMs: summary(up), discoverMs: summary(disc), closeToDownMs: summary(down) };
+      results[rt] = { startToUpMs: summary(up), discoverMs: summary(disc), closeToDownMs: summary(down) };
     }
   } finally {
     await pair.destroy();
