@@ -1,0 +1,620 @@
+// Real-time benchmark, scale part (a child of bench/realtime.ts; server and client each in their
+// own process, Bun or Deno): N streams on one connection, each carrying `size`-byte frames at
+// `fps`, paced in 20 staggered groups so sends spread over the frame period.
+//
+//   ours: EchoStream time-synced streams (`withTimeSync()`, default adaptive latency; reliable
+//         QUIC streams, or datagrams with `unreliable`); the server releases frames with
+//         `recvAligned()`: late %, release error, transit p99 from each stream's `stats()`.
+//   raw:  Bun's node:quic used directly, one bidirectional stream per sender; each frame starts
+//         with the send time (f64, ms) and the server measures transit = arrival − send time.
+//   grpc: @grpc/grpc-js, one bidi-streaming call per sender on one HTTP/2 connection; same
+//         frames and transit measurement as raw.
+//
+// Protocol with the orchestrator: the server prints {"ready":true,"address","ca"}; the client
+// (given them) connects, opens the streams, starts sending, prints {"phase":"start"} after the
+// warm-up and {"phase":"stop",...its own numbers} after the measured window; the orchestrator
+// passes "start"/"stop" to the server's stdin, and the server prints its numbers at "stop".
+
+import { Buffer } from "node:buffer";
+import process from "node:process";
+import {
+  type Any,
+  config,
+  CpuMeter,
+  emit,
+  exit,
+  Hist,
+  mean,
+  noop,
+  pct,
+  r3,
+  rssMB,
+  RUNTIME,
+  sleep,
+  stdinLines,
+  sys,
+  VERSION,
+  watchdog,
+  within,
+} from "./_rt_util.ts";
+
+interface Cfg {
+  role: "server" | "client";
+  impl: "ours" | "raw" | "grpc";
+  n: number;
+  fps: number;
+  size: number;
+  warmupS: number;
+  measureS: number;
+  unreliable?: boolean;
+  address?: string;
+  ca?: string;
+  /** Streams opened concurrently while setting up. */
+  openBatch?: number;
+}
+
+const c = config<Cfg>();
+const GROUPS = 20;
+const ALPN = "echostream/1";
+watchdog((c.warmupS + c.measureS + 240) * 1000, `scale ${c.role} ${c.impl} n=${c.n}`);
+
+// ---------------------------------------------------------------------------------------------
+// Server side
+
+interface ServerImpl {
+  address: string;
+  ca: string;
+  /** Counters at this instant (cumulative). */
+  counters(): { frames: number; late: number; lost: number; received: number };
+  /** Transit histogram (raw, grpc) filled while `measuring`. */
+  transit?: Hist;
+  /** Release error histogram (ours) filled while `measuring`. */
+  release?: Hist;
+  /** Send → release histogram (ours) filled while `measuring`. */
+  e2e?: Hist;
+  /** Per-stream figures at the end (ours). */
+  perStream?(): Record<string, unknown>;
+  streams(): number;
+  stop(): Promise<void>;
+}
+
+let measuring = false;
+
+async function oursServer(): Promise<ServerImpl> {
+  const { RpcServer, streamHandler } = await import("../mod.ts");
+  const release = new Hist();
+  const e2e = new Hist();
+  const open = new Set<Any>();
+  let frames = 0;
+  const server = RpcServer.builder()
+    .bind("127.0.0.1:0")
+    .log(noop)
+    .onError(noop)
+    .maxStreams(c.n + 64)
+    .streamHandler(streamHandler("conf", async (_ctx, s: Any) => {
+      open.add(s);
+      try {
+        for (let f = await s.recvAligned(); f; f = await s.recvAligned()) {
+          frames++;
+          if (measuring) {
+            const t = s.now();
+            release.add(t - f.alignedTime);
+            // Send → release: both processes run on the system clock of this machine.
+            e2e.add(t - f.timestamp);
+          }
+        }
+      } catch { /* the client went away */ }
+    }))
+    .build();
+  await server.start();
+  return {
+    address: server.address,
+    ca: server.trust.ca as string,
+    release,
+    e2e,
+    counters() {
+      let late = 0, lost = 0, received = 0;
+      for (const s of open) {
+        const st = s.stats();
+        late += st.late;
+        lost += st.lost;
+        received += st.received;
+      }
+      return { frames, late, lost, received };
+    },
+    perStream() {
+      const p99: number[] = [];
+      const D: number[] = [];
+      for (const s of open) {
+        const st = s.stats();
+        p99.push(st.transitP99Ms);
+        D.push(st.latencyMs);
+      }
+      return {
+        transitP99MsMedianOfStreams: r3(pct(p99, 0.5)),
+        transitP99MsP90OfStreams: r3(pct(p99, 0.9)),
+        transitP99MsMaxOfStreams: r3(Math.max(...p99)),
+        latencyMsMean: r3(mean(D)),
+        latencyMsMax: r3(Math.max(...D)),
+      };
+    },
+    streams: () => open.size,
+    stop: () => server.close({ graceMs: 100 }),
+  };
+}
+
+/** Counts `size`-byte frames across chunks; each starts with the f64 send time. */
+function frameParser(size: number, onFrame: (sentAt: number) => void) {
+  const buf = new Uint8Array(size);
+  const view = new DataView(buf.buffer);
+  let have = 0;
+  return (chunk: Uint8Array) => {
+    let i = 0;
+    while (i < chunk.length) {
+      const k = Math.min(size - have, chunk.length - i);
+      if (have < 8) buf.set(chunk.subarray(i, i + Math.min(k, 8 - have)), have);
+      have += k;
+      i += k;
+      if (have === size) {
+        onFrame(view.getFloat64(0));
+        have = 0;
+      }
+    }
+  };
+}
+
+/** Deno's QUIC API used directly (Deno.QuicEndpoint), the same measurement as Bun's raw. */
+async function rawDenoServer(): Promise<ServerImpl> {
+  const D = (globalThis as Any).Deno;
+  const { createDevCertificates } = await import("../src/security/mod.ts");
+  const certs = await createDevCertificates({ hosts: ["localhost", "127.0.0.1"] });
+  const transit = new Hist();
+  let frames = 0;
+  let streams = 0;
+  const conns = new Set<Any>();
+  const onFrame = (sentAt: number) => {
+    frames++;
+    if (measuring) transit.add(sys() - sentAt);
+  };
+  const ep = new D.QuicEndpoint({ hostname: "127.0.0.1", port: 0 });
+  const listener = ep.listen({
+    alpnProtocols: [ALPN],
+    cert: certs.cert,
+    key: certs.key,
+    maxConcurrentBidirectionalStreams: c.n + 64,
+    maxConcurrentUnidirectionalStreams: 64,
+    maxIdleTimeout: 30000,
+  });
+  (async () => {
+    try {
+      for await (const incoming of listener) {
+        const conn = await incoming.accept();
+        conns.add(conn);
+        (async () => {
+          const r = conn.incomingBidirectionalStreams.getReader();
+          try {
+            while (true) {
+              const { value, done } = await r.read();
+              if (done) return;
+              streams++;
+              const parse = frameParser(c.size, onFrame);
+              (async () => {
+                const sr = value.readable.getReader();
+                try {
+                  while (true) {
+                    const x = await sr.read();
+                    if (x.done) return;
+                    parse(x.value);
+                  }
+                } catch { /* reset */ }
+              })();
+            }
+          } catch { /* closed */ }
+        })();
+      }
+    } catch { /* stopped */ }
+  })();
+  return {
+    address: `127.0.0.1:${Number(ep.addr.port)}`,
+    ca: certs.ca,
+    transit,
+    counters: () => ({ frames, late: 0, lost: 0, received: frames }),
+    streams: () => streams,
+    stop() {
+      for (const conn of conns) {
+        try {
+          conn.close({ closeCode: 0, reason: "" });
+        } catch { /* closed */ }
+      }
+      try {
+        ep.close();
+      } catch { /* closed */ }
+      return Promise.resolve();
+    },
+  };
+}
+
+async function rawServer(): Promise<ServerImpl> {
+  if (RUNTIME === "deno") return await rawDenoServer();
+  const name = "node:quic";
+  const q: Any = await import(name);
+  const { createPrivateKey } = await import("node:crypto");
+  const { createDevCertificates } = await import("../src/security/mod.ts");
+  const certs = await createDevCertificates({ hosts: ["localhost", "127.0.0.1"] });
+  const te = new TextEncoder();
+  const transit = new Hist();
+  let frames = 0;
+  let streams = 0;
+  const sessions = new Set<Any>();
+  const onFrame = (sentAt: number) => {
+    frames++;
+    if (measuring) transit.add(sys() - sentAt);
+  };
+  const ep = await q.listen((session: Any) => {
+    session.closed.catch(noop);
+    sessions.add(session);
+    session.onstream = async (st: Any) => {
+      st.closed?.catch?.(noop);
+      streams++;
+      const parse = frameParser(c.size, onFrame);
+      try {
+        for await (const batch of st) for (const chunk of batch as Uint8Array[]) parse(chunk);
+      } catch { /* reset */ }
+    };
+  }, {
+    alpn: [ALPN],
+    sni: { "*": { keys: [createPrivateKey(certs.key)], certs: [te.encode(certs.cert)] } },
+    endpoint: { address: "127.0.0.1:0" },
+    enableEarlyData: false,
+    transportParams: {
+      initialMaxStreamsBidi: c.n + 64,
+      initialMaxStreamsUni: 64,
+      maxIdleTimeout: 32,
+      maxDatagramFrameSize: 1350,
+    },
+  });
+  return {
+    address: `127.0.0.1:${Number(ep.address.port)}`,
+    ca: certs.ca,
+    transit,
+    counters: () => ({ frames, late: 0, lost: 0, received: frames }),
+    streams: () => streams,
+    async stop() {
+      await Promise.all([...sessions].map((s) => s.close({ code: 0n, type: "application", reason: "" }).catch(noop)));
+      ep.destroy?.();
+    },
+  };
+}
+
+const ident = (b: Uint8Array): Buffer => (Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+const PIPE = {
+  path: "/bench.Rt/Pipe",
+  requestStream: true,
+  responseStream: true,
+  requestSerialize: ident,
+  requestDeserialize: ident,
+  responseSerialize: ident,
+  responseDeserialize: ident,
+};
+
+async function grpcServer(): Promise<ServerImpl> {
+  const grpc: Any = await import("@grpc/grpc-js");
+  const transit = new Hist();
+  let frames = 0;
+  let streams = 0;
+  const server = new grpc.Server({ "grpc.max_concurrent_streams": c.n + 64 });
+  server.addService({ Pipe: PIPE }, {
+    Pipe: (call: Any) => {
+      streams++;
+      call.on("data", (b: Buffer) => {
+        frames++;
+        if (measuring) transit.add(sys() - b.readDoubleBE(0));
+      });
+      call.on("end", () => call.end());
+      call.on("error", noop);
+    },
+  });
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(
+      "127.0.0.1:0",
+      grpc.ServerCredentials.createInsecure(),
+      (e: Any, p: number) => (e ? reject(e) : resolve(p)),
+    )
+  );
+  return {
+    address: `127.0.0.1:${port}`,
+    ca: "",
+    transit,
+    counters: () => ({ frames, late: 0, lost: 0, received: frames }),
+    streams: () => streams,
+    stop: () => Promise.resolve(server.forceShutdown()),
+  };
+}
+
+async function runServer(): Promise<void> {
+  const rss0 = rssMB();
+  const s = c.impl === "ours" ? await oursServer() : c.impl === "raw" ? await rawServer() : await grpcServer();
+  emit({ ready: true, address: s.address, ca: s.ca });
+  // Memory every second (RSS and JS heap, MB): shows whether it levels off or keeps growing.
+  const memTrace: [number, number, number][] = [];
+  const tm = performance.now();
+  const memTimer = setInterval(() => {
+    const m = process.memoryUsage();
+    memTrace.push([Math.round((performance.now() - tm) / 1000), Math.round(m.rss / 1e6), Math.round(m.heapUsed / 1e6)]);
+  }, 1000);
+  const cpu = new CpuMeter();
+  let c0 = s.counters();
+  let t0 = 0;
+  for await (const line of stdinLines()) {
+    if (line === "start") {
+      c0 = s.counters();
+      s.transit?.reset();
+      s.release?.reset();
+      s.e2e?.reset();
+      measuring = true;
+      t0 = performance.now();
+      cpu.start();
+    } else if (line === "stop") {
+      measuring = false;
+      const cpuPct = cpu.stop();
+      const seconds = (performance.now() - t0) / 1000;
+      const c1 = s.counters();
+      const frames = c1.frames - c0.frames;
+      const received = c1.received - c0.received;
+      const late = c1.late - c0.late;
+      const lost = c1.lost - c0.lost;
+      const out: Record<string, unknown> = {
+        role: "server",
+        runtime: RUNTIME,
+        version: VERSION,
+        streams: s.streams(),
+        seconds: r3(seconds, 2),
+        framesPerSec: r3(frames / seconds, 0),
+        received,
+        late,
+        lost,
+        latePct: r3((100 * late) / Math.max(1, received)),
+        lostPct: r3((100 * lost) / Math.max(1, received + lost)),
+        cpuPct: r3(cpuPct, 1),
+        rssMB: r3(rssMB(), 1),
+        rssDeltaMB: r3(rssMB() - rss0, 1),
+      };
+      if (s.transit) {
+        out.transit = s.transit.summary();
+        out.transitOver50Pct = r3(100 * s.transit.fractionAbove(50));
+      }
+      if (s.e2e) out.sendToRelease = s.e2e.summary();
+      if (s.release) {
+        out.release = s.release.summary();
+        out.earlyReleases = s.release.negative;
+      }
+      if (s.perStream) Object.assign(out, s.perStream());
+      clearInterval(memTimer);
+      out.memTrace = memTrace;
+      emit(out);
+      await within(s.stop(), 5000, "server stop").catch(noop);
+      exit(0);
+    }
+  }
+  exit(0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client side
+
+interface Sender {
+  /** Sends one frame on stream i. */
+  send(i: number, frame: Uint8Array): void;
+  close(): Promise<void>;
+  errors(): number;
+}
+
+async function inBatches(n: number, batch: number, open: (i: number) => Promise<void>): Promise<void> {
+  for (let i = 0; i < n; i += batch) {
+    await Promise.all(Array.from({ length: Math.min(batch, n - i) }, (_, k) => open(i + k)));
+  }
+}
+
+async function oursClient(): Promise<Sender> {
+  const { RpcClient } = await import("../mod.ts");
+  const client = await RpcClient.connect(c.address!, { ca: c.ca, serverName: "localhost", onError: noop });
+  await client.clock.ready;
+  const streams: Any[] = new Array(c.n);
+  await inBatches(c.n, c.openBatch ?? 100, async (i) => {
+    let b = client.createStream("conf").withTimeSync();
+    if (c.unreliable) b = b.unreliable();
+    streams[i] = await b.build();
+  });
+  let errors = 0;
+  const fail = () => errors++;
+  return {
+    send(i, frame) {
+      const s = streams[i];
+      s.sendWithTimestamp(frame, s.now()).catch(fail);
+    },
+    async close() {
+      await client.close();
+    },
+    errors: () => errors,
+  };
+}
+
+async function rawDenoClient(): Promise<Sender> {
+  const D = (globalThis as Any).Deno;
+  const [host, port] = c.address!.split(":");
+  const conn = await D.connectQuic({
+    hostname: host,
+    port: Number(port),
+    serverName: "localhost",
+    alpnProtocols: [ALPN],
+    caCerts: [c.ca],
+    maxIdleTimeout: 30000,
+  });
+  const writers: Any[] = new Array(c.n);
+  await inBatches(c.n, c.openBatch ?? 100, async (i) => {
+    const b = await conn.createBidirectionalStream({ waitUntilAvailable: true });
+    writers[i] = b.writable.getWriter();
+  });
+  let errors = 0;
+  const fail = () => errors++;
+  return {
+    send(i, frame) {
+      writers[i].write(frame.slice()).catch(fail);
+    },
+    close() {
+      try {
+        conn.close({ closeCode: 0, reason: "" });
+      } catch { /* closed */ }
+      return Promise.resolve();
+    },
+    errors: () => errors,
+  };
+}
+
+async function rawClient(): Promise<Sender> {
+  if (RUNTIME === "deno") return await rawDenoClient();
+  const name = "node:quic";
+  const q: Any = await import(name);
+  const { bunDrainWrite } = await import("./_quic_raw.ts");
+  const te = new TextEncoder();
+  const session = await q.connect(c.address, {
+    alpn: ALPN,
+    servername: "localhost",
+    ca: [te.encode(c.ca!)],
+    transportParams: { maxDatagramFrameSize: 1350, maxIdleTimeout: 32, initialMaxStreamsBidi: 1024 },
+  });
+  session.closed.catch(noop);
+  await session.opened;
+  const writers: Any[] = new Array(c.n);
+  await inBatches(c.n, c.openBatch ?? 100, async (i) => {
+    const st = await session.createBidirectionalStream();
+    st.closed?.catch?.(noop);
+    writers[i] = st.writer;
+  });
+  let errors = 0;
+  return {
+    send(i, frame) {
+      const w = writers[i];
+      const b = frame.slice(); // the pacer reuses its buffer; the stack may keep this one
+      try {
+        if (!w.writeSync(b)) bunDrainWrite(w, b).catch(() => errors++);
+      } catch {
+        errors++;
+      }
+    },
+    async close() {
+      await session.close({ code: 0n, type: "application", reason: "" }).catch(noop);
+    },
+    errors: () => errors,
+  };
+}
+
+async function grpcClient(): Promise<Sender> {
+  const grpc: Any = await import("@grpc/grpc-js");
+  const client = new grpc.Client(c.address, grpc.credentials.createInsecure(), { "grpc.use_local_subchannel_pool": 1 });
+  await new Promise<void>((resolve, reject) =>
+    client.waitForReady(Date.now() + 5000, (e: Any) => (e ? reject(e) : resolve()))
+  );
+  const calls: Any[] = [];
+  let errors = 0;
+  for (let i = 0; i < c.n; i++) {
+    const call = client.makeBidiStreamRequest(PIPE.path, ident, ident);
+    call.on("error", (e: Any) => {
+      if (e?.code !== grpc.status.CANCELLED) errors++;
+    });
+    call.on("data", noop);
+    calls.push(call);
+  }
+  return {
+    send(i, frame) {
+      // Each call keeps its own buffer: write() copies nothing, so give it a fresh one.
+      calls[i].write(Buffer.from(frame));
+    },
+    close() {
+      for (const call of calls) call.cancel();
+      client.close();
+      return Promise.resolve();
+    },
+    errors: () => errors,
+  };
+}
+
+async function runClient(): Promise<void> {
+  const rss0 = rssMB();
+  const t = performance.now();
+  let sender: Sender;
+  try {
+    sender = await within(
+      c.impl === "ours" ? oursClient() : c.impl === "raw" ? rawClient() : grpcClient(),
+      120_000,
+      `opening ${c.n} streams`,
+    );
+  } catch (e) {
+    emit({ role: "client", error: String((e as Error)?.message ?? e) });
+    exit(1);
+  }
+  const openMs = performance.now() - t;
+  const rssOpen = rssMB();
+
+  // Pacing: stream i belongs to group i % 20; group g sends at t0 + k·period + g·period/20.
+  const period = 1000 / c.fps;
+  const tick = period / GROUPS;
+  const frame = new Uint8Array(c.size);
+  for (let i = 8; i < c.size; i++) frame[i] = i & 0xff;
+  const view = new DataView(frame.buffer);
+  const lag = new Hist();
+  let sent = 0;
+  let running = true;
+  const t0 = performance.now();
+  const pacing = (async () => {
+    for (let k = 0; running; k++) {
+      const due = t0 + k * tick;
+      const wait = due - performance.now();
+      if (wait >= 1) await sleep(wait);
+      else if (k % 64 === 0) await new Promise((r) => setTimeout(r, 0)); // let I/O run when behind
+      lag.add(Math.max(0, performance.now() - due));
+      for (let i = k % GROUPS; i < c.n; i += GROUPS) {
+        view.setFloat64(0, sys());
+        sender.send(i, frame);
+        sent++;
+      }
+    }
+  })();
+
+  await sleep(c.warmupS * 1000);
+  const cpu = new CpuMeter();
+  const s0 = sent;
+  lag.reset();
+  const w0 = performance.now();
+  cpu.start();
+  emit({ phase: "start" });
+  await sleep(c.measureS * 1000);
+  const cpuPct = cpu.stop();
+  const seconds = (performance.now() - w0) / 1000;
+  const nominal = c.n * c.fps * seconds;
+  emit({
+    phase: "stop",
+    role: "client",
+    runtime: RUNTIME,
+    version: VERSION,
+    openMs: r3(openMs, 0),
+    seconds: r3(seconds, 2),
+    sent: sent - s0,
+    sentPctOfNominal: r3((100 * (sent - s0)) / nominal, 1),
+    lagP99Ms: r3(lag.quantile(0.99)),
+    lagMaxMs: r3(lag.max),
+    sendErrors: sender.errors(),
+    cpuPct: r3(cpuPct, 1),
+    rssMB: r3(rssMB(), 1),
+    rssOpenDeltaMB: r3(rssOpen - rss0, 1),
+  });
+  // Keep sending while the server takes its snapshot, then leave.
+  await sleep(1000);
+  running = false;
+  await pacing;
+  await within(sender.close(), 5000, "client close").catch(noop);
+  exit(0);
+}
+
+if (c.role === "server") await runServer();
+else await runClient();
