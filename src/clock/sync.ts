@@ -139,6 +139,12 @@ export interface ClockChannel {
 }
 
 const OUTSTANDING = 16;
+/**
+ * A PING on the control stream this often, whatever else runs: Bun's QUIC closes a connection
+ * that carried no stream data for 60 s ("lack of progress"), even while datagrams and QUIC
+ * keep-alives flow. Its PONG is a clock sample like any other.
+ */
+export const KEEPALIVE_MS = 20_000;
 
 /** A WASM estimator, or the bit-identical TS one when the WASM pool is exhausted. */
 function estimator(options: ClockSyncOptions): ClockEstimator {
@@ -175,6 +181,8 @@ export class SyncedClock extends EventTarget {
   readonly #burst: number;
   #channel: ClockChannel | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  #keepAlive: ReturnType<typeof setInterval> | undefined;
+  #final: ClockStats | undefined;
   #seq = 0;
   #sentInBurst = 0;
   readonly #outstanding = new Map<number, number>(); // seq → t1
@@ -205,32 +213,33 @@ export class SyncedClock extends EventTarget {
   /** The other side's clock now (for a client: the server's, the reference), in ms. */
   now(): number {
     const t = this.local();
-    const o = this.#est.offset(t);
+    const o = this.#final ? this.#final.offsetMs : this.#est.offset(t);
     return Number.isNaN(o) ? t : t + o;
   }
 
   /** Other side's clock − this side's clock (ms), now; NaN before the first sample. */
   get offsetMs(): number {
-    return this.#est.offset(this.local());
+    return this.#final ? this.#final.offsetMs : this.#est.offset(this.local());
   }
 
   /** Round-trip delay of the last exchange (ms); NaN before one. */
   get rttMs(): number {
-    return this.#est.rttMs;
+    return this.#final ? this.#final.rttMs : this.#est.rttMs;
   }
 
   /** A bound the true offset error stays within (ms); Infinity before the first sample. */
   get uncertaintyMs(): number {
-    return this.#est.uncertainty(this.local());
+    return this.#final ? this.#final.uncertaintyMs : this.#est.uncertainty(this.local());
   }
 
   /** Skew of the other side's clock relative to this one, in ppm. */
   get skewPpm(): number {
-    return this.#est.skewPpm();
+    return this.#final ? this.#final.skewPpm : this.#est.skewPpm();
   }
 
   /** Whether at least one valid sample has arrived. */
   get synced(): boolean {
+    if (this.#final) return this.#final.synced;
     return this.#est.samples > 0 && !Number.isNaN(this.#est.offset(this.local()));
   }
 
@@ -239,22 +248,25 @@ export class SyncedClock extends EventTarget {
    * for skews up to thousands of ppm). NaN before the first sample.
    */
   toLocal(remoteMs: number): number {
+    if (this.#final) return remoteMs - this.#final.offsetMs;
     const guess = remoteMs - this.#est.offset(this.local());
     return remoteMs - this.#est.offset(guess);
   }
 
   /** Maps a time on this side's clock to the other side's. NaN before the first sample. */
   toRemote(localMs: number): number {
+    if (this.#final) return localMs + this.#final.offsetMs;
     return localMs + this.#est.offset(localMs);
   }
 
   /** @internal Offset (other − this) at local time `at`. */
   offsetAt(at: number): number {
-    return this.#est.offset(at);
+    return this.#final ? this.#final.offsetMs : this.#est.offset(at);
   }
 
   /** A snapshot of everything the clock knows. */
   stats(): ClockStats {
+    if (this.#final) return { ...this.#final, transport: "none" };
     const t = this.local();
     const e = this.#est;
     return {
@@ -284,7 +296,7 @@ export class SyncedClock extends EventTarget {
 
   /** @internal Starts pinging over `channel` (a startup burst, then the steady interval). */
   attach(channel: ClockChannel): void {
-    this.detach();
+    clearTimeout(this.#timer); // the keep-alive, if any, stays
     if (this.#freed) return;
     this.#channel = channel;
     this.#outstanding.clear();
@@ -292,16 +304,29 @@ export class SyncedClock extends EventTarget {
     this.#schedule(0);
   }
 
+  /**
+   * @internal Sends a PING on `control` every {@link KEEPALIVE_MS} until `detach()`, also when
+   * clock sync is off (see KEEPALIVE_MS).
+   */
+  keepAlive(control: ClockChannel): void {
+    clearInterval(this.#keepAlive);
+    this.#keepAlive = setInterval(() => this.#ping(control), KEEPALIVE_MS);
+  }
+
   /** @internal Stops pinging (the connection ended); samples and counters stay. */
   detach(): void {
     clearTimeout(this.#timer);
+    clearInterval(this.#keepAlive);
     this.#timer = undefined;
+    this.#keepAlive = undefined;
     this.#channel = undefined;
   }
 
-  /** @internal Stops for good and releases the estimator. */
+  /** @internal Stops for good and releases the estimator; what it knew stays readable. */
   free(): void {
+    if (this.#freed) return;
     this.detach();
+    this.#final = this.stats();
     this.#freed = true;
     this.#est.free();
   }
@@ -316,9 +341,9 @@ export class SyncedClock extends EventTarget {
     }, delay);
   }
 
-  #ping(): void {
-    const ch = this.#channel;
-    if (!ch) return;
+  #ping(channel?: ClockChannel): void {
+    const ch = channel ?? this.#channel;
+    if (!ch || this.#freed) return;
     const seq = this.#seq++;
     if (this.#outstanding.size >= OUTSTANDING) {
       // Unanswered PINGs age out oldest first: memory stays bounded when the other side is mute.
@@ -363,6 +388,7 @@ export class SyncedClock extends EventTarget {
 
   /** @internal A PONG arrived; `t4` is the local time taken when it arrived. */
   receive(pong: PongFrame, t4: number): void {
+    if (this.#freed) return;
     const t1 = this.#outstanding.get(pong.seq);
     if (t1 === undefined || !Object.is(t1, pong.t1)) {
       if (this.#answered.includes(pong.seq)) this.#duplicates++;

@@ -65,6 +65,8 @@ function startClock(peer: Peer, setup: PeerSetup, control: BidiStream, caps: Cap
   const dgram = typeof caps.dgram === "number" && caps.dgram > 0 && conn.maxDatagramSize > 0;
   peer.datagrams = dgram;
   peer.clockSyncEnabled = setup.clockSync !== false;
+  clock.keepAlive({ transport: "stream", send: (f) => control.write(f) });
+  peer.closed.then(() => clock.detach());
   if (setup.clockSync === false) return;
   const useDatagrams = dgram && setup.clockSync.transport !== "stream";
   clock.attach(
@@ -72,7 +74,6 @@ function startClock(peer: Peer, setup: PeerSetup, control: BidiStream, caps: Cap
       ? { transport: "datagram", send: (f) => conn.sendDatagram(f) }
       : { transport: "stream", send: (f) => control.write(f) },
   );
-  peer.closed.then(() => clock.detach());
 }
 
 /** Routes the other side's streams once `ready` gives the peer; queued until then. */

@@ -63,7 +63,11 @@ export interface ClientOptions {
    * @default {performance.timeOrigin + performance.now()}
    */
   clock?: ClockSource;
-  /** Clock-sync settings (`intervalMs`, 50–10,000, default 250), or `false` to send no PINGs. */
+  /**
+   * Clock-sync settings (`intervalMs`, 50–10,000, default 250), or `false` to send no sync PINGs
+   * (a keep-alive PING still goes on the control stream every 20 s: Bun's QUIC closes connections
+   * that carry no stream data for 60 s).
+   */
   clockSync?: ClockSyncOptions | false;
 }
 

@@ -172,7 +172,8 @@ export class RpcServerBuilder {
   }
   /**
    * How this server estimates each client's clock (`ctx.peer.clock`): `intervalMs` between its
-   * PINGs (50–10,000, default 250), or `false` to send none (clients' PINGs are still answered).
+   * PINGs (50–10,000, default 250), or `false` to send none but the keep-alive PING every 20 s on
+   * the control stream (clients' PINGs are still answered).
    */
   clockSync(options: ClockSyncOptions | false): this {
     if (options !== false) checkClockSyncOptions(options);

@@ -5,6 +5,7 @@
 import { expect, test } from "bun:test";
 import { RpcClient } from "../../src/rpc/client.ts";
 import { RpcServer } from "../../src/rpc/server.ts";
+import { handler } from "../../src/rpc/definitions.ts";
 import { RpcError } from "../../src/protocol/rpc_error.ts";
 import { createFrameCodec } from "../../src/protocol/codec.ts";
 import { type Frame, FrameType } from "../../src/protocol/frame.ts";
@@ -229,3 +230,27 @@ test("a reconnecting client keeps one clock", async () => {
     await server.close();
   }
 });
+
+test("an idle connection outlives Bun's 60 s no-stream-progress limit (keep-alive PING on the control stream)", async () => {
+  // Clock sync on datagrams only would not count as progress for Bun's stack; neither would none.
+  const server = quiet(RpcServer.builder()).handler(handler("ping", () => "pong")).build();
+  await server.start();
+  const a = await RpcClient.connect(server.address, { ca: server.trust.ca });
+  const b = await RpcClient.connect(server.address, { ca: server.trust.ca, clockSync: false });
+  try {
+    await sleep(65_000);
+    expect(a.connected).toBe(true);
+    expect(b.connected).toBe(true);
+    expect(await a.request("ping")).toBe("pong");
+    expect(await b.request("ping")).toBe("pong");
+    expect(a.clock.stats().transport).toBe("datagram");
+    expect(b.clock.stats().transport).toBe("none");
+  } finally {
+    await a.close();
+    await b.close();
+    await server.close();
+  }
+  // What the clocks knew stays readable after close.
+  expect(Number.isFinite(a.clock.stats().offsetMs)).toBe(true);
+  expect(a.clock.stats().samples).toBeGreaterThan(200);
+}, 80_000);
