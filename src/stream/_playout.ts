@@ -4,11 +4,9 @@
  * thousands of timers. A wake-up is a hint: the stream asks its jitter buffer what is due at the
  * clock's current reading, so a timer that fires early never releases a frame early.
  *
- * The last millisecond is waited out with zero-delay timers when few wake-ups are pending
+ * The last millisecond is waited out with `setImmediate` polling when few wake-ups are pending
  * (a timer armed for the exact time fires up to ~1 ms late); under load the heap always holds
  * something due within a millisecond and plain timers are used, so the loop never spins.
- * (`setImmediate` is not used: under Bun a callback queued from inside a timer was observed
- * never to run in one test sequence, which stalled every stream.)
  *
  * @module
  */
@@ -40,10 +38,10 @@ const heap: Entry[] = [];
 let timer: ReturnType<typeof setTimeout> | undefined;
 /**
  * A coarse watchdog interval that runs while wake-ups are pending. Under `bun test`, after some
- * earlier tests, a stream's wake-up (a setImmediate, then a zero-delay timer) was seen never to
- * fire: about one run of tests/stream in three, and never while any other timer was pending. The
- * root cause in Bun's event loop is not isolated; with this interval the stall has not recurred
- * (0 in 10 runs), and it bounds any stall to one period.
+ * earlier tests, a stream's wake-up (a setImmediate, and also a zero-delay timer in its place)
+ * was seen never to fire: about one run of tests/stream in three, and never while any other
+ * timer was pending. The root cause in Bun's event loop is not isolated; with this interval the
+ * stall has not recurred, and it bounds any stall to one period.
  */
 let watchdog: ReturnType<typeof setInterval> | undefined;
 const WATCHDOG_MS = 50;
@@ -114,8 +112,10 @@ function arm(): void {
     return;
   }
   watchdog ??= setInterval(() => {
-    if (heap.length && heap[0].at <= performance.now()) run();
-    else arm();
+    if (heap.length && heap[0].at <= performance.now()) {
+      polling = false; // a poll that never ran must not block arming
+      run();
+    } else arm();
   }, WATCHDOG_MS);
   if (polling) return;
   const at = heap[0].at;
@@ -142,11 +142,10 @@ function run(): void {
   if (heap.length < POLL_BELOW && heap[0].at - performance.now() < 1) {
     // Within a millisecond of the next wake-up: poll rather than trust a timer.
     polling = true;
-    timer = setTimeout(() => {
+    setImmediate(() => {
       polling = false;
       run();
-    }, 0);
-    timerAt = heap[0].at;
+    });
     return;
   }
   arm();
