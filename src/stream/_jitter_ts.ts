@@ -364,7 +364,13 @@ export class TsJitterBuffer {
 
   #updateTarget(): void {
     if (this.#fixed) return;
-    let t = this.#samples < MIN_SAMPLES ? this.#o.initial : this.#cursorQuantile() + this.#o.margin;
+    let t: number;
+    if (this.#samples < MIN_SAMPLES) {
+      // Start: the initial latency, but never below what the few samples so far need, so a path
+      // slower than it (or a low frame rate, 50 frames taking 50 s at 1 fps) is not late meanwhile.
+      const q = this.quantile(this.#o.quantile) + this.#o.margin;
+      t = q > this.#o.initial ? q : this.#o.initial;
+    } else t = this.#cursorQuantile() + this.#o.margin;
     if (t < this.#o.min) t = this.#o.min;
     if (t > this.#o.max) t = this.#o.max;
     this.#target = t;

@@ -74,6 +74,24 @@ for (const impl of ["wasm", "ts"] as const) {
       jb.free();
     });
 
+    test("start phase: a path slower than the initial 80 ms raises D from the first frames (1 fps, 300 ms transit)", () => {
+      const jb = make();
+      let late = 0;
+      for (let i = 0; i < 10; i++) {
+        const ts = T0 + OFF + i * 1000;
+        const at = T0 + i * 1000 + 300 + ((i * 7) % 10); // 300–309 ms
+
+        if (jb.push(i, ts, OFF, at) === "late") late++;
+        drain(jb, at + 1000);
+      }
+      // Only the first frames can be late (nothing, then one sample known); D follows the path at
+      // once instead of holding 80 ms for 50 frames (50 s at 1 fps: every frame late).
+      expect(late).toBeLessThanOrEqual(2);
+      expect(jb.stats().latencyMs).toBeGreaterThan(300);
+      expect(jb.stats().latencyMs).toBeLessThan(320);
+      jb.free();
+    });
+
     test("fixed latency is exact: alignedTime = (ts − offset) + latency", () => {
       const rnd = seededRandom(6);
       const jb = make({ latencyMs: 120 });

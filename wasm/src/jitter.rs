@@ -12,7 +12,8 @@
 //!   FORGET^−n (the increment grows instead of every bucket shrinking) and all weights are scaled
 //!   by 2^−200 (exact) once the increment passes 2^200. The q-quantile is tracked by a cursor
 //!   that moves a bucket or two per sample (interpolated within its bucket). D* = clamp(Q_q +
-//!   margin, min, max), the initial latency until `MIN_SAMPLES` samples. D rises to D* at once;
+//!   margin, min, max), at least the initial latency until `MIN_SAMPLES` samples (more when the
+//!   first samples need it). D rises to D* at once;
 //!   it falls towards D* at most `SLEW` ms per ms of local time. Only frames that arrive feed
 //!   the histogram (loss never raises D); late ones do.
 //! * Sequence window: one bit per seq over the last `SEQ_WINDOW` seqs below the highest seen.
@@ -494,7 +495,13 @@ impl Buffer {
             return;
         }
         let mut t = if self.samples < MIN_SAMPLES {
-            self.o.initial
+            // Start: the initial latency, but never below what the few samples so far need.
+            let q = self.quantile(self.o.quantile) + self.o.margin;
+            if q > self.o.initial {
+                q
+            } else {
+                self.o.initial
+            }
         } else {
             self.cursor_quantile() + self.o.margin
         };
