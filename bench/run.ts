@@ -1,7 +1,8 @@
 // `npm run bench`: runs each benchmark on Bun and on Deno (the transport one on Node too, from
 // a bundle) in separate processes, writes bench/results/<name>.json and .md, and refreshes the
-// matching table in README.md. BENCH=codec, BENCH=transport, BENCH=rpc or BENCH=realtime runs only
-// that one. The real-time benchmark (about 9 minutes) has a smoke-test mode: QUICK=1 (about 1.5).
+// matching table in README.md. BENCH=codec, BENCH=transport, BENCH=rpc, BENCH=realtime or
+// BENCH=discovery runs only that one. The real-time benchmark (about 9 minutes) has a smoke-test
+// mode: QUICK=1 (about 1.5). The discovery one needs root (network namespaces).
 
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
@@ -14,8 +15,8 @@ const bin = (name: string) => {
   return existsSync(local) ? local : name;
 };
 const ONLY = process.env.BENCH ?? "";
-if (ONLY && ONLY !== "codec" && ONLY !== "transport" && ONLY !== "rpc" && ONLY !== "realtime") {
-  console.error(`BENCH=${ONLY}: expected "codec", "transport", "rpc" or "realtime"`);
+if (ONLY && !["codec", "transport", "rpc", "realtime", "discovery"].includes(ONLY)) {
+  console.error(`BENCH=${ONLY}: expected "codec", "transport", "rpc", "realtime" or "discovery"`);
   process.exit(2);
 }
 const DATE = new Date().toISOString();
@@ -693,9 +694,40 @@ async function realtime(): Promise<boolean> {
   return code === 0;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Discovery: RpcServer.start() with enableDiscovery -> first discovery by another process, and
+// close() -> down, between two network namespaces (real multicast; needs root).
+
+async function discoveryPart(): Promise<boolean> {
+  console.log("discovery benchmark: two network namespaces joined by a veth pair, Bun and Deno");
+  const { discoveryBench } = await import("./discovery.ts");
+  const r = await discoveryBench(5);
+  if (r.skipped) {
+    console.log(`  skipped: ${r.skipped}`);
+    return true;
+  }
+  const rows = Object.entries(r.results).map(([rt, x]) => {
+    const f = (s: { min: number; median: number; max: number }) => `${s.median} (${s.min}–${s.max})`;
+    return `| ${rt} | ${f(x.startToUpMs)} | ${f(x.discoverMs)} | ${f(x.closeToDownMs)} |`;
+  });
+  const table = [
+    `Measured ${DATE.slice(0, 10)} on ${MACHINE}; server and browser in separate processes of the same runtime, in two network namespaces joined by a veth pair (real multicast); ${r.iterations} runs each, median (min–max) in ms. start → up: from \`server.start()\` of an RpcServer with \`enableDiscovery(name)\` to a browsing process's \`up\` event (RFC 6762 probing takes ~750 ms of it); discover: one \`RpcClient.discover\`-equivalent call against a running service (includes its 300 ms settle time); close → down: from \`server.close()\` to the browser's \`down\` (goodbye packets).`,
+    "",
+    "| runtime | start → up ms | discover ms | close → down ms |",
+    "|---|---|---|---|",
+    ...rows,
+  ].join("\n");
+  console.log(table);
+  writeFileSync(join(ROOT, "bench/results/discovery.json"), JSON.stringify({ date: DATE, machine: MACHINE, ...r }, null, 2) + "\n");
+  writeFileSync(join(ROOT, "bench/results/discovery.md"), table + "\n");
+  updateReadme("discovery", table);
+  return true;
+}
+
 let ok = true;
 if (!ONLY || ONLY === "codec") await codec();
 if (!ONLY || ONLY === "transport") ok = (await transport()) && ok;
 if (!ONLY || ONLY === "rpc") ok = (await rpc()) && ok;
 if (!ONLY || ONLY === "realtime") ok = (await realtime()) && ok;
+if (!ONLY || ONLY === "discovery") ok = (await discoveryPart()) && ok;
 if (!ok) process.exit(1);
