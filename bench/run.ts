@@ -711,7 +711,7 @@ async function discoveryPart(): Promise<boolean> {
     return `| ${rt} | ${f(x.startToUpMs)} | ${f(x.discoverMs)} | ${f(x.closeToDownMs)} |`;
   });
   const table = [
-    `Measured ${DATE.slice(0, 10)} on ${MACHINE}; server and browser in separate processes of the same runtime, in two network namespaces joined by a veth pair (real multicast); ${r.iterations} runs each, median (min–max) in ms. start → up: from \`server.start()\` of an RpcServer with \`enableDiscovery(name)\` to a browsing process's \`up\` event (RFC 6762 probing takes ~750 ms of it); discover: one \`RpcClient.discover\`-equivalent call against a running service (includes its 300 ms settle time); close → down: from \`server.close()\` to the browser's \`down\` (goodbye packets).`,
+    `Measured ${DATE.slice(0, 10)} on ${MACHINE}; server and browser in separate processes of the same runtime, in two network namespaces joined by a veth pair (real multicast); ${r.iterations} runs each, median (min–max) in ms. start → up: from \`server.start()\` of an RpcServer with \`enableDiscovery(name)\` to a browsing process's \`up\` event (RFC 6762 probing takes ~750 ms of it); discover: one \`discover()\` call (what \`RpcClient.discover\` runs) against a running service (includes its 300 ms settle time); close → down: from \`server.close()\` to the browser's \`down\` (goodbye packets).`,
     "",
     "| runtime | start → up ms | discover ms | close → down ms |",
     "|---|---|---|---|",
