@@ -629,7 +629,7 @@ function realtimeTable(r: Rt): { table: string; missed: string[] } {
       `${count(low.n)} open streams at 1 frame/s on one connection (Bun): ${low.holds ? "works" : "does not hold"}; opened in ${num(low.client.openMs / 1000, 1)} s, ` +
         `late ${num(low.server.latePct, 2)}%, transit p99 ${num(low.server.transitP99MsMedianOfStreams, 1)} ms, RSS ${num(low.server.rssMB, 0)} MB server / ${num(low.client.rssMB, 0)} MB client, CPU ${num(low.server.cpuPct, 0)}% / ${
           num(low.client.cpuPct, 0)
-        }% (D stays at its 80 ms start value: the adaptive estimate waits for 50 frames per stream)`,
+        }% (the server is saturated, and the raw stack's own transit p99 at this count is the next line)`,
     );
   }
   if (lowRaw) {
