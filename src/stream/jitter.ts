@@ -243,6 +243,18 @@ function statsOf(s: Float64Array): JitterStats {
   return out as unknown as JitterStats;
 }
 
+/**
+ * Statistics with every field 0, for a stream that has no jitter buffer.
+ *
+ * @example
+ * ```ts
+ * const s = zeroJitterStats(); // s.late === 0, s.latencyMs === 0
+ * ```
+ */
+export function zeroJitterStats(): JitterStats {
+  return statsOf(new Float64Array(STATS_LEN));
+}
+
 function freed(): never {
   throw new Error("jitter buffer has been freed");
 }

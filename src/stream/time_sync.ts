@@ -9,7 +9,7 @@
 
 import { ErrorCode, RpcError } from "../protocol/rpc_error.ts";
 import type { SyncedClock } from "../clock/sync.ts";
-import { createJitterBuffer, type JitterBuffer, type JitterStats } from "./jitter.ts";
+import { createJitterBuffer, type JitterBuffer, type JitterStats, zeroJitterStats } from "./jitter.ts";
 import { Wakeup } from "./_playout.ts";
 
 /** Options of `createStream(name).withTimeSync(options)`. They apply to both directions. */
@@ -61,15 +61,9 @@ export interface StreamStats extends JitterStats {
 
 const DEFAULT_SYNC_TIMEOUT = 5000;
 
-let zero: JitterStats | undefined;
 /** Stats of a stream that is not time-synced: its counts, every jitter-buffer field 0. */
 export function plainStreamStats(counts: Partial<StreamStats>): StreamStats {
-  if (!zero) {
-    const jb = createJitterBuffer({ impl: "ts" });
-    zero = Object.fromEntries(Object.keys(jb.stats()).map((k) => [k, 0])) as unknown as JitterStats;
-    jb.free();
-  }
-  return { ...zero, sent: 0, readyDrops: 0, heldForSync: 0, ...counts };
+  return { ...zeroJitterStats(), sent: 0, readyDrops: 0, heldForSync: 0, ...counts };
 }
 
 /** Validates time-sync options; throws RangeError naming the bad one. */
@@ -137,7 +131,11 @@ export class TimeSyncReceiver {
     });
     this.#wakeup = new Wakeup(() => this.#release());
     if (!clock.synced) {
-      clock.ready.then(() => this.#flushHeld());
+      // At the first clock sample: schedule what was held, and wake a recv() waiting for sync.
+      clock.ready.then(() => {
+        this.#flushHeld();
+        this.#notify();
+      });
     }
   }
 
@@ -282,11 +280,7 @@ export class TimeSyncReceiver {
         prev?.();
         resolve();
       };
-      if (timeoutMs !== undefined) {
-        t = setTimeout(() => this.#notify(), timeoutMs);
-        // Also wake at the first clock sample.
-        this.#clock.ready.then(() => this.#notify());
-      }
+      if (timeoutMs !== undefined) t = setTimeout(() => this.#notify(), timeoutMs);
     });
   }
 
