@@ -7,7 +7,7 @@
  */
 
 import type { FrameCodec } from "../protocol/codec.ts";
-import { type Frame, FrameFlag, FrameType, type Metadata } from "../protocol/frame.ts";
+import { type DataFrame, type Frame, FrameFlag, FrameType, type Metadata } from "../protocol/frame.ts";
 import { ErrorCode, errorCodeFromNumber, errorCodeNumber, RpcError } from "../protocol/rpc_error.ts";
 import type { BidiStream, SendStream } from "../transport/types.ts";
 import { TransportError } from "../transport/transport_error.ts";
@@ -285,12 +285,17 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
     if (this.#ended) throw new RpcError(ErrorCode.FAILED_PRECONDITION, `stream "${this.name}" was ended; cannot send`);
     if (this.#rt) return this.sendWithTimestamp(data, this.now());
     if (this.#mode?.datagram) return this.#sendDatagram({ type: FrameType.DATA, flags: FrameFlag.RAW, streamId: this.#mode.datagram.id, seq: this.#seq++, payload: data });
-    const need = Math.min(data.length, STREAM_WINDOW);
+    return this.#sendReliable({ type: FrameType.DATA, flags: FrameFlag.RAW, payload: data });
+  }
+
+  /** Writes a DATA frame on the stream once the peer has granted credit for its payload. */
+  async #sendReliable(frame: DataFrame): Promise<void> {
+    const need = Math.min(frame.payload.length, STREAM_WINDOW);
     while (this.#credit < need && !this.#aborted) await this.#waitChange();
     if (this.#aborted) throw this.#aborted;
-    this.#credit -= data.length;
+    this.#credit -= frame.payload.length;
     try {
-      await this.#write({ type: FrameType.DATA, flags: FrameFlag.RAW, payload: data });
+      await this.#write(frame);
       this.#sent++;
     } catch (e) {
       throw (this.#aborted ??= streamError(e));
@@ -347,21 +352,12 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
     if (this.#ended) throw new RpcError(ErrorCode.FAILED_PRECONDITION, `stream "${this.name}" was ended; cannot send`);
     if (this.#seq > Number.MAX_SAFE_INTEGER) throw new RpcError(ErrorCode.OUT_OF_RANGE, `stream "${this.name}": sequence numbers exhausted`);
     const seq = this.#seq++;
-    const frame: Frame = { type: FrameType.DATA, flags: FrameFlag.RAW, seq, timestamp: timestampMs, payload: data };
+    const frame: DataFrame = { type: FrameType.DATA, flags: FrameFlag.RAW, seq, timestamp: timestampMs, payload: data };
     if (this.#mode?.datagram) {
-      (frame as { streamId?: number }).streamId = this.#mode.datagram.id;
+      frame.streamId = this.#mode.datagram.id;
       return this.#sendDatagram(frame);
     }
-    const need = Math.min(data.length, STREAM_WINDOW);
-    while (this.#credit < need && !this.#aborted) await this.#waitChange();
-    if (this.#aborted) throw this.#aborted;
-    this.#credit -= data.length;
-    try {
-      await this.#write(frame);
-      this.#sent++;
-    } catch (e) {
-      throw (this.#aborted ??= streamError(e));
-    }
+    return this.#sendReliable(frame);
   }
 
   /**
