@@ -131,6 +131,34 @@ export function checkClockSyncOptions(options: ClockSyncOptions): { intervalMs: 
   return { intervalMs, burst };
 }
 
+/**
+ * What an estimator knew at local time `at`, frozen: a constant model that outlives the
+ * estimator it was read from (so a closed connection's clock stays readable).
+ */
+function frozen(e: ClockEstimator, at: number): ClockEstimator {
+  const offset = e.offset(at), skew = e.skewPpm(), uncertainty = e.uncertainty(at);
+  const { rttMs, minDelayMs, jitterMs, samples, accepted, rejected, invalid, steps, windowSize } = e;
+  return {
+    add: () => {
+      throw new Error("clock estimator has been freed");
+    },
+    offset: () => offset,
+    skewPpm: () => skew,
+    uncertainty: () => uncertainty,
+    rttMs,
+    minDelayMs,
+    jitterMs,
+    samples,
+    accepted,
+    rejected,
+    invalid,
+    steps,
+    windowSize,
+    reset: () => {},
+    free: () => {},
+  };
+}
+
 /** @internal One way to carry PING/PONG: a datagram sender or the control stream. */
 export interface ClockChannel {
   transport: "datagram" | "stream";
@@ -175,14 +203,13 @@ const BURST_GAP_MS = 50;
 export class SyncedClock extends EventTarget {
   /** This side's clock source. */
   readonly local: ClockSource;
-  readonly #est: ClockEstimator;
+  #est: ClockEstimator;
   readonly #frames: FrameCodec;
   readonly #intervalMs: number;
   readonly #burst: number;
   #channel: ClockChannel | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #keepAlive: ReturnType<typeof setInterval> | undefined;
-  #final: ClockStats | undefined;
   #seq = 0;
   #sentInBurst = 0;
   readonly #outstanding = new Map<number, number>(); // seq → t1
@@ -213,33 +240,32 @@ export class SyncedClock extends EventTarget {
   /** The other side's clock now (for a client: the server's, the reference), in ms. */
   now(): number {
     const t = this.local();
-    const o = this.#final ? this.#final.offsetMs : this.#est.offset(t);
+    const o = this.#est.offset(t);
     return Number.isNaN(o) ? t : t + o;
   }
 
   /** Other side's clock − this side's clock (ms), now; NaN before the first sample. */
   get offsetMs(): number {
-    return this.#final ? this.#final.offsetMs : this.#est.offset(this.local());
+    return this.#est.offset(this.local());
   }
 
   /** Round-trip delay of the last exchange (ms); NaN before one. */
   get rttMs(): number {
-    return this.#final ? this.#final.rttMs : this.#est.rttMs;
+    return this.#est.rttMs;
   }
 
   /** A bound the true offset error stays within (ms); Infinity before the first sample. */
   get uncertaintyMs(): number {
-    return this.#final ? this.#final.uncertaintyMs : this.#est.uncertainty(this.local());
+    return this.#est.uncertainty(this.local());
   }
 
   /** Skew of the other side's clock relative to this one, in ppm. */
   get skewPpm(): number {
-    return this.#final ? this.#final.skewPpm : this.#est.skewPpm();
+    return this.#est.skewPpm();
   }
 
   /** Whether at least one valid sample has arrived. */
   get synced(): boolean {
-    if (this.#final) return this.#final.synced;
     return this.#est.samples > 0 && !Number.isNaN(this.#est.offset(this.local()));
   }
 
@@ -248,25 +274,22 @@ export class SyncedClock extends EventTarget {
    * for skews up to thousands of ppm). NaN before the first sample.
    */
   toLocal(remoteMs: number): number {
-    if (this.#final) return remoteMs - this.#final.offsetMs;
     const guess = remoteMs - this.#est.offset(this.local());
     return remoteMs - this.#est.offset(guess);
   }
 
   /** Maps a time on this side's clock to the other side's. NaN before the first sample. */
   toRemote(localMs: number): number {
-    if (this.#final) return localMs + this.#final.offsetMs;
     return localMs + this.#est.offset(localMs);
   }
 
   /** @internal Offset (other − this) at local time `at`. */
   offsetAt(at: number): number {
-    return this.#final ? this.#final.offsetMs : this.#est.offset(at);
+    return this.#est.offset(at);
   }
 
   /** A snapshot of everything the clock knows. */
   stats(): ClockStats {
-    if (this.#final) return { ...this.#final, transport: "none" };
     const t = this.local();
     const e = this.#est;
     return {
@@ -322,13 +345,14 @@ export class SyncedClock extends EventTarget {
     this.#channel = undefined;
   }
 
-  /** @internal Stops for good and releases the estimator; what it knew stays readable. */
+  /** @internal Stops for good and releases the estimator; what it knew stays readable (frozen). */
   free(): void {
     if (this.#freed) return;
     this.detach();
-    this.#final = this.stats();
-    this.#freed = true;
+    const last = frozen(this.#est, this.local());
     this.#est.free();
+    this.#est = last;
+    this.#freed = true;
   }
 
   #schedule(delay: number): void {
