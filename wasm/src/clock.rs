@@ -59,6 +59,68 @@ pub const ADD_ACCEPTED: i32 = 0;
 pub const ADD_REJECTED: i32 = 1;
 pub const ADD_STEP: i32 = 2;
 
+/// Least-squares sums of y against x centred on the last point's x (`base`) and the mean.
+struct Line {
+    base: f64,
+    xm: f64,
+    ym: f64,
+    sxx: f64,
+    sxy: f64,
+}
+
+/// A ring of points: point i is (buf[k], buf[k + 1]) with k = ((head + i) % CAP) * STRIDE
+/// (constants, so the modulo stays as cheap as in the estimator's own index helpers).
+#[derive(Clone, Copy)]
+struct Ring<'a, const CAP: usize, const STRIDE: usize> {
+    buf: &'a [f64],
+    head: usize,
+}
+
+impl<'a, const CAP: usize, const STRIDE: usize> Ring<'a, CAP, STRIDE> {
+    fn point(&self, i: usize) -> (f64, f64) {
+        let k = ((self.head + i) % CAP) * STRIDE;
+        (self.buf[k], self.buf[k + 1])
+    }
+}
+
+impl Line {
+    /// Fits the first `n` (≥ 1) points of `g`.
+    fn fit<const CAP: usize, const STRIDE: usize>(g: Ring<CAP, STRIDE>, n: usize) -> Line {
+        let base = g.point(n - 1).0;
+        let nf = n as f64;
+        let mut sx = 0.0;
+        let mut sy = 0.0;
+        for i in 0..n {
+            let (x, y) = g.point(i);
+            sx += x - base;
+            sy += y;
+        }
+        let xm = sx / nf;
+        let ym = sy / nf;
+        let mut sxx = 0.0;
+        let mut sxy = 0.0;
+        for i in 0..n {
+            let (x, y) = g.point(i);
+            let x = (x - base) - xm;
+            sxx += x * x;
+            sxy += x * (y - ym);
+        }
+        Line { base, xm, ym, sxx, sxy }
+    }
+
+    /// Sum of squared residuals of the points about the line with slope `s` through the means.
+    fn sse<const CAP: usize, const STRIDE: usize>(&self, g: Ring<CAP, STRIDE>, n: usize, s: f64) -> f64 {
+        let mut sse = 0.0;
+        for i in 0..n {
+            let (x, y) = g.point(i);
+            let x = (x - self.base) - self.xm;
+            let r = (y - self.ym) - s * x;
+            sse += r * r;
+        }
+        sse
+    }
+}
+
 pub struct Estimator {
     precision: f64,
     // Ring buffer of accepted samples: [tau, theta, delta] × WINDOW, oldest at `head`.
@@ -210,36 +272,14 @@ impl Estimator {
         if base - first <= 1.5 * window_span {
             return None;
         }
-        let mf = m as f64;
-        let mut sx = 0.0;
-        let mut sy = 0.0;
-        for i in 0..m {
-            let b = self.block_at(i);
-            sx += self.blocks[b] - base;
-            sy += self.blocks[b + 1];
-        }
-        let xm = sx / mf;
-        let ym = sy / mf;
-        let mut sxx = 0.0;
-        let mut sxy = 0.0;
-        for i in 0..m {
-            let b = self.block_at(i);
-            let x = (self.blocks[b] - base) - xm;
-            sxx += x * x;
-            sxy += x * (self.blocks[b + 1] - ym);
-        }
-        if !(sxx > 0.0) {
+        let g: Ring<LONG, 2> = Ring { buf: &self.blocks, head: self.bhead };
+        let line = Line::fit(g, m);
+        if !(line.sxx > 0.0) {
             return None;
         }
-        let sl = sxy / sxx;
-        let mut sse = 0.0;
-        for i in 0..m {
-            let b = self.block_at(i);
-            let x = (self.blocks[b] - base) - xm;
-            let e = (self.blocks[b + 1] - ym) - sl * x;
-            sse += e * e;
-        }
-        Some((sl, sse / (mf - 2.0) / sxx))
+        let sl = line.sxy / line.sxx;
+        let sse = line.sse(g, m, sl);
+        Some((sl, sse / (m as f64 - 2.0) / line.sxx))
     }
 
     /// Clock filter over the last `FILTER` samples: (index of the selected sample, ψ).
@@ -296,39 +336,17 @@ impl Estimator {
             self.var_s = 0.0;
             return;
         }
-        let base = self.ring[self.at(n - 1)];
         let nf = n as f64;
-        let mut sx = 0.0;
-        let mut sy = 0.0;
-        for i in 0..n {
-            let k = self.at(i);
-            sx += self.ring[k] - base;
-            sy += self.ring[k + 1];
-        }
-        let xm = sx / nf;
-        let ym = sy / nf;
-        let mut sxx = 0.0;
-        let mut sxy = 0.0;
-        for i in 0..n {
-            let k = self.at(i);
-            let x = (self.ring[k] - base) - xm;
-            sxx += x * x;
-            sxy += x * (self.ring[k + 1] - ym);
-        }
-        let mut s = if sxx > 0.0 { sxy / sxx } else { 0.0 };
+        let g: Ring<WINDOW, 3> = Ring { buf: &self.ring, head: self.head };
+        let line = Line::fit(g, n);
+        let sxx = line.sxx;
+        let mut s = if sxx > 0.0 { line.sxy / sxx } else { 0.0 };
         if s > MAX_SKEW {
             s = MAX_SKEW;
         } else if s < -MAX_SKEW {
             s = -MAX_SKEW;
         }
-        let mut sse = 0.0;
-        for i in 0..n {
-            let k = self.at(i);
-            let x = (self.ring[k] - base) - xm;
-            let r = (self.ring[k + 1] - ym) - s * x;
-            sse += r * r;
-        }
-        let mut sigma2 = sse / (nf - 2.0);
+        let mut sigma2 = line.sse(g, n, s) / (nf - 2.0);
         let mut var_s = if sxx > 0.0 { sigma2 / sxx } else { 0.0 };
         // A longer history pins the slope down better than the window can (the window's slope
         // error grows as its span shrinks relative to the noise): use it when it is tighter.
@@ -337,20 +355,13 @@ impl Estimator {
             if vl < var_s && sl <= MAX_SKEW && sl >= -MAX_SKEW {
                 s = sl;
                 var_s = vl;
-                let mut sse2 = 0.0;
-                for i in 0..n {
-                    let k = self.at(i);
-                    let x = (self.ring[k] - base) - xm;
-                    let r = (self.ring[k + 1] - ym) - s * x;
-                    sse2 += r * r;
-                }
-                sigma2 = sse2 / (nf - 2.0);
+                sigma2 = line.sse(g, n, s) / (nf - 2.0);
             }
         }
         self.fitted = true;
-        self.a = ym;
+        self.a = line.ym;
         self.s = s;
-        self.t_ref = base + xm;
+        self.t_ref = line.base + line.xm;
         self.sigma = sigma2.sqrt();
         self.var_s = var_s;
     }
