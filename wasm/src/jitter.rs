@@ -856,15 +856,7 @@ mod tests {
         Options { latency, ..opts() }
     }
 
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> f64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            (self.0 >> 11) as f64 / (1u64 << 53) as f64
-        }
-    }
+    use crate::test_rng::Rng;
 
     fn drain(b: &mut Buffer, now: f64) -> Vec<Popped> {
         let mut v = vec![];

@@ -10,6 +10,8 @@ pub mod clock;
 pub mod frame;
 pub mod jitter;
 pub mod varint;
+#[cfg(test)]
+mod test_rng;
 
 use frame::{Limits, Meta, Rec, Spec};
 
