@@ -194,15 +194,8 @@ for (const impl of ["wasm", "ts"] as const) {
       const est = createClockEstimator({ impl });
       for (const { t } of xs) est.add(t[0], t[1], t[2], t[3]);
       const at = xs[49].t[3] + 100;
-      const before = [
-        est.offset(at),
-        est.skewPpm(),
-        est.uncertainty(at),
-        est.samples,
-        est.accepted,
-        est.rejected,
-        est.windowSize,
-      ];
+      const state = () => [est.offset(at), est.skewPpm(), est.uncertainty(at), est.samples, est.accepted, est.rejected, est.windowSize];
+      const before = state();
       const [t1, t2, t3, t4] = xs[49].t;
       const bad: [number, number, number, number][] = [
         [NaN, t2, t3, t4 + 1000],
@@ -213,16 +206,7 @@ for (const impl of ["wasm", "ts"] as const) {
         [t1 - 1000, t2 - 1000, t3 - 1000, t4 - 1000], // older than the last sample
       ];
       for (const b of bad) expect(() => est.add(...b)).toThrow(RangeError);
-      expect([
-        est.offset(at),
-        est.skewPpm(),
-        est.uncertainty(at),
-        est.samples,
-        est.accepted,
-        est.rejected,
-        est.windowSize,
-      ])
-        .toEqual(before);
+      expect(state()).toEqual(before);
       expect(est.invalid).toBe(bad.length);
       expect(est.add(t1 + 1000, t2 + 1000, t3 + 1000, t4 + 1000)).not.toBe("step");
       est.free();
