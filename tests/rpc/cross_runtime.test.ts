@@ -3,7 +3,7 @@
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { runtimeCommand } from "../support/process.ts";
+import { runForJson, runtimeCommand } from "../support/process.ts";
 
 const SCENARIO = join(import.meta.dir, "scenario.ts");
 const RUNTIMES = ["bun", "deno"] as const;
@@ -32,15 +32,7 @@ for (const server of RUNTIMES) {
     describe(`${client} client → ${server} server`, () => {
       let r: Record<string, unknown>;
       beforeAll(async () => {
-        const p = Bun.spawn(runtimeCommand(client, SCENARIO, ["client", servers[server].address]), { stdin: "pipe", stdout: "pipe", stderr: "pipe" });
-        p.stdin.write(JSON.stringify({ ca: servers[server].ca }) + "\n");
-        p.stdin.end();
-        const timer = setTimeout(() => p.kill(), 50_000);
-        const [out, err] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text()]);
-        clearTimeout(timer);
-        const line = out.trim().split("\n").pop() ?? "";
-        if (!line.startsWith("{")) throw new Error(`client produced no result: ${out}\n${err}`);
-        r = JSON.parse(line);
+        r = await runForJson(runtimeCommand(client, SCENARIO, ["client", servers[server].address]), { ca: servers[server].ca }, 50_000);
       }, 60_000);
 
       test("requests: values, bytes, NOT_FOUND, INTERNAL without leaks, error details, validation", () => {

@@ -8,9 +8,18 @@ import { RpcServer } from "../../src/rpc/server.ts";
 import { streamHandler } from "../../src/rpc/definitions.ts";
 import type { EchoStream } from "../../src/stream/echo_stream.ts";
 import type { StreamStats } from "../../src/stream/time_sync.ts";
-import { runtimeCommand } from "../support/process.ts";
+import type { ClockStats } from "../../src/clock/sync.ts";
+import { runForJson, runtimeCommand } from "../support/process.ts";
 
 const CLIENT = join(import.meta.dir, "rt_client.ts");
+
+/** What rt_client.ts prints. */
+interface ClientResult {
+  runtime: string;
+  clock: ClockStats;
+  got: { seq: number; alignedTime: number; timestamp: number; releasedAt: number }[];
+  stats: StreamStats;
+}
 
 for (const rt of ["deno", "bun"] as const) {
   test(`${rt} client ⇄ Bun server: clock offset found, frames aligned and echoed back aligned`, async () => {
@@ -28,15 +37,7 @@ for (const rt of ["deno", "bun"] as const) {
       .build();
     await server.start();
     try {
-      const p = Bun.spawn(runtimeCommand(rt, CLIENT, [server.address]), { stdin: "pipe", stdout: "pipe", stderr: "pipe" });
-      p.stdin.write(JSON.stringify({ ca: server.trust.ca }));
-      p.stdin.end();
-      const timer = setTimeout(() => p.kill(), 40_000);
-      const [out, err] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text()]);
-      clearTimeout(timer);
-      const line = out.trim().split("\n").pop() ?? "";
-      if (!line.startsWith("{")) throw new Error(`client produced no result: ${out}\n${err}`);
-      const r = JSON.parse(line);
+      const r = await runForJson<ClientResult>(runtimeCommand(rt, CLIENT, [server.address]), { ca: server.trust.ca }, 40_000);
       expect(r.runtime).toBe(rt);
       // The client's clock is 3 s behind: the server's is 3000 ms ahead of it.
       expect(r.clock.transport).toBe("datagram");

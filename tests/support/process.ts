@@ -11,14 +11,15 @@ export function tool(name: "bun" | "deno"): string {
   return existsSync(local) ? local : name;
 }
 
-/** Runs `cmd` to completion (killed after `timeoutMs`). */
+/** Runs `cmd` to completion (killed after `timeoutMs`), with `stdin` as its input if given. */
 export async function run(
   cmd: string[],
-  opts: { timeoutMs?: number; env?: Record<string, string>; cwd?: string } = {},
+  opts: { timeoutMs?: number; env?: Record<string, string>; cwd?: string; stdin?: string } = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const proc = Bun.spawn(cmd, {
     cwd: opts.cwd ?? ROOT,
     env: { ...process.env, NO_COLOR: "1", ...opts.env },
+    stdin: opts.stdin === undefined ? "ignore" : new TextEncoder().encode(opts.stdin),
     stdout: "pipe",
     stderr: "pipe",
     timeout: opts.timeoutMs ?? 50_000,
@@ -29,6 +30,17 @@ export async function run(
     proc.exited,
   ]);
   return { code, stdout, stderr };
+}
+
+/**
+ * Runs a child that prints its result as one JSON object on its last stdout line (with `input`
+ * on stdin); throws, with everything it printed, when there is no such line.
+ */
+export async function runForJson<T = Record<string, unknown>>(cmd: string[], input: unknown, timeoutMs: number): Promise<T> {
+  const r = await run(cmd, { stdin: JSON.stringify(input) + "\n", timeoutMs });
+  const line = r.stdout.trim().split("\n").pop() ?? "";
+  if (!line.startsWith("{")) throw new Error(`${cmd.join(" ")} produced no result (exit ${r.code}): ${r.stdout}\n${r.stderr}`);
+  return JSON.parse(line) as T;
 }
 
 export type Runtime = "bun" | "deno" | "node";
