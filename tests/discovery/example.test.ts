@@ -1,15 +1,9 @@
 // examples/discovery: devices advertise in one namespace, a controller in the other finds and calls
 // every one of them over QUIC. Needs root; skipped otherwise.
 
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import {
-  createNetnsPair,
-  listOwnNamespaces,
-  type NetnsPair,
-  netnsUnavailableReason,
-  spawnIn,
-  tool,
-} from "../support/netns.ts";
+import { describe, expect, test } from "bun:test";
+import { netnsUnavailableReason, spawnIn, tool } from "../support/netns.ts";
+import { usePair } from "./_pair.ts";
 
 const reason = netnsUnavailableReason();
 if (reason) console.log(`skipping tests/discovery/example.test.ts: ${reason}`);
@@ -25,22 +19,15 @@ const DENO_DEVICE = [
 const DENO_CONTROLLER = [tool("deno"), "run", "--unstable-net", "--allow-net", "--allow-sys=networkInterfaces"];
 
 describe.skipIf(!!reason)("examples/discovery", () => {
-  let pair: NetnsPair;
-  beforeAll(async () => {
-    pair = await createNetnsPair();
-  });
-  afterAll(async () => {
-    await pair?.destroy();
-    expect(await listOwnNamespaces()).toEqual([]);
-  });
+  const net = usePair();
 
   test("a Bun device and a Deno device; the controller finds and toggles both", async () => {
-    const bunDevice = spawnIn(pair.a.name, [tool("bun"), "examples/discovery/device.ts"]);
+    const bunDevice = spawnIn(net.pair.a.name, [tool("bun"), "examples/discovery/device.ts"]);
     await bunDevice.waitLine((l) => l.includes("advertised"), 15_000);
-    const denoDevice = spawnIn(pair.a.name, [...DENO_DEVICE, "examples/discovery/device.ts"]);
+    const denoDevice = spawnIn(net.pair.a.name, [...DENO_DEVICE, "examples/discovery/device.ts"]);
     await denoDevice.waitLine((l) => l.includes("advertised"), 15_000);
     // A Deno controller here (tests/discovery/rpc.test.ts covers every Bun/Deno pair).
-    const controller = spawnIn(pair.b.name, [...DENO_CONTROLLER, "examples/discovery/controller.ts"]);
+    const controller = spawnIn(net.pair.b.name, [...DENO_CONTROLLER, "examples/discovery/controller.ts"]);
     expect(await controller.exited).toBe(0);
     const lines = controller.lines.filter((l) => l.startsWith("[controller]"));
     expect(lines).toHaveLength(2);

@@ -1,17 +1,9 @@
 // Real multicast DNS between two network namespaces joined by two veth pairs: advertisers and
 // discoverers run as separate Bun and Deno processes (`ip netns exec`). Needs root; skipped otherwise.
 
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import {
-  type Child,
-  createNetnsPair,
-  listOwnNamespaces,
-  type NetnsPair,
-  netnsUnavailableReason,
-  ROOT,
-  spawnIn,
-  tool,
-} from "../support/netns.ts";
+import { describe, expect, test } from "bun:test";
+import { type Child, netnsUnavailableReason, ROOT, spawnIn, tool } from "../support/netns.ts";
+import { usePair } from "./_pair.ts";
 import type { DiscoveredService } from "../../src/discovery/mod.ts";
 import { advertiserCmd, discovererCmd, type Rt } from "./_runtimes.ts";
 
@@ -22,16 +14,9 @@ const FP = "3f".repeat(32);
 type Found = { services: DiscoveredService[]; ms: number; stats: Record<string, number> };
 
 describe.skipIf(!!reason)("mDNS between namespaces", () => {
-  let pair: NetnsPair;
-  beforeAll(async () => {
-    pair = await createNetnsPair({ links: 2 });
-  });
-  afterAll(async () => {
-    await pair?.destroy();
-    expect(await listOwnNamespaces()).toEqual([]);
-  });
+  const net = usePair({ links: 2 });
 
-  const startAdvertiser = async (rt: Rt, opts: Record<string, unknown>, ns = pair.a.name) => {
+  const startAdvertiser = async (rt: Rt, opts: Record<string, unknown>, ns = net.pair.a.name) => {
     const c = spawnIn(ns, advertiserCmd(rt, opts));
     const ready = await c.waitEvent<{ instanceName: string }>("ready", 15_000);
     return { child: c, ready };
@@ -44,7 +29,7 @@ describe.skipIf(!!reason)("mDNS between namespaces", () => {
     expect(code).toBe(0);
     return closed;
   };
-  const discoverFrom = async (rt: Rt, opts: Record<string, unknown>, ns = pair.b.name) => {
+  const discoverFrom = async (rt: Rt, opts: Record<string, unknown>, ns = net.pair.b.name) => {
     const c = spawnIn(ns, discovererCmd(rt, "discover", opts));
     const out = await c.waitEvent<Found>("found", 15_000);
     expect(await c.exited).toBe(0);
@@ -102,7 +87,7 @@ describe.skipIf(!!reason)("mDNS between namespaces", () => {
   for (const rt of ["bun", "deno"] as const) {
     test(`browse (${rt}): up, down on goodbye at close, down by liveness after SIGKILL`, async () => {
       const browser = spawnIn(
-        pair.b.name,
+        net.pair.b.name,
         discovererCmd(rt, "browse", { name: "Watched", requeryMs: 1000, maxMissed: 2 }),
       );
       await browser.waitEvent("ready", 10_000);
@@ -130,8 +115,8 @@ describe.skipIf(!!reason)("mDNS between namespaces", () => {
   }
 
   test("interface restriction and a bound address, on both sides", async () => {
-    const [a1, a2] = pair.a.links;
-    const [b1, b2] = pair.b.links;
+    const [a1, a2] = net.pair.a.links;
+    const [b1, b2] = net.pair.b.links;
     const restricted = await startAdvertiser("bun", { name: "OnLink2", port: 7002, interfaces: [a2.veth] });
     const bound = await startAdvertiser("bun", { name: "Bound", port: 7001, host: a1.ipv4 });
     try {
@@ -155,11 +140,11 @@ describe.skipIf(!!reason)("mDNS between namespaces", () => {
     "malformed and hostile packets from a raw socket are dropped and counted; the browser keeps working",
     async () => {
       const browser = spawnIn(
-        pair.b.name,
+        net.pair.b.name,
         discovererCmd("bun", "browse", { name: "Target", requeryMs: 1000, limits: { maxServices: 16 } }),
       );
       await browser.waitEvent("ready", 10_000);
-      const inject = spawnIn(pair.a.name, [tool("bun"), `${ROOT}tests/discovery/_inject.ts`, "Target"]);
+      const inject = spawnIn(net.pair.a.name, [tool("bun"), `${ROOT}tests/discovery/_inject.ts`, "Target"]);
       const sent = await inject.waitEvent<{ counts: Record<string, number> }>("sent", 10_000);
       expect(await inject.exited).toBe(0);
       const a = await startAdvertiser("bun", { name: "Target", port: 8000 });
