@@ -180,7 +180,7 @@ async function serveOpen(peer: Peer, s: BidiStream, reader: FrameReader, open: O
   try {
     if (open.payload.length > 0) {
       const o = peer.init.payload.decode(open.payload) as { ts?: TimeSyncOptions; dg?: number } | undefined;
-      const ts = o?.ts ?? undefined;
+      const ts = o?.ts;
       if (ts !== undefined) checkTimeSyncOptions(ts);
       if (o?.dg !== undefined) {
         if (!Number.isSafeInteger(o.dg) || o.dg < 0) throw new RangeError(`bad datagram id ${String(o.dg)}`);

@@ -12,7 +12,7 @@ import { ErrorCode, errorCodeFromNumber, errorCodeNumber, RpcError } from "../pr
 import type { BidiStream, SendStream } from "../transport/types.ts";
 import { TransportError } from "../transport/transport_error.ts";
 import type { FrameReader } from "../rpc/_frames.ts";
-import type { SyncedClock } from "../clock/sync.ts";
+import { type SyncedClock, systemClock } from "../clock/sync.ts";
 import { type AlignedFrame, plainStreamStats, type StreamStats, TimeSyncReceiver, type TimeSyncOptions } from "./time_sync.ts";
 
 const LARGE = 4096;
@@ -153,7 +153,7 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
    * `alignedTime` is given in.
    */
   now(): number {
-    return this.#mode ? this.#mode.clock.local() : performance.timeOrigin + performance.now();
+    return this.#mode ? this.#mode.clock.local() : systemClock();
   }
 
   /** Frames sent and received so far. */
