@@ -283,9 +283,9 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
       throw new TypeError(`stream frames must be Uint8Array, received ${data === null ? "null" : typeof data}`);
     }
     if (this.#ended) throw new RpcError(ErrorCode.FAILED_PRECONDITION, `stream "${this.name}" was ended; cannot send`);
-    if (this.#rt) return this.sendWithTimestamp(data, this.now());
-    if (this.#mode?.datagram) return this.#sendDatagram({ type: FrameType.DATA, flags: FrameFlag.RAW, streamId: this.#mode.datagram.id, seq: this.#seq++, payload: data });
-    return this.#sendReliable({ type: FrameType.DATA, flags: FrameFlag.RAW, payload: data });
+    if (this.#rt) return await this.sendWithTimestamp(data, this.now());
+    if (this.#mode?.datagram) return await this.#sendDatagram({ type: FrameType.DATA, flags: FrameFlag.RAW, streamId: this.#mode.datagram.id, seq: this.#seq++, payload: data });
+    return await this.#sendReliable({ type: FrameType.DATA, flags: FrameFlag.RAW, payload: data });
   }
 
   /** Writes a DATA frame on the stream once the peer has granted credit for its payload. */
@@ -355,9 +355,9 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
     const frame: DataFrame = { type: FrameType.DATA, flags: FrameFlag.RAW, seq, timestamp: timestampMs, payload: data };
     if (this.#mode?.datagram) {
       frame.streamId = this.#mode.datagram.id;
-      return this.#sendDatagram(frame);
+      return await this.#sendDatagram(frame);
     }
-    return this.#sendReliable(frame);
+    return await this.#sendReliable(frame);
   }
 
   /**
