@@ -192,7 +192,7 @@ async function serveOpen(peer: Peer, s: BidiStream, reader: FrameReader, open: O
   } catch (e) {
     modeError = e instanceof RpcError ? e : new RpcError(ErrorCode.INVALID_ARGUMENT, `stream "${open.name}": bad stream options: ${(e as Error).message}`);
   }
-  const stream = new EchoStream(open.name, open.metadata, s, reader, frames, modeError ? undefined : mode);
+  const stream = new EchoStream(open.name, open.metadata, s, reader, frames, modeError ? undefined : mode, peer.trackStream());
   if (dg !== undefined && !modeError) peer.routeDatagrams(dg, stream);
   try {
     const ctx = context(peer, "stream", open.name, open, ac.signal);

@@ -50,6 +50,12 @@ export interface PeerStats {
   inFlight: number;
   /** Datagrams that were not frames, or frames no datagram may carry (counted, never fatal). */
   droppedDatagrams: number;
+  /** EchoStreams on this connection not yet finished in both directions (live state). */
+  openStreams: number;
+  /** Unreliable streams whose datagrams are routed on this connection now (live state). */
+  datagramRoutes: number;
+  /** Requests this side sent and is still waiting on (live state). */
+  pendingRequests: number;
 }
 
 /** @internal What a Peer is built from (by RpcServer and RpcClient). */
@@ -89,6 +95,9 @@ export class Peer {
     streamsAccepted: 0,
     inFlight: 0,
     droppedDatagrams: 0,
+    openStreams: 0,
+    datagramRoutes: 0,
+    pendingRequests: 0,
   };
   /**
    * The other side's clock, kept in sync by PING/PONG. On a client this is the server's clock,
@@ -193,6 +202,7 @@ export class Peer {
       throw streamError(e);
     }
     this.stats.requestsSent++;
+    this.stats.pendingRequests++;
     const reader = new FrameReader(s, this.init.frames);
     if (timeoutMs === undefined && !signal) {
       // Nothing can cancel this call: the request goes with our FIN (not CANCELLABLE), and no
@@ -203,6 +213,8 @@ export class Peer {
         return this.#answer<T>(method, await reader.next());
       } catch (e) {
         throw streamError(e);
+      } finally {
+        this.stats.pendingRequests--;
       }
     }
     let settled = false;
@@ -238,6 +250,7 @@ export class Peer {
       return await outcome;
     } finally {
       settled = true;
+      this.stats.pendingRequests--;
       this.#pending.delete(rejectCall);
       clearTimeout(timer);
       if (onAbort) signal!.removeEventListener("abort", onAbort);
@@ -320,15 +333,27 @@ export class Peer {
         id: dg,
         maxSize: () => conn.maxDatagramSize,
         send: (b) => conn.sendDatagram(b),
-        unregister: () => routes.delete(dg),
+        unregister: () => {
+          if (routes.delete(dg)) this.stats.datagramRoutes = routes.size;
+        },
       };
     }
     return { clock: this.clock, syncEnabled: this.clockSyncEnabled, timeSync, datagram, onDroppedDatagram: () => this.stats.droppedDatagrams++ };
   }
 
+  /**
+   * @internal Counts a new EchoStream as live; the returned callback (run once by the stream
+   * when both halves are done) counts it out.
+   */
+  trackStream(): () => void {
+    this.stats.openStreams++;
+    return () => void this.stats.openStreams--;
+  }
+
   /** @internal Routes datagram id `id` to `stream`. */
   routeDatagrams(id: number, stream: EchoStream): void {
     this.#dgStreams.set(id, stream);
+    this.stats.datagramRoutes = this.#dgStreams.size;
   }
 
   async #open(name: string, opts: StreamOpenOptions): Promise<EchoStream> {
@@ -358,7 +383,7 @@ export class Peer {
       const f = await reader.next();
       if (f?.type === FrameType.RESPONSE) {
         this.stats.streamsOpened++;
-        const stream = new EchoStream(name, metadata, s, reader, this.init.frames, this.streamMode(opts.timeSync, dg));
+        const stream = new EchoStream(name, metadata, s, reader, this.init.frames, this.streamMode(opts.timeSync, dg), this.trackStream());
         if (dg !== undefined) this.routeDatagrams(dg, stream);
         return stream;
       }

@@ -101,12 +101,20 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
   readonly #s: BidiStream;
   readonly #reader: FrameReader;
   readonly #codec: FrameCodec;
-  /** This side sent its FIN marker. */
-  #ended = false;
+  /**
+   * The send half: `open`; `ending` once `end()` is called (no new sends; sends queued before it
+   * still go, then the FIN marker); `done` once the marker is written or cannot be.
+   */
+  #send: "open" | "ending" | "done" = "open";
+  /** The receive half: `open` until the peer's FIN marker (or a failure) arrives. */
+  #recvDone = false;
   /** The peer sent its FIN marker. */
   #eof = false;
   #quicEnded = false;
   #aborted: RpcError | undefined;
+  /** Set once, when both halves are done: the one place a stream's connection state is freed. */
+  #finished = false;
+  readonly #onFinish: (() => void) | undefined;
   #received = 0;
   #sent = 0;
   // Receiving: frames not yet taken by recv(), their bytes, and bytes consumed but not yet granted.
@@ -114,8 +122,12 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
   #queueHead = 0;
   #queued = 0;
   #consumed = 0;
-  // Sending: credit the peer granted.
+  // Sending: credit the peer granted, and the sends (and the FIN marker) waiting for it, in call
+  // order. A WINDOW frame wakes only the waiters its credit covers, from the head.
   #credit = STREAM_WINDOW;
+  readonly #blocked: ({ bytes: number; go: () => void; fail: (e: RpcError) => void } | undefined)[] = [];
+  #blockedHead = 0;
+  // Receiving: wakes recv() when a frame, the end or a failure arrives.
   #wake: (() => void) | undefined;
   #writes: Promise<unknown> = Promise.resolve();
   readonly #mode: StreamMode | undefined;
@@ -124,13 +136,14 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
   #datagramDrops = 0;
 
   /** @internal Made by `createStream` and for stream handlers. */
-  constructor(name: string, metadata: Metadata, s: BidiStream, reader: FrameReader, codec: FrameCodec, mode?: StreamMode) {
+  constructor(name: string, metadata: Metadata, s: BidiStream, reader: FrameReader, codec: FrameCodec, mode?: StreamMode, onFinish?: () => void) {
     this.name = name;
     this.metadata = metadata;
     this.#s = s;
     this.#reader = reader;
     this.#codec = codec;
     this.#mode = mode;
+    this.#onFinish = onFinish;
     if (mode?.timeSync) {
       this.#rt = new TimeSyncReceiver(mode.clock, mode.timeSync, mode.syncEnabled);
       this.#seq = mode.timeSync.initialSeq ?? 0;
@@ -203,9 +216,14 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
             this.#eof = true;
             this.#rt?.end();
             this.#maybeFinishQuic();
+            // Datagrams after the end marker are dropped: stop routing them now.
+            this.#mode?.datagram?.unregister();
           }
         } else if (f.type === FrameType.WINDOW) {
-          this.#credit += f.increment;
+          // Capped: a peer granting absurd credit must not push the count past exact integers.
+          this.#credit = Math.min(this.#credit + f.increment, Number.MAX_SAFE_INTEGER);
+          this.#wakeSenders();
+          continue;
         } else if (f.type === FrameType.ERROR) {
           this.#aborted ??= new RpcError(errorCodeFromNumber(f.code), f.message || `stream "${this.name}" aborted by the peer`);
           break;
@@ -223,8 +241,60 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
     if (this.#aborted) {
       this.#s.end().catch(() => {});
       this.#rt?.fail(this.#aborted);
+      this.#failSenders(this.#aborted);
     }
+    this.#recvDone = true;
     this.#notify();
+    this.#maybeFinish();
+  }
+
+  /**
+   * Waits until the peer's credit covers `bytes` (at most one window) and takes it. Callers are
+   * served in call order; the FIN marker queues here with 0 bytes, so it goes after every send
+   * called before `end()`.
+   */
+  #acquire(bytes: number): Promise<void> | undefined {
+    if (this.#blockedHead === this.#blocked.length && this.#credit >= Math.min(bytes, STREAM_WINDOW)) {
+      this.#credit -= bytes;
+      return undefined;
+    }
+    return new Promise((go, fail) => this.#blocked.push({ bytes, go, fail }));
+  }
+
+  /** Hands credit to the blocked senders it covers, oldest first; the rest keep waiting. */
+  #wakeSenders(): void {
+    const q = this.#blocked;
+    while (this.#blockedHead < q.length) {
+      const w = q[this.#blockedHead]!;
+      if (this.#credit < Math.min(w.bytes, STREAM_WINDOW)) break;
+      q[this.#blockedHead++] = undefined;
+      this.#credit -= w.bytes;
+      w.go();
+    }
+    if (this.#blockedHead === q.length) {
+      q.length = 0;
+      this.#blockedHead = 0;
+    }
+  }
+
+  #failSenders(err: RpcError): void {
+    const q = this.#blocked;
+    for (let i = this.#blockedHead; i < q.length; i++) q[i]!.fail(err);
+    q.length = 0;
+    this.#blockedHead = 0;
+  }
+
+  /**
+   * Frees what the connection holds for this stream once both halves are done (or it was
+   * aborted): the datagram route and the peer's live-stream count. Runs once, on either side,
+   * however the stream ended.
+   */
+  #maybeFinish(): void {
+    if (this.#finished) return;
+    if (!this.#aborted && !(this.#send === "done" && this.#recvDone)) return;
+    this.#finished = true;
+    this.#mode?.datagram?.unregister();
+    this.#onFinish?.();
   }
 
   /** Grants the peer credit for `n` consumed bytes, in batches. */
@@ -266,7 +336,7 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
   }
 
   #maybeFinishQuic(): void {
-    if (this.#ended && this.#eof && !this.#quicEnded) {
+    if (this.#send === "done" && this.#eof && !this.#quicEnded) {
       this.#quicEnded = true;
       this.#writes.then(() => this.#s.end()).catch(() => {});
     }
@@ -282,7 +352,7 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
     if (!(data instanceof Uint8Array)) {
       throw new TypeError(`stream frames must be Uint8Array, received ${data === null ? "null" : typeof data}`);
     }
-    if (this.#ended) throw new RpcError(ErrorCode.FAILED_PRECONDITION, `stream "${this.name}" was ended; cannot send`);
+    if (this.#send !== "open") throw new RpcError(ErrorCode.FAILED_PRECONDITION, `stream "${this.name}" was ended; cannot send`);
     if (this.#rt) return await this.sendWithTimestamp(data, this.now());
     if (this.#mode?.datagram) return await this.#sendDatagram({ type: FrameType.DATA, flags: FrameFlag.RAW, streamId: this.#mode.datagram.id, seq: this.#seq++, payload: data });
     return await this.#sendReliable({ type: FrameType.DATA, flags: FrameFlag.RAW, payload: data });
@@ -290,10 +360,10 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
 
   /** Writes a DATA frame on the stream once the peer has granted credit for its payload. */
   async #sendReliable(frame: DataFrame): Promise<void> {
-    const need = Math.min(frame.payload.length, STREAM_WINDOW);
-    while (this.#credit < need && !this.#aborted) await this.#waitChange();
     if (this.#aborted) throw this.#aborted;
-    this.#credit -= frame.payload.length;
+    const wait = this.#acquire(frame.payload.length);
+    if (wait) await wait;
+    if (this.#aborted) throw this.#aborted;
     try {
       await this.#write(frame);
       this.#sent++;
@@ -349,7 +419,7 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
     if (typeof timestampMs !== "number" || !Number.isFinite(timestampMs) || timestampMs < 0) {
       throw new RpcError(ErrorCode.INVALID_ARGUMENT, `stream "${this.name}": timestamp must be a finite number of ms >= 0, received ${String(timestampMs)}`);
     }
-    if (this.#ended) throw new RpcError(ErrorCode.FAILED_PRECONDITION, `stream "${this.name}" was ended; cannot send`);
+    if (this.#send !== "open") throw new RpcError(ErrorCode.FAILED_PRECONDITION, `stream "${this.name}" was ended; cannot send`);
     if (this.#seq > Number.MAX_SAFE_INTEGER) throw new RpcError(ErrorCode.OUT_OF_RANGE, `stream "${this.name}": sequence numbers exhausted`);
     const seq = this.#seq++;
     const frame: DataFrame = { type: FrameType.DATA, flags: FrameFlag.RAW, seq, timestamp: timestampMs, payload: data };
@@ -428,22 +498,34 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
     }
   }
 
-  /** Ends this side's direction (the peer's iteration finishes); receiving continues. */
+  /**
+   * Ends this side's direction (the peer's iteration finishes); receiving continues. Sends
+   * called before `end()` still go first, in order: `end()` resolves once the end marker follows
+   * them (it waits for the peer's credit as they do); sends called after it fail.
+   */
   async end(): Promise<void> {
-    if (this.#ended || this.#aborted) return;
-    this.#ended = true;
+    if (this.#send !== "open" || this.#aborted) return;
+    this.#send = "ending";
     try {
+      const wait = this.#acquire(0);
+      if (wait) await wait;
+      if (this.#aborted) return;
       await this.#write({ type: FrameType.DATA, flags: FrameFlag.RAW | FrameFlag.FIN, payload: EMPTY });
     } catch (e) {
       // The peer stopped reading (its handler returned): nothing is left to end.
       if (e instanceof TransportError && e.code === "STOP_SENDING") return;
+      if (e === this.#aborted) return;
       throw streamError(e);
+    } finally {
+      this.#send = "done";
+      this.#maybeFinish();
     }
     this.#maybeFinishQuic();
   }
 
-  /** Stops datagram routing and frees the jitter buffer. */
+  /** Fails blocked senders, stops datagram routing and frees the jitter buffer. */
   #dispose(): void {
+    this.#failSenders(this.#aborted ?? new RpcError(ErrorCode.CANCELLED, `stream "${this.name}" was released`));
     this.#mode?.datagram?.unregister();
     this.#rt?.free();
   }
@@ -465,6 +547,9 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
       this.#s.stopSending(0);
       await this.#reader.cancel().catch(() => {});
     }
+    this.#recvDone = true;
+    this.#send = "done";
+    this.#maybeFinish();
   }
 
   /**
@@ -478,6 +563,7 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
     this.#rt?.fail(err);
     this.#dispose();
     this.#notify();
+    this.#maybeFinish();
     if (!this.#quicEnded) {
       this.#quicEnded = true;
       // An ERROR frame then FIN, not a bare reset: Deno cannot send reset codes, and the frame

@@ -248,6 +248,7 @@ export class TimeSyncReceiver {
     while (this.#readyHead >= this.#ready.length) {
       // Frames that arrived before a failure are still released on time; then the error.
       if (this.#freed || this.#drained) {
+        this.free(); // nothing more can come: the jitter buffer goes back to its pool now
         if (this.#failed) throw this.#failed;
         return undefined;
       }

@@ -1,0 +1,146 @@
+// EchoStream's send/receive state machine over real QUIC (Bun): end() behind pending sends,
+// credit handed to blocked senders in call order, and one place that frees a stream's state on
+// both sides (datagram routes, live-stream counts).
+
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { streamHandler } from "../../src/rpc/definitions.ts";
+import { RpcClient } from "../../src/rpc/client.ts";
+import { RpcServer } from "../../src/rpc/server.ts";
+import { STREAM_WINDOW } from "../../src/stream/echo_stream.ts";
+import type { Peer } from "../../src/rpc/peer.ts";
+
+let server: RpcServer;
+let client: RpcClient;
+let gate: Promise<void> = Promise.resolve();
+let openGate: () => void = () => {};
+
+function closeGate(): void {
+  gate = new Promise<void>((r) => (openGate = r));
+}
+
+/** Resolves once `cond()` holds; fails the test (with `what`) after `ms`. */
+async function until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
+  const end = performance.now() + ms;
+  while (!cond()) {
+    if (performance.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await Bun.sleep(5);
+  }
+}
+
+const serverPeer = (): Peer => server.peers[0];
+
+beforeAll(async () => {
+  server = RpcServer.builder()
+    .bind("127.0.0.1:0")
+    .log(() => {})
+    .onError(() => {})
+    // Reads nothing until the test opens the gate, then counts every byte and checks order.
+    .streamHandler(streamHandler("sink", async (_ctx, s) => {
+      await gate;
+      let bytes = 0;
+      let frames = 0;
+      let inOrder = true;
+      for await (const f of s) {
+        if (f.length >= 4 && new DataView(f.buffer, f.byteOffset).getUint32(0) !== frames) inOrder = false;
+        bytes += f.length;
+        frames++;
+      }
+      await s.send(new TextEncoder().encode(JSON.stringify({ bytes, frames, inOrder })));
+    }))
+    // Echoes every frame, then ends when the peer does.
+    .streamHandler(streamHandler("echo", async (_ctx, s) => {
+      for await (const f of s) await s.send(f);
+    }))
+    .build();
+  await server.start();
+  client = await RpcClient.connect(server.address, { ca: server.trust.ca });
+});
+
+afterAll(async () => {
+  await client?.close();
+  await server?.close({ graceMs: 0 });
+});
+
+function frame(i: number, size: number): Uint8Array {
+  const f = new Uint8Array(size);
+  new DataView(f.buffer).setUint32(0, i);
+  return f;
+}
+
+test("end() while sends wait for credit: every pending frame is delivered before the end marker", async () => {
+  closeGate();
+  const s = await client.createStream("sink");
+  const size = 16 * 1024;
+  const count = STREAM_WINDOW / size + 1; // one frame more than the window: it must wait for credit
+  const sends = Array.from({ length: count }, (_, i) => s.send(frame(i, size)));
+  const ended = s.end(); // called while the last send still waits for credit
+  await Bun.sleep(50);
+  openGate();
+  await Promise.all(sends);
+  await ended;
+  const reply = JSON.parse(new TextDecoder().decode((await s.recv())!));
+  expect(reply).toEqual({ bytes: count * size, frames: count, inOrder: true });
+  expect(await s.recv()).toBeUndefined();
+});
+
+test("send() after end() is refused with FAILED_PRECONDITION, even while end() waits", async () => {
+  closeGate();
+  const s = await client.createStream("sink");
+  const pending = Array.from({ length: STREAM_WINDOW / 8192 + 2 }, (_, i) => s.send(frame(i, 8192)));
+  const ended = s.end();
+  const late = await s.send(frame(999, 8192)).catch((e) => e);
+  expect(late.code).toBe("FAILED_PRECONDITION");
+  openGate();
+  await Promise.all(pending);
+  await ended;
+  const reply = JSON.parse(new TextDecoder().decode((await s.recv())!));
+  expect(reply.frames).toBe(pending.length);
+  expect(reply.inOrder).toBe(true);
+});
+
+test("2,000 senders blocked on credit go out in call order once the consumer reads", async () => {
+  closeGate();
+  const s = await client.createStream("sink");
+  const n = 2000;
+  const sends = Array.from({ length: n }, (_, i) => s.send(frame(i, 1024)));
+  await Bun.sleep(50);
+  openGate();
+  await Promise.all(sends);
+  await s.end();
+  const reply = JSON.parse(new TextDecoder().decode((await s.recv())!));
+  expect(reply).toEqual({ bytes: n * 1024, frames: n, inOrder: true });
+});
+
+test("a finished stream frees its state on both sides: live-stream counts back to zero", async () => {
+  for (let i = 0; i < 20; i++) {
+    const s = await client.createStream("echo");
+    await s.send(frame(i, 64));
+    await s.end();
+    expect((await s.recv())!.length).toBe(64);
+    expect(await s.recv()).toBeUndefined();
+  }
+  await until(() => client.peer.stats.openStreams === 0 && serverPeer().stats.openStreams === 0, "openStreams to return to 0");
+  expect(client.peer.stats.streamsOpened).toBeGreaterThanOrEqual(20);
+});
+
+test("unreliable streams: the opener removes its datagram route too (50 of 50, both sides)", async () => {
+  expect(client.peer.datagrams).toBe(true);
+  for (let i = 0; i < 50; i++) {
+    const s = await client.createStream("echo").unreliable().build();
+    await s.send(frame(i, 32));
+    await s.recv(); // the echo (a datagram; loopback does not lose it)
+    await s.end();
+    expect(await s.recv()).toBeUndefined();
+  }
+  await until(() => client.peer.stats.datagramRoutes === 0 && serverPeer().stats.datagramRoutes === 0, "datagram routes to be removed");
+  await until(() => client.peer.stats.openStreams === 0 && serverPeer().stats.openStreams === 0, "openStreams to return to 0");
+});
+
+test("an aborted stream frees its state on both sides", async () => {
+  const s = await client.createStream("echo").unreliable().build();
+  await s.send(frame(0, 32));
+  await s.recv();
+  await s.abort("done here");
+  await until(() => client.peer.stats.datagramRoutes === 0 && serverPeer().stats.datagramRoutes === 0, "datagram routes to be removed");
+  await until(() => client.peer.stats.openStreams === 0 && serverPeer().stats.openStreams === 0, "openStreams to return to 0");
+});
