@@ -22,6 +22,6 @@ export const CloseCode = {
   UNAUTHENTICATED: 0x103,
   /** The server is shutting down. */
   GOING_AWAY: 0x104,
-  /** No HELLO within the handshake timeout. */
+  /** The handshake did not complete in time (server: no HELLO, or `authenticate` pending; client: no WELCOME). */
   HANDSHAKE_TIMEOUT: 0x105,
 } as const;

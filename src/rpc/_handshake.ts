@@ -115,7 +115,11 @@ function route(conn: Connection, setup: PeerSetup, ready: Promise<Peer>, onHello
   });
 }
 
-/** Server side: waits for HELLO, checks version and credentials, answers WELCOME. */
+/**
+ * Server side: waits for HELLO, checks version and credentials, answers WELCOME. One deadline,
+ * `handshakeTimeoutMs`, covers the whole of it, `authenticate` included: a hung auth backend must
+ * not hold connections open (each one costs the server state until it ends).
+ */
 export function acceptPeer(
   conn: Connection,
   setup: PeerSetup,
@@ -125,11 +129,22 @@ export function acceptPeer(
   let reject!: (e: unknown) => void;
   const ready = new Promise<Peer>((a, b) => ((resolve = a), (reject = b)));
   ready.catch(() => {});
+  let control: BidiStream | undefined; // set once HELLO has arrived
+  let done = false; // WELCOME sent or the connection refused: later outcomes are ignored
   const timer = setTimeout(() => {
+    if (done) return;
+    if (control) {
+      const ms = opts.handshakeTimeoutMs;
+      return void refuse(control, new RpcError(ErrorCode.UNAVAILABLE, `authentication did not complete within the handshake timeout (${ms} ms)`), CloseCode.HANDSHAKE_TIMEOUT);
+    }
+    done = true;
     reject(new RpcError(ErrorCode.DEADLINE_EXCEEDED, "no HELLO within the handshake timeout"));
     conn.close(CloseCode.HANDSHAKE_TIMEOUT, "no HELLO within the handshake timeout").catch(() => {});
   }, opts.handshakeTimeoutMs);
+  conn.closed.then(() => clearTimeout(timer));
   const refuse = async (s: BidiStream, err: RpcError, close: number) => {
+    done = true;
+    clearTimeout(timer);
     reject(err);
     setup.onError(err, `handshake with ${conn.remote.host}:${conn.remote.port}`);
     try {
@@ -140,7 +155,8 @@ export function acceptPeer(
     setTimeout(() => conn.close(close, err.message).catch(() => {}), 50);
   };
   route(conn, setup, ready, async (s, reader, hello) => {
-    clearTimeout(timer);
+    if (done) return void s.end().catch(() => {}); // HELLO after the timeout closed the connection
+    control = s;
     if (hello.version !== PROTOCOL_VERSION) {
       return refuse(s, new RpcError(ErrorCode.FAILED_PRECONDITION, `protocol version mismatch: server speaks ${PROTOCOL_VERSION}, client sent ${hello.version}`), CloseCode.VERSION_MISMATCH);
     }
@@ -153,10 +169,14 @@ export function acceptPeer(
         ? await opts.authenticate({ name: hello.name, auth: body?.auth, remote: conn.remote, certificate: conn.peerCertificate })
         : undefined;
     } catch (e) {
+      if (done) return; // refused at the timeout already
       const err = e instanceof RpcError ? e : new RpcError(ErrorCode.UNAUTHENTICATED, "authentication failed");
       if (!(e instanceof RpcError)) setup.onError(e, "authenticate");
       return refuse(s, err, CloseCode.UNAUTHENTICATED);
     }
+    if (done) return; // a late answer: the connection was refused at the timeout
+    done = true;
+    clearTimeout(timer);
     const clock = new SyncedClock(setup.clock, setup.frames, setup.clockSync || {});
     const peer = new Peer({ conn, role: "server", frames: setup.frames, payload: setup.payload, registry: setup.registry, remoteName: hello.name, principal, onError: setup.onError, clock });
     peer.closed.then(() => clock.free());
@@ -173,28 +193,61 @@ export function acceptPeer(
   return ready;
 }
 
-/** Client side: sends HELLO on a new control stream and waits for WELCOME. */
-export async function connectPeer(conn: Connection, setup: PeerSetup, auth: unknown, clock: SyncedClock): Promise<Peer> {
+/** How long the client's side of the handshake may take, and what cancels it. */
+export interface ConnectLimit {
+  /** When to give up, on the `performance.now()` clock. */
+  deadline: number;
+  /** The whole connect timeout, for the error message. */
+  timeoutMs: number;
+  /** Cancels the handshake (the client was closed while reconnecting). */
+  signal?: AbortSignal;
+}
+
+/**
+ * Client side: sends HELLO on a new control stream and waits for WELCOME, until `limit.deadline`
+ * (then `UNAVAILABLE`, like a QUIC handshake that timed out) or `limit.signal` (`CANCELLED`).
+ * On any failure the connection is closed.
+ */
+export async function connectPeer(conn: Connection, setup: PeerSetup, auth: unknown, clock: SyncedClock, limit: ConnectLimit): Promise<Peer> {
   let resolve!: (p: Peer) => void;
   let reject!: (e: unknown) => void;
   const ready = new Promise<Peer>((a, b) => ((resolve = a), (reject = b)));
   ready.catch(() => {});
   route(conn, setup, ready);
+  // Every await below races `stop`, so a server that never answers (or a close()) cannot hold it.
+  let closeCode: number = CloseCode.PROTOCOL_ERROR;
+  const onAbort = () => stopWith(CloseCode.NORMAL, new RpcError(ErrorCode.CANCELLED, "connect cancelled: the client was closed"));
+  let stopWith!: (code: number, e: RpcError) => void;
+  const stop = new Promise<never>((_, fail) => {
+    stopWith = (code, e) => {
+      closeCode = code;
+      fail(e);
+    };
+  });
+  stop.catch(() => {});
+  const timer = setTimeout(() => {
+    const where = `${conn.remote.host}:${conn.remote.port}`;
+    stopWith(CloseCode.HANDSHAKE_TIMEOUT, new RpcError(ErrorCode.UNAVAILABLE, `cannot connect to ${where}: no WELCOME within the ${limit.timeoutMs} ms connect timeout`));
+  }, Math.max(0, limit.deadline - performance.now()));
+  if (limit.signal?.aborted) onAbort();
+  limit.signal?.addEventListener("abort", onAbort, { once: true });
+  const bounded = <T>(p: Promise<T>): Promise<T> => Promise.race([p, stop]);
   try {
-    const s = await conn.openBidi();
+    const s = await bounded(conn.openBidi());
     const reader = new FrameReader(s, setup.frames);
-    await s.write(setup.frames.encode({ type: FrameType.HELLO, flags: 0, version: PROTOCOL_VERSION, name: setup.name, payload: setup.payload.encode({ auth, caps: localCaps(conn) }) }));
-    const f = await reader.next();
+    await bounded(s.write(setup.frames.encode({ type: FrameType.HELLO, flags: 0, version: PROTOCOL_VERSION, name: setup.name, payload: setup.payload.encode({ auth, caps: localCaps(conn) }) })));
+    const f = await bounded(reader.next());
     if (f?.type === FrameType.GOAWAY) throw new RpcError(errorCodeFromNumber(f.code), `server refused the connection: ${f.reason}`);
     if (f?.type !== FrameType.WELCOME) throw new RpcError(ErrorCode.UNAVAILABLE, "the server did not answer HELLO");
     if (f.version !== PROTOCOL_VERSION) {
-      conn.close(CloseCode.VERSION_MISMATCH, "protocol version mismatch").catch(() => {});
+      closeCode = CloseCode.VERSION_MISMATCH;
       throw new RpcError(ErrorCode.FAILED_PRECONDITION, `protocol version mismatch: client speaks ${PROTOCOL_VERSION}, server answered ${f.version}`);
     }
     let caps: Caps = {};
     try {
       caps = remoteCaps(decodePayload(f.flags, f.payload, setup.payload));
     } catch { /* no caps: no datagrams */ }
+    // No await from here on: a peer is made only while neither deadline nor cancel has fired.
     const peer = new Peer({ conn, role: "client", frames: setup.frames, payload: setup.payload, registry: setup.registry, remoteName: f.name, principal: undefined, onError: setup.onError, clock });
     peer.control = s;
     resolve(peer);
@@ -204,8 +257,11 @@ export async function connectPeer(conn: Connection, setup: PeerSetup, auth: unkn
   } catch (e) {
     const err = streamError(e);
     reject(err);
-    conn.close(CloseCode.PROTOCOL_ERROR, err.message).catch(() => {});
+    conn.close(closeCode, err.message).catch(() => {});
     throw err;
+  } finally {
+    clearTimeout(timer);
+    limit.signal?.removeEventListener("abort", onAbort);
   }
 }
 

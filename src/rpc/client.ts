@@ -38,7 +38,14 @@ export interface ClientOptions {
   auth?: unknown;
   /** This client's name, sent in HELLO. @default {"echostream-client"} */
   name?: string;
-  /** Give up connecting after this long. @default {5000} */
+  /**
+   * Give up connecting after this long (1 to 2147483647 ms). It bounds the whole of `connect()`,
+   * the QUIC handshake and then HELLO → WELCOME (the server's `authenticate` included), and so
+   * each reconnection attempt too. When it passes, the connection is closed and `connect()`
+   * rejects with `UNAVAILABLE`, the same code as a server that does not answer at all, so one
+   * retry rule covers both.
+   * @default {5000}
+   */
   timeoutMs?: number;
   /** Resume with 0-RTT when a session ticket is held. @default {false} */
   zeroRtt?: boolean;
@@ -104,14 +111,16 @@ export class RpcClient {
    */
   readonly clock: SyncedClock;
   readonly #registry: Registry;
-  readonly #dial: () => Promise<Peer>;
+  readonly #dial: (signal?: AbortSignal) => Promise<Peer>;
   readonly #reconnect: Required<Omit<ReconnectOptions, "onReconnect">> & Pick<ReconnectOptions, "onReconnect"> | undefined;
-  #closedByUser = false;
+  /** Aborted by `close()`: cancels a reconnection's backoff sleep or dial. */
+  readonly #stop = new AbortController();
+  #closeInfo: CloseInfo | undefined;
   #final!: (info: CloseInfo) => void;
   /** Settles when the client is closed for good (by `close()`, or when reconnecting gives up). */
   readonly closed: Promise<CloseInfo> = new Promise((r) => (this.#final = r));
 
-  private constructor(peer: Peer, registry: Registry, dial: () => Promise<Peer>, reconnect: ClientOptions["reconnect"]) {
+  private constructor(peer: Peer, registry: Registry, dial: (signal?: AbortSignal) => Promise<Peer>, reconnect: ClientOptions["reconnect"]) {
     this.#peer = peer;
     this.clock = peer.clock;
     this.closed.then(() => this.clock.free());
@@ -140,16 +149,20 @@ export class RpcClient {
 
   #watch(peer: Peer): void {
     peer.closed.then(async (info) => {
-      if (this.#closedByUser || !this.#reconnect) return this.#final(info);
+      const signal = this.#stop.signal;
+      if (signal.aborted || !this.#reconnect) return this.#final(info);
       const r = this.#reconnect;
       let delay = r.minDelayMs;
-      for (let attempt = 1; attempt <= r.maxAttempts && !this.#closedByUser; attempt++) {
-        await new Promise((res) => setTimeout(res, delay * (0.8 + 0.4 * Math.random())));
-        if (this.#closedByUser) break;
+      for (let attempt = 1; attempt <= r.maxAttempts && !signal.aborted; attempt++) {
+        await sleep(delay * (0.8 + 0.4 * Math.random()), signal);
+        if (signal.aborted) break;
+        // close() must not wait for a dial (its QUIC handshake cannot be cancelled): stop
+        // waiting at once, and close whatever the dial still brings.
+        const dialing = this.#dial(signal);
         try {
-          const next = await this.#dial();
-          if (this.#closedByUser) {
-            await next.close();
+          const next = await unlessAborted(dialing, signal);
+          if (!next || signal.aborted) {
+            dialing.then((p) => p.close().catch(() => {}), () => {});
             break;
           }
           this.#peer = next;
@@ -160,7 +173,7 @@ export class RpcClient {
           delay = Math.min(delay * 2, r.maxDelayMs);
         }
       }
-      this.#final(info);
+      this.#final(signal.aborted ? this.#closeInfo ?? info : info);
     });
   }
 
@@ -168,11 +181,17 @@ export class RpcClient {
    * Connects and completes the HELLO/WELCOME handshake.
    * @param address "host:port" or `{ host, port }`.
    * @param options Trust (`ca` or `fingerprint`), credentials, codecs, reconnection.
-   * @throws {RpcError} `UNAVAILABLE` (nothing answered, connection failed), `UNAUTHENTICATED`
+   * @throws {RpcError} `UNAVAILABLE` (nothing answered, connection failed, or no WELCOME
+   *   within `timeoutMs`; the connection is then closed), `UNAUTHENTICATED`
    *   (refused by the server, or its certificate is not trusted: see `cause`),
    *   `FAILED_PRECONDITION` (protocol version mismatch), `INVALID_ARGUMENT` (bad options).
    */
   static async connect(address: string | { host: string; port: number } | DiscoveredService, options: ClientOptions = {}): Promise<RpcClient> {
+    const timeoutMs = options.timeoutMs ?? 5000;
+    if (typeof timeoutMs !== "number" || !(timeoutMs >= 1 && timeoutMs <= 2 ** 31 - 1)) {
+      const got = typeof timeoutMs === "number" ? timeoutMs : JSON.stringify(timeoutMs);
+      throw new RpcError(ErrorCode.INVALID_ARGUMENT, `timeoutMs must be a number of ms from 1 to 2147483647, received ${got}`);
+    }
     if (isDiscovered(address)) return connectDiscovered(address, options);
     const { host, port } = parseAddress(address, "connect");
     const registry = new Registry();
@@ -185,7 +204,8 @@ export class RpcClient {
     } catch (e) {
       throw new RpcError(ErrorCode.INVALID_ARGUMENT, (e as Error).message, undefined, { cause: e });
     }
-    const dial = async (): Promise<Peer> => {
+    const dial = async (signal?: AbortSignal): Promise<Peer> => {
+      const deadline = performance.now() + timeoutMs; // one deadline for QUIC and HELLO/WELCOME
       const t = options.transport ?? (await defaultTransport());
       let conn;
       try {
@@ -194,7 +214,7 @@ export class RpcClient {
           port,
           alpn: ALPN,
           tls: { ca: options.ca, fingerprint: options.fingerprint, serverName: options.serverName, cert: options.cert, key: options.key },
-          handshakeTimeoutMs: options.timeoutMs ?? 5000,
+          handshakeTimeoutMs: timeoutMs,
           idleTimeoutMs: options.idleTimeoutMs,
           zeroRtt: options.zeroRtt,
         });
@@ -214,7 +234,7 @@ export class RpcClient {
         clock: localClock,
         clockSync: options.clockSync ?? {},
       };
-      return await connectPeer(conn, setup, options.auth, clock);
+      return await connectPeer(conn, setup, options.auth, clock, { deadline, timeoutMs, signal });
     };
     try {
       return new RpcClient(await dial(), registry, dial, options.reconnect);
@@ -299,13 +319,41 @@ export class RpcClient {
 
   /** Closes the connection (and stops reconnecting); calls in flight fail with `UNAVAILABLE`. */
   async close(code = 0, reason = ""): Promise<void> {
-    this.#closedByUser = true;
+    if (!this.#stop.signal.aborted) {
+      // What `closed` settles with when no connection is up (closed during a reconnect backoff).
+      this.#closeInfo = { code, reason, local: true };
+      this.#stop.abort();
+    }
     await this.#peer.close(code, reason);
     await this.closed;
   }
 }
 
 export type { Metadata };
+
+/** Waits `ms`, or less if `signal` aborts first (the timer is cleared: nothing stays pending). */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
+
+/** Settles like `p`, or with undefined as soon as `signal` aborts. */
+function unlessAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T | undefined> {
+  if (signal.aborted) return Promise.resolve(undefined);
+  return new Promise<T | undefined>((resolve, reject) => {
+    const onAbort = () => resolve(undefined);
+    signal.addEventListener("abort", onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}
 
 function isDiscovered(a: unknown): a is DiscoveredService {
   return typeof a === "object" && a !== null && Array.isArray((a as DiscoveredService).addresses) && typeof (a as DiscoveredService).instance === "string";

@@ -150,6 +150,25 @@ export class RpcServerBuilder {
     this.#c.log = fn;
     return this;
   }
+  /**
+   * How long an accepted QUIC connection may take to reach WELCOME: the client's HELLO and the
+   * `authenticate` hook together. When it passes, the connection is closed with code `0x105`
+   * (a hung `authenticate` is refused with a GOAWAY `UNAVAILABLE` first, and its late answer
+   * ignored), so slow or silent clients cannot pile up half-open connections.
+   * @param ms 1 to 2147483647.
+   * @default {10000}
+   * @example
+   * ```ts
+   * const server = RpcServer.builder().handshakeTimeout(2000).build();
+   * ```
+   */
+  handshakeTimeout(ms: number): this {
+    if (typeof ms !== "number" || !(ms >= 1 && ms <= 2 ** 31 - 1)) {
+      throw new TypeError(`handshakeTimeout must be a number of ms from 1 to 2147483647, received ${typeof ms === "number" ? ms : JSON.stringify(ms)}`);
+    }
+    this.#c.handshakeTimeoutMs = ms;
+    return this;
+  }
   /** Most concurrent streams per connection. @default {1024} */
   maxStreams(n: number): this {
     if (!Number.isInteger(n) || n < 1) throw new TypeError(`maxStreams must be a positive integer, received ${n}`);
@@ -211,6 +230,8 @@ export class RpcServer {
   #listener: Listener | undefined;
   readonly #peers = new Set<Peer>();
   #advert: Advertisement | undefined;
+  /** The one start in progress or done; cleared when it fails, so start() can be retried. */
+  #starting: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
   #closed!: () => void;
   readonly #done = new Promise<void>((r) => (this.#closed = r));
@@ -225,9 +246,21 @@ export class RpcServer {
     return new RpcServerBuilder();
   }
 
-  /** Starts listening; resolves once the server accepts connections. */
-  async start(): Promise<void> {
-    if (this.#listener) return;
+  /**
+   * Starts listening; resolves once the server accepts connections. Idempotent, even while a
+   * first call is still starting: every call shares that one start and its one listener. A start
+   * that failed can be retried.
+   * @throws {RpcError} `FAILED_PRECONDITION` once `close()` has been called.
+   */
+  start(): Promise<void> {
+    if (this.#closing) return Promise.reject(new RpcError(ErrorCode.FAILED_PRECONDITION, "cannot start: the server is closed"));
+    return (this.#starting ??= this.#listen().catch((e) => {
+      this.#starting = undefined;
+      throw e;
+    }));
+  }
+
+  async #listen(): Promise<void> {
     const t = this.#c.transport ?? (await defaultTransport());
     const { frames, payload } = codecs(this.#c);
     const setup = { frames, payload, registry: this.#c.registry, name: this.#c.name, onError: this.#c.onError, clock: this.#c.clock, clockSync: this.#c.clockSync };
@@ -245,7 +278,7 @@ export class RpcServer {
       },
     );
     const d = this.#c.discovery;
-    if (d) {
+    if (d && !this.#closing) {
       // After the listener is up; a network without multicast must not stop the server.
       try {
         const { advertise } = await import("../discovery/advertise.ts");
@@ -300,13 +333,16 @@ export class RpcServer {
 
   /**
    * Shuts down gracefully: refuses new connections, tells peers it is going away, lets
-   * in-flight requests finish for up to `graceMs`, then closes every connection.
+   * in-flight requests finish for up to `graceMs`, then closes every connection. Called while
+   * `start()` is in progress, it waits for the listener to be up, then closes it (that start
+   * still resolves). Afterwards `start()` is refused.
    */
   close(options: { graceMs?: number } = {}): Promise<void> {
     return (this.#closing ??= this.#shutdown(options.graceMs ?? 5000));
   }
 
   async #shutdown(graceMs: number): Promise<void> {
+    await this.#starting?.catch(() => {}); // a listener still coming up is closed below, not leaked
     // Goodbye packets first, so browsers see the service leave before connections drop.
     await this.#advert?.close().catch(() => {});
     const { frames } = codecs(this.#c);
