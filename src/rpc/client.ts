@@ -18,6 +18,7 @@ import { connectPeer } from "./_handshake.ts";
 import { codecs, defaultOnError, parseAddress } from "./_options.ts";
 import type { EmitOptions, Peer, RequestOptions } from "./peer.ts";
 import { type Middleware, Registry } from "./registry.ts";
+import { type ClientStats, StatsTotals } from "./stats.ts";
 import type { StreamBuilder } from "./stream_builder.ts";
 import { browse, type BrowseOptions, discover, type DiscoverOptions, type ServiceBrowser } from "../discovery/browse.ts";
 import type { DiscoveredService } from "../discovery/types.ts";
@@ -115,6 +116,8 @@ export class RpcClient {
   readonly #reconnect: Required<Omit<ReconnectOptions, "onReconnect">> & Pick<ReconnectOptions, "onReconnect"> | undefined;
   /** Aborted by `close()`: cancels a reconnection's backoff sleep or dial. */
   readonly #stop = new AbortController();
+  readonly #totals = new StatsTotals();
+  #reconnects = 0;
   #closeInfo: CloseInfo | undefined;
   #final!: (info: CloseInfo) => void;
   /** Settles when the client is closed for good (by `close()`, or when reconnecting gives up). */
@@ -142,6 +145,22 @@ export class RpcClient {
     return this.#peer;
   }
 
+  /**
+   * A plain snapshot of this client's counters over all its connections (reconnections
+   * included): calls, events and streams done, live state (`openStreams`, `pendingRequests`,
+   * `inFlight`, `datagramRoutes`: back to zero once traffic stops), `connected` and `reconnects`.
+   *
+   * @example
+   * ```ts
+   * // const { pendingRequests, openStreams, reconnects } = client.stats();
+   * ```
+   */
+  stats(): ClientStats {
+    const live = this.#peer.isClosed ? [] : [this.#peer];
+    if (this.#peer.isClosed) this.#totals.retire(this.#peer);
+    return { connected: this.connected, reconnects: this.#reconnects, ...this.#totals.snapshot(live) };
+  }
+
   /** Whether the client has a live connection now. */
   get connected(): boolean {
     return !this.#peer.isClosed;
@@ -165,6 +184,8 @@ export class RpcClient {
             dialing.then((p) => p.close().catch(() => {}), () => {});
             break;
           }
+          this.#totals.retire(this.#peer);
+          this.#reconnects++;
           this.#peer = next;
           this.#watch(next);
           r.onReconnect?.(attempt);

@@ -17,6 +17,7 @@ import type { Registry } from "./registry.ts";
 import { serveStream } from "./_serve.ts";
 import { StreamBuilder, type StreamOpenOptions } from "./stream_builder.ts";
 import type { SyncedClock } from "../clock/sync.ts";
+import { zeroPeerStats } from "./stats.ts";
 
 /** Options for one request. */
 export interface RequestOptions {
@@ -84,21 +85,7 @@ export class Peer {
   /** Settles when the connection has ended. */
   readonly closed: Promise<CloseInfo>;
   /** Counters. */
-  readonly stats: PeerStats = {
-    requestsSent: 0,
-    requestsServed: 0,
-    eventsSent: 0,
-    eventsReceived: 0,
-    unhandledEvents: 0,
-    droppedEvents: 0,
-    streamsOpened: 0,
-    streamsAccepted: 0,
-    inFlight: 0,
-    droppedDatagrams: 0,
-    openStreams: 0,
-    datagramRoutes: 0,
-    pendingRequests: 0,
-  };
+  readonly stats: PeerStats = zeroPeerStats();
   /**
    * The other side's clock, kept in sync by PING/PONG. On a client this is the server's clock,
    * the reference (`client.clock`); on a server, `ctx.peer.clock.offsetMs` is that client's

@@ -16,6 +16,7 @@ import { acceptPeer, type HelloInfo } from "./_handshake.ts";
 import { codecs, defaultOnError, formatAddress, parseAddress } from "./_options.ts";
 import type { Peer } from "./peer.ts";
 import { type Middleware, Registry } from "./registry.ts";
+import { type ServerStats, StatsTotals } from "./stats.ts";
 import { FrameType } from "../protocol/frame.ts";
 import type { Advertisement, AdvertiseOptions } from "../discovery/advertise.ts";
 import { checkClockSyncOptions, type ClockSource, type ClockSyncOptions, systemClock } from "../clock/sync.ts";
@@ -229,6 +230,8 @@ export class RpcServer {
   readonly #c: ServerConfig;
   #listener: Listener | undefined;
   readonly #peers = new Set<Peer>();
+  readonly #totals = new StatsTotals();
+  #handshaking = 0;
   #advert: Advertisement | undefined;
   /** The one start in progress or done; cleared when it fails, so start() can be retried. */
   #starting: Promise<void> | undefined;
@@ -268,12 +271,17 @@ export class RpcServer {
       { host: this.#c.bind.host, port: this.#c.bind.port, alpn: ALPN, tls: this.#c.tls, log: this.#c.log, maxBidiStreams: this.#c.maxStreams, earlyData: this.#c.earlyData },
       (conn) => {
         if (this.#closing) return void conn.close(CloseCode.GOING_AWAY, "server shutting down").catch(() => {});
+        this.#handshaking++;
         acceptPeer(conn, setup, { authenticate: this.#c.authenticate, handshakeTimeoutMs: this.#c.handshakeTimeoutMs }).then(
           (peer) => {
+            this.#handshaking--;
             this.#peers.add(peer);
-            peer.closed.then(() => this.#peers.delete(peer));
+            peer.closed.then(() => {
+              this.#peers.delete(peer);
+              this.#totals.retire(peer);
+            });
           },
-          () => {},
+          () => void this.#handshaking--,
         );
       },
     );
@@ -314,6 +322,24 @@ export class RpcServer {
   get trust(): { ca: string | undefined; fingerprint: string } {
     if (!this.#listener) throw new RpcError(ErrorCode.FAILED_PRECONDITION, "the server is not started");
     return this.#listener.trust;
+  }
+
+  /**
+   * A plain snapshot of the server's counters over every connection it has served: connections
+   * open and still handshaking, calls, events and streams done, and live state (`openStreams`,
+   * `inFlight`, `datagramRoutes`, `pendingRequests`), which returns to zero once traffic stops.
+   *
+   * @example Checking that nothing is held after clients leave
+   * ```ts
+   * const server = RpcServer.builder().build();
+   * await server.start();
+   * const { connections, openStreams, inFlight } = server.stats();
+   * console.log(connections, openStreams, inFlight); // 0 0 0
+   * await server.close();
+   * ```
+   */
+  stats(): ServerStats {
+    return { connections: this.#peers.size, handshaking: this.#handshaking, ...this.#totals.snapshot(this.#peers) };
   }
 
   /** The connected peers. */
