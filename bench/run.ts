@@ -1,7 +1,8 @@
 // `npm run bench`: runs each benchmark on Bun and on Deno (the transport one on Node too, from
 // a bundle) in separate processes, writes bench/results/<name>.json and .md, and refreshes the
 // matching table in README.md. BENCH=codec, BENCH=transport, BENCH=rpc, BENCH=realtime or
-// BENCH=discovery runs only that one. The real-time benchmark (about 9 minutes) has a smoke-test
+// BENCH=discovery runs only that one. The reliability benchmarks (BENCH=credit, churn, soak,
+// fuzz) run only when named. The real-time benchmark (about 9 minutes) has a smoke-test
 // mode: QUICK=1 (about 1.5). The discovery one needs root (network namespaces).
 
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
@@ -15,8 +16,19 @@ const bin = (name: string) => {
   return existsSync(local) ? local : name;
 };
 const ONLY = process.env.BENCH ?? "";
-if (ONLY && !["codec", "transport", "rpc", "realtime", "discovery"].includes(ONLY)) {
-  console.error(`BENCH=${ONLY}: expected "codec", "transport", "rpc", "realtime" or "discovery"`);
+/**
+ * Reliability benchmarks: each is its own script that runs its processes and writes
+ * bench/results/<name>.{json,md} itself; run only when asked for by name (they take minutes).
+ */
+const SCRIPTS: Record<string, string> = {
+  credit: "bench/credit.ts",
+  churn: "bench/churn.ts",
+  soak: "bench/soak.ts",
+  fuzz: "bench/fuzz.ts",
+};
+const NAMES = ["codec", "transport", "rpc", "realtime", "discovery", ...Object.keys(SCRIPTS)];
+if (ONLY && !NAMES.includes(ONLY)) {
+  console.error(`BENCH=${ONLY}: expected one of ${NAMES.map((n) => `"${n}"`).join(", ")}`);
   process.exit(2);
 }
 const DATE = new Date().toISOString();
@@ -724,7 +736,17 @@ async function discoveryPart(): Promise<boolean> {
   return true;
 }
 
+/** Runs a reliability benchmark script under Bun, passing its output through. */
+async function scriptPart(name: string): Promise<boolean> {
+  console.log(`${name} benchmark: ${SCRIPTS[name]}`);
+  const p = Bun.spawn([process.execPath, join(ROOT, SCRIPTS[name])], { cwd: ROOT, stdout: "inherit", stderr: "inherit" });
+  const code = await p.exited;
+  if (code !== 0) console.error(`${SCRIPTS[name]} exited ${code}`);
+  return code === 0;
+}
+
 let ok = true;
+if (ONLY && ONLY in SCRIPTS) ok = await scriptPart(ONLY);
 if (!ONLY || ONLY === "codec") await codec();
 if (!ONLY || ONLY === "transport") ok = (await transport()) && ok;
 if (!ONLY || ONLY === "rpc") ok = (await rpc()) && ok;
