@@ -25,6 +25,7 @@ const SCRIPTS: Record<string, string> = {
   churn: "bench/churn.ts",
   soak: "bench/soak.ts",
   fuzz: "bench/fuzz.ts",
+  idle: "bench/idle.ts",
 };
 const NAMES = ["codec", "transport", "rpc", "realtime", "discovery", ...Object.keys(SCRIPTS)];
 if (ONLY && !NAMES.includes(ONLY)) {
