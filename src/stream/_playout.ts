@@ -8,6 +8,11 @@
  * (a timer armed for the exact time fires up to ~1 ms late); under load the heap always holds
  * something due within a millisecond and plain timers are used, so the loop never spins.
  *
+ * There is no watchdog timer. The "lost wake-up" that once stalled streams under `bun test` was
+ * not lost: `recvAligned()` spun in a microtask loop after the connection's clock was freed, so
+ * the event loop never got a turn to run any timer or immediate (docs/REALTIME.md, "Playout
+ * stalls: the microtask spin"; regression tests in tests/repro/playout_stall.test.ts).
+ *
  * @module
  */
 
@@ -36,15 +41,6 @@ export class Wakeup {
 
 const heap: Entry[] = [];
 let timer: ReturnType<typeof setTimeout> | undefined;
-/**
- * A coarse watchdog interval that runs while wake-ups are pending. Under `bun test`, after some
- * earlier tests, a stream's wake-up (a setImmediate, and also a zero-delay timer in its place)
- * was seen never to fire: about one run of tests/stream in three, and never while any other
- * timer was pending. The root cause in Bun's event loop is not isolated; with this interval the
- * stall has not recurred, and it bounds any stall to one period.
- */
-let watchdog: ReturnType<typeof setInterval> | undefined;
-const WATCHDOG_MS = 50;
 let timerAt = Infinity;
 let polling = false;
 /** Below this many pending wake-ups the final millisecond is polled for precision. */
@@ -106,18 +102,7 @@ function schedule(e: Entry, at: number): void {
 }
 
 function arm(): void {
-  if (heap.length === 0) {
-    if (watchdog !== undefined) clearInterval(watchdog);
-    watchdog = undefined;
-    return;
-  }
-  watchdog ??= setInterval(() => {
-    if (heap.length && heap[0].at <= performance.now()) {
-      polling = false; // a poll that never ran must not block arming
-      run();
-    } else arm();
-  }, WATCHDOG_MS);
-  if (polling) return;
+  if (polling || heap.length === 0) return; // a pending poll runs run(), which re-arms
   const at = heap[0].at;
   if (timer !== undefined && timerAt <= at) return;
   clearTimeout(timer);
@@ -138,7 +123,7 @@ function run(): void {
       e.fn();
     } catch { /* a stream's release step never throws; keep the scheduler alive regardless */ }
   }
-  if (heap.length === 0) return arm(); // stops the watchdog
+  if (heap.length === 0) return;
   if (heap.length < POLL_BELOW && heap[0].at - performance.now() < 1) {
     // Within a millisecond of the next wake-up: poll rather than trust a timer.
     polling = true;
