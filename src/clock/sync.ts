@@ -187,6 +187,8 @@ function estimator(options: ClockSyncOptions): ClockEstimator {
   }
 }
 const BURST_GAP_MS = 50;
+/** A PING this late past its time is sent from the receive path (see SyncedClock.#catchUp). */
+const OVERDUE_MS = 100;
 
 /**
  * The other side's clock, as estimated from PING/PONG exchanges. Dispatches a `clockstep`
@@ -209,6 +211,8 @@ export class SyncedClock extends EventTarget {
   readonly #burst: number;
   #channel: ClockChannel | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  /** When the next PING is due (performance.now()); Infinity when none is scheduled. */
+  #dueAt = Infinity;
   #keepAlive: ReturnType<typeof setInterval> | undefined;
   #seq = 0;
   #sentInBurst = 0;
@@ -324,7 +328,7 @@ export class SyncedClock extends EventTarget {
     this.#channel = channel;
     this.#outstanding.clear();
     this.#sentInBurst = 0;
-    this.#schedule(0);
+    this.#tick(); // the first PING now, not from a timer (see #catchUp)
   }
 
   /**
@@ -341,6 +345,7 @@ export class SyncedClock extends EventTarget {
     clearTimeout(this.#timer);
     clearInterval(this.#keepAlive);
     this.#timer = undefined;
+    this.#dueAt = Infinity;
     this.#keepAlive = undefined;
     this.#channel = undefined;
   }
@@ -355,14 +360,27 @@ export class SyncedClock extends EventTarget {
     this.#freed = true;
   }
 
-  #schedule(delay: number): void {
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      if (!this.#channel) return;
-      this.#ping();
-      const inBurst = ++this.#sentInBurst < this.#burst;
-      this.#schedule(inBurst ? BURST_GAP_MS : this.#intervalMs);
-    }, delay);
+  /** Sends the due PING and schedules the next (burst gap, then the steady interval). */
+  #tick(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#dueAt = Infinity;
+    if (!this.#channel) return;
+    this.#ping();
+    const delay = ++this.#sentInBurst < this.#burst ? BURST_GAP_MS : this.#intervalMs;
+    this.#dueAt = performance.now() + delay;
+    this.#timer = setTimeout(() => this.#tick(), delay);
+  }
+
+  /**
+   * Sends a PING whose timer is overdue. Measured on Bun: while a UDP socket has a receive
+   * backlog, timers fire seconds late (a 10 ms interval ran 10–20 times in 3 s) although I/O
+   * callbacks keep running, so a busy server's clocks sent 0–3 PINGs in 5 s and time-synced
+   * streams failed for want of a sample. Called on every PING and PONG received: traffic from
+   * the other side (which pings too) keeps this side's schedule going when timers do not.
+   */
+  #catchUp(): void {
+    if (performance.now() - this.#dueAt > OVERDUE_MS) this.#tick();
   }
 
   #ping(channel?: ClockChannel): void {
@@ -408,11 +426,13 @@ export class SyncedClock extends EventTarget {
       const r = send(frame);
       if (r) r.catch(() => {});
     } catch { /* gone */ }
+    this.#catchUp();
   }
 
   /** @internal A PONG arrived; `t4` is the local time taken when it arrived. */
   receive(pong: PongFrame, t4: number): void {
     if (this.#freed) return;
+    this.#catchUp(); // t4 was taken on arrival: sending first delays nothing measured
     const t1 = this.#outstanding.get(pong.seq);
     if (t1 === undefined || !Object.is(t1, pong.t1)) {
       if (this.#answered.includes(pong.seq)) this.#duplicates++;
