@@ -5,7 +5,9 @@
  * Stack facts this adapter works around (measured, docs/TRANSPORT.md): `await writer.write()`
  * throws when the send buffer is full instead of waiting, so writes use `writeSync` and the
  * writer's drain hook; `handshakeTimeout` is ignored, so the handshake has its own timer; each
- * read yields an array of chunks.
+ * read yields an array of chunks; stream slots come back in batches of half the advertised limit,
+ * so incoming streams pass a gate (`_stream_gate.ts`); a stream opened past the peer's limit is
+ * handed out "pending", so `openBidi` waits until it has a slot.
  *
  * @module
  */
@@ -20,11 +22,14 @@ import type {
   IncomingHandlers,
   Listener,
   ListenOptions,
+  OpenStreamOptions,
   PeerCertificate,
   SendStream,
   Transport,
 } from "./types.ts";
 import { serverTls } from "./_server_tls.ts";
+import { advertisedStreams, slotGivenUp, StreamGate } from "./_stream_gate.ts";
+import { PendingOpens } from "./_bun_slots.ts";
 import {
   checkDatagram,
   clientTrust,
@@ -148,6 +153,8 @@ class BunStream implements BidiStream {
 class BunConnection implements Connection {
   readonly #s: Any;
   #info: Any;
+  readonly #gate: StreamGate<Any>;
+  readonly #pendingOpens: PendingOpens;
   readonly closed: Promise<CloseInfo>;
   #handlers: IncomingHandlers | undefined;
   #pending: Array<() => void> = [];
@@ -156,8 +163,20 @@ class BunConnection implements Connection {
   readonly handshake: Promise<HandshakeInfo>;
   #settle!: { ok: (i: HandshakeInfo) => void; fail: (e: unknown) => void };
 
-  constructor(session: Any, info: Any, idleTimeoutMs: number) {
+  /**
+   * @param session The native session.
+   * @param info The handshake result, when already known.
+   * @param idleTimeoutMs Our liveness watchdog's timeout.
+   * @param maxBidiStreams Incoming bidirectional streams served at once (the gate's size).
+   */
+  constructor(session: Any, info: Any, idleTimeoutMs: number, maxBidiStreams: number) {
     this.#s = session;
+    this.#pendingOpens = new PendingOpens(session);
+    // A slot is back once the stack has closed the stream both ways (`closed` settles).
+    this.#gate = new StreamGate<Any>(maxBidiStreams, (stream, done) => {
+      stream.closed.then(done, done);
+      this.#handlers!.bidi!(new BunStream(stream, this.#live));
+    });
     this.handshake = new Promise<HandshakeInfo>((ok, fail) => (this.#settle = { ok, fail }));
     this.handshake.catch(() => {});
     if (info) this.opened(info);
@@ -170,11 +189,15 @@ class BunConnection implements Connection {
       const deliver = () => {
         const h = this.#handlers!;
         if (stream.direction === "uni") h.uni ? h.uni(new BunStream(stream, this.#live)) : stream.destroy();
-        else h.bidi ? h.bidi(new BunStream(stream, this.#live)) : stream.destroy();
+        else h.bidi ? this.#gate.push(stream) : stream.destroy();
       };
       if (this.#handlers) deliver();
       else this.#pending.push(deliver);
     };
+    session.closed.finally(() => {
+      for (const s of this.#gate.clear()) s.destroy();
+      this.#pendingOpens.poll();
+    }).catch(() => {});
     session.ondatagram = (data: Uint8Array) => this.#handlers?.datagram?.(data);
   }
 
@@ -249,12 +272,18 @@ class BunConnection implements Connection {
     for (const d of this.#pending.splice(0)) d();
   }
 
-  async openBidi(): Promise<BidiStream> {
+  async openBidi(options?: OpenStreamOptions): Promise<BidiStream> {
+    const signal = options?.signal;
+    if (signal?.aborted) throw slotGivenUp();
+    let stream: Any = this.#pendingOpens.spare();
     try {
-      return new BunStream(await this.#s.createBidirectionalStream(), this.#live);
+      stream ??= await this.#s.createBidirectionalStream();
     } catch (e) {
       throw new TransportError(E.CLOSED, `cannot open a stream: ${(e as Error).message}`, { cause: e });
     }
+    // Past the peer's limit Bun hands out a "pending" stream that gets its slot later.
+    if (stream.pending) await this.#pendingOpens.wait(stream, signal);
+    return new BunStream(stream, this.#live);
   }
 
   async openUni(): Promise<SendStream> {
@@ -280,7 +309,7 @@ class BunConnection implements Connection {
 
   stats(): ConnectionStats {
     const s = this.#s.stats;
-    if (!s) return {};
+    if (!s) return { incomingStreams: this.#gate.live, waitingStreams: this.#gate.waiting };
     const ms = (ns: unknown) => (typeof ns === "bigint" ? Number(ns) / 1e6 : undefined);
     return {
       rttMs: ms(s.smoothedRtt),
@@ -288,6 +317,8 @@ class BunConnection implements Connection {
       bytesSent: s.bytesSent !== undefined ? Number(s.bytesSent) : undefined,
       bytesReceived: s.bytesReceived !== undefined ? Number(s.bytesReceived) : undefined,
       packetsLost: s.pktLost !== undefined ? Number(s.pktLost) : undefined,
+      incomingStreams: this.#gate.live,
+      waitingStreams: this.#gate.waiting,
     };
   }
 }
@@ -314,7 +345,7 @@ export const bunTransport: Transport = {
         sessions.add(session);
         session.closed.finally(() => sessions.delete(session)).catch(() => {});
         // Register handlers synchronously so no early stream is missed; surface it once open.
-        const c = new BunConnection(session, undefined, o.idleTimeoutMs ?? 30000);
+        const c = new BunConnection(session, undefined, o.idleTimeoutMs ?? 30000, o.maxBidiStreams ?? 1024);
         session.opened.then(
           (info: Any) => onConnection(c.opened(info)),
           () => {},
@@ -328,7 +359,7 @@ export const bunTransport: Transport = {
         ...(tls.clientCa ? { verifyClient: true, ca: [enc.encode(tls.clientCa)] } : {}),
         transportParams: {
           ...FLOW_WINDOWS,
-          initialMaxStreamsBidi: o.maxBidiStreams ?? 1024,
+          initialMaxStreamsBidi: advertisedStreams(o.maxBidiStreams ?? 1024),
           initialMaxStreamsUni: o.maxUniStreams ?? 64,
           maxIdleTimeout: stackIdleSeconds(o.idleTimeoutMs),
           maxDatagramFrameSize: 1350,
@@ -383,7 +414,7 @@ export const bunTransport: Transport = {
         ...FLOW_WINDOWS,
         maxDatagramFrameSize: 1350,
         maxIdleTimeout: stackIdleSeconds(o.idleTimeoutMs),
-        initialMaxStreamsBidi: o.maxBidiStreams ?? 1024,
+        initialMaxStreamsBidi: advertisedStreams(o.maxBidiStreams ?? 1024),
         initialMaxStreamsUni: 64,
       },
       keepAlive: keepAliveMs(o.idleTimeoutMs),
@@ -405,7 +436,7 @@ export const bunTransport: Transport = {
     };
     if (ticket) {
       // 0-RTT: hand the connection out now so streams opened at once go as early data.
-      const c = new BunConnection(session, undefined, o.idleTimeoutMs ?? 30000).asClient();
+      const c = new BunConnection(session, undefined, o.idleTimeoutMs ?? 30000, o.maxBidiStreams ?? 1024).asClient();
       session.opened.then(
         (info: Any) => {
           clearTimeout(timer);
@@ -432,6 +463,6 @@ export const bunTransport: Transport = {
       clearTimeout(timer);
     }
     checkPin();
-    return new BunConnection(session, info, o.idleTimeoutMs ?? 30000).asClient();
+    return new BunConnection(session, info, o.idleTimeoutMs ?? 30000, o.maxBidiStreams ?? 1024).asClient();
   },
 };

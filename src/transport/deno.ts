@@ -4,8 +4,11 @@
  *
  * Stack facts (measured, docs/TRANSPORT.md): Deno cannot send an application code with a
  * stream reset (an aborted writer sends FIN), nor STOP_SENDING with a code; it exposes no
- * connection statistics; opening a stream past the peer's limit waits
- * (`waitUntilAvailable`).
+ * connection statistics; opening a stream past the peer's limit throws unless told to wait
+ * (`waitUntilAvailable`), and that wait cannot be cancelled, so opens queue in
+ * `_deno_open_queue.ts`; quinn keeps a stream (and its slot) until its receiving side is read
+ * to the end or stopped, and returns slots in batches of an eighth of the advertised limit, so
+ * incoming streams pass a gate (`_stream_gate.ts`).
  *
  * @module
  */
@@ -20,11 +23,14 @@ import type {
   IncomingHandlers,
   Listener,
   ListenOptions,
+  OpenStreamOptions,
   PeerCertificate,
   SendStream,
   Transport,
 } from "./types.ts";
 import { serverTls } from "./_server_tls.ts";
+import { advertisedStreams, StreamGate } from "./_stream_gate.ts";
+import { OpenQueue } from "./_deno_open_queue.ts";
 import {
   checkDatagram,
   clientTrust,
@@ -54,17 +60,40 @@ function hexToBytes(hex: string): Uint8Array {
 class DenoStream implements BidiStream {
   #w: WritableStreamDefaultWriter<Uint8Array> | undefined;
   #r: ReadableStream<Uint8Array> | undefined;
+  /** The reader while an iteration holds it. */
   #reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  // Which halves are finished, for `onDone` (a half this stream lacks counts as finished).
+  #sendDone: boolean;
+  #recvDone: boolean;
+  #onDone: (() => void) | undefined;
 
-  constructor(readable?: ReadableStream<Uint8Array>, writable?: WritableStream<Uint8Array>) {
+  /**
+   * @param onDone Called once both halves are finished: quinn frees the stream's slot then.
+   */
+  constructor(readable?: ReadableStream<Uint8Array>, writable?: WritableStream<Uint8Array>, onDone?: () => void) {
     this.#r = readable;
     this.#w = writable?.getWriter();
+    this.#recvDone = !readable;
+    this.#sendDone = !writable;
+    this.#onDone = onDone;
+  }
+
+  #finished(half: "send" | "recv"): void {
+    if (half === "send") this.#sendDone = true;
+    else this.#recvDone = true;
+    if (this.#sendDone && this.#recvDone && this.#onDone) {
+      const done = this.#onDone;
+      this.#onDone = undefined;
+      done();
+    }
   }
 
   async write(chunk: Uint8Array): Promise<void> {
     try {
       await this.#w!.write(chunk);
     } catch (e) {
+      // Stopped by the peer: quinn keeps the send half until it is reset, which nothing else does.
+      this.reset(0);
       throw new TransportError(E.STOP_SENDING, `stream write failed: ${(e as Error).message}`, { cause: e });
     }
   }
@@ -72,7 +101,9 @@ class DenoStream implements BidiStream {
   async end(): Promise<void> {
     try {
       await this.#w!.close();
+      this.#finished("send");
     } catch (e) {
+      this.reset(0);
       throw new TransportError(E.CLOSED, `could not end the stream: ${(e as Error).message}`, { cause: e });
     }
   }
@@ -80,21 +111,34 @@ class DenoStream implements BidiStream {
   reset(code: number): void {
     // Deno sends FIN here, not RESET_STREAM(code): a limitation of the stack.
     this.#w?.abort(code).catch(() => {});
+    this.#finished("send");
   }
 
   stopSending(code: number): void {
+    // The iteration's reader while it holds the lock; the stream itself once it let go.
     (this.#reader ?? this.#r)?.cancel(code).catch(() => {});
+    this.#finished("recv");
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
     const reader = (this.#reader = this.#r!.getReader());
     let finished = false;
+    const ended = () => this.#finished("recv");
     try {
+      let ahead: Promise<ReadableStreamReadResult<Uint8Array>> | undefined;
       while (true) {
-        const { value, done } = await reader.read();
+        const { value, done } = await (ahead ?? reader.read());
+        ahead = undefined;
         if (done) {
           finished = true;
           return;
+        }
+        if (this.#onDone) {
+          // A stream the peer opened reads one chunk ahead, so its end is seen (and its slot in
+          // the gate freed, as quinn frees it) even when the application stops asking after
+          // its last frame. Only those: a read costs a few µs, and ours need no gate.
+          ahead = reader.read();
+          ahead.then((r) => r.done && ended(), ended);
         }
         yield value;
       }
@@ -108,15 +152,21 @@ class DenoStream implements BidiStream {
         appCode: reset && m ? Number(m[1]) : undefined,
       });
     } finally {
-      // Only a reader left early needs its lock back; releasing it costs ~14 µs a stream on
-      // Deno 2.9 (bench/results/transport.json), a third of a request's budget.
-      if (!finished) reader.releaseLock();
+      this.#reader = undefined;
+      // Leaving early stops reading: quinn keeps a stream, and its slot in the peer's limit,
+      // until its receiving side is read to the end or stopped. (Releasing the lock instead
+      // left it unread for good; a later stopSending() then had no reader to cancel.)
+      if (!finished) reader.cancel(0).catch(() => {});
+      this.#finished("recv");
     }
   }
 }
 
 class DenoConnection implements Connection {
   readonly #c: Any;
+  readonly #maxBidi: number;
+  readonly #opens: OpenQueue;
+  #gate: StreamGate<Any> | undefined;
   readonly closed: Promise<CloseInfo>;
   #local = false;
   #started = false;
@@ -126,10 +176,13 @@ class DenoConnection implements Connection {
 
   /**
    * @param conn The native connection.
+   * @param maxBidiStreams Incoming bidirectional streams served at once (the gate's size).
    * @param handshake Resolves when the handshake is done (later than `conn` under 0-RTT).
    */
-  constructor(conn: Any, handshake: Promise<HandshakeInfo> = Promise.resolve({ resumed: false, earlyDataAccepted: false })) {
+  constructor(conn: Any, maxBidiStreams: number, handshake: Promise<HandshakeInfo> = Promise.resolve({ resumed: false, earlyDataAccepted: false })) {
     this.#c = conn;
+    this.#maxBidi = maxBidiStreams;
+    this.#opens = new OpenQueue(conn);
     this.handshake = handshake;
     handshake.catch(() => {});
     this.closed = conn.closed.then(
@@ -164,8 +217,10 @@ class DenoConnection implements Connection {
         }
       } catch { /* connection closed */ }
     };
+    const gate = (this.#gate = new StreamGate<Any>(this.#maxBidi, (b, done) => h.bidi!(new DenoStream(b.readable, b.writable, done))));
+    this.closed.then(() => gate.clear());
     pump(this.#c.incomingBidirectionalStreams, (b: Any) => {
-      if (h.bidi) h.bidi(new DenoStream(b.readable, b.writable));
+      if (h.bidi) gate.push(b);
       else b.readable.cancel(0).catch(() => {});
     });
     pump(this.#c.incomingUnidirectionalStreams, (r: Any) => {
@@ -181,11 +236,12 @@ class DenoConnection implements Connection {
     }
   }
 
-  async openBidi(): Promise<BidiStream> {
+  async openBidi(options?: OpenStreamOptions): Promise<BidiStream> {
     try {
-      const b = await this.#c.createBidirectionalStream({ waitUntilAvailable: true });
+      const b = await this.#opens.open(options?.signal);
       return new DenoStream(b.readable, b.writable);
     } catch (e) {
+      if (e instanceof TransportError) throw e;
       throw new TransportError(E.CLOSED, `cannot open a stream: ${(e as Error).message}`, { cause: e });
     }
   }
@@ -213,7 +269,8 @@ class DenoConnection implements Connection {
   }
 
   stats(): ConnectionStats {
-    return {}; // Deno's QuicConn offers no statistics.
+    // Deno's QuicConn offers no statistics; the gate's counts are ours.
+    return { incomingStreams: this.#gate?.live ?? 0, waitingStreams: this.#gate?.waiting ?? 0 };
   }
 }
 
@@ -240,14 +297,14 @@ export const denoTransport: Transport = {
       alpnProtocols: [o.alpn],
       cert: tls.cert,
       key: tls.key,
-      maxConcurrentBidirectionalStreams: o.maxBidiStreams ?? 1024,
+      maxConcurrentBidirectionalStreams: advertisedStreams(o.maxBidiStreams ?? 1024),
       maxConcurrentUnidirectionalStreams: o.maxUniStreams ?? 64,
       maxIdleTimeout: o.idleTimeoutMs ?? 30000,
       keepAliveInterval: keepAliveMs(o.idleTimeoutMs),
     });
     const conns = new Set<DenoConnection>();
     const accepted = (conn: Any) => {
-      const c = new DenoConnection(conn);
+      const c = new DenoConnection(conn, o.maxBidiStreams ?? 1024);
       conns.add(c);
       c.closed.then(() => conns.delete(c));
       onConnection(c);
@@ -295,6 +352,7 @@ export const denoTransport: Transport = {
       ...(o.zeroRtt ? { zeroRtt: true, endpoint: zeroRttEndpoint } : {}),
       maxIdleTimeout: o.idleTimeoutMs ?? 30000,
       keepAliveInterval: keepAliveMs(o.idleTimeoutMs),
+      maxConcurrentBidirectionalStreams: advertisedStreams(o.maxBidiStreams ?? 1024),
     });
     if (typeof pending?.then !== "function") {
       // A connection handed back synchronously is a resumed one sending 0-RTT data; Deno does
@@ -305,7 +363,7 @@ export const denoTransport: Transport = {
           throw handshakeError(e);
         },
       );
-      return new DenoConnection(pending, done);
+      return new DenoConnection(pending, o.maxBidiStreams ?? 1024, done);
     }
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) => {
@@ -316,7 +374,7 @@ export const denoTransport: Transport = {
       }, timeoutMs);
     });
     try {
-      return new DenoConnection(await Promise.race([pending, timeout]));
+      return new DenoConnection(await Promise.race([pending, timeout]), o.maxBidiStreams ?? 1024);
     } catch (e) {
       throw handshakeError(e);
     } finally {

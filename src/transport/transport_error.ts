@@ -18,6 +18,8 @@ export const TransportErrorCode = {
   STREAM_RESET: "STREAM_RESET",
   /** The peer asked this side to stop sending; `appCode` carries its code. */
   STOP_SENDING: "STOP_SENDING",
+  /** No stream slot came before the opener gave up: the peer's concurrent-stream limit is reached. */
+  STREAM_LIMIT: "STREAM_LIMIT",
   /** The datagram exceeds the connection's current limit. */
   DATAGRAM_TOO_LARGE: "DATAGRAM_TOO_LARGE",
   /** This stack does not offer the feature. */

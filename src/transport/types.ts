@@ -58,7 +58,8 @@ export interface ListenOptions {
   /** Where the development-certificate notice goes. @default {console.warn} */
   log?: (message: string) => void;
   /**
-   * Most bidirectional streams a peer may have open at once.
+   * Most bidirectional streams of a peer served at once; more wait, in arrival order, until one
+   * finishes (the stack is told twice this, so stream slots keep coming back: docs/TRANSPORT.md).
    * @default {1024}
    */
   maxBidiStreams?: number;
@@ -87,7 +88,7 @@ export interface ConnectOptions {
   handshakeTimeoutMs?: number;
   /** @default {30000} */
   idleTimeoutMs?: number;
-  /** @default {1024} */
+  /** Most bidirectional streams the server may have open toward this client at once; as for {@link ListenOptions.maxBidiStreams}. @default {1024} */
   maxBidiStreams?: number;
   /**
    * Resume a previous session with this server when the transport holds a ticket for it, and
@@ -97,6 +98,12 @@ export interface ConnectOptions {
    * @default {false}
    */
   zeroRtt?: boolean;
+}
+
+/** Options for {@link Connection.openBidi}. */
+export interface OpenStreamOptions {
+  /** Gives up waiting for a stream slot when it aborts. */
+  signal?: AbortSignal;
 }
 
 /** What the handshake established. */
@@ -130,6 +137,10 @@ export interface ConnectionStats {
   bytesSent?: number;
   bytesReceived?: number;
   packetsLost?: number;
+  /** Bidirectional streams the peer opened that are being served now (not yet closed both ways). */
+  incomingStreams?: number;
+  /** Bidirectional streams the peer opened that wait for one of those to finish (see `maxBidiStreams`). */
+  waitingStreams?: number;
 }
 
 /** The sending half of a stream. */
@@ -177,7 +188,12 @@ export interface Connection {
   readonly peerCertificate: PeerCertificate | undefined;
   /** Settles when the connection has ended, never rejects. */
   readonly closed: Promise<CloseInfo>;
-  openBidi(): Promise<BidiStream>;
+  /**
+   * Opens a bidirectional stream. While the peer's concurrent-stream limit is reached it waits
+   * for a slot; with `options.signal`, aborting gives up the wait, rejecting with
+   * `STREAM_LIMIT` (the abandoned stream never reaches the peer).
+   */
+  openBidi(options?: OpenStreamOptions): Promise<BidiStream>;
   openUni(): Promise<SendStream>;
   /**
    * Starts delivering what the peer opens; streams that arrived earlier are delivered first.
