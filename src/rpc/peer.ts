@@ -16,6 +16,7 @@ import { decodePayload, encodePayload, FrameReader } from "./_frames.ts";
 import type { Registry } from "./registry.ts";
 import { serveStream } from "./_serve.ts";
 import { StreamBuilder, type StreamOpenOptions } from "./stream_builder.ts";
+import { acceptedWithin, openWithin } from "./_deadline.ts";
 import type { SyncedClock } from "../clock/sync.ts";
 import { zeroPeerStats } from "./stats.ts";
 
@@ -57,6 +58,12 @@ export interface PeerStats {
   datagramRoutes: number;
   /** Requests this side sent and is still waiting on (live state). */
   pendingRequests: number;
+  /**
+   * Handlers that had not returned when their call ended (deadline, cancel, lost connection):
+   * the call was answered and freed then, and whatever the handler returns later is dropped.
+   * A handler that never honours `ctx.signal` keeps running; this count is how to find it.
+   */
+  overrunHandlers: number;
 }
 
 /** @internal What a Peer is built from (by RpcServer and RpcClient). */
@@ -183,8 +190,10 @@ export class Peer {
       throw new RpcError(ErrorCode.INVALID_ARGUMENT, `cannot send "${method}": ${(e as Error).message}`, undefined, { cause: e });
     }
     let s: BidiStream;
+    // The deadline and the signal cover the wait for a stream slot too (the peer's limit).
+    const started = timeoutMs === undefined ? 0 : performance.now();
     try {
-      s = await this.init.conn.openBidi();
+      s = await (timeoutMs === undefined && !signal ? this.init.conn.openBidi() : openWithin(this.init.conn, `"${method}"`, timeoutMs, signal));
     } catch (e) {
       throw streamError(e);
     }
@@ -222,7 +231,8 @@ export class Peer {
       rejectCall = reject;
       this.#pending.add(reject);
       if (timeoutMs !== undefined) {
-        timer = setTimeout(() => cancel(new RpcError(ErrorCode.DEADLINE_EXCEEDED, `"${method}" did not answer within ${timeoutMs} ms`)), timeoutMs);
+        const left = Math.max(0, timeoutMs - (performance.now() - started));
+        timer = setTimeout(() => cancel(new RpcError(ErrorCode.DEADLINE_EXCEEDED, `"${method}" did not answer within ${timeoutMs} ms`)), left);
       }
       if (signal) {
         onAbort = () => cancel(new RpcError(ErrorCode.CANCELLED, `call to "${method}" cancelled`, signal.reason));
@@ -358,16 +368,22 @@ export class Peer {
     if (opts.timeSync || dg !== undefined) {
       optionBytes = this.init.payload.encode({ ts: opts.timeSync ? wireTimeSyncOptions(opts.timeSync) : undefined, dg });
     }
+    const { timeoutMs, signal } = opts;
+    if (signal?.aborted) throw new RpcError(ErrorCode.CANCELLED, `stream "${name}" cancelled before it opened`, signal.reason);
+    const bounded = timeoutMs !== undefined || signal !== undefined;
+    const started = bounded ? performance.now() : 0;
     let s: BidiStream;
     try {
-      s = await this.init.conn.openBidi();
+      s = await (bounded ? openWithin(this.init.conn, `stream "${name}"`, timeoutMs, signal) : this.init.conn.openBidi());
     } catch (e) {
       throw streamError(e);
     }
     const reader = new FrameReader(s, this.init.frames);
     try {
       await s.write(this.init.frames.encode({ type: FrameType.OPEN, flags: 0, name, metadata, payload: optionBytes }));
-      const f = await reader.next();
+      // The rest of the deadline covers the peer accepting it (it may be at its own limit).
+      const left = timeoutMs === undefined ? undefined : Math.max(0, timeoutMs - (performance.now() - started));
+      const f = await (bounded ? acceptedWithin(reader.next(), `stream "${name}"`, left, timeoutMs, signal) : reader.next());
       if (f?.type === FrameType.RESPONSE) {
         this.stats.streamsOpened++;
         const stream = new EchoStream(name, metadata, s, reader, this.init.frames, this.streamMode(opts.timeSync, dg), this.trackStream());
@@ -377,9 +393,12 @@ export class Peer {
       if (f?.type === FrameType.ERROR) throw new RpcError(errorCodeFromNumber(f.code), f.message);
       throw new RpcError(ErrorCode.UNAVAILABLE, `stream "${name}": no answer to the open`);
     } catch (e) {
+      const err = streamError(e);
+      // Tell the handler's side why (an ERROR frame, then FIN): it may accept the open later.
+      const f = this.init.frames.encode({ type: FrameType.ERROR, flags: 0, code: errorCodeNumber(err.code), message: err.message, payload: EMPTY });
+      s.write(f).then(() => s.end()).catch(() => s.end().catch(() => {}));
       s.stopSending(errorCodeNumber(ErrorCode.CANCELLED));
-      s.end().catch(() => {});
-      throw streamError(e);
+      throw err;
     }
   }
 

@@ -45,6 +45,7 @@ export function zeroPeerStats(): PeerStats {
     openStreams: 0,
     datagramRoutes: 0,
     pendingRequests: 0,
+    overrunHandlers: 0,
   };
 }
 

@@ -5,6 +5,7 @@
  */
 
 import type { Metadata } from "../protocol/frame.ts";
+import { ErrorCode, RpcError } from "../protocol/rpc_error.ts";
 import type { EchoStream } from "../stream/echo_stream.ts";
 import { checkTimeSyncOptions, type TimeSyncOptions } from "../stream/time_sync.ts";
 
@@ -15,6 +16,10 @@ export interface StreamOpenOptions {
   timeSync?: TimeSyncOptions;
   /** Set by `unreliable()`. */
   unreliable: boolean;
+  /** Set by `timeout()`: how long opening may take, waiting for a stream slot included. */
+  timeoutMs?: number;
+  /** Set by `signal()`: cancels opening. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -73,6 +78,43 @@ export class StreamBuilder implements PromiseLike<EchoStream> {
    */
   unreliable(): this {
     this.#opts.unreliable = true;
+    return this;
+  }
+
+  /**
+   * Gives opening at most `ms`: waiting for a stream slot when the peer's concurrent-stream limit
+   * is reached, then for the peer to accept the stream. Past it, opening fails with
+   * `DEADLINE_EXCEEDED` (naming the limit when no slot came) and nothing is left open. Without
+   * it, opening waits as long as the connection lives. The stream itself has no deadline.
+   *
+   * @example
+   * ```ts
+   * // const stream = await client.createStream("audio.stream").timeout(2000);
+   * ```
+   * @param ms Milliseconds, a positive number.
+   * @throws {RpcError} `INVALID_ARGUMENT` for anything but a positive finite number.
+   */
+  timeout(ms: number): this {
+    if (typeof ms !== "number" || !(Number.isFinite(ms) && ms > 0)) {
+      throw new RpcError(ErrorCode.INVALID_ARGUMENT, `timeout must be a positive number of ms, received ${String(ms)}`);
+    }
+    this.#opts.timeoutMs = ms;
+    return this;
+  }
+
+  /**
+   * Cancels opening when `signal` aborts (before the stream is open): opening fails with
+   * `CANCELLED` and nothing is left open. Once open, the stream is not tied to the signal: end
+   * or abort it as usual.
+   *
+   * @example
+   * ```ts
+   * // const ac = new AbortController();
+   * // const stream = await client.createStream("audio.stream").signal(ac.signal);
+   * ```
+   */
+  signal(signal: AbortSignal): this {
+    this.#opts.signal = signal;
     return this;
   }
 
