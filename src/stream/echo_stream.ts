@@ -106,6 +106,8 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
    * still go, then the FIN marker); `done` once the marker is written or cannot be.
    */
   #send: "open" | "ending" | "done" = "open";
+  /** The send half was closed because the peer released the stream, not by `end()`. */
+  #released = false;
   /** The receive half: `open` until the peer's FIN marker (or a failure) arrives. */
   #recvDone = false;
   /** The peer sent its FIN marker. */
@@ -242,6 +244,14 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
       this.#s.end().catch(() => {});
       this.#rt?.fail(this.#aborted);
       this.#failSenders(this.#aborted);
+    } else if (this.#send === "open") {
+      // The peer ended its QUIC stream after its end marker while ours is still open: its side is
+      // gone (a stream handler that returned stops reading), so nothing sent now could arrive.
+      // Close our half too, or the stream and its slot are held for the connection's life.
+      this.#send = "done";
+      this.#released = true;
+      this.#failSenders(new RpcError(ErrorCode.FAILED_PRECONDITION, `stream "${this.name}" was released by the peer; cannot send`));
+      this.#maybeFinishQuic();
     }
     this.#recvDone = true;
     this.#notify();
@@ -352,10 +362,15 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
     if (!(data instanceof Uint8Array)) {
       throw new TypeError(`stream frames must be Uint8Array, received ${data === null ? "null" : typeof data}`);
     }
-    if (this.#send !== "open") throw new RpcError(ErrorCode.FAILED_PRECONDITION, `stream "${this.name}" was ended; cannot send`);
+    if (this.#send !== "open") throw this.#sendClosed();
     if (this.#rt) return await this.sendWithTimestamp(data, this.now());
     if (this.#mode?.datagram) return await this.#sendDatagram({ type: FrameType.DATA, flags: FrameFlag.RAW, streamId: this.#mode.datagram.id, seq: this.#seq++, payload: data });
     return await this.#sendReliable({ type: FrameType.DATA, flags: FrameFlag.RAW, payload: data });
+  }
+
+  #sendClosed(): RpcError {
+    const why = this.#released ? "was released by the peer (its handler returned)" : "was ended";
+    return new RpcError(ErrorCode.FAILED_PRECONDITION, `stream "${this.name}" ${why}; cannot send`);
   }
 
   /** Writes a DATA frame on the stream once the peer has granted credit for its payload. */
@@ -419,7 +434,7 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
     if (typeof timestampMs !== "number" || !Number.isFinite(timestampMs) || timestampMs < 0) {
       throw new RpcError(ErrorCode.INVALID_ARGUMENT, `stream "${this.name}": timestamp must be a finite number of ms >= 0, received ${String(timestampMs)}`);
     }
-    if (this.#send !== "open") throw new RpcError(ErrorCode.FAILED_PRECONDITION, `stream "${this.name}" was ended; cannot send`);
+    if (this.#send !== "open") throw this.#sendClosed();
     if (this.#seq > Number.MAX_SAFE_INTEGER) throw new RpcError(ErrorCode.OUT_OF_RANGE, `stream "${this.name}": sequence numbers exhausted`);
     const seq = this.#seq++;
     const frame: DataFrame = { type: FrameType.DATA, flags: FrameFlag.RAW, seq, timestamp: timestampMs, payload: data };

@@ -47,6 +47,10 @@ beforeAll(async () => {
       }
       await s.send(new TextEncoder().encode(JSON.stringify({ bytes, frames, inOrder })));
     }))
+    // Sends one frame and returns without waiting for the opener to end.
+    .streamHandler(streamHandler("once", async (_ctx, s) => {
+      await s.send(frame(7, 16));
+    }))
     // Echoes every frame, then ends when the peer does.
     .streamHandler(streamHandler("echo", async (_ctx, s) => {
       for await (const f of s) await s.send(f);
@@ -143,4 +147,19 @@ test("an aborted stream frees its state on both sides", async () => {
   await s.abort("done here");
   await until(() => client.peer.stats.datagramRoutes === 0 && serverPeer().stats.datagramRoutes === 0, "datagram routes to be removed");
   await until(() => client.peer.stats.openStreams === 0 && serverPeer().stats.openStreams === 0, "openStreams to return to 0");
+});
+
+test("an opener that reads the handler's end but never calls end(): the stream is freed once the handler returned", async () => {
+  const streams = [];
+  for (let i = 0; i < 40; i++) {
+    const s = await client.createStream("once");
+    expect((await s.recv())!.length).toBe(16);
+    expect(await s.recv()).toBeUndefined();
+    streams.push(s); // kept referenced, never ended
+  }
+  await until(() => client.peer.stats.openStreams === 0 && serverPeer().stats.openStreams === 0, "openStreams to return to 0");
+  // The handler released the stream: sending on it now fails clearly instead of vanishing.
+  const late = await streams[0].send(frame(0, 8)).catch((e) => e);
+  expect(late.code).toBe("FAILED_PRECONDITION");
+  await streams[1].end(); // ending a released stream is a no-op, not an error
 });
