@@ -12,6 +12,8 @@ import { decodePayload, encodePayload, FrameReader } from "./_frames.ts";
 import type { Peer } from "./peer.ts";
 
 const EMPTY: Uint8Array = new Uint8Array(0);
+/** The longest delay timers honour (2^31 - 1 ms); they fire after 1 ms for anything longer. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 function context(
   peer: Peer,
@@ -58,9 +60,20 @@ function publicError(e: unknown, peer: Peer, where: string): RpcError {
   return new RpcError(ErrorCode.INTERNAL, `internal error in "${where}"`);
 }
 
+/**
+ * Stops reading what is left of a stream this side is done with. Without it a peer could keep
+ * sending on a stream nobody reads, and Bun's QUIC receiver, which buffers without
+ * backpressure, would hold every byte until the connection ends (quinn would hold the stream).
+ */
+function stopReading(s: BidiStream, reader: FrameReader): void {
+  s.stopSending(errorCodeNumber(ErrorCode.DATA_LOSS));
+  reader.cancel().catch(() => {});
+}
+
 export async function serveStream(peer: Peer, s: BidiStream, reader: FrameReader, first: Frame): Promise<void> {
   if (first.type === FrameType.REQUEST) return serveRequest(peer, s, reader, first);
   if (first.type === FrameType.OPEN) return serveOpen(peer, s, reader, first);
+  stopReading(s, reader);
   await writeFrame(s, peer.init.frames, errorFrame(new RpcError(ErrorCode.DATA_LOSS, `unexpected first frame type ${first.type}`), peer)).catch(() => {});
   await s.end().catch(() => {});
 }
@@ -81,10 +94,14 @@ class CallSignal {
     return this.reason !== undefined || this.peer.connectionSignal.aborted;
   }
 
+  /** @internal Told when the call is aborted (set while a handler's promise is awaited). */
+  onAbort: ((reason: unknown) => void) | undefined;
+
   abort(reason: unknown): void {
     if (this.reason !== undefined) return;
     this.reason = reason;
     this.#ac?.abort(reason);
+    this.onAbort?.(reason);
   }
 
   get signal(): AbortSignal {
@@ -106,29 +123,77 @@ class CallSignal {
   }
 }
 
+/** The calls each peer is serving now, so a lost connection can end them (one listener per peer). */
+const serving = new WeakMap<Peer, Set<CallSignal>>();
+
+/**
+ * The handler's result, or the call's abort reason as soon as the call ends without it
+ * (deadline, cancel, lost connection). A handler that ignores its signal then runs on alone:
+ * the call's stream, its `inFlight` count and its answer are freed now, the handler's late
+ * result is dropped, and `peer.stats.overrunHandlers` counts it.
+ */
+function untilAborted<T>(peer: Peer, call: CallSignal, work: T | PromiseLike<T>): T | Promise<T> {
+  if (typeof (work as PromiseLike<T> | undefined)?.then !== "function") return work as T;
+  let calls = serving.get(peer);
+  if (!calls) {
+    const set = (calls = new Set());
+    serving.set(peer, set);
+    const conn = peer.connectionSignal;
+    if (!conn.aborted) conn.addEventListener("abort", () => set.forEach((c) => c.abort(conn.reason)), { once: true });
+  }
+  if (call.aborted) call.abort(call.reason ?? peer.connectionSignal.reason);
+  const active = calls;
+  active.add(call);
+  return new Promise<T>((resolve, reject) => {
+    let done = false;
+    call.onAbort = (reason) => {
+      if (done) return;
+      done = true;
+      peer.stats.overrunHandlers++;
+      reject(reason);
+    };
+    if (call.reason !== undefined) call.onAbort(call.reason);
+    (work as PromiseLike<T>).then(
+      (v) => void (done || ((done = true), resolve(v))),
+      (e) => void (done || ((done = true), reject(e))),
+    );
+  }).finally(() => {
+    active.delete(call);
+    call.onAbort = undefined;
+  });
+}
+
 async function serveRequest(peer: Peer, s: BidiStream, reader: FrameReader, req: RequestFrame): Promise<void> {
   const { registry, frames, payload } = peer.init;
   const call = new CallSignal(peer);
   let timer: ReturnType<typeof setTimeout> | undefined;
   const deadline = req.deadlineMs > 0 ? Date.now() + req.deadlineMs : undefined;
-  if (req.deadlineMs > 0) {
-    timer = setTimeout(() => call.abort(new RpcError(ErrorCode.DEADLINE_EXCEEDED, `"${req.method}" passed its ${req.deadlineMs} ms deadline`)), req.deadlineMs);
+  // Set when the deadline fires: the caller is then told so (it may not have a timer of its own).
+  let expired: RpcError | undefined;
+  // Timers clamp a delay above MAX_TIMER_MS to 1 ms: such a deadline (over 24 days) would fire
+  // at once, so it gets no timer; ctx.deadline still tells the handler.
+  if (req.deadlineMs > 0 && req.deadlineMs <= MAX_TIMER_MS) {
+    timer = setTimeout(() => {
+      expired = new RpcError(ErrorCode.DEADLINE_EXCEEDED, `"${req.method}" passed its ${req.deadlineMs} ms deadline`);
+      call.abort(expired);
+    }, req.deadlineMs);
   }
   let answered = false;
   // A CANCELLABLE caller keeps its half open until it has the answer: an ERROR frame or the end
   // of its half before that means it cancelled. Otherwise its FIN came with the request (read
-  // anyway: quinn frees a stream only once its receiving side is read to the end).
+  // anyway: quinn frees a stream only once its receiving side is read to the end). What may
+  // follow a REQUEST is its FIN, or an ERROR then the FIN; anything more is no part of the call
+  // and the rest of the stream is refused (stopReading), never left to pile up unread.
   const cancellable = (req.flags & FrameFlag.CANCELLABLE) !== 0;
-  reader.next().then(
-    (f) => {
-      if (answered || !cancellable) return;
-      const why = f?.type === FrameType.ERROR ? f.message : "the caller went away";
-      call.abort(new RpcError(ErrorCode.CANCELLED, `"${req.method}" cancelled: ${why}`));
-    },
-    () => {
-      if (!answered && cancellable) call.abort(new RpcError(ErrorCode.CANCELLED, `"${req.method}" cancelled: the caller reset the stream`));
-    },
-  );
+  const cancel = (why: string) => {
+    if (!answered && cancellable) call.abort(new RpcError(ErrorCode.CANCELLED, `"${req.method}" cancelled: ${why}`));
+  };
+  (async () => {
+    let f = await reader.next();
+    cancel(f?.type === FrameType.ERROR ? f.message : "the caller went away");
+    if (f?.type === FrameType.ERROR) f = await reader.next();
+    if (f) stopReading(s, reader);
+  })().catch(() => cancel("the caller reset the stream"));
   peer.stats.inFlight++;
   let reply: Frame;
   let encoded: Uint8Array[] | undefined;
@@ -144,9 +209,13 @@ async function serveRequest(peer: Peer, s: BidiStream, reader: FrameReader, req:
     const ctx = context(peer, "request", req.method, req, call, deadline);
     const schema = def.options.input;
     // No schema and no middleware: call the handler directly (each await is a hop per call).
-    const result = registry.middleware.length === 0 && !schema
-      ? await def.fn(ctx, input)
-      : await registry.run(ctx, async () => await def.fn(ctx, schema ? await validate(schema, input, req.method) : input));
+    const result = await untilAborted(
+      peer,
+      call,
+      registry.middleware.length === 0 && !schema
+        ? def.fn(ctx, input)
+        : registry.run(ctx, async () => await def.fn(ctx, schema ? await validate(schema, input, req.method) : input)),
+    );
     const p = encodePayload(result, payload);
     reply = { type: FrameType.RESPONSE, flags: p.flags, metadata: {}, payload: p.payload };
     encoded = encodeFrame(frames, reply); // a result too large or unencodable becomes an error below
@@ -160,7 +229,14 @@ async function serveRequest(peer: Peer, s: BidiStream, reader: FrameReader, req:
   }
   answered = true;
   peer.stats.requestsServed++;
-  if (call.aborted) return void s.end().catch(() => {}); // nobody is waiting for the answer
+  // Cancelled, or the connection is gone: nobody is waiting for the answer. Past the deadline the
+  // caller may still be waiting (a raw caller, or one whose own timer has not fired yet): it is
+  // told DEADLINE_EXCEEDED rather than left with a bare FIN.
+  if (call.aborted && !(expired && call.reason === expired && !peer.connectionSignal.aborted)) return void s.end().catch(() => {});
+  if (expired) {
+    reply = errorFrame(expired, peer);
+    encoded = undefined;
+  }
   try {
     await writeParts(s, encoded ?? encodeFrame(frames, reply));
     s.end().catch(() => {}); // nobody waits on our FIN
