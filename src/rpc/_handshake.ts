@@ -47,10 +47,20 @@ export interface PeerSetup {
 interface Caps {
   /** Largest datagram this side's connection can send now (0: none). */
   dgram?: number;
+  /** This side's idle timeout (ms). */
+  idle?: number;
 }
 
 function localCaps(conn: Connection): Caps {
-  return { dgram: conn.maxDatagramSize };
+  return { dgram: conn.maxDatagramSize, idle: conn.idleTimeoutMs };
+}
+
+/**
+ * Both ends time a quiet connection out at the smaller of their idle timeouts (RFC 9000 §10.1):
+ * without this, a server kept a killed client's state for its own 30 s whatever the client asked.
+ */
+function agreeIdle(conn: Connection, caps: Caps): void {
+  if (typeof caps.idle === "number" && Number.isFinite(caps.idle)) conn.lowerIdleTimeout(caps.idle);
 }
 
 function remoteCaps(body: unknown): Caps {
@@ -62,6 +72,7 @@ function remoteCaps(body: unknown): Caps {
 function startClock(peer: Peer, setup: PeerSetup, control: BidiStream, caps: Caps): void {
   const clock = peer.clock;
   const conn = peer.init.conn;
+  agreeIdle(conn, caps);
   const dgram = typeof caps.dgram === "number" && caps.dgram > 0 && conn.maxDatagramSize > 0;
   peer.datagrams = dgram;
   peer.clockSyncEnabled = setup.clockSync !== false;

@@ -34,6 +34,7 @@ interface ServerConfig {
   onError: (error: unknown, where: string) => void;
   log: (message: string) => void;
   handshakeTimeoutMs: number;
+  idleTimeoutMs: number;
   maxStreams: number;
   earlyData: boolean;
   clock: ClockSource;
@@ -71,6 +72,7 @@ export class RpcServerBuilder {
     onError: defaultOnError,
     log: (m) => console.warn(m),
     handshakeTimeoutMs: 10_000,
+    idleTimeoutMs: 30_000,
     maxStreams: 1024,
     earlyData: false,
     clock: systemClock,
@@ -168,6 +170,26 @@ export class RpcServerBuilder {
       throw new TypeError(`handshakeTimeout must be a number of ms from 1 to 2147483647, received ${typeof ms === "number" ? ms : JSON.stringify(ms)}`);
     }
     this.#c.handshakeTimeoutMs = ms;
+    return this;
+  }
+  /**
+   * How long a connection may go without a packet from the client before the server declares it
+   * dead and frees everything it held for it (streams, calls, datagram routes). Keep-alives are
+   * sent at a third of it, so a live but quiet client is never dropped. A client that vanishes
+   * without closing (killed, unplugged, its close packet lost) costs the server its state for
+   * this long.
+   * @param ms 1,000 to 2147483647.
+   * @default {30000}
+   * @example
+   * ```ts
+   * const server = RpcServer.builder().idleTimeout(10_000).build();
+   * ```
+   */
+  idleTimeout(ms: number): this {
+    if (typeof ms !== "number" || !(ms >= 1000 && ms <= 2 ** 31 - 1)) {
+      throw new TypeError(`idleTimeout must be a number of ms from 1000 to 2147483647, received ${typeof ms === "number" ? ms : JSON.stringify(ms)}`);
+    }
+    this.#c.idleTimeoutMs = ms;
     return this;
   }
   /** Most concurrent streams per connection. @default {1024} */
@@ -268,7 +290,7 @@ export class RpcServer {
     const { frames, payload } = codecs(this.#c);
     const setup = { frames, payload, registry: this.#c.registry, name: this.#c.name, onError: this.#c.onError, clock: this.#c.clock, clockSync: this.#c.clockSync };
     this.#listener = await t.listen(
-      { host: this.#c.bind.host, port: this.#c.bind.port, alpn: ALPN, tls: this.#c.tls, log: this.#c.log, maxBidiStreams: this.#c.maxStreams, earlyData: this.#c.earlyData },
+      { host: this.#c.bind.host, port: this.#c.bind.port, alpn: ALPN, tls: this.#c.tls, log: this.#c.log, maxBidiStreams: this.#c.maxStreams, earlyData: this.#c.earlyData, idleTimeoutMs: this.#c.idleTimeoutMs },
       (conn) => {
         if (this.#closing) return void conn.close(CloseCode.GOING_AWAY, "server shutting down").catch(() => {});
         this.#handshaking++;

@@ -163,6 +163,11 @@ class DenoStream implements BidiStream {
 }
 
 class DenoConnection implements Connection {
+  /** Recorded for the RPC layer's HELLO/WELCOME; quinn negotiates the smaller value itself. */
+  idleTimeoutMs = 30000;
+  lowerIdleTimeout(ms: number): void {
+    if (ms >= 1000 && ms < this.idleTimeoutMs) this.idleTimeoutMs = ms;
+  }
   readonly #c: Any;
   readonly #maxBidi: number;
   readonly #opens: OpenQueue;
@@ -305,6 +310,7 @@ export const denoTransport: Transport = {
     const conns = new Set<DenoConnection>();
     const accepted = (conn: Any) => {
       const c = new DenoConnection(conn, o.maxBidiStreams ?? 1024);
+      c.idleTimeoutMs = o.idleTimeoutMs ?? 30000;
       conns.add(c);
       c.closed.then(() => conns.delete(c));
       onConnection(c);
@@ -363,7 +369,7 @@ export const denoTransport: Transport = {
           throw handshakeError(e);
         },
       );
-      return new DenoConnection(pending, o.maxBidiStreams ?? 1024, done);
+      return Object.assign(new DenoConnection(pending, o.maxBidiStreams ?? 1024, done), { idleTimeoutMs: o.idleTimeoutMs ?? 30000 });
     }
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) => {
@@ -374,7 +380,7 @@ export const denoTransport: Transport = {
       }, timeoutMs);
     });
     try {
-      return new DenoConnection(await Promise.race([pending, timeout]), o.maxBidiStreams ?? 1024);
+      return Object.assign(new DenoConnection(await Promise.race([pending, timeout]), o.maxBidiStreams ?? 1024), { idleTimeoutMs: o.idleTimeoutMs ?? 30000 });
     } catch (e) {
       throw handshakeError(e);
     } finally {

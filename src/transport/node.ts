@@ -131,6 +131,11 @@ class NodeStream implements BidiStream {
 }
 
 class NodeConnection implements Connection {
+  /** Recorded for the RPC layer's HELLO/WELCOME; quiche negotiates the smaller value itself. */
+  idleTimeoutMs = 30000;
+  lowerIdleTimeout(ms: number): void {
+    if (ms >= 1000 && ms < this.idleTimeoutMs) this.idleTimeoutMs = ms;
+  }
   readonly #c: Any;
   readonly #stop: (code: number, reason: string) => Promise<void>;
   readonly closed: Promise<CloseInfo>;
@@ -266,7 +271,7 @@ export const nodeTransport: Transport = {
     const wrap = (conn: Any) => {
       let c = conns.get(conn);
       if (!c) {
-        conns.set(conn, (c = new NodeConnection(conn, (code, reason) => conn.stop(app(code, reason)))));
+        conns.set(conn, (c = Object.assign(new NodeConnection(conn, (code, reason) => conn.stop(app(code, reason))), { idleTimeoutMs: o.idleTimeoutMs ?? 30000 })));
         open.add(c);
         c.closed.then(() => open.delete(c!));
       }
@@ -334,7 +339,7 @@ export const nodeTransport: Transport = {
     }
     growBuffers(client);
     const conn = client.connection;
-    const c = new NodeConnection(conn, (code, reason) => client.destroy(app(code, reason)));
+    const c = Object.assign(new NodeConnection(conn, (code, reason) => client.destroy(app(code, reason))), { idleTimeoutMs: o.idleTimeoutMs ?? 30000 });
     conn.addEventListener(events.EventQUICConnectionStream.name, (e: Any) => c.incoming(e.detail));
     if (fp && ca) {
       // A CA and a pin: the library checked the chain; check the leaf too.

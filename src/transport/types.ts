@@ -188,6 +188,14 @@ export interface Connection {
   readonly peerCertificate: PeerCertificate | undefined;
   /** Settles when the connection has ended, never rejects. */
   readonly closed: Promise<CloseInfo>;
+  /** The idle timeout this side uses now (ms): no packet for this long ends the connection. */
+  readonly idleTimeoutMs: number;
+  /**
+   * Lowers the idle timeout to `ms` (a larger value is ignored): RFC 9000 §10.1 has both ends
+   * use the smaller of the two, and the RPC layer learns the peer's in HELLO/WELCOME. Stacks that
+   * negotiate it themselves (quinn) only record it.
+   */
+  lowerIdleTimeout(ms: number): void;
   /**
    * Opens a bidirectional stream. While the peer's concurrent-stream limit is reached it waits
    * for a slot; with `options.signal`, aborting gives up the wait, rejecting with
