@@ -7,7 +7,7 @@
 // Uses node:child_process only (no Bun globals), so bench/discovery.ts can use it under Bun and Deno.
 
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 
@@ -319,4 +319,116 @@ export function runIn(
 export async function listOwnNamespaces(): Promise<string[]> {
   const r = await run(["ip", "netns", "list"], { timeoutMs: 5000 });
   return r.stdout.split("\n").map((l) => l.split(" ")[0]).filter((n) => n.startsWith(`${PREFIX}${process.pid}-`));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Packet loss and partitions with iptables, inside a namespace of ours. Rules live in the
+// namespace's own tables, so deleting the namespace (destroy(), the exit hook, or the next run's
+// stale-namespace sweep) removes them too: a crashed run cannot leave drop rules behind.
+
+/** Why iptables rules cannot be used here (on top of {@link netnsUnavailableReason}), or undefined. */
+export function iptablesUnavailableReason(): string | undefined {
+  const why = netnsUnavailableReason();
+  if (why) return why;
+  if (spawnSync("iptables", ["--version"]).status !== 0) {
+    return "needs iptables (Debian: apt-get install -y iptables; .ci/run must install it)";
+  }
+  return undefined;
+}
+
+/** Rules added by {@link dropUdp}; `remove()` deletes exactly those (idempotent). */
+export interface DropRules {
+  readonly ns: string;
+  /** The rule specs, as given to `iptables -A`. */
+  readonly specs: string[][];
+  /**
+   * Packet counts so far, `[INPUT, OUTPUT]`: `seen` by the matching rules, of which `dropped`.
+   * (Counted by rules of our own: iptables-nft keeps no policy counters.)
+   */
+  counters(): Promise<{ seen: number[]; dropped: number[] }>;
+  remove(): Promise<void>;
+}
+
+const RULE_TAG = () => `esd-${process.pid}`;
+
+/**
+ * Drops UDP packets in namespace `ns`, each way: `-A INPUT` and `-A OUTPUT`, restricted to
+ * `iface` when given (then the pair's veth: traffic through the namespace crosses each chain once
+ * per direction, so `probability` is the loss each way). `probability` 1 drops everything (a
+ * partition); below 1 it uses `-m statistic --mode random`. A counting rule (no target) ahead of
+ * each drop rule sees every packet, for the loss rate actually applied.
+ */
+export async function dropUdp(ns: string, opts: { probability: number; iface?: string }): Promise<DropRules> {
+  const p = opts.probability;
+  if (!(p > 0 && p <= 1)) throw new RangeError(`dropUdp: probability must be in (0, 1], received ${p}`);
+  const match = p < 1 ? ["-m", "statistic", "--mode", "random", "--probability", String(p)] : [];
+  const tag = (what: string) => ["-m", "comment", "--comment", `${RULE_TAG()}-${what}`];
+  const on = (chain: string) => (opts.iface ? [chain === "INPUT" ? "-i" : "-o", opts.iface] : []);
+  const specs = ["INPUT", "OUTPUT"].flatMap((chain) => [
+    [chain, ...on(chain), "-p", "udp", ...tag("seen")],
+    [chain, ...on(chain), "-p", "udp", ...match, ...tag("drop"), "-j", "DROP"],
+  ]);
+  const added: string[][] = [];
+  let removed = false;
+  const remove = async () => {
+    if (removed) return;
+    removed = true;
+    // -D with the same spec deletes one matching rule; a namespace already gone has none left.
+    for (const s of added.reverse()) await run(["ip", "netns", "exec", ns, "iptables", "-w", "5", "-D", ...s], { timeoutMs: 10_000 });
+  };
+  try {
+    for (const s of specs) {
+      await ip(["iptables", "-w", "5", "-A", ...s], ns);
+      added.push(s);
+    }
+  } catch (e) {
+    await remove();
+    throw e;
+  }
+  const counters = async () => {
+    const seen: number[] = [];
+    const dropped: number[] = [];
+    for (const chain of ["INPUT", "OUTPUT"]) {
+      const rows = (await ip(["iptables", "-w", "5", "-L", chain, "-v", "-x", "-n"], ns)).split("\n");
+      const count = (what: string) => Number(rows.find((l) => l.includes(`${RULE_TAG()}-${what} `))?.trim().split(/\s+/)[0] ?? NaN);
+      seen.push(count("seen"));
+      dropped.push(count("drop"));
+    }
+    return { seen, dropped };
+  };
+  return { ns, specs, counters, remove };
+}
+
+/** Rules of ours (tagged with this process's id) still in namespace `ns` (for leak checks). */
+export async function listOwnRules(ns: string): Promise<string[]> {
+  const r = await runIn(ns, ["iptables", "-w", "5", "-S"], { timeoutMs: 10_000 });
+  return r.stdout.split("\n").filter((l) => l.includes(RULE_TAG()));
+}
+
+/**
+ * Starts `cmd` with a stdin pipe (for commands such as "counts"), inside namespace `ns` or, with
+ * `ns` undefined, in this one. Namespace children are stopped by the pair's destroy(); the exit
+ * hook kills any child still running when this process exits.
+ */
+export function spawnPiped(ns: string | undefined, cmd: string[], opts: { env?: Record<string, string> } = {}): Child {
+  installExitHook();
+  const argv = ns ? ["ip", "netns", "exec", ns, ...cmd] : cmd;
+  const proc = spawn(argv[0], argv.slice(1), {
+    cwd: ROOT,
+    env: { ...process.env, NO_COLOR: "1", ...opts.env },
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  proc.stdin!.on("error", () => {}); // a child that died mid-write: its exit code tells the story
+  return new Child(ns ?? "", proc);
+}
+
+/** Resident set size of process `pid` in bytes (from /proc), or undefined once it is gone. */
+export function rssOf(pid: number): number | undefined {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, "utf8");
+    const kb = /VmRSS:\s+(\d+) kB/.exec(status)?.[1];
+    return kb === undefined ? undefined : Number(kb) * 1024;
+  } catch {
+    return undefined;
+  }
 }
