@@ -31,7 +31,8 @@ const deadlines = {
   arm(at: number): void {
     clearTimeout(this.timer);
     this.timerAt = at;
-    this.timer = setTimeout(() => this.tick(), Math.max(0, Math.ceil(at - performance.now())));
+    // Timers turn a delay past 2^31 - 1 ms into 1 ms: wake at the limit and re-arm from there.
+    this.timer = setTimeout(() => this.tick(), Math.min(2 ** 31 - 1, Math.max(0, Math.ceil(at - performance.now()))));
     // Connections keep a process alive, not a deadline left over from a finished wait.
     const t = this.timer as unknown as { unref?: () => void };
     if (typeof t === "number") (globalThis as { Deno?: { unrefTimer(id: number): void } }).Deno?.unrefTimer(t);

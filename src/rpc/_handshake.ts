@@ -152,7 +152,15 @@ export function acceptPeer(
     reject(new RpcError(ErrorCode.DEADLINE_EXCEEDED, "no HELLO within the handshake timeout"));
     conn.close(CloseCode.HANDSHAKE_TIMEOUT, "no HELLO within the handshake timeout").catch(() => {});
   }, opts.handshakeTimeoutMs);
-  conn.closed.then(() => clearTimeout(timer));
+  conn.closed.then(() => {
+    clearTimeout(timer);
+    // Gone before the handshake finished: settle it, so the server counts it out and streams
+    // queued for the peer are released.
+    if (!done) {
+      done = true;
+      reject(new RpcError(ErrorCode.UNAVAILABLE, "the connection closed during the handshake"));
+    }
+  });
   const refuse = async (s: BidiStream, err: RpcError, close: number) => {
     done = true;
     clearTimeout(timer);
@@ -173,8 +181,14 @@ export function acceptPeer(
     }
     let principal: unknown;
     let caps: Caps = {};
+    let body: { auth?: unknown } | undefined;
     try {
-      const body = decodePayload(hello.flags, hello.payload, setup.payload) as { auth?: unknown } | undefined;
+      body = decodePayload(hello.flags, hello.payload, setup.payload) as { auth?: unknown } | undefined;
+    } catch (e) {
+      // Not the application's authenticate failing: a malformed HELLO, refused as such.
+      return refuse(s, new RpcError(ErrorCode.DATA_LOSS, `malformed HELLO body: ${(e as Error).message}`), CloseCode.PROTOCOL_ERROR);
+    }
+    try {
       caps = remoteCaps(body);
       principal = opts.authenticate
         ? await opts.authenticate({ name: hello.name, auth: body?.auth, remote: conn.remote, certificate: conn.peerCertificate })
@@ -282,12 +296,29 @@ export async function connectPeer(conn: Connection, setup: PeerSetup, auth: unkn
  */
 function watchControl(peer: Peer, reader: FrameReader, setup: PeerSetup): void {
   const control = peer.control!;
+  const conn = peer.init.conn;
+  /** The control stream broke the protocol: say why on it, then close the connection. */
+  const violation = (message: string) => {
+    if (peer.isClosed) return;
+    const f = setup.frames.encode({ type: FrameType.GOAWAY, flags: 0, code: errorCodeNumber(ErrorCode.DATA_LOSS), reason: message, payload: EMPTY });
+    control.write(f).catch(() => {});
+    setTimeout(() => conn.close(CloseCode.PROTOCOL_ERROR, message).catch(() => {}), 50);
+  };
+  const closingSoon = () => Promise.race([peer.closed, new Promise((r) => setTimeout(r, 100))]);
   (async () => {
     for (let f = await reader.next(); f; f = await reader.next()) {
       const t = setup.clock();
       if (f.type === FrameType.PING) peer.clock.answer(f, t, (b) => control.write(b));
       else if (f.type === FrameType.PONG) peer.clock.receive(f, t);
       else if (f.type === FrameType.GOAWAY) peer.goingAway = { code: errorCodeFromNumber(f.code), reason: f.reason };
+      else return violation(`unexpected frame type ${f.type} on the control stream`);
     }
-  })().catch(() => {});
+    // The control stream lives as long as the connection: its end is no clean goodbye (unless
+    // the connection is closing, which some stacks show as an end of every stream first).
+    await closingSoon();
+    violation("the control stream ended");
+  })().catch(async (e) => {
+    await closingSoon();
+    violation(`the control stream failed: ${(e as Error)?.message ?? String(e)}`);
+  });
 }

@@ -82,6 +82,8 @@ export interface PeerInit {
 }
 
 const EMPTY: Uint8Array = new Uint8Array(0);
+/** The longest delay timers honour. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** One side of a connection. Made by `RpcServer` (one per client) and `RpcClient`. */
 export class Peer {
@@ -230,7 +232,9 @@ export class Peer {
     const outcome = new Promise<T>((resolve, reject) => {
       rejectCall = reject;
       this.#pending.add(reject);
-      if (timeoutMs !== undefined) {
+      // Timers turn a delay past 2^31 - 1 ms (about 24.8 days) into 1 ms: such a deadline gets
+      // no timer here (the callee still sees it in the request).
+      if (timeoutMs !== undefined && timeoutMs <= MAX_TIMER_MS) {
         const left = Math.max(0, timeoutMs - (performance.now() - started));
         timer = setTimeout(() => cancel(new RpcError(ErrorCode.DEADLINE_EXCEEDED, `"${method}" did not answer within ${timeoutMs} ms`)), left);
       }

@@ -199,9 +199,11 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
 
   /** Reads the peer's frames as they come: data is queued, credit and aborts take effect. */
   async #pump(): Promise<void> {
+    let byPeer = false; // the peer aborted (ERROR frame), as opposed to a violation found here
     try {
       for (let f = await this.#reader.next(); f; f = await this.#reader.next()) {
         if (f.type === FrameType.DATA) {
+          if (this.#eof) throw new RpcError(ErrorCode.DATA_LOSS, `stream "${this.name}": the peer sent data after its end marker`);
           if (this.#rt && f.seq !== undefined && f.timestamp !== undefined && !(f.flags & FrameFlag.FIN)) {
             this.#rt.push(f.seq, f.timestamp, f.payload, this.#mode!.clock.local());
             this.#received++;
@@ -228,6 +230,7 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
           continue;
         } else if (f.type === FrameType.ERROR) {
           this.#aborted ??= new RpcError(errorCodeFromNumber(f.code), f.message || `stream "${this.name}" aborted by the peer`);
+          byPeer = true;
           break;
         } else {
           throw new RpcError(ErrorCode.DATA_LOSS, `unexpected frame type ${f.type} on stream "${this.name}"`);
@@ -241,9 +244,21 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
       this.#aborted ??= streamError(e);
     }
     if (this.#aborted) {
-      this.#s.end().catch(() => {});
-      this.#rt?.fail(this.#aborted);
-      this.#failSenders(this.#aborted);
+      const err = this.#aborted;
+      if (!byPeer && !this.#quicEnded) {
+        // A protocol violation found here: tell the peer why before ending our half.
+        this.#quicEnded = true;
+        this.#write({ type: FrameType.ERROR, flags: 0, code: errorCodeNumber(err.code), message: err.message, payload: EMPTY })
+          .then(() => this.#s.end()).catch(() => {});
+      } else this.#s.end().catch(() => {});
+      // Stop reading what the peer may still send: nobody will take it, and Bun's receiver
+      // would buffer it without limit.
+      if (!this.#reader.finished) {
+        this.#s.stopSending(errorCodeNumber(err.code));
+        this.#reader.cancel().catch(() => {});
+      }
+      this.#rt?.fail(err);
+      this.#failSenders(err);
     } else if (this.#send === "open") {
       // The peer ended its QUIC stream after its end marker while ours is still open: its side is
       // gone (a stream handler that returned stops reading), so nothing sent now could arrive.
