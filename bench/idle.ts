@@ -5,7 +5,7 @@
 
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { runForJson, runtimeCommand } from "../tests/support/process.ts";
+import { runForJson, runtimeCommand, spawnServer } from "../tests/support/process.ts";
 
 const ROOT = join(import.meta.dir, "..");
 const SCENARIO = join(ROOT, "tests/rpc/scenario.ts");
@@ -13,14 +13,10 @@ const CLIENT = join(import.meta.dir, "_idle_client.ts");
 const IDLE_MS = Number(process.env.IDLE_MS ?? 600_000);
 const RUNTIMES = ["bun", "deno"] as const;
 
-const servers: Record<string, { address: string; ca: string; proc: ReturnType<typeof Bun.spawn> }> = {};
+const servers: Record<string, { address: string; ca: string; stop: () => Promise<void> }> = {};
 for (const rt of RUNTIMES) {
-  const proc = Bun.spawn(runtimeCommand(rt, SCENARIO, ["server"]), { stdin: "pipe", stdout: "pipe", stderr: "ignore" });
-  const reader = proc.stdout.getReader();
-  let text = "";
-  while (!text.includes("\n")) text += new TextDecoder().decode((await reader.read()).value);
-  reader.releaseLock();
-  servers[rt] = { ...JSON.parse(text.split("\n")[0]), proc };
+  const { info, stop } = await spawnServer<{ address: string; ca: string }>(runtimeCommand(rt, SCENARIO, ["server"]));
+  servers[rt] = { ...info, stop };
 }
 console.log(`idle benchmark: ${IDLE_MS / 1000} s idle, 4 pairs × clock sync on/off, all at once`);
 const runs: Promise<Record<string, unknown>>[] = [];
@@ -35,7 +31,7 @@ for (const server of RUNTIMES) {
   }
 }
 const results = await Promise.all(runs);
-for (const s of Object.values(servers)) s.proc.stdin.end();
+await Promise.all(Object.values(servers).map((s) => s.stop()));
 const kb = (b: unknown) => (typeof b === "number" ? (b / 1024).toFixed(1) : "n/a (Deno has no connection stats)");
 const table = [
   `Measured ${new Date().toISOString().slice(0, 10)}; each client in its own process, idle ${(IDLE_MS / 60_000).toFixed(1)} min after one call, then a call and a stream round trip. Cost: QUIC bytes both ways during the idle time, per minute, as the client's stack counts them.`,

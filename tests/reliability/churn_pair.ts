@@ -2,7 +2,7 @@
 // another, separate processes on loopback. Shared by churn.test.ts and bench/churn.ts.
 
 import { join } from "node:path";
-import { runForJson, runtimeCommand } from "../support/process.ts";
+import { runForJson, runtimeCommand, spawnServer } from "../support/process.ts";
 import type { ChurnConfig, ChurnResult } from "./churn_client.ts";
 
 export type { ChurnConfig, ChurnResult, WaveResult } from "./churn_client.ts";
@@ -12,31 +12,8 @@ const CLIENT = join(import.meta.dir, "churn_client.ts");
 
 /** Starts a churn server on `rt`; `stop()` closes its stdin and kills it if it lingers. */
 export async function startChurnServer(rt: "bun" | "deno"): Promise<{ address: string; ca: string; stop: () => Promise<void> }> {
-  const proc = Bun.spawn(runtimeCommand(rt, SERVER, []), { stdin: "pipe", stdout: "pipe", stderr: "ignore" });
-  const reader = proc.stdout.getReader();
-  let text = "";
-  const deadline = setTimeout(() => proc.kill(), 20_000);
-  try {
-    while (!text.includes("\n")) {
-      const { value, done } = await reader.read();
-      if (done) throw new Error(`churn server on ${rt} exited before printing its address: ${text}`);
-      text += new TextDecoder().decode(value);
-    }
-  } finally {
-    clearTimeout(deadline);
-    reader.releaseLock();
-  }
-  const { address, ca } = JSON.parse(text.split("\n")[0]);
-  return {
-    address,
-    ca,
-    async stop() {
-      proc.stdin.end();
-      const killer = setTimeout(() => proc.kill(), 3000);
-      await proc.exited;
-      clearTimeout(killer);
-    },
-  };
+  const { info, stop } = await spawnServer<{ address: string; ca: string }>(runtimeCommand(rt, SERVER, []));
+  return { ...info, stop };
 }
 
 /** Runs a churn client on `rt` against `server`; rejects if it prints no result in `timeoutMs`. */

@@ -3,28 +3,21 @@
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { runForJson, runtimeCommand } from "../support/process.ts";
+import { runForJson, runtimeCommand, spawnServer } from "../support/process.ts";
 
 const SCENARIO = join(import.meta.dir, "scenario.ts");
 const RUNTIMES = ["bun", "deno"] as const;
-const servers: Record<string, { address: string; ca: string; proc: ReturnType<typeof Bun.spawn> }> = {};
+const servers: Record<string, { address: string; ca: string; stop: () => Promise<void> }> = {};
 
 beforeAll(async () => {
   for (const rt of RUNTIMES) {
-    const proc = Bun.spawn(runtimeCommand(rt, SCENARIO, ["server"]), { stdin: "pipe", stdout: "pipe", stderr: "ignore" });
-    const reader = proc.stdout.getReader();
-    let text = "";
-    while (!text.includes("\n")) text += new TextDecoder().decode((await reader.read()).value);
-    reader.releaseLock();
-    servers[rt] = { ...JSON.parse(text.split("\n")[0]), proc };
+    const { info, stop } = await spawnServer<{ address: string; ca: string }>(runtimeCommand(rt, SCENARIO, ["server"]));
+    servers[rt] = { ...info, stop };
   }
 }, 30_000);
 
-afterAll(() => {
-  for (const s of Object.values(servers)) {
-    s.proc.stdin.end();
-    setTimeout(() => s.proc.kill(), 2000);
-  }
+afterAll(async () => {
+  await Promise.all(Object.values(servers).map((s) => s.stop()));
 });
 
 for (const server of RUNTIMES) {

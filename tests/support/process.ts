@@ -79,3 +79,35 @@ export function runtimeCommand(rt: Runtime, script: string, args: string[], node
   const base = script.split("/").pop()!.replace(/\.ts$/, ".js");
   return [Bun.which("node") ?? "node", join(nodeDir, base), ...args];
 }
+
+/**
+ * Starts a server child that prints one JSON line about itself (its address, CA…) first and
+ * serves until its stdin closes. `stop()` closes stdin and kills it if it lingers.
+ * @throws {Error} When it exits, or prints nothing within `timeoutMs`, before that line.
+ */
+export async function spawnServer<T = Record<string, unknown>>(
+  cmd: string[],
+  timeoutMs = 20_000,
+): Promise<{ info: T; proc: ReturnType<typeof Bun.spawn>; stop: () => Promise<void> }> {
+  const proc = Bun.spawn(cmd, { stdin: "pipe", stdout: "pipe", stderr: "ignore", cwd: ROOT });
+  const reader = proc.stdout.getReader();
+  let text = "";
+  const deadline = setTimeout(() => proc.kill(), timeoutMs);
+  try {
+    while (!text.includes("\n")) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`${cmd.join(" ")} exited before printing its first line: ${text}`);
+      text += new TextDecoder().decode(value);
+    }
+  } finally {
+    clearTimeout(deadline);
+    reader.releaseLock();
+  }
+  const stop = async () => {
+    proc.stdin.end();
+    const t = setTimeout(() => proc.kill(), 2000);
+    await proc.exited;
+    clearTimeout(t);
+  };
+  return { info: JSON.parse(text.split("\n")[0]) as T, proc, stop };
+}
