@@ -232,7 +232,8 @@ async function serveRequest(peer: Peer, s: BidiStream, reader: FrameReader, req:
   // Cancelled, or the connection is gone: nobody is waiting for the answer. Past the deadline the
   // caller may still be waiting (a raw caller, or one whose own timer has not fired yet): it is
   // told DEADLINE_EXCEEDED rather than left with a bare FIN.
-  if (call.aborted && !(expired && call.reason === expired && !peer.connectionSignal.aborted)) return void s.end().catch(() => {});
+  if (peer.connectionSignal.aborted) return; // the connection is gone: nothing can be written
+  if (call.aborted && !(expired && call.reason === expired)) return void s.end().catch(() => {});
   if (expired) {
     reply = errorFrame(expired, peer);
     encoded = undefined;

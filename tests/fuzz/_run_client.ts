@@ -150,8 +150,12 @@ export async function runClientCase(t: ClientTarget, c: Case, n: number, strict 
   let liveClose = "";
   client.peer.closed.then((i) => (liveClose = ` (the client's connection closed: ${i.local ? "locally" : "by the peer"}, code ${i.code} ${i.reason})`));
   const call = await bounded(client.request("echo", `up-${n}`, { timeoutMs: ANSWER_MS }).then((v) => ({ v }), (e) => ({ e })), 2 * ANSWER_MS);
+  // UNAVAILABLE while the client is closing the connection (a protocol error it found): the close
+  // is under way but may not have been reported yet.
+  const unavailable = call !== "timeout" && "e" in call && call.e instanceof RpcError && call.e.code === "UNAVAILABLE";
+  if (unavailable) await waitFor(gone, 1000);
   if (call === "timeout") out.push({ kind: "hang", detail: "an honest call from the client did not settle" });
-  else if ("e" in call && !(gone() && call.e instanceof RpcError && call.e.code === "UNAVAILABLE")) {
+  else if ("e" in call && !(gone() && unavailable)) {
     out.push({ kind: "honest", detail: `client → raw server: ${(call.e as Error)?.message ?? call.e}${closeInfo}${liveClose}` });
   } else if ("v" in call && call.v !== `up-${n}`) out.push({ kind: "honest", detail: `client → raw server answered ${JSON.stringify(call.v)}` });
 
