@@ -143,7 +143,14 @@ export async function runClientCase(t: ClientTarget, c: Case, n: number, strict 
   const live = client.peer;
   out.push(...(await settledWhileConnected("the client's peer", () => live.stats as unknown as Record<string, unknown>, raw, gone)));
   // Honest traffic both ways: it works, or the connection is gone and says so clearly.
-  if (!gone()) {
+  // A GOAWAY from the client on the control stream: it found a protocol error there and closes
+  // the connection; it must then close, and no honest call is owed on it.
+  const goaway = raw.control?.tap.frames.some((f) => f.type === FrameType.GOAWAY) ?? false;
+  if (goaway) {
+    await waitFor(gone, 1000);
+    if (!gone()) out.push({ kind: "hang", detail: "the client sent GOAWAY on the control stream, yet the connection is open 1000 ms later" });
+  }
+  if (!gone() && !goaway) {
     const bad = await rawHonestCall(conn, `honest-${n}`);
     if (bad && !gone()) out.push({ kind: "honest", detail: `raw server → client: ${bad}${closeInfo}` });
   }
