@@ -127,6 +127,19 @@ function route(conn: Connection, setup: PeerSetup, ready: Promise<Peer>, onHello
 }
 
 /**
+ * Tells the peer why on stream `s` (a GOAWAY with `err`'s code and message; `end` ends the stream
+ * after it), then closes the connection with `closeCode` once the frame had a moment to arrive
+ * (a close sent at once could overtake it).
+ */
+async function goAwayAndClose(setup: PeerSetup, conn: Connection, s: BidiStream, err: RpcError, closeCode: number, end: boolean): Promise<void> {
+  try {
+    await s.write(setup.frames.encode({ type: FrameType.GOAWAY, flags: 0, code: errorCodeNumber(err.code), reason: err.message, payload: EMPTY }));
+    if (end) await s.end();
+  } catch { /* gone */ }
+  setTimeout(() => conn.close(closeCode, err.message).catch(() => {}), 50);
+}
+
+/**
  * Server side: waits for HELLO, checks version and credentials, answers WELCOME. One deadline,
  * `handshakeTimeoutMs`, covers the whole of it, `authenticate` included: a hung auth backend must
  * not hold connections open (each one costs the server state until it ends).
@@ -166,12 +179,7 @@ export function acceptPeer(
     clearTimeout(timer);
     reject(err);
     setup.onError(err, `handshake with ${conn.remote.host}:${conn.remote.port}`);
-    try {
-      await s.write(setup.frames.encode({ type: FrameType.GOAWAY, flags: 0, code: errorCodeNumber(err.code), reason: err.message, payload: EMPTY }));
-      await s.end();
-    } catch { /* gone */ }
-    // Give the GOAWAY a moment to arrive before the connection close overtakes it.
-    setTimeout(() => conn.close(close, err.message).catch(() => {}), 50);
+    await goAwayAndClose(setup, conn, s, err, close, true);
   };
   route(conn, setup, ready, async (s, reader, hello) => {
     if (done) return void s.end().catch(() => {}); // HELLO after the timeout closed the connection
@@ -300,9 +308,7 @@ function watchControl(peer: Peer, reader: FrameReader, setup: PeerSetup): void {
   /** The control stream broke the protocol: say why on it, then close the connection. */
   const violation = (message: string) => {
     if (peer.isClosed) return;
-    const f = setup.frames.encode({ type: FrameType.GOAWAY, flags: 0, code: errorCodeNumber(ErrorCode.DATA_LOSS), reason: message, payload: EMPTY });
-    control.write(f).catch(() => {});
-    setTimeout(() => conn.close(CloseCode.PROTOCOL_ERROR, message).catch(() => {}), 50);
+    goAwayAndClose(setup, conn, control, new RpcError(ErrorCode.DATA_LOSS, message), CloseCode.PROTOCOL_ERROR, false);
   };
   const closingSoon = () => Promise.race([peer.closed, new Promise((r) => setTimeout(r, 100))]);
   (async () => {
