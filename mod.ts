@@ -44,7 +44,7 @@ export {
 } from "./src/rpc/definitions.ts";
 export type { Context } from "./src/rpc/context.ts";
 export { type EmitOptions, Peer, type PeerStats, type RequestOptions } from "./src/rpc/peer.ts";
-export { type ClientStats, LIVE_STATS, type ServerStats } from "./src/rpc/stats.ts";
+export { type ClientStats, LIVE_STATS, type Rejections, type ServerStats } from "./src/rpc/stats.ts";
 export type { Middleware } from "./src/rpc/registry.ts";
 export type { HelloInfo } from "./src/rpc/_handshake.ts";
 export { StreamBuilder } from "./src/rpc/stream_builder.ts";
@@ -64,6 +64,10 @@ export {
 } from "./src/clock/sync.ts";
 export { ErrorCode, RpcError } from "./src/protocol/rpc_error.ts";
 export { defaultPayloadCodec, jsonCodec, msgpackCodec, type PayloadCodec } from "./src/protocol/payload_codec.ts";
-export { ALPN, PROTOCOL_VERSION } from "./src/protocol/version.ts";
+export { ALPN, CloseCode, PROTOCOL_VERSION } from "./src/protocol/version.ts";
 export type { Metadata } from "./src/protocol/frame.ts";
 export { createDevCertificates } from "./src/security/dev_cert.ts";
+export type { Access, AccessHook, AccessKind, AccessPolicy, AccessRules, NameRules, Permissions, Who } from "./src/security/access.ts";
+export type { RateLimitRule } from "./src/security/rate_limit.ts";
+export type { AdmissionLimits, PeerLimits, ServerLimits } from "./src/security/limits.ts";
+export type { PeerCertificate, SocketAddress } from "./src/transport/types.ts";

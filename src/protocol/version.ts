@@ -24,4 +24,10 @@ export const CloseCode = {
   GOING_AWAY: 0x104,
   /** The handshake did not complete in time (server: no HELLO, or `authenticate` pending; client: no WELCOME). */
   HANDSHAKE_TIMEOUT: 0x105,
+  /** The server is at a connection limit (total, per address, or pending handshakes): try later or elsewhere. */
+  CONNECTION_LIMIT: 0x106,
+  /** The peer cancelled or reset too many streams in a window (the "rapid reset" flood). */
+  TOO_MANY_RESETS: 0x107,
+  /** The peer did not read what was queued for it (events) past the outgoing limit. */
+  SLOW_CONSUMER: 0x108,
 } as const;

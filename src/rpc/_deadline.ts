@@ -123,3 +123,13 @@ export function acceptedWithin<T>(answer: Promise<T>, what: What, timeoutMs: num
     () => new RpcError(ErrorCode.CANCELLED, `${what} cancelled before the peer accepted it`, signal?.reason),
   );
 }
+
+/**
+ * Calls `fire` after `ms` unless the returned function is called first. Shares the one deadline
+ * timer: a guard set on every incoming stream (and nearly always cleared microseconds later)
+ * costs a Set insertion, not a timer.
+ */
+export function after(ms: number, fire: () => void): () => void {
+  const due = deadlines.add(ms, fire);
+  return () => void deadlines.waits.delete(due);
+}

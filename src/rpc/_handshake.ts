@@ -2,7 +2,11 @@
 // side opens, for both roles.
 
 import type { FrameCodec } from "../protocol/codec.ts";
-import { FrameType, type HelloFrame } from "../protocol/frame.ts";
+import { type Frame, FrameType, type HelloFrame } from "../protocol/frame.ts";
+import type { PeerLimits } from "../security/limits.ts";
+import { after } from "./_deadline.ts";
+import type { GuardInit } from "./_guard.ts";
+import type { Who } from "../security/access.ts";
 import type { PayloadCodec } from "../protocol/payload_codec.ts";
 import { ErrorCode, errorCodeFromNumber, errorCodeNumber, RpcError } from "../protocol/rpc_error.ts";
 import { CloseCode, PROTOCOL_VERSION } from "../protocol/version.ts";
@@ -41,6 +45,8 @@ export interface PeerSetup {
   clock: ClockSource;
   /** Clock-sync settings, or false to not ping (PINGs from the other side are still answered). */
   clockSync: ClockSyncOptions | false;
+  /** Per-connection limits (first-frame timeout, handler slots, reset budget, …). */
+  limits: PeerLimits;
 }
 
 /** What each side announces in HELLO/WELCOME. */
@@ -92,11 +98,33 @@ function route(conn: Connection, setup: PeerSetup, ready: Promise<Peer>, onHello
   let helloSeen = false;
   let current: Peer | undefined; // once ready, skip the await (a hop per incoming stream)
   ready.then((p) => (current = p), () => {});
+  const firstFrameMs = setup.limits.firstFrameTimeoutMs;
   conn.handle({
     bidi: async (s) => {
       const reader = new FrameReader(s, setup.frames);
+      // Slowloris: a stream whose first frame is not complete in time is ended and counted (a
+      // silent stream would otherwise hold its slot for as long as the connection lives).
+      let abandoned = false;
+      const unguard = after(firstFrameMs, () => {
+        abandoned = true;
+        if (current) current.stats.rejected.firstFrameTimeout++;
+        s.stopSending(errorCodeNumber(ErrorCode.DEADLINE_EXCEEDED));
+        s.reset(errorCodeNumber(ErrorCode.DEADLINE_EXCEEDED));
+        reader.cancel().catch(() => {});
+      });
+      let first: Frame | undefined;
       try {
-        const first = await reader.next();
+        first = await reader.next();
+      } catch (e) {
+        unguard();
+        if (abandoned) return;
+        // Reset before its first frame: counted toward the peer's reset budget, like a cancel.
+        if (e instanceof TransportError && e.code === "STREAM_RESET" && current) current.countReset();
+        return refuseStream(setup, s, e, current);
+      }
+      unguard();
+      if (abandoned) return;
+      try {
         if (!first) return void s.end().catch(() => {});
         if (first.type === FrameType.HELLO && onHello && !helloSeen) {
           helloSeen = true;
@@ -105,15 +133,7 @@ function route(conn: Connection, setup: PeerSetup, ready: Promise<Peer>, onHello
         const peer = current ?? (await ready);
         await peer.serve(s, reader, first);
       } catch (e) {
-        if (e instanceof RpcError) {
-          // Tell the peer why its stream is refused (an oversize or malformed first frame).
-          const f = setup.frames.encode({ type: FrameType.ERROR, flags: 0, code: errorCodeNumber(e.code), message: e.message, payload: EMPTY });
-          await s.write(f).catch(() => {});
-        } else if (!(e instanceof TransportError)) {
-          setup.onError(e, "incoming stream");
-        }
-        s.stopSending(errorCodeNumber(ErrorCode.CANCELLED));
-        s.end().catch(() => {});
+        await refuseStream(setup, s, e, current);
       }
     },
     uni: (r) => {
@@ -124,6 +144,23 @@ function route(conn: Connection, setup: PeerSetup, ready: Promise<Peer>, onHello
       if (current) current.receiveDatagram(d, t);
     },
   });
+}
+
+/** Ends an incoming stream that failed before it was served, telling the peer why when it can. */
+async function refuseStream(setup: PeerSetup, s: BidiStream, e: unknown, peer: Peer | undefined): Promise<void> {
+  if (e instanceof RpcError) {
+    if (peer) {
+      if (e.code === ErrorCode.RESOURCE_EXHAUSTED) peer.stats.rejected.oversizeFrames++;
+      else if (e.code === ErrorCode.DATA_LOSS) peer.stats.rejected.malformedFrames++;
+    }
+    // Tell the peer why its stream is refused (an oversize or malformed first frame).
+    const f = setup.frames.encode({ type: FrameType.ERROR, flags: 0, code: errorCodeNumber(e.code), message: e.message, payload: EMPTY });
+    await s.write(f).catch(() => {});
+  } else if (!(e instanceof TransportError)) {
+    setup.onError(e, "incoming stream");
+  }
+  s.stopSending(errorCodeNumber(ErrorCode.CANCELLED));
+  s.end().catch(() => {});
 }
 
 /**
@@ -147,7 +184,16 @@ async function goAwayAndClose(setup: PeerSetup, conn: Connection, s: BidiStream,
 export function acceptPeer(
   conn: Connection,
   setup: PeerSetup,
-  opts: { authenticate?: (hello: HelloInfo) => unknown | Promise<unknown>; handshakeTimeoutMs: number },
+  opts: {
+    authenticate?: (hello: HelloInfo) => unknown | Promise<unknown>;
+    handshakeTimeoutMs: number;
+    /** This connection's defences, computed once from who the peer turned out to be; throws to refuse it. */
+    guard?: (who: Who) => GuardInit;
+    /** Whether 0-RTT early data is accepted: then requests may arrive before the TLS handshake completes. */
+    earlyData?: boolean;
+    /** Told why a connection was refused, for the server's counters. */
+    onRefused?: (why: "handshakeTimeout" | "unauthenticated") => void;
+  },
 ): Promise<Peer> {
   let resolve!: (p: Peer) => void;
   let reject!: (e: unknown) => void;
@@ -159,9 +205,11 @@ export function acceptPeer(
     if (done) return;
     if (control) {
       const ms = opts.handshakeTimeoutMs;
+      opts.onRefused?.("handshakeTimeout");
       return void refuse(control, new RpcError(ErrorCode.UNAVAILABLE, `authentication did not complete within the handshake timeout (${ms} ms)`), CloseCode.HANDSHAKE_TIMEOUT);
     }
     done = true;
+    opts.onRefused?.("handshakeTimeout");
     reject(new RpcError(ErrorCode.DEADLINE_EXCEEDED, "no HELLO within the handshake timeout"));
     conn.close(CloseCode.HANDSHAKE_TIMEOUT, "no HELLO within the handshake timeout").catch(() => {});
   }, opts.handshakeTimeoutMs);
@@ -205,13 +253,25 @@ export function acceptPeer(
       if (done) return; // refused at the timeout already
       const err = e instanceof RpcError ? e : new RpcError(ErrorCode.UNAUTHENTICATED, "authentication failed");
       if (!(e instanceof RpcError)) setup.onError(e, "authenticate");
+      opts.onRefused?.("unauthenticated");
       return refuse(s, err, CloseCode.UNAUTHENTICATED);
     }
     if (done) return; // a late answer: the connection was refused at the timeout
+    let guard: GuardInit | undefined;
+    try {
+      guard = opts.guard?.({ principal, certificate: conn.peerCertificate, remote: conn.remote, peerName: hello.name });
+      // Until the handshake completes, what arrives came as replayable 0-RTT early data.
+      if (guard && opts.earlyData) guard = { ...guard, handshake: conn.handshake };
+    } catch (e) {
+      // Per-peer access rules that cannot be computed fail closed: the connection is refused.
+      setup.onError(e, "accessControl perPeer");
+      opts.onRefused?.("unauthenticated");
+      return refuse(s, new RpcError(ErrorCode.PERMISSION_DENIED, "access rules for this peer could not be computed"), CloseCode.UNAUTHENTICATED);
+    }
     done = true;
     clearTimeout(timer);
     const clock = new SyncedClock(setup.clock, setup.frames, setup.clockSync || {});
-    const peer = new Peer({ conn, role: "server", frames: setup.frames, payload: setup.payload, registry: setup.registry, remoteName: hello.name, principal, onError: setup.onError, clock });
+    const peer = new Peer({ conn, role: "server", frames: setup.frames, payload: setup.payload, registry: setup.registry, remoteName: hello.name, principal, onError: setup.onError, clock, guard });
     peer.closed.then(() => clock.free());
     try {
       await s.write(setup.frames.encode({ type: FrameType.WELCOME, flags: 0, version: PROTOCOL_VERSION, name: setup.name, payload: setup.payload.encode({ caps: localCaps(conn) }) }));
@@ -241,7 +301,14 @@ export interface ConnectLimit {
  * (then `UNAVAILABLE`, like a QUIC handshake that timed out) or `limit.signal` (`CANCELLED`).
  * On any failure the connection is closed.
  */
-export async function connectPeer(conn: Connection, setup: PeerSetup, auth: unknown, clock: SyncedClock, limit: ConnectLimit): Promise<Peer> {
+export async function connectPeer(
+  conn: Connection,
+  setup: PeerSetup,
+  auth: unknown,
+  clock: SyncedClock,
+  limit: ConnectLimit,
+  guardFor?: (who: Who) => GuardInit,
+): Promise<Peer> {
   let resolve!: (p: Peer) => void;
   let reject!: (e: unknown) => void;
   const ready = new Promise<Peer>((a, b) => ((resolve = a), (reject = b)));
@@ -281,7 +348,13 @@ export async function connectPeer(conn: Connection, setup: PeerSetup, auth: unkn
       caps = remoteCaps(decodePayload(f.flags, f.payload, setup.payload));
     } catch { /* no caps: no datagrams */ }
     // No await from here on: a peer is made only while neither deadline nor cancel has fired.
-    const peer = new Peer({ conn, role: "client", frames: setup.frames, payload: setup.payload, registry: setup.registry, remoteName: f.name, principal: undefined, onError: setup.onError, clock });
+    let guard: GuardInit | undefined;
+    try {
+      guard = guardFor?.({ principal: undefined, certificate: undefined, remote: conn.remote, peerName: f.name });
+    } catch (e) {
+      throw new RpcError(ErrorCode.PERMISSION_DENIED, `access rules for the server could not be computed: ${(e as Error)?.message ?? e}`, undefined, { cause: e });
+    }
+    const peer = new Peer({ conn, role: "client", frames: setup.frames, payload: setup.payload, registry: setup.registry, remoteName: f.name, principal: undefined, onError: setup.onError, clock, guard });
     peer.control = s;
     resolve(peer);
     watchControl(peer, reader, setup);

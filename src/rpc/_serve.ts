@@ -10,6 +10,8 @@ import type { Context } from "./context.ts";
 import type { StandardSchema } from "./definitions.ts";
 import { decodePayload, encodePayload, FrameReader } from "./_frames.ts";
 import type { Peer } from "./peer.ts";
+import type { Verdict } from "./_guard.ts";
+import { TransportError } from "../transport/transport_error.ts";
 
 const EMPTY: Uint8Array = new Uint8Array(0);
 /** The longest delay timers honour (2^31 - 1 ms); they fire after 1 ms for anything longer. */
@@ -23,7 +25,7 @@ function context(
   signal: AbortSignal | { readonly signal: AbortSignal },
   deadline?: number,
 ): Context {
-  const ctx = { peer, name, kind, metadata: metadata.metadata, remote: peer.remote, principal: peer.principal, deadline } as Context;
+  const ctx = { peer, name, kind, metadata: metadata.metadata, remote: peer.remote, principal: peer.principal, certificate: peer.certificate, deadline } as Context;
   if (signal instanceof AbortSignal) Object.defineProperty(ctx, "signal", { value: signal, enumerable: true });
   else Object.defineProperty(ctx, "signal", { get: () => signal.signal, enumerable: true });
   return ctx;
@@ -163,8 +165,33 @@ function untilAborted<T>(peer: Peer, call: CallSignal, work: T | PromiseLike<T>)
   });
 }
 
+/** Answers a request or stream open refused before any of it was decoded or run. */
+async function refuse(peer: Peer, s: BidiStream, reader: FrameReader, v: Refused, what: string): Promise<void> {
+  const err = v.why === "permissionDenied"
+    ? new RpcError(ErrorCode.PERMISSION_DENIED, `${what}: permission denied`)
+    : new RpcError(ErrorCode.RESOURCE_EXHAUSTED, `${what}: rate limit exceeded, retry after ${v.retryAfterMs} ms`, { retryAfterMs: v.retryAfterMs });
+  stopReading(s, reader);
+  if (peer.connectionSignal.aborted) return;
+  await writeFrame(s, peer.init.frames, errorFrame(err, peer)).catch(() => {});
+  s.end().catch(() => {});
+}
+
+type Refused = Exclude<Verdict, { ok: true }>;
+
 async function serveRequest(peer: Peer, s: BidiStream, reader: FrameReader, req: RequestFrame): Promise<void> {
   const { registry, frames, payload } = peer.init;
+  const guard = peer.guard;
+  // Access policy and rate limits first: nothing of a refused call is decoded or run.
+  const checked = guard.check("request", req.method);
+  const verdict = "then" in checked ? await checked : checked;
+  if (!verdict.ok) return refuse(peer, s, reader, verdict, `"${req.method}"`);
+  const def = registry.handlers.get(req.method);
+  // Data sent as 0-RTT early data can be replayed by an attacker: only idempotent handlers may
+  // run on it; anything else waits for the handshake (a replay never completes one).
+  if (!guard.handshakeDone && !def?.options.idempotent) {
+    peer.stats.rejected.earlyDataHeld++;
+    await guard.handshake;
+  }
   const call = new CallSignal(peer);
   let timer: ReturnType<typeof setTimeout> | undefined;
   const deadline = req.deadlineMs > 0 ? Date.now() + req.deadlineMs : undefined;
@@ -185,20 +212,35 @@ async function serveRequest(peer: Peer, s: BidiStream, reader: FrameReader, req:
   // follow a REQUEST is its FIN, or an ERROR then the FIN; anything more is no part of the call
   // and the rest of the stream is refused (stopReading), never left to pile up unread.
   const cancellable = (req.flags & FrameFlag.CANCELLABLE) !== 0;
-  const cancel = (why: string) => {
-    if (!answered && cancellable) call.abort(new RpcError(ErrorCode.CANCELLED, `"${req.method}" cancelled: ${why}`));
+  // A cancel before the answer (and before the deadline: a timed-out caller cancels honestly)
+  // counts toward the peer's reset budget, the rapid-reset defence.
+  const cancel = (why: string, reset: boolean) => {
+    if (answered || !(cancellable || reset)) return;
+    if (!expired && !(deadline !== undefined && Date.now() >= deadline) && !peer.connectionSignal.aborted) peer.countReset();
+    if (cancellable) call.abort(new RpcError(ErrorCode.CANCELLED, `"${req.method}" cancelled: ${why}`));
   };
   (async () => {
     let f = await reader.next();
-    cancel(f?.type === FrameType.ERROR ? f.message : "the caller went away");
+    cancel(f?.type === FrameType.ERROR ? f.message : "the caller went away", false);
     if (f?.type === FrameType.ERROR) f = await reader.next();
     if (f) stopReading(s, reader);
-  })().catch(() => cancel("the caller reset the stream"));
+  })().catch((e) => cancel("the caller reset the stream", !(e instanceof TransportError && e.code === "CLOSED")));
   peer.stats.inFlight++;
+  // A handler slot, held until the handler returns, even past the end of its call: QUIC gives
+  // a reset stream's slot back at once, so only this bounds the handlers one peer can start.
+  const slot = guard.acquireHandler();
+  if (slot) await slot;
+  let released = false;
+  let started = false;
+  const release = () => {
+    if (released) return;
+    released = true;
+    guard.releaseHandler();
+  };
   let reply: Frame;
   let encoded: Uint8Array[] | undefined;
   try {
-    const def = registry.handlers.get(req.method);
+    if (call.aborted) throw call.reason ?? peer.connectionSignal.reason;
     if (!def) throw new RpcError(ErrorCode.NOT_FOUND, `no handler for "${req.method}"`);
     let input: unknown;
     try {
@@ -209,13 +251,13 @@ async function serveRequest(peer: Peer, s: BidiStream, reader: FrameReader, req:
     const ctx = context(peer, "request", req.method, req, call, deadline);
     const schema = def.options.input;
     // No schema and no middleware: call the handler directly (each await is a hop per call).
-    const result = await untilAborted(
-      peer,
-      call,
-      registry.middleware.length === 0 && !schema
-        ? def.fn(ctx, input)
-        : registry.run(ctx, async () => await def.fn(ctx, schema ? await validate(schema, input, req.method) : input)),
-    );
+    const work = registry.middleware.length === 0 && !schema
+      ? def.fn(ctx, input)
+      : registry.run(ctx, async () => await def.fn(ctx, schema ? await validate(schema, input, req.method) : input));
+    started = true;
+    if (typeof (work as PromiseLike<unknown> | undefined)?.then === "function") (work as PromiseLike<unknown>).then(release, release);
+    else release();
+    const result = await untilAborted(peer, call, work);
     const p = encodePayload(result, payload);
     reply = { type: FrameType.RESPONSE, flags: p.flags, metadata: {}, payload: p.payload };
     encoded = encodeFrame(frames, reply); // a result too large or unencodable becomes an error below
@@ -223,6 +265,7 @@ async function serveRequest(peer: Peer, s: BidiStream, reader: FrameReader, req:
     reply = errorFrame(publicError(e, peer, req.method), peer);
     encoded = undefined;
   } finally {
+    if (!started) release(); // the handler never ran (or threw at once): its slot is free now
     clearTimeout(timer);
     peer.stats.inFlight--;
     call.dispose();
@@ -247,6 +290,15 @@ async function serveRequest(peer: Peer, s: BidiStream, reader: FrameReader, req:
 
 async function serveOpen(peer: Peer, s: BidiStream, reader: FrameReader, open: OpenFrame): Promise<void> {
   const { registry, frames } = peer.init;
+  const guard = peer.guard;
+  const checked = guard.check("stream", open.name);
+  const verdict = "then" in checked ? await checked : checked;
+  if (!verdict.ok) return refuse(peer, s, reader, verdict, `stream "${open.name}"`);
+  if (!guard.handshakeDone) {
+    // Opened in 0-RTT early data, which an attacker can replay: wait for the handshake.
+    peer.stats.rejected.earlyDataHeld++;
+    await guard.handshake;
+  }
   const def = registry.streams.get(open.name);
   const ac = new AbortController();
   const onConnClose = () => ac.abort(peer.connectionSignal.reason);
@@ -269,7 +321,10 @@ async function serveOpen(peer: Peer, s: BidiStream, reader: FrameReader, open: O
   } catch (e) {
     modeError = e instanceof RpcError ? e : new RpcError(ErrorCode.INVALID_ARGUMENT, `stream "${open.name}": bad stream options: ${(e as Error).message}`);
   }
-  const stream = new EchoStream(open.name, open.metadata, s, reader, frames, modeError ? undefined : mode, peer.trackStream());
+  const idleMs = guard.limits.streamIdleTimeoutMs;
+  const creditDelay = guard.streamBytes(open.name);
+  const streamGuard = idleMs > 0 || creditDelay ? { idleMs, creditDelay, onIdle: () => void peer.stats.rejected.streamIdle++ } : undefined;
+  const stream = new EchoStream(open.name, open.metadata, s, reader, frames, modeError ? undefined : mode, peer.trackStream(), streamGuard);
   if (dg !== undefined && !modeError) peer.routeDatagrams(dg, stream);
   try {
     const ctx = context(peer, "stream", open.name, open, ac.signal);
@@ -292,10 +347,15 @@ async function serveOpen(peer: Peer, s: BidiStream, reader: FrameReader, open: O
 export async function serveEvents(peer: Peer, r: RecvStream): Promise<void> {
   const reader = new FrameReader(r, peer.init.frames);
   try {
+    if (!peer.guard.handshakeDone) await peer.guard.handshake; // events are never replay-safe
     for (let f = await reader.next(); f; f = await reader.next()) {
       if (f.type !== FrameType.EVENT) throw new RpcError(ErrorCode.DATA_LOSS, `unexpected frame type ${f.type} on the event lane`);
       peer.stats.eventsReceived++;
-      dispatchEvent(peer, f);
+      // Access policy and rate limits before anything is decoded; a refused event is dropped
+      // and counted (events have no reply).
+      const checked = peer.guard.check("event", f.topic);
+      const verdict = "then" in checked ? await checked : checked;
+      if (verdict.ok) dispatchEvent(peer, f);
     }
   } catch (e) {
     if (!peer.isClosed) peer.init.onError(e, "event lane");
@@ -317,6 +377,7 @@ function dispatchEvent(peer: Peer, ev: EventFrame): void {
     peer.stats.droppedEvents++;
     return;
   }
+  if (!peer.guard.startListener()) return; // too many listener calls still running: dropped, counted
   const ctx = context(peer, "event", ev.topic, ev, peer.connectionSignal);
   peer.init.registry.run(ctx, async () => {
     let v: unknown;
@@ -327,5 +388,5 @@ function dispatchEvent(peer: Peer, ev: EventFrame): void {
       return;
     }
     await def.fn(ctx, v);
-  }).catch((e) => peer.init.onError(e, ev.topic));
+  }).catch((e) => peer.init.onError(e, ev.topic)).finally(() => peer.guard.endListener());
 }

@@ -7,6 +7,8 @@
 
 import type { Metadata } from "../protocol/frame.ts";
 import type { ProtocolLimits } from "../protocol/limits.ts";
+import { type AccessPolicy, compileAccess, validateAccessPolicy } from "../security/access.ts";
+import { type PeerLimits, resolveResourceLimits } from "../security/limits.ts";
 import type { PayloadCodec } from "../protocol/payload_codec.ts";
 import { ErrorCode, RpcError } from "../protocol/rpc_error.ts";
 import { ALPN } from "../protocol/version.ts";
@@ -15,6 +17,8 @@ import { TransportError } from "../transport/transport_error.ts";
 import type { CloseInfo, Transport } from "../transport/types.ts";
 import { type Definition, serviceDefinitions } from "./definitions.ts";
 import { connectPeer } from "./_handshake.ts";
+import type { GuardInit } from "./_guard.ts";
+import type { Who } from "../security/access.ts";
 import { codecs, defaultOnError, parseAddress } from "./_options.ts";
 import type { EmitOptions, Peer, RequestOptions } from "./peer.ts";
 import { type Middleware, Registry } from "./registry.ts";
@@ -54,8 +58,31 @@ export interface ClientOptions {
   transport?: Transport;
   /** The payload codec (must match the server's). @default {msgpack} */
   payloadCodec?: PayloadCodec;
-  /** Frame limits. */
-  limits?: Partial<ProtocolLimits>;
+  /**
+   * Frame limits and per-connection limits ({@link PeerLimits}) on what the server may make this
+   * client do: handler slots, queued events, outgoing bytes, the reset budget, first-frame and
+   * stream-idle timeouts.
+   * @throws {TypeError} From `connect()`, for an unknown key or a value out of range.
+   */
+  limits?: Partial<ProtocolLimits & PeerLimits>;
+  /**
+   * What the server may call, emit to and open on this client, in the same shape as the server's
+   * `accessControl` (the `principal` of an access is undefined here; `peerName` is the server's
+   * name). A denied server call answers `PERMISSION_DENIED`.
+   * @example Only the device's own commands may be called on it
+   * ```ts
+   * // await RpcClient.connect(addr, { ca, accessControl: { permissions: { request: ["cmd.d42.*"], event: [], stream: [] } } });
+   * ```
+   */
+  accessControl?: AccessPolicy;
+  /**
+   * Retry requests the server refused as rate-limited (`RESOURCE_EXHAUSTED` with
+   * `details.retryAfterMs`) after the delay it asked for, within the call's own deadline (opt-in;
+   * a number is the most attempts after the first). Nothing else is retried: a call the server
+   * may have run is never repeated behind the caller's back.
+   * @default {0}
+   */
+  retryRateLimited?: number;
   /** Where failures of this client's own handlers are reported. @default {console.error} */
   onError?: (error: unknown, where: string) => void;
   /** Close the connection after this long without traffic (keep-alives are sent meanwhile). @default {30000} */
@@ -123,8 +150,11 @@ export class RpcClient {
   /** Settles when the client is closed for good (by `close()`, or when reconnecting gives up). */
   readonly closed: Promise<CloseInfo> = new Promise((r) => (this.#final = r));
 
-  private constructor(peer: Peer, registry: Registry, dial: (signal?: AbortSignal) => Promise<Peer>, reconnect: ClientOptions["reconnect"]) {
+  readonly #retries: number;
+
+  private constructor(peer: Peer, registry: Registry, dial: (signal?: AbortSignal) => Promise<Peer>, reconnect: ClientOptions["reconnect"], retries: number) {
     this.#peer = peer;
+    this.#retries = retries;
     this.clock = peer.clock;
     this.closed.then(() => this.clock.free());
     this.#registry = registry;
@@ -216,7 +246,19 @@ export class RpcClient {
     if (isDiscovered(address)) return connectDiscovered(address, options);
     const { host, port } = parseAddress(address, "connect");
     const registry = new Registry();
-    const { frames, payload } = codecs(options);
+    let resolved: ReturnType<typeof resolveResourceLimits>;
+    try {
+      resolved = resolveResourceLimits(options.limits, false);
+      if (options.accessControl !== undefined) validateAccessPolicy(options.accessControl);
+    } catch (e) {
+      throw new RpcError(ErrorCode.INVALID_ARGUMENT, (e as Error).message, undefined, { cause: e });
+    }
+    const retries = options.retryRateLimited ?? 0;
+    if (!Number.isInteger(retries) || retries < 0) throw new RpcError(ErrorCode.INVALID_ARGUMENT, `retryRateLimited must be a non-negative integer, received ${retries}`);
+    const { frames, payload } = codecs({ payloadCodec: options.payloadCodec, limits: resolved.frames });
+    const access = options.accessControl;
+    const onHookError = (e: unknown) => (options.onError ?? defaultOnError)(e, "accessControl check");
+    const guardFor = (who: Who): GuardInit => ({ limits: resolved.peer, access: access ? compileAccess(access, who, onHookError) : undefined });
     const localClock = options.clock ?? systemClock;
     if (typeof localClock !== "function") throw new RpcError(ErrorCode.INVALID_ARGUMENT, "clock must be a function returning ms");
     let clock: SyncedClock;
@@ -254,11 +296,12 @@ export class RpcClient {
         onError: options.onError ?? defaultOnError,
         clock: localClock,
         clockSync: options.clockSync ?? {},
+        limits: resolved.peer,
       };
-      return await connectPeer(conn, setup, options.auth, clock, { deadline, timeoutMs, signal });
+      return await connectPeer(conn, setup, options.auth, clock, { deadline, timeoutMs, signal }, guardFor);
     };
     try {
-      return new RpcClient(await dial(), registry, dial, options.reconnect);
+      return new RpcClient(await dial(), registry, dial, options.reconnect, retries);
     } catch (e) {
       clock.free();
       throw e;
@@ -305,9 +348,31 @@ export class RpcClient {
     return browse(name, options);
   }
 
-  /** Calls a server handler. See {@link Peer.request}. */
+  /**
+   * Calls a server handler. See {@link Peer.request}. With `retryRateLimited` set, a call the
+   * server refused as rate-limited is sent again after its `retryAfterMs`, as long as that fits
+   * in the call's `timeoutMs` and its signal has not fired.
+   */
   request<T = unknown>(method: string, input?: unknown, options?: RequestOptions): Promise<T> {
-    return this.peer.request<T>(method, input, options);
+    if (this.#retries === 0) return this.peer.request<T>(method, input, options);
+    return this.#withRetries<T>(method, input, options ?? {});
+  }
+
+  async #withRetries<T>(method: string, input: unknown, options: RequestOptions): Promise<T> {
+    const start = performance.now();
+    for (let attempt = 0;; attempt++) {
+      const left = options.timeoutMs === undefined ? undefined : options.timeoutMs - (performance.now() - start);
+      try {
+        return await this.peer.request<T>(method, input, left === undefined ? options : { ...options, timeoutMs: Math.max(1, left) });
+      } catch (e) {
+        const wait = retryAfter(e);
+        if (wait === undefined || attempt >= this.#retries) throw e;
+        const remaining = options.timeoutMs === undefined ? Infinity : options.timeoutMs - (performance.now() - start);
+        if (wait >= remaining) throw e; // the retry could not finish in time: the refusal is the answer
+        await sleep(wait, options.signal ?? this.#stop.signal);
+        if (options.signal?.aborted) throw new RpcError(ErrorCode.CANCELLED, `call to "${method}" cancelled`, options.signal.reason);
+      }
+    }
   }
 
   /** Emits an event to the server. See {@link Peer.emit}. */
@@ -351,6 +416,13 @@ export class RpcClient {
 }
 
 export type { Metadata };
+
+/** The server's `retryAfterMs` when `e` is a rate-limit refusal, else undefined. */
+function retryAfter(e: unknown): number | undefined {
+  if (!(e instanceof RpcError) || e.code !== ErrorCode.RESOURCE_EXHAUSTED) return undefined;
+  const ms = (e.details as { retryAfterMs?: unknown } | undefined)?.retryAfterMs;
+  return typeof ms === "number" && Number.isFinite(ms) && ms >= 0 ? ms : undefined;
+}
 
 /** Waits `ms`, or less if `signal` aborts first (the timer is cleared: nothing stays pending). */
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -5,7 +5,7 @@
  */
 
 import type { Metadata } from "../protocol/frame.ts";
-import type { SocketAddress } from "../transport/types.ts";
+import type { PeerCertificate, SocketAddress } from "../transport/types.ts";
 import type { Peer } from "./peer.ts";
 
 /** What a handler knows about the call it serves. */
@@ -24,6 +24,11 @@ export interface Context {
   readonly remote: SocketAddress;
   /** Who the peer authenticated as (what the server's `authenticate` returned), if anyone. */
   readonly principal: unknown;
+  /**
+   * What TLS proved about the peer: its client certificate (subject and SHA-256 fingerprint)
+   * when it presented one under mutual TLS; undefined otherwise.
+   */
+  readonly certificate: PeerCertificate | undefined;
   /** Absolute deadline (ms, `Date.now()` clock), when the caller set one. */
   readonly deadline: number | undefined;
 }

@@ -9,7 +9,7 @@ import type { FrameCodec } from "../protocol/codec.ts";
 import { type Frame, FrameFlag, FrameType, type Metadata } from "../protocol/frame.ts";
 import type { PayloadCodec } from "../protocol/payload_codec.ts";
 import { ErrorCode, errorCodeFromNumber, errorCodeNumber, RpcError } from "../protocol/rpc_error.ts";
-import type { BidiStream, CloseInfo, Connection, SendStream, SocketAddress } from "../transport/types.ts";
+import type { BidiStream, CloseInfo, Connection, PeerCertificate, SendStream, SocketAddress } from "../transport/types.ts";
 import { type DatagramLink, EchoStream, encodeFrame, type StreamMode, streamError, writeParts } from "../stream/echo_stream.ts";
 import { type TimeSyncOptions, wireTimeSyncOptions } from "../stream/time_sync.ts";
 import { decodePayload, encodePayload, FrameReader } from "./_frames.ts";
@@ -18,7 +18,10 @@ import { serveStream } from "./_serve.ts";
 import { StreamBuilder, type StreamOpenOptions } from "./stream_builder.ts";
 import { acceptedWithin, openWithin } from "./_deadline.ts";
 import type { SyncedClock } from "../clock/sync.ts";
-import { zeroPeerStats } from "./stats.ts";
+import { type Rejections, zeroPeerStats } from "./stats.ts";
+import { type GuardInit, PeerGuard } from "./_guard.ts";
+import { DEFAULT_PEER_LIMITS } from "../security/limits.ts";
+import { CloseCode } from "../protocol/version.ts";
 
 /** Options for one request. */
 export interface RequestOptions {
@@ -64,6 +67,8 @@ export interface PeerStats {
    * A handler that never honours `ctx.signal` keeps running; this count is how to find it.
    */
   overrunHandlers: number;
+  /** What this connection's defences refused, by reason (see docs/SECURITY.md). */
+  rejected: Rejections;
 }
 
 /** @internal What a Peer is built from (by RpcServer and RpcClient). */
@@ -79,6 +84,8 @@ export interface PeerInit {
   onError: (error: unknown, where: string) => void;
   /** The other side's clock, as this side estimates it. */
   clock: SyncedClock;
+  /** This connection's defences (limits, access policy, rate limits); defaults when left out. */
+  guard?: GuardInit;
 }
 
 const EMPTY: Uint8Array = new Uint8Array(0);
@@ -118,6 +125,8 @@ export class Peer {
   goingAway: { code: string; reason: string } | undefined;
   /** @internal Aborts every handler this peer runs when the connection ends. */
   readonly connectionSignal: AbortSignal;
+  /** @internal This connection's defences: what the other side may do, and how much. */
+  readonly guard: PeerGuard;
 
   /** @internal */
   constructor(init: PeerInit) {
@@ -125,6 +134,7 @@ export class Peer {
     this.name = init.remoteName;
     this.principal = init.principal;
     this.clock = init.clock;
+    this.guard = new PeerGuard(init.guard ?? { limits: DEFAULT_PEER_LIMITS }, this.stats.rejected);
     const ac = new AbortController();
     this.connectionSignal = ac.signal;
     this.closed = init.conn.closed.then((info) => {
@@ -133,6 +143,7 @@ export class Peer {
       ac.abort(err);
       for (const reject of this.#pending) reject(err);
       this.#pending.clear();
+      this.guard.releaseAll();
       return info;
     });
   }
@@ -141,6 +152,14 @@ export class Peer {
   get remote(): SocketAddress {
     return this.init.conn.remote;
   }
+
+  /** The certificate the other side presented under mutual TLS (server side), if any. */
+  get certificate(): PeerCertificate | undefined {
+    if (this.#cert === undefined) this.#cert = this.init.conn.peerCertificate ?? null;
+    return this.#cert ?? undefined;
+  }
+
+  #cert: PeerCertificate | null | undefined;
 
   /** Whether the connection has ended. */
   get isClosed(): boolean {
@@ -294,10 +313,24 @@ export class Peer {
     }
     this.#lane ??= this.init.conn.openUni();
     const lane = this.#lane;
+    let bytes = 0;
+    for (const p of parts) bytes += p.length;
+    if (this.guard.queueOutgoing(bytes)) {
+      // The other side is not reading what is queued for it: disconnect it rather than buffer
+      // without bound (a subscriber that never reads its broadcasts).
+      this.guard.sentOutgoing(bytes);
+      const limit = this.guard.limits.maxOutgoingBytes;
+      this.abuse("slowConsumer", CloseCode.SLOW_CONSUMER, `slow consumer: more than ${limit} bytes of events queued and not read`);
+      return Promise.reject(new RpcError(ErrorCode.UNAVAILABLE, `cannot emit "${topic}": the peer does not read its events (over ${limit} bytes queued); it is being disconnected`));
+    }
     // One frame at a time on the lane, in call order.
     const done = this.#laneTail.then(async () => {
-      const s = await lane;
-      await writeParts(s, parts);
+      try {
+        const s = await lane;
+        await writeParts(s, parts);
+      } finally {
+        this.guard.sentOutgoing(bytes);
+      }
       this.stats.eventsSent++;
     });
     this.#laneTail = done.catch(() => {});
@@ -413,6 +446,36 @@ export class Peer {
    */
   async close(code = 0, reason = ""): Promise<void> {
     await this.init.conn.close(code, reason);
+  }
+
+  /**
+   * @internal The other side abused the connection: count it under `reason`, tell it why (a
+   * GOAWAY `RESOURCE_EXHAUSTED` on the control stream), and close with `closeCode` a moment
+   * later (a close sent at once could overtake the GOAWAY). Once per connection.
+   */
+  abuse(reason: keyof Rejections, closeCode: number, message: string): void {
+    if (this.#closing || this.#abused) return;
+    this.#abused = true;
+    this.stats.rejected[reason]++;
+    const f = this.init.frames.encode({ type: FrameType.GOAWAY, flags: 0, code: errorCodeNumber(ErrorCode.RESOURCE_EXHAUSTED), reason: message, payload: EMPTY });
+    const close = () => void this.init.conn.close(closeCode, message).catch(() => {});
+    const write = this.control?.write(f);
+    if (!write) return close();
+    write.catch(() => {}).finally(() => setTimeout(close, 50));
+    setTimeout(close, 1000); // a control stream blocked by flow control must not keep it open
+  }
+
+  #abused = false;
+
+  /**
+   * @internal The other side gave up on a stream before its answer (a cancel or reset): one more
+   * toward its reset budget; past it the connection is closed (the rapid-reset defence).
+   */
+  countReset(): void {
+    if (this.guard.countReset()) {
+      const { maxResets, resetWindowMs } = this.guard.limits;
+      this.abuse("tooManyResets", CloseCode.TOO_MANY_RESETS, `too many streams cancelled or reset: more than ${maxResets} in ${resetWindowMs} ms`);
+    }
   }
 
   /** @internal Sends an encoded GOAWAY on the control stream. */

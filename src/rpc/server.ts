@@ -10,7 +10,7 @@ import type { PayloadCodec } from "../protocol/payload_codec.ts";
 import { ErrorCode, errorCodeNumber, RpcError } from "../protocol/rpc_error.ts";
 import { ALPN, CloseCode } from "../protocol/version.ts";
 import { defaultTransport } from "../transport/select.ts";
-import type { Listener, ServerTls, Transport } from "../transport/types.ts";
+import type { Connection, Listener, ServerTls, Transport } from "../transport/types.ts";
 import { type Definition, serviceDefinitions } from "./definitions.ts";
 import { acceptPeer, type HelloInfo } from "./_handshake.ts";
 import { codecs, defaultOnError, formatAddress, parseAddress } from "./_options.ts";
@@ -18,6 +18,18 @@ import type { Peer } from "./peer.ts";
 import { type Middleware, Registry } from "./registry.ts";
 import { type ServerStats, StatsTotals } from "./stats.ts";
 import { FrameType } from "../protocol/frame.ts";
+import { type AccessPolicy, compileAccess, validateAccessPolicy, type Who } from "../security/access.ts";
+import { RateLimiter, type RateLimitRule, validateRateLimitRule } from "../security/rate_limit.ts";
+import {
+  type AdmissionLimits,
+  DEFAULT_CONNECTION_LIMITS,
+  DEFAULT_PEER_LIMITS,
+  type PeerLimits,
+  resolveResourceLimits,
+  type ServerLimits,
+} from "../security/limits.ts";
+import { type Rejections, zeroRejections } from "./stats.ts";
+import type { GuardInit } from "./_guard.ts";
 import type { Advertisement, AdvertiseOptions } from "../discovery/advertise.ts";
 import { checkClockSyncOptions, type ClockSource, type ClockSyncOptions, systemClock } from "../clock/sync.ts";
 
@@ -28,7 +40,12 @@ interface ServerConfig {
   registry: Registry;
   authenticate?: (hello: HelloInfo) => unknown | Promise<unknown>;
   payloadCodec?: PayloadCodec;
+  /** Frame limits (what the codec enforces). */
   limits?: Partial<ProtocolLimits>;
+  peerLimits: PeerLimits;
+  connectionLimits: AdmissionLimits;
+  access?: AccessPolicy;
+  rateLimits: RateLimitRule[];
   transport?: Transport;
   name: string;
   onError: (error: unknown, where: string) => void;
@@ -77,6 +94,9 @@ export class RpcServerBuilder {
     earlyData: false,
     clock: systemClock,
     clockSync: {},
+    peerLimits: { ...DEFAULT_PEER_LIMITS },
+    connectionLimits: { ...DEFAULT_CONNECTION_LIMITS },
+    rateLimits: [],
   };
 
   /** Where to listen: "host:port" (port 0 = any free port). @default {"127.0.0.1:0"} */
@@ -128,9 +148,73 @@ export class RpcServerBuilder {
     this.#c.payloadCodec = codec;
     return this;
   }
-  /** Frame limits (maxFrameSize, maxNameLength, …). */
-  limits(limits: Partial<ProtocolLimits>): this {
-    this.#c.limits = limits;
+  /**
+   * Limits, each with a safe default (docs/SECURITY.md explains them): frame limits
+   * (`maxFrameSize`, `maxNameLength`, `maxMetadataEntries`, `maxMetadataBytes`), per-connection
+   * limits ({@link PeerLimits}: handler slots, queued events, outgoing bytes, the reset budget,
+   * first-frame and stream-idle timeouts) and connection admission ({@link AdmissionLimits}:
+   * total, per address, pending handshakes). Keys left out keep their defaults.
+   * @throws {TypeError} For an unknown key or a value out of range (never silently ignored).
+   * @example A public server: few connections per address, short slowloris window
+   * ```ts
+   * const server = RpcServer.builder()
+   *   .limits({ maxConnectionsPerAddress: 8, firstFrameTimeoutMs: 2000, maxResets: 50 })
+   *   .build();
+   * ```
+   */
+  limits(limits: Partial<ServerLimits>): this {
+    const { frames, peer, connections } = resolveResourceLimits(limits, true);
+    const given = new Set(Object.keys(limits));
+    this.#c.limits = { ...this.#c.limits, ...frames };
+    for (const k of Object.keys(peer) as (keyof PeerLimits)[]) if (given.has(k)) this.#c.peerLimits[k] = peer[k];
+    for (const k of Object.keys(connections) as (keyof AdmissionLimits)[]) if (given.has(k)) this.#c.connectionLimits[k] = connections[k];
+    return this;
+  }
+  /**
+   * Who may call, emit to and open streams on what: checked for every request, event and stream
+   * open before any handler code or payload decoding runs. A denied request or stream open
+   * answers `PERMISSION_DENIED`; a denied event is dropped; each is counted
+   * (`stats().rejected.permissionDenied`) and the connection stays open.
+   *
+   * `policy` is rules (NATS-style `*`/`>` name patterns per kind, deny before allow, optional
+   * default-deny, per-peer rules computed once per connection from the principal and client
+   * certificate, and a final `check` hook) or one function deciding every access.
+   * @throws {TypeError} At once, for an unknown field or a malformed pattern (never a silent allow).
+   * @example IoT devices: each may emit only its own telemetry
+   * ```ts
+   * const server = RpcServer.builder()
+   *   .authenticate(({ auth }) => ({ id: String(auth) }))
+   *   .accessControl({
+   *     permissions: { request: ["time.now"], stream: [] },
+   *     perPeer: ({ principal }) => ({ event: [`telemetry.${(principal as { id: string }).id}.>`] }),
+   *   })
+   *   .build();
+   * ```
+   */
+  accessControl(policy: AccessPolicy): this {
+    validateAccessPolicy(policy);
+    this.#c.access = policy;
+    return this;
+  }
+  /**
+   * Adds a rate limit (repeatable: every rule covering an operation must admit it). Keyed per
+   * connection, principal, remote address or a function; limited to some names and kinds;
+   * GCRA with a burst, memory bounded per rule. A limited request or stream open answers
+   * `RESOURCE_EXHAUSTED` with `details.retryAfterMs`; a limited event is dropped; counted in
+   * `stats().rejected.rateLimited`. A `bytesPerSecond` rule slows a stream's sender by holding
+   * back flow-control credit instead (nothing is dropped).
+   * @throws {TypeError} At once, for an invalid rule.
+   * @example Logins 5/s per address, and 1,000 operations/s per principal
+   * ```ts
+   * const server = RpcServer.builder()
+   *   .rateLimit({ key: "address", names: ["user.login"], perSecond: 5 })
+   *   .rateLimit({ key: "principal", perSecond: 1000, burst: 200 })
+   *   .build();
+   * ```
+   */
+  rateLimit(rule: RateLimitRule): this {
+    validateRateLimitRule(rule);
+    this.#c.rateLimits.push(rule);
     return this;
   }
   /** The QUIC transport. @default {the runtime's own} */
@@ -243,7 +327,7 @@ export class RpcServerBuilder {
   }
   /** The server, not yet listening: call `start()` or `run()`. */
   build(): RpcServer {
-    return new RpcServer({ ...this.#c });
+    return new RpcServer({ ...this.#c, peerLimits: { ...this.#c.peerLimits }, connectionLimits: { ...this.#c.connectionLimits }, rateLimits: [...this.#c.rateLimits] });
   }
 }
 
@@ -254,6 +338,10 @@ export class RpcServer {
   readonly #peers = new Set<Peer>();
   readonly #totals = new StatsTotals();
   #handshaking = 0;
+  /** Connections per remote host (open and handshaking), for `maxConnectionsPerAddress`. */
+  readonly #perAddress = new Map<string, number>();
+  /** Refusals counted before a peer exists (connection admission, handshake). */
+  readonly #rejected: Rejections = zeroRejections();
   #advert: Advertisement | undefined;
   /** The one start in progress or done; cleared when it fails, so start() can be retried. */
   #starting: Promise<void> | undefined;
@@ -288,13 +376,21 @@ export class RpcServer {
   async #listen(): Promise<void> {
     const t = this.#c.transport ?? (await defaultTransport());
     const { frames, payload } = codecs(this.#c);
-    const setup = { frames, payload, registry: this.#c.registry, name: this.#c.name, onError: this.#c.onError, clock: this.#c.clock, clockSync: this.#c.clockSync };
+    const setup = { frames, payload, registry: this.#c.registry, name: this.#c.name, onError: this.#c.onError, clock: this.#c.clock, clockSync: this.#c.clockSync, limits: this.#c.peerLimits };
+    const handshakeOpts = {
+      authenticate: this.#c.authenticate,
+      handshakeTimeoutMs: this.#c.handshakeTimeoutMs,
+      guard: this.#guardFor(),
+      earlyData: this.#c.earlyData,
+      onRefused: (why: "handshakeTimeout" | "unauthenticated") => void this.#rejected[why]++,
+    };
     this.#listener = await t.listen(
       { host: this.#c.bind.host, port: this.#c.bind.port, alpn: ALPN, tls: this.#c.tls, log: this.#c.log, maxBidiStreams: this.#c.maxStreams, earlyData: this.#c.earlyData, idleTimeoutMs: this.#c.idleTimeoutMs },
       (conn) => {
         if (this.#closing) return void conn.close(CloseCode.GOING_AWAY, "server shutting down").catch(() => {});
+        if (!this.#admit(conn)) return;
         this.#handshaking++;
-        acceptPeer(conn, setup, { authenticate: this.#c.authenticate, handshakeTimeoutMs: this.#c.handshakeTimeoutMs }).then(
+        acceptPeer(conn, setup, handshakeOpts).then(
           (peer) => {
             this.#handshaking--;
             this.#peers.add(peer);
@@ -318,6 +414,53 @@ export class RpcServer {
         this.#c.log(`echostream: discovery for "${d.name}" is not advertised: ${(e as Error).message}`);
       }
     }
+  }
+
+  /**
+   * Connection admission: refuses (close code 0x106, counted by reason) a connection past the
+   * total, per-address or pending-handshake limit; else counts it against its address until it
+   * closes.
+   */
+  #admit(conn: Connection): boolean {
+    const lim = this.#c.connectionLimits;
+    const host = conn.remote.host;
+    const fromHost = this.#perAddress.get(host) ?? 0;
+    let why: "connectionLimit" | "handshakeLimit" | "addressLimit" | undefined;
+    let message = "";
+    if (this.#peers.size + this.#handshaking >= lim.maxConnections) {
+      why = "connectionLimit";
+      message = `server at its connection limit (${lim.maxConnections})`;
+    } else if (this.#handshaking >= lim.maxPendingHandshakes) {
+      why = "handshakeLimit";
+      message = `server at its limit of pending handshakes (${lim.maxPendingHandshakes})`;
+    } else if (fromHost >= lim.maxConnectionsPerAddress) {
+      why = "addressLimit";
+      message = `too many connections from ${host} (limit ${lim.maxConnectionsPerAddress})`;
+    }
+    if (why) {
+      this.#rejected[why]++;
+      conn.close(CloseCode.CONNECTION_LIMIT, message).catch(() => {});
+      return false;
+    }
+    this.#perAddress.set(host, fromHost + 1);
+    conn.closed.then(() => {
+      const n = (this.#perAddress.get(host) ?? 1) - 1;
+      if (n <= 0) this.#perAddress.delete(host);
+      else this.#perAddress.set(host, n);
+    });
+    return true;
+  }
+
+  /** What each accepted connection's defences are computed from, once per connection. */
+  #guardFor(): (who: Who) => GuardInit {
+    const { access, peerLimits: limits, rateLimits } = this.#c;
+    const limiter = rateLimits.length > 0 ? new RateLimiter(rateLimits) : undefined;
+    const onHookError = (e: unknown) => this.#c.onError(e, "accessControl check");
+    return (who) => ({
+      limits,
+      access: access ? compileAccess(access, who, onHookError) : undefined,
+      rate: limiter?.forConnection(who),
+    });
   }
 
   /**
@@ -361,7 +504,10 @@ export class RpcServer {
    * ```
    */
   stats(): ServerStats {
-    return { connections: this.#peers.size, handshaking: this.#handshaking, ...this.#totals.snapshot(this.#peers) };
+    const totals = this.#totals.snapshot(this.#peers);
+    const rejected = { ...totals.rejected };
+    for (const k of Object.keys(rejected) as (keyof Rejections)[]) rejected[k] += this.#rejected[k];
+    return { connections: this.#peers.size, handshaking: this.#handshaking, ...totals, rejected };
   }
 
   /** The connected peers. */

@@ -13,6 +13,68 @@ import type { Peer, PeerStats } from "./peer.ts";
  */
 export const LIVE_STATS = ["openStreams", "datagramRoutes", "pendingRequests", "inFlight"] as const;
 
+/**
+ * Everything refused, by reason: what each abuse defence and policy turned away (docs/SECURITY.md
+ * has what the peer sees for each). Per connection in `peer.stats.rejected`; summed, plus the
+ * connection-level reasons, in `server.stats().rejected`.
+ */
+export interface Rejections {
+  /** Requests, events and stream opens the access policy denied (`PERMISSION_DENIED`; events dropped). */
+  permissionDenied: number;
+  /** Requests, events and stream opens over a rate limit (`RESOURCE_EXHAUSTED` with `retryAfterMs`; events dropped). */
+  rateLimited: number;
+  /** Events not delivered because the connection's queue of running listeners was full. */
+  eventQueueFull: number;
+  /** Requests that waited for a handler slot (`maxConcurrentHandlers` running): delayed, not refused. */
+  handlerWaits: number;
+  /** Incoming streams ended because their first frame did not complete within `firstFrameTimeoutMs` (slowloris). */
+  firstFrameTimeout: number;
+  /** EchoStreams ended after `streamIdleTimeoutMs` with no frame either way. */
+  streamIdle: number;
+  /** Frames refused as larger than `maxFrameSize` (`RESOURCE_EXHAUSTED`). */
+  oversizeFrames: number;
+  /** Streams refused for bytes that are not valid frames (`DATA_LOSS`). */
+  malformedFrames: number;
+  /** Connections closed for cancelling or resetting too many streams in a window (rapid reset; close code 0x107). */
+  tooManyResets: number;
+  /** Connections closed because the peer did not read what was queued for it (close code 0x108). */
+  slowConsumer: number;
+  /** Requests that arrived in 0-RTT early data for a handler not marked idempotent: held until the handshake completed. */
+  earlyDataHeld: number;
+  /** Connections refused: `maxConnections` reached (close code 0x106). Server level. */
+  connectionLimit: number;
+  /** Connections refused: `maxConnectionsPerAddress` reached for the remote address (close code 0x106). Server level. */
+  addressLimit: number;
+  /** Connections refused: `maxPendingHandshakes` reached (close code 0x106). Server level. */
+  handshakeLimit: number;
+  /** Connections closed for not completing HELLO/WELCOME within the handshake timeout (close code 0x105). Server level. */
+  handshakeTimeout: number;
+  /** Connections refused by `authenticate`, or whose per-peer access rules failed to compute (close code 0x103). Server level. */
+  unauthenticated: number;
+}
+
+/** A Rejections with every count at zero. */
+export function zeroRejections(): Rejections {
+  return {
+    permissionDenied: 0,
+    rateLimited: 0,
+    eventQueueFull: 0,
+    handlerWaits: 0,
+    firstFrameTimeout: 0,
+    streamIdle: 0,
+    oversizeFrames: 0,
+    malformedFrames: 0,
+    tooManyResets: 0,
+    slowConsumer: 0,
+    earlyDataHeld: 0,
+    connectionLimit: 0,
+    addressLimit: 0,
+    handshakeLimit: 0,
+    handshakeTimeout: 0,
+    unauthenticated: 0,
+  };
+}
+
 /** What `server.stats()` returns: every counter of {@link PeerStats}, over all connections. */
 export interface ServerStats extends PeerStats {
   /** Connections past the handshake, open now. */
@@ -46,11 +108,24 @@ export function zeroPeerStats(): PeerStats {
     datagramRoutes: 0,
     pendingRequests: 0,
     overrunHandlers: 0,
+    rejected: zeroRejections(),
   };
 }
 
-function add(into: PeerStats, from: PeerStats): void {
-  for (const k of Object.keys(into) as (keyof PeerStats)[]) into[k] += from[k];
+type Counts = { [k: string]: number | Counts };
+
+/** Adds every count of `from` into `into` (nested objects such as `rejected` too). */
+function add(into: Counts, from: Counts): void {
+  for (const k of Object.keys(into)) {
+    const v = from[k];
+    if (typeof v === "number") (into[k] as number) += v;
+    else add(into[k] as Counts, v);
+  }
+}
+
+/** A deep copy of a stats object. */
+function copy(s: PeerStats): PeerStats {
+  return { ...s, rejected: { ...s.rejected } };
 }
 
 function idle(s: PeerStats): boolean {
@@ -76,14 +151,14 @@ export class StatsTotals {
   snapshot(live: Iterable<Peer>): PeerStats {
     for (const p of this.#closing) {
       if (idle(p.stats)) {
-        add(this.#retired, p.stats);
+        add(this.#retired as unknown as Counts, p.stats as unknown as Counts);
         this.#closing.delete(p);
         this.#folded.add(p);
       }
     }
-    const out = { ...this.#retired };
-    for (const p of this.#closing) add(out, p.stats);
-    for (const p of live) add(out, p.stats);
+    const out = copy(this.#retired);
+    for (const p of this.#closing) add(out as unknown as Counts, p.stats as unknown as Counts);
+    for (const p of live) add(out as unknown as Counts, p.stats as unknown as Counts);
     return out;
   }
 }

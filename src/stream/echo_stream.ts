@@ -72,6 +72,19 @@ export interface StreamMode {
   onDroppedDatagram?: () => void;
 }
 
+/** Defences a receiver applies to one stream (set by the serving side from its limits). */
+export interface StreamGuard {
+  /**
+   * A byte rate limit: given bytes just consumed, how long (ms) to wait before granting the peer
+   * credit for them. The sender slows down; nothing is dropped.
+   */
+  creditDelay?: (bytes: number) => number;
+  /** End the stream after this long with no frame in either direction (0 or absent: never). */
+  idleMs?: number;
+  /** Told when the stream is ended for being idle (for the counters). */
+  onIdle?: () => void;
+}
+
 /** Bytes of DATA payload a receiver buffers before the sender must wait (per direction). */
 export const STREAM_WINDOW = 256 * 1024;
 
@@ -136,9 +149,22 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
   readonly #rt: TimeSyncReceiver | undefined;
   #seq = 0;
   #datagramDrops = 0;
+  readonly #guard: StreamGuard | undefined;
+  /** When a frame last went either way (`performance.now()`), for the idle limit. */
+  #active = 0;
+  #idleTimer: ReturnType<typeof setTimeout> | undefined;
 
   /** @internal Made by `createStream` and for stream handlers. */
-  constructor(name: string, metadata: Metadata, s: BidiStream, reader: FrameReader, codec: FrameCodec, mode?: StreamMode, onFinish?: () => void) {
+  constructor(
+    name: string,
+    metadata: Metadata,
+    s: BidiStream,
+    reader: FrameReader,
+    codec: FrameCodec,
+    mode?: StreamMode,
+    onFinish?: () => void,
+    guard?: StreamGuard,
+  ) {
     this.name = name;
     this.metadata = metadata;
     this.#s = s;
@@ -150,7 +176,24 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
       this.#rt = new TimeSyncReceiver(mode.clock, mode.timeSync, mode.syncEnabled);
       this.#seq = mode.timeSync.initialSeq ?? 0;
     }
+    this.#guard = guard;
+    if (guard?.idleMs) {
+      this.#active = performance.now();
+      this.#armIdle(guard.idleMs);
+    }
     this.#pump();
+  }
+
+  /** Checks for idleness `ms` after the last activity; one timer per stream, re-armed lazily. */
+  #armIdle(ms: number): void {
+    const t = (this.#idleTimer = setTimeout(() => {
+      if (this.#finished || this.#aborted) return;
+      const quiet = performance.now() - this.#active;
+      if (quiet < ms) return this.#armIdle(ms - quiet);
+      this.#guard?.onIdle?.();
+      this.abort(new RpcError(ErrorCode.DEADLINE_EXCEEDED, `stream "${this.name}" ended: no frame either way for ${ms} ms (stream idle limit)`)).catch(() => {});
+    }, ms));
+    (t as { unref?: () => void }).unref?.();
   }
 
   /** Whether frames carry sender timestamps and are released by `recvAligned()`. */
@@ -202,6 +245,7 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
     let byPeer = false; // the peer aborted (ERROR frame), as opposed to a violation found here
     try {
       for (let f = await this.#reader.next(); f; f = await this.#reader.next()) {
+        if (this.#idleTimer !== undefined) this.#active = performance.now();
         if (f.type === FrameType.DATA) {
           if (this.#eof) throw new RpcError(ErrorCode.DATA_LOSS, `stream "${this.name}": the peer sent data after its end marker`);
           if (this.#rt && f.seq !== undefined && f.timestamp !== undefined && !(f.flags & FrameFlag.FIN)) {
@@ -318,6 +362,7 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
     if (this.#finished) return;
     if (!this.#aborted && !(this.#send === "done" && this.#recvDone)) return;
     this.#finished = true;
+    clearTimeout(this.#idleTimer);
     this.#mode?.datagram?.unregister();
     this.#onFinish?.();
   }
@@ -328,7 +373,12 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
     if (this.#consumed >= STREAM_WINDOW / 4 && !this.#eof && !this.#aborted) {
       const increment = this.#consumed;
       this.#consumed = 0;
-      this.#write({ type: FrameType.WINDOW, flags: 0, increment }).catch(() => {});
+      const delay = this.#guard?.creditDelay?.(increment) ?? 0;
+      const send = () => {
+        if (!this.#eof && !this.#aborted) this.#write({ type: FrameType.WINDOW, flags: 0, increment }).catch(() => {});
+      };
+      if (delay > 0) setTimeout(send, Math.min(delay, 2 ** 31 - 1));
+      else send();
     }
   }
 
@@ -355,6 +405,7 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
 
   /** Serialises writes: a large DATA frame is two writes, and WINDOW frames go in between frames. */
   #write(frame: Frame): Promise<void> {
+    if (this.#idleTimer !== undefined) this.#active = performance.now();
     const done = this.#writes.then(() => writeFrame(this.#s, this.#codec, frame));
     this.#writes = done.catch(() => {});
     return done;
