@@ -124,7 +124,7 @@ export class PeerGuard {
    * Counts one stream the peer cancelled or reset before it was answered. True when that puts
    * the peer over `maxResets` in the current window: the caller closes the connection.
    */
-  countReset(now = performance.now()): boolean {
+  countReset(now: number = performance.now()): boolean {
     if (now - this.#resetWindowStart >= this.limits.resetWindowMs) {
       this.#resetWindowStart = now;
       this.#resets = 0;
