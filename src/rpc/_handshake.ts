@@ -336,9 +336,16 @@ export async function connectPeer(
     const s = await bounded(conn.openBidi());
     const reader = new FrameReader(s, setup.frames);
     await bounded(s.write(setup.frames.encode({ type: FrameType.HELLO, flags: 0, version: PROTOCOL_VERSION, name: setup.name, payload: setup.payload.encode({ auth, caps: localCaps(conn) }) })));
-    const f = await bounded(reader.next());
+    let f: Frame | undefined;
+    try {
+      f = await bounded(reader.next());
+    } catch (e) {
+      if (e instanceof RpcError) throw e;
+      throw (await closedBy(conn)) ?? e;
+    }
     if (f?.type === FrameType.GOAWAY) throw new RpcError(errorCodeFromNumber(f.code), `server refused the connection: ${f.reason}`);
-    if (f?.type !== FrameType.WELCOME) throw new RpcError(ErrorCode.UNAVAILABLE, "the server did not answer HELLO");
+    if (!f) throw (await closedBy(conn)) ?? new RpcError(ErrorCode.UNAVAILABLE, "the server did not answer HELLO");
+    if (f.type !== FrameType.WELCOME) throw new RpcError(ErrorCode.UNAVAILABLE, "the server did not answer HELLO");
     if (f.version !== PROTOCOL_VERSION) {
       closeCode = CloseCode.VERSION_MISMATCH;
       throw new RpcError(ErrorCode.FAILED_PRECONDITION, `protocol version mismatch: client speaks ${PROTOCOL_VERSION}, server answered ${f.version}`);
@@ -369,6 +376,19 @@ export async function connectPeer(
     clearTimeout(timer);
     limit.signal?.removeEventListener("abort", onAbort);
   }
+}
+
+/**
+ * Why the server ended the handshake by closing the connection (its close code and reason), when
+ * it did: a server at a connection limit closes with 0x106 before reading HELLO, which reads
+ * as `RESOURCE_EXHAUSTED` (try later or elsewhere); other closes as `UNAVAILABLE`.
+ */
+async function closedBy(conn: Connection): Promise<RpcError | undefined> {
+  const info = await Promise.race([conn.closed, new Promise<undefined>((r) => setTimeout(r, 200))]);
+  if (!info || info.local) return undefined;
+  const why = `${info.reason || "no reason given"} (close code 0x${info.code.toString(16)})`;
+  if (info.code === CloseCode.CONNECTION_LIMIT) return new RpcError(ErrorCode.RESOURCE_EXHAUSTED, `server refused the connection: ${why}`);
+  return new RpcError(ErrorCode.UNAVAILABLE, `the server closed the connection during the handshake: ${why}`);
 }
 
 /**

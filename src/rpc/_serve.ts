@@ -14,6 +14,7 @@ import type { Verdict } from "./_guard.ts";
 import { TransportError } from "../transport/transport_error.ts";
 
 const EMPTY: Uint8Array = new Uint8Array(0);
+const DEADLINE_CODE = errorCodeNumber(ErrorCode.DEADLINE_EXCEEDED);
 /** The longest delay timers honour (2^31 - 1 ms); they fire after 1 ms for anything longer. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -214,14 +215,18 @@ async function serveRequest(peer: Peer, s: BidiStream, reader: FrameReader, req:
   const cancellable = (req.flags & FrameFlag.CANCELLABLE) !== 0;
   // A cancel before the answer (and before the deadline: a timed-out caller cancels honestly)
   // counts toward the peer's reset budget, the rapid-reset defence.
-  const cancel = (why: string, reset: boolean) => {
+  const arrived = Date.now();
+  const cancel = (why: string, reset: boolean, code?: number) => {
     if (answered || !(cancellable || reset)) return;
-    if (!expired && !(deadline !== undefined && Date.now() >= deadline) && !peer.connectionSignal.aborted) peer.countReset();
+    // A caller whose own timer fired cancels with DEADLINE_EXCEEDED, often a little before our
+    // copy of the deadline (its clock started first): honest if at least half of it had passed.
+    const timedOut = deadline !== undefined && code === DEADLINE_CODE && Date.now() - arrived >= req.deadlineMs / 2;
+    if (!expired && !timedOut && !(deadline !== undefined && Date.now() >= deadline) && !peer.connectionSignal.aborted) peer.countReset();
     if (cancellable) call.abort(new RpcError(ErrorCode.CANCELLED, `"${req.method}" cancelled: ${why}`));
   };
   (async () => {
     let f = await reader.next();
-    cancel(f?.type === FrameType.ERROR ? f.message : "the caller went away", false);
+    cancel(f?.type === FrameType.ERROR ? f.message : "the caller went away", false, f?.type === FrameType.ERROR ? f.code : undefined);
     if (f?.type === FrameType.ERROR) f = await reader.next();
     if (f) stopReading(s, reader);
   })().catch((e) => cancel("the caller reset the stream", !(e instanceof TransportError && e.code === "CLOSED")));
