@@ -67,8 +67,8 @@ const P = {
   watchdogMs: Number(env("BENCH_RPC_WATCHDOG_MS") ?? 240_000),
 };
 
-type Name = "ours" | "raw" | "grpc";
-const NAMES: Name[] = ["ours", "raw", "grpc"];
+type Name = "ours" | "raw" | "grpc" | "secured";
+const NAMES: Name[] = ["ours", "raw", "grpc", "secured"];
 const now = () => performance.now();
 const GRPC_EXTRA = { "grpc.use_local_subchannel_pool": 1 }; // a fresh connection per client
 
@@ -80,8 +80,8 @@ const report: Any = {
   runtime: RUNTIME,
   version: VERSION,
   params: P,
-  results: { ours: {}, raw: {}, grpc: {} },
-  ratios: { oursOverRaw: {}, oursOverGrpc: {} },
+  results: { ours: {}, raw: {}, grpc: {}, secured: {} },
+  ratios: { oursOverRaw: {}, oursOverGrpc: {}, securedOverOurs: {} },
   errors: [] as string[],
   /** Wall time per step (ms, summed over rounds): where a slow run spent its time. */
   stepMs: {} as Record<string, number>,
@@ -146,8 +146,21 @@ function u32pair(a: number, b: number): Uint8Array {
   return x;
 }
 
-async function ours(): Promise<Impl> {
-  const server = RpcServer.builder()
+/**
+ * OURS, or (`secured`) the same server with an access policy, two rate limits and explicit
+ * limits configured, as a production server would run: the cost of the security layer per call.
+ */
+async function ours(secured = false): Promise<Impl> {
+  const builder = RpcServer.builder();
+  if (secured) {
+    builder
+      .authenticate(() => ({ id: "bench" }))
+      .accessControl({ permissions: { request: { allow: ["echo", "user.>"], deny: ["admin.>"] }, stream: ["gen", "hold"] }, perPeer: () => ({ event: ["telemetry.bench.>"] }) })
+      .rateLimit({ key: "address", names: ["user.login"], perSecond: 5 })
+      .rateLimit({ key: "principal", perSecond: 10_000_000, burst: 10_000_000 })
+      .limits({ maxConcurrentHandlers: 512, maxConnectionsPerAddress: 64, firstFrameTimeoutMs: 5000 });
+  }
+  const server = builder
     .bind(`${HOST}:0`)
     .log(noop)
     .onError(noop)
@@ -169,7 +182,7 @@ async function ours(): Promise<Impl> {
   const address = server.address;
   const ca = server.trust.ca;
   return {
-    name: "ours",
+    name: secured ? "secured" : "ours",
     async connect() {
       const client = await RpcClient.connect(address, { ca, onError: noop });
       return {
@@ -476,7 +489,7 @@ async function settle(): Promise<{ rss: number; heap: number }> {
  */
 async function memChild(name: Name): Promise<void> {
   const certs = await createDevCertificates({ hosts: ["localhost", "127.0.0.1"] });
-  const impl = name === "ours" ? await ours() : name === "raw" ? await raw(certs) : await grpcImpl();
+  const impl = name === "ours" || name === "secured" ? await ours(name === "secured") : name === "raw" ? await raw(certs) : await grpcImpl();
   const out: Any = { name, gc: Boolean(G.Bun || G.gc) };
   let c: Conn | undefined;
   try {
@@ -539,7 +552,7 @@ function pct(xs: number[], p: number): number {
 }
 const median = (xs: number[]) => pct(xs, 50);
 
-const samples: Record<Name, Record<string, number[]>> = { ours: {}, raw: {}, grpc: {} };
+const samples: Record<Name, Record<string, number[]>> = { ours: {}, raw: {}, grpc: {}, secured: {} };
 const add = (impl: Name, key: string, xs: number[]): void => {
   (samples[impl][key] ??= []).push(...xs);
 };
@@ -578,6 +591,10 @@ function finish(): void {
       }
     }
   }
+  const sec = report.results.secured;
+  for (const k of ["unaryP50Us", "unaryP99Us", "reqPerSec"]) {
+    if (sec[k] !== undefined && our[k] !== undefined && our[k] !== 0) report.ratios.securedOverOurs[k] = Number((sec[k] / our[k]).toFixed(3));
+  }
   report.better = BETTER;
   report.elapsedMs = Math.round(now() - started);
 }
@@ -608,6 +625,7 @@ async function measure(impl: Impl): Promise<void> {
       await throughput(k, P.throughputWarmup);
       add(name, "rps", [await throughput(k, P.throughputCalls)]);
     });
+    if (name === "secured") return; // only the per-call overhead is compared
     await step(name, "server streaming", async () => {
       await k.serverStream(Math.min(2000, P.streamMessages), P.streamSize); // warm-up
       for (let i = 0; i < P.streamRuns; i++) add(name, "stream", [await streaming(k)]);
@@ -620,7 +638,7 @@ async function measure(impl: Impl): Promise<void> {
 
 async function main(): Promise<void> {
   const certs = await createDevCertificates({ hosts: ["localhost", "127.0.0.1"] });
-  const impls: Impl[] = [await ours(), await raw(certs), await grpcImpl()];
+  const impls: Impl[] = [await ours(), await raw(certs), await grpcImpl(), await ours(true)];
   const only = env("BENCH_RPC_ONLY"); // e.g. "ours,raw" while profiling
   const chosen = only ? impls.filter((i) => only.split(",").includes(i.name)) : impls;
   for (let round = 0; round < P.rounds; round++) {
@@ -635,6 +653,7 @@ async function main(): Promise<void> {
   }
   if (env("BENCH_RPC_MEMORY") !== "0") {
     for (const impl of chosen) {
+      if (impl.name === "secured") continue;
       const t = now();
       try {
         const m = await memInChild(impl.name);

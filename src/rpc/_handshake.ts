@@ -384,7 +384,7 @@ export async function connectPeer(
  * as `RESOURCE_EXHAUSTED` (try later or elsewhere); other closes as `UNAVAILABLE`.
  */
 async function closedBy(conn: Connection): Promise<RpcError | undefined> {
-  const info = await Promise.race([conn.closed, new Promise<undefined>((r) => setTimeout(r, 200))]);
+  const info = await Promise.race([conn.closed, new Promise<undefined>((r) => setTimeout(() => r(undefined), 200))]);
   if (!info || info.local) return undefined;
   const why = `${info.reason || "no reason given"} (close code 0x${info.code.toString(16)})`;
   if (info.code === CloseCode.CONNECTION_LIMIT) return new RpcError(ErrorCode.RESOURCE_EXHAUSTED, `server refused the connection: ${why}`);

@@ -309,7 +309,12 @@ export const denoTransport: Transport = {
     });
     const conns = new Set<DenoConnection>();
     const accepted = (conn: Any) => {
-      const c = new DenoConnection(conn, o.maxBidiStreams ?? 1024);
+      // Accepted with 0-RTT on, the connection arrives before its handshake completes: until
+      // then, what the client sends is replayable early data (the RPC layer holds it).
+      const handshake = o.earlyData && conn?.handshake
+        ? Promise.resolve(conn.handshake).then((): HandshakeInfo => ({ resumed: false, earlyDataAccepted: undefined }))
+        : undefined;
+      const c = new DenoConnection(conn, o.maxBidiStreams ?? 1024, handshake);
       c.idleTimeoutMs = o.idleTimeoutMs ?? 30000;
       conns.add(c);
       c.closed.then(() => conns.delete(c));
