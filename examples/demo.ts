@@ -1,5 +1,6 @@
 // `npm run demo`: what EchoStream can do so far, on loopback: the WASM core's self-check, a
-// frame codec round trip, frames over real QUIC + TLS 1.3 (0-RTT included), and the RPC layer.
+// frame codec round trip, frames over real QUIC + TLS 1.3 (0-RTT included), the RPC layer, clock
+// sync and time-synced audio, discovery, and access control with rate limits.
 // Runs on Bun (npm run demo) and on Deno (deno run --unstable-net -A examples/demo.ts).
 
 import { ALPN, createFrameCodec, DecodeError, type Frame, FrameType, PROTOCOL_VERSION } from "../src/protocol/mod.ts";
@@ -8,6 +9,7 @@ import { defaultTransport } from "../src/transport/mod.ts";
 import { runClient, startServer } from "./quickstart.ts";
 import { callbackExample } from "./callback.ts";
 import { chatExample } from "./chat_broadcast.ts";
+import { secureIotExample } from "./secure_iot.ts";
 import { WASM_SOURCE_HASH } from "../wasm/generated.ts";
 import { startRelay } from "../src/testing/mod.ts";
 import { type ReceiverReport, startReceiver } from "./audio_sync/receiver.ts";
@@ -224,5 +226,11 @@ if (transport) {
   } finally {
     await lan.close();
   }
+}
+// 9. Security: per-device access rules, rate limits with retryAfterMs, and a device limiting
+//    what the server may call on it.
+if (transport) {
+  console.log("\nAccess control and rate limits (examples/secure_iot.ts):");
+  await secureIotExample((l) => console.log(`  ${l}`));
 }
 console.log("\ndemo ok");

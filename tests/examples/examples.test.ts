@@ -26,6 +26,11 @@ for (const rt of ["bun", "deno"] as const) {
     expect(r.stdout).toMatch(/played \d+ frames of 20 ms audio: late \d+, lost \d+, release error p99/);
     // Discovery: found over the LAN and called, or a plain statement that multicast is missing.
     expect(r.stdout).toMatch(/demo\.where -> "hello from EchoDemo-\d+, reached by discovery"|multicast is not available here|multicast does not loop back/);
+    expect(r.stdout).toContain("[d42] admin.wipe -> PERMISSION_DENIED");
+    expect(r.stdout).toMatch(/\[d42\] fleet\.login #3 -> RESOURCE_EXHAUSTED \(retry after \d+ ms\)/);
+    expect(r.stdout).toContain("another device's -> PERMISSION_DENIED");
+    expect(r.stdout).toContain('[server] telemetry received: ["d42 telemetry.d42.temp 21.5"]');
+    expect(r.stdout).toContain("[server] rejected: permissionDenied 2, rateLimited 1, unauthenticated 1");
     expect(r.stdout.trim().endsWith("demo ok")).toBe(true);
   }, 70_000);
 
