@@ -385,7 +385,21 @@ export class RpcServer {
       onRefused: (why: "handshakeTimeout" | "unauthenticated") => void this.#rejected[why]++,
     };
     this.#listener = await t.listen(
-      { host: this.#c.bind.host, port: this.#c.bind.port, alpn: ALPN, tls: this.#c.tls, log: this.#c.log, maxBidiStreams: this.#c.maxStreams, earlyData: this.#c.earlyData, idleTimeoutMs: this.#c.idleTimeoutMs },
+      {
+        host: this.#c.bind.host,
+        port: this.#c.bind.port,
+        alpn: ALPN,
+        tls: this.#c.tls,
+        log: this.#c.log,
+        maxBidiStreams: this.#c.maxStreams,
+        earlyData: this.#c.earlyData,
+        idleTimeoutMs: this.#c.idleTimeoutMs,
+        admit: (remote) => {
+          const refused = this.#refusal(remote?.host);
+          if (refused) this.#rejected[refused.why]++;
+          return !refused;
+        },
+      },
       (conn) => {
         if (this.#closing) return void conn.close(CloseCode.GOING_AWAY, "server shutting down").catch(() => {});
         if (!this.#admit(conn)) return;
@@ -422,33 +436,35 @@ export class RpcServer {
    * closes.
    */
   #admit(conn: Connection): boolean {
-    const lim = this.#c.connectionLimits;
     const host = conn.remote.host;
-    const fromHost = this.#perAddress.get(host) ?? 0;
-    let why: "connectionLimit" | "handshakeLimit" | "addressLimit" | undefined;
-    let message = "";
-    if (this.#peers.size + this.#handshaking >= lim.maxConnections) {
-      why = "connectionLimit";
-      message = `server at its connection limit (${lim.maxConnections})`;
-    } else if (this.#handshaking >= lim.maxPendingHandshakes) {
-      why = "handshakeLimit";
-      message = `server at its limit of pending handshakes (${lim.maxPendingHandshakes})`;
-    } else if (fromHost >= lim.maxConnectionsPerAddress) {
-      why = "addressLimit";
-      message = `too many connections from ${host} (limit ${lim.maxConnectionsPerAddress})`;
-    }
-    if (why) {
-      this.#rejected[why]++;
-      conn.close(CloseCode.CONNECTION_LIMIT, message).catch(() => {});
+    const refused = this.#refusal(host);
+    if (refused) {
+      this.#rejected[refused.why]++;
+      conn.close(CloseCode.CONNECTION_LIMIT, refused.message).catch(() => {});
       return false;
     }
-    this.#perAddress.set(host, fromHost + 1);
+    this.#perAddress.set(host, (this.#perAddress.get(host) ?? 0) + 1);
     conn.closed.then(() => {
       const n = (this.#perAddress.get(host) ?? 1) - 1;
       if (n <= 0) this.#perAddress.delete(host);
       else this.#perAddress.set(host, n);
     });
     return true;
+  }
+
+  /** Which admission limit a new connection from `host` (when known) would break, if any. */
+  #refusal(host: string | undefined): { why: "connectionLimit" | "handshakeLimit" | "addressLimit"; message: string } | undefined {
+    const lim = this.#c.connectionLimits;
+    if (this.#peers.size + this.#handshaking >= lim.maxConnections) {
+      return { why: "connectionLimit", message: `server at its connection limit (${lim.maxConnections})` };
+    }
+    if (this.#handshaking >= lim.maxPendingHandshakes) {
+      return { why: "handshakeLimit", message: `server at its limit of pending handshakes (${lim.maxPendingHandshakes})` };
+    }
+    if (host !== undefined && (this.#perAddress.get(host) ?? 0) >= lim.maxConnectionsPerAddress) {
+      return { why: "addressLimit", message: `too many connections from ${host} (limit ${lim.maxConnectionsPerAddress})` };
+    }
+    return undefined;
   }
 
   /** What each accepted connection's defences are computed from, once per connection. */

@@ -324,6 +324,12 @@ export const denoTransport: Transport = {
       try {
         for await (const incoming of listener) {
           try {
+            // No address: reading incoming.remoteAddr consumes the attempt on Deno 2.9
+            // (tests/security/deno_incoming_repro.ts); per-address limits apply after the handshake.
+            if (o.admit && !o.admit(undefined)) {
+              incoming.refuse(); // before any TLS work: a CONNECTION_REFUSED close
+              continue;
+            }
             // With early data on, accept({ zeroRtt }) hands the connection over at once.
             const r = incoming.accept(o.earlyData ? { zeroRtt: true } : undefined);
             // A failed handshake rejects accept(); it must not end the accept loop.

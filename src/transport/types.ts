@@ -72,6 +72,14 @@ export interface ListenOptions {
   idleTimeoutMs?: number;
   /** Accept 0-RTT early data on resumed connections. @default {false} */
   earlyData?: boolean;
+  /**
+   * Asked about each connection attempt before the QUIC handshake, where the stack allows it
+   * (Deno: `QuicIncoming.refuse()`, no TLS work spent); false refuses it. `remote` is undefined
+   * where the address cannot be read first (Deno 2.9: reading `QuicIncoming.remoteAddr` makes the
+   * attempt unusable, tests/security/deno_incoming_repro.ts). Stacks that cannot ask first (Bun,
+   * Node) hand the connection over and the caller closes it after the handshake.
+   */
+  admit?: (remote: SocketAddress | undefined) => boolean;
 }
 
 /** Options for {@link Transport.connect}. */
