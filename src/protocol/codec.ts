@@ -116,6 +116,14 @@ export class FrameSplitter {
     return this.#acc ? this.#filled : (this.#tail?.length ?? 0);
   }
 
+  /**
+   * Bytes allocated for the incomplete frame now held: the whole declared size once its header
+   * has arrived (the buffer is made at once), else the carried prefix.
+   */
+  get reserved(): number {
+    return this.#acc ? this.#acc.length : (this.#tail?.length ?? 0);
+  }
+
   /** Total bytes of complete frames returned so far (the stream offset of the next frame). */
   get position(): number {
     return this.#position;

@@ -8,6 +8,18 @@ import type { PayloadCodec } from "../protocol/payload_codec.ts";
 import { ErrorCode, RpcError } from "../protocol/rpc_error.ts";
 import type { RecvStream } from "../transport/types.ts";
 
+/**
+ * Bytes a connection may hold in incomplete frames over all its incoming streams at once. The
+ * splitter allocates a frame's whole declared size when its header arrives, so without this a
+ * peer could announce a maximum-size frame on every stream it may open and send none of it.
+ */
+export interface ReceiveBudget {
+  used: number;
+  readonly max: number;
+  /** Told when a stream is refused for going over it. */
+  onRefused?: () => void;
+}
+
 /** Yields whole frames from a stream; `undefined` at a clean end on a frame boundary. */
 export class FrameReader {
   readonly #it: AsyncIterator<Uint8Array>;
@@ -15,10 +27,22 @@ export class FrameReader {
   #queue: Frame[] = [];
   #head = 0;
   #done = false;
+  readonly #budget: ReceiveBudget | undefined;
+  /** What this reader holds of the budget now. */
+  #held = 0;
 
-  constructor(stream: RecvStream, codec: FrameCodec) {
+  constructor(stream: RecvStream, codec: FrameCodec, budget?: ReceiveBudget) {
     this.#it = stream[Symbol.asyncIterator]();
     this.#splitter = codec.splitter();
+    this.#budget = budget;
+  }
+
+  /** Gives back what this reader holds of the budget. */
+  #release(): void {
+    if (this.#budget && this.#held) {
+      this.#budget.used -= this.#held;
+      this.#held = 0;
+    }
   }
 
   /**
@@ -29,16 +53,37 @@ export class FrameReader {
   async next(): Promise<Frame | undefined> {
     while (this.#head >= this.#queue.length) {
       if (this.#done) return undefined;
-      const r = await this.#it.next();
+      let r: IteratorResult<Uint8Array>;
+      try {
+        r = await this.#it.next();
+      } catch (e) {
+        this.#release(); // the stream failed: nothing of it is held any more
+        throw e;
+      }
       try {
         if (r.done) {
           this.#done = true;
+          this.#release();
           this.#splitter.end();
           return undefined;
         }
         this.#queue = this.#splitter.push(r.value);
         this.#head = 0;
+        const b = this.#budget;
+        if (b) {
+          const now = this.#splitter.reserved;
+          b.used += now - this.#held;
+          this.#held = now;
+          if (b.used > b.max && now > 0) {
+            const held = b.used;
+            this.#release();
+            this.#done = true;
+            b.onRefused?.();
+            throw new RpcError(ErrorCode.RESOURCE_EXHAUSTED, `frame refused: the connection would hold ${held} bytes of incomplete frames (limit ${b.max}, maxBufferedBytes)`, { maxBufferedBytes: b.max });
+          }
+        }
       } catch (e) {
+        this.#release();
         if (e instanceof DecodeError) {
           // Too large is a limit, not corruption: tell the sender so (it cannot know our limits).
           const code = e.code === "FRAME_TOO_LARGE" ? ErrorCode.RESOURCE_EXHAUSTED : ErrorCode.DATA_LOSS;
@@ -58,6 +103,7 @@ export class FrameReader {
   /** Stops reading (releases the iterator). */
   async cancel(): Promise<void> {
     this.#done = true;
+    this.#release();
     await this.#it.return?.();
   }
 }

@@ -13,7 +13,7 @@ import { CloseCode, PROTOCOL_VERSION } from "../protocol/version.ts";
 import type { BidiStream, Connection, SocketAddress } from "../transport/types.ts";
 import { streamError } from "../stream/echo_stream.ts";
 import { TransportError } from "../transport/transport_error.ts";
-import { decodePayload, FrameReader } from "./_frames.ts";
+import { decodePayload, FrameReader, type ReceiveBudget } from "./_frames.ts";
 import { type ClockSource, type ClockSyncOptions, SyncedClock } from "../clock/sync.ts";
 import { Peer } from "./peer.ts";
 import type { Registry } from "./registry.ts";
@@ -99,9 +99,17 @@ function route(conn: Connection, setup: PeerSetup, ready: Promise<Peer>, onHello
   let current: Peer | undefined; // once ready, skip the await (a hop per incoming stream)
   ready.then((p) => (current = p), () => {});
   const firstFrameMs = setup.limits.firstFrameTimeoutMs;
+  // One budget for the incomplete frames of every stream the other side opens on this connection.
+  let refusedEarly = 0; // counted on the peer once it exists
+  const budget: ReceiveBudget = {
+    used: 0,
+    max: setup.limits.maxBufferedBytes,
+    onRefused: () => (current ? current.stats.rejected.bufferFull++ : refusedEarly++),
+  };
+  ready.then((p) => void (p.stats.rejected.bufferFull += refusedEarly), () => {});
   conn.handle({
     bidi: async (s) => {
-      const reader = new FrameReader(s, setup.frames);
+      const reader = new FrameReader(s, setup.frames, budget);
       // Slowloris: a stream whose first frame is not complete in time is ended and counted (a
       // silent stream would otherwise hold its slot for as long as the connection lives).
       let abandoned = false;
@@ -137,7 +145,7 @@ function route(conn: Connection, setup: PeerSetup, ready: Promise<Peer>, onHello
       }
     },
     uni: (r) => {
-      ready.then((peer) => serveEvents(peer, r), () => r.stopSending(0));
+      ready.then((peer) => serveEvents(peer, r, budget), () => r.stopSending(0));
     },
     datagram: (d) => {
       const t = setup.clock(); // first thing: the receive time of a PING or PONG
@@ -150,7 +158,8 @@ function route(conn: Connection, setup: PeerSetup, ready: Promise<Peer>, onHello
 async function refuseStream(setup: PeerSetup, s: BidiStream, e: unknown, peer: Peer | undefined): Promise<void> {
   if (e instanceof RpcError) {
     if (peer) {
-      if (e.code === ErrorCode.RESOURCE_EXHAUSTED) peer.stats.rejected.oversizeFrames++;
+      const budget = (e.details as { maxBufferedBytes?: number } | undefined)?.maxBufferedBytes !== undefined;
+      if (e.code === ErrorCode.RESOURCE_EXHAUSTED && !budget) peer.stats.rejected.oversizeFrames++; // bufferFull is counted by the budget
       else if (e.code === ErrorCode.DATA_LOSS) peer.stats.rejected.malformedFrames++;
     }
     // Tell the peer why its stream is refused (an oversize or malformed first frame).

@@ -8,7 +8,7 @@ import { EchoStream, encodeFrame, writeFrame, writeParts } from "../stream/echo_
 import { checkTimeSyncOptions, type TimeSyncOptions } from "../stream/time_sync.ts";
 import type { Context } from "./context.ts";
 import type { StandardSchema } from "./definitions.ts";
-import { decodePayload, encodePayload, FrameReader } from "./_frames.ts";
+import { decodePayload, encodePayload, FrameReader, type ReceiveBudget } from "./_frames.ts";
 import type { Peer } from "./peer.ts";
 import type { Verdict } from "./_guard.ts";
 import { TransportError } from "../transport/transport_error.ts";
@@ -349,8 +349,8 @@ async function serveOpen(peer: Peer, s: BidiStream, reader: FrameReader, open: O
 }
 
 /** Reads the peer's event lane: EVENT frames, dispatched in order. */
-export async function serveEvents(peer: Peer, r: RecvStream): Promise<void> {
-  const reader = new FrameReader(r, peer.init.frames);
+export async function serveEvents(peer: Peer, r: RecvStream, budget?: ReceiveBudget): Promise<void> {
+  const reader = new FrameReader(r, peer.init.frames, budget);
   try {
     if (!peer.guard.handshakeDone) await peer.guard.handshake; // events are never replay-safe
     for (let f = await reader.next(); f; f = await reader.next()) {

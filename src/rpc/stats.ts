@@ -35,6 +35,8 @@ export interface Rejections {
   oversizeFrames: number;
   /** Streams refused for bytes that are not valid frames (`DATA_LOSS`). */
   malformedFrames: number;
+  /** Incoming streams refused because the connection held `maxBufferedBytes` of incomplete frames (`RESOURCE_EXHAUSTED`). */
+  bufferFull: number;
   /** Connections closed for cancelling or resetting too many streams in a window (rapid reset; close code 0x107). */
   tooManyResets: number;
   /** Connections closed because the peer did not read what was queued for it (close code 0x108). */
@@ -64,6 +66,7 @@ export function zeroRejections(): Rejections {
     streamIdle: 0,
     oversizeFrames: 0,
     malformedFrames: 0,
+    bufferFull: 0,
     tooManyResets: 0,
     slowConsumer: 0,
     earlyDataHeld: 0,

@@ -28,6 +28,15 @@ export interface PeerLimits {
    */
   maxConcurrentHandlers: number;
   /**
+   * Bytes one connection may hold in incomplete incoming frames, over all its streams. A frame's
+   * buffer is its whole declared size, made when its header arrives: without this bound, a peer
+   * could announce a `maxFrameSize` frame on every stream it may open and send nothing more. A
+   * stream whose frame would go over it is refused with `RESOURCE_EXHAUSTED`
+   * (`rejected.bufferFull`). Keep it at least `maxFrameSize`.
+   * @default {67108864} (64 MiB)
+   */
+  maxBufferedBytes: number;
+  /**
    * Listener calls of one connection started and not yet finished (async listeners). Past it,
    * further events of that connection are dropped and counted (`rejected.eventQueueFull`).
    * @default {1024}
@@ -85,6 +94,7 @@ export type ServerLimits = ProtocolLimits & PeerLimits & AdmissionLimits;
 /** The defaults of {@link PeerLimits}. */
 export const DEFAULT_PEER_LIMITS: Readonly<PeerLimits> = Object.freeze({
   maxConcurrentHandlers: 256,
+  maxBufferedBytes: 64 * 1024 * 1024,
   maxQueuedEvents: 1024,
   maxOutgoingBytes: 8 * 1024 * 1024,
   maxResets: 200,

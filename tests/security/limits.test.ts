@@ -226,3 +226,33 @@ describe("connection admission", () => {
     expect(e.message).toContain("maxConnections");
   });
 });
+
+describe("receive buffers", () => {
+  test("announced-but-withheld frames: past maxBufferedBytes a stream is refused with RESOURCE_EXHAUSTED; memory stays bounded", async () => {
+    const server = await start((b) => b.limits({ maxFrameSize: 1 << 20, maxBufferedBytes: 4 << 20 }).handler(handler("echo", (_c, x: unknown) => x)));
+    const client = await connect(server);
+    const conn = client.peer.init.conn;
+    const codec = createFrameCodec({ limits: { maxFrameSize: 1 << 20 } });
+    // Ten streams each announcing a 1 MiB REQUEST and sending only its first 64 KiB.
+    const big = codec.encode({ type: FrameType.REQUEST, flags: 0, method: "echo", deadlineMs: 0, metadata: {}, payload: new Uint8Array((1 << 20) - 64) });
+    const answers: Promise<string>[] = [];
+    for (let i = 0; i < 10; i++) {
+      const s = await conn.openBidi();
+      await s.write(big.subarray(0, 64 * 1024));
+      answers.push((async () => {
+        try {
+          for await (const chunk of s) return new TextDecoder().decode(chunk);
+          return "ended";
+        } catch {
+          return "reset";
+        }
+      })());
+    }
+    await until(() => server.stats().rejected.bufferFull >= 6, "streams past the budget to be refused");
+    // Four fit (4 MiB), the rest are refused and told why.
+    expect(server.stats().rejected.bufferFull).toBe(6);
+    const told = await Promise.race([Promise.any(answers), Bun.sleep(2000).then(() => "")]);
+    expect(told).toContain("maxBufferedBytes");
+    expect(await client.request("echo", 5)).toBe(5); // the connection still serves
+  });
+});
