@@ -34,7 +34,9 @@ export interface HandlerOptions<I = unknown> {
   /** Validates (and may transform) the input; bad input answers `INVALID_ARGUMENT`. */
   input?: StandardSchema<I>;
   /**
-   * Safe to run twice: only idempotent calls may travel in 0-RTT early data.
+   * Safe to run twice. On a server with `.earlyData()`, only idempotent handlers may run on 0-RTT
+   * early data (which an attacker can replay); a request for any other handler that arrives early
+   * waits until the TLS handshake has completed (docs/SECURITY.md, "0-RTT replay safety").
    * @default {false}
    */
   idempotent?: boolean;
