@@ -348,11 +348,17 @@ async function serveOpen(peer: Peer, s: BidiStream, reader: FrameReader, open: O
   }
 }
 
+/** Rate-limited events in a row that make a flood: the lane then pauses (FLOOD_PAUSE_*). */
+const FLOOD_RUN = 256;
+const FLOOD_PAUSE_MIN_MS = 50;
+const FLOOD_PAUSE_MAX_MS = 250;
+
 /** Reads the peer's event lane: EVENT frames, dispatched in order. */
 export async function serveEvents(peer: Peer, r: RecvStream, budget?: ReceiveBudget): Promise<void> {
   const reader = new FrameReader(r, peer.init.frames, budget);
   try {
     if (!peer.guard.handshakeDone) await peer.guard.handshake; // events are never replay-safe
+    let limitedRun = 0;
     for (let f = await reader.next(); f; f = await reader.next()) {
       if (f.type !== FrameType.EVENT) throw new RpcError(ErrorCode.DATA_LOSS, `unexpected frame type ${f.type} on the event lane`);
       peer.stats.eventsReceived++;
@@ -360,7 +366,16 @@ export async function serveEvents(peer: Peer, r: RecvStream, budget?: ReceiveBud
       // and counted (events have no reply).
       const checked = peer.guard.check("event", f.topic);
       const verdict = "then" in checked ? await checked : checked;
-      if (verdict.ok) dispatchEvent(peer, f);
+      if (verdict.ok) {
+        limitedRun = 0;
+        dispatchEvent(peer, f);
+      } else if (verdict.why === "rateLimited" && ++limitedRun >= FLOOD_RUN) {
+        // A flood: every event over the rate is still dropped and counted, but the lane is not
+        // read for a moment, so QUIC flow control holds the sender instead of this side paying
+        // a frame decode and a check for each event it drops.
+        limitedRun = 0;
+        await new Promise((r) => setTimeout(r, Math.min(FLOOD_PAUSE_MAX_MS, Math.max(FLOOD_PAUSE_MIN_MS, verdict.retryAfterMs))));
+      }
     }
   } catch (e) {
     if (!peer.isClosed) peer.init.onError(e, "event lane");
