@@ -357,7 +357,11 @@ const FLOOD_PAUSE_MAX_MS = 250;
 export async function serveEvents(peer: Peer, r: RecvStream, budget?: ReceiveBudget): Promise<void> {
   const reader = new FrameReader(r, peer.init.frames, budget);
   try {
-    if (!peer.guard.handshakeDone) await peer.guard.handshake; // events are never replay-safe
+    if (!peer.guard.handshakeDone) {
+      // Events are never replay-safe: the lane waits for the handshake (counted once per lane).
+      peer.stats.rejected.earlyDataHeld++;
+      await peer.guard.handshake;
+    }
     let limitedRun = 0;
     for (let f = await reader.next(); f; f = await reader.next()) {
       if (f.type !== FrameType.EVENT) throw new RpcError(ErrorCode.DATA_LOSS, `unexpected frame type ${f.type} on the event lane`);

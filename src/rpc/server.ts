@@ -282,7 +282,13 @@ export class RpcServerBuilder {
     this.#c.maxStreams = n;
     return this;
   }
-  /** Accept 0-RTT early data (only idempotent calls may use it). @default {false} */
+  /**
+   * Accept 0-RTT early data on resumed connections: handlers declared `idempotent` may run on it;
+   * other requests, stream opens and events wait until the handshake has completed (a replayed
+   * flight never completes one). Not available on Bun, whose QUIC stack cannot tell when early
+   * data is confirmed: there it is left off, with a notice (docs/SECURITY.md).
+   * @default {false}
+   */
   earlyData(on = true): this {
     this.#c.earlyData = on;
     return this;
@@ -375,13 +381,20 @@ export class RpcServer {
 
   async #listen(): Promise<void> {
     const t = this.#c.transport ?? (await defaultTransport());
+    // Bun's node:quic reports a 0-RTT connection's handshake as complete when the ClientHello is
+    // processed, before the client's Finished, and does not reject replays: early data cannot be
+    // held safely there, so an RPC server on Bun never accepts it (docs/SECURITY.md).
+    const earlyData = this.#c.earlyData && t.name !== "bun";
+    if (this.#c.earlyData && !earlyData) {
+      this.#c.log("echostream: earlyData() is off on Bun: node:quic cannot tell when 0-RTT data is confirmed, so replayed early requests could not be held (docs/SECURITY.md)");
+    }
     const { frames, payload } = codecs(this.#c);
     const setup = { frames, payload, registry: this.#c.registry, name: this.#c.name, onError: this.#c.onError, clock: this.#c.clock, clockSync: this.#c.clockSync, limits: this.#c.peerLimits };
     const handshakeOpts = {
       authenticate: this.#c.authenticate,
       handshakeTimeoutMs: this.#c.handshakeTimeoutMs,
       guard: this.#guardFor(),
-      earlyData: this.#c.earlyData,
+      earlyData,
       onRefused: (why: "handshakeTimeout" | "unauthenticated") => void this.#rejected[why]++,
     };
     this.#listener = await t.listen(
@@ -392,7 +405,7 @@ export class RpcServer {
         tls: this.#c.tls,
         log: this.#c.log,
         maxBidiStreams: this.#c.maxStreams,
-        earlyData: this.#c.earlyData,
+        earlyData: earlyData,
         idleTimeoutMs: this.#c.idleTimeoutMs,
         admit: (remote) => {
           const refused = this.#refusal(remote?.host);

@@ -311,8 +311,19 @@ export const denoTransport: Transport = {
     const accepted = (conn: Any) => {
       // Accepted with 0-RTT on, the connection arrives before its handshake completes: until
       // then, what the client sends is replayable early data (the RPC layer holds it).
+      // Deno's QuicConn.handshake also *resolves* when the connection is lost before its
+      // handshake completed (quinn's ZeroRttAccepted yields false and Deno drops the value): a
+      // withheld-and-replayed flight would then look confirmed. So it counts only if the
+      // connection is still up a macrotask later (the close settles in between).
+      let lost = false;
+      if (o.earlyData) Promise.resolve(conn?.closed).then(() => (lost = true), () => (lost = true));
       const handshake = o.earlyData && conn?.handshake
-        ? Promise.resolve(conn.handshake).then((): HandshakeInfo => ({ resumed: false, earlyDataAccepted: undefined }))
+        ? Promise.resolve(conn.handshake)
+          .then(() => new Promise((r) => setTimeout(r, 0)))
+          .then((): HandshakeInfo => {
+            if (lost) throw new TransportError(E.CLOSED, "the connection closed before its handshake completed");
+            return { resumed: false, earlyDataAccepted: undefined };
+          })
         : undefined;
       const c = new DenoConnection(conn, o.maxBidiStreams ?? 1024, handshake);
       c.idleTimeoutMs = o.idleTimeoutMs ?? 30000;
