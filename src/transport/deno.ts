@@ -57,11 +57,15 @@ function hexToBytes(hex: string): Uint8Array {
   return out;
 }
 
+/** First and largest read size of a stream (bytes): see DenoStream's iterator. */
+const READ_MIN = 2048;
+const READ_MAX = 64 * 1024;
+
 class DenoStream implements BidiStream {
   #w: WritableStreamDefaultWriter<Uint8Array> | undefined;
   #r: ReadableStream<Uint8Array> | undefined;
   /** The reader while an iteration holds it. */
-  #reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  #reader: ReadableStreamBYOBReader | undefined;
   // Which halves are finished, for `onDone` (a half this stream lacks counts as finished).
   #sendDone: boolean;
   #recvDone: boolean;
@@ -121,23 +125,33 @@ class DenoStream implements BidiStream {
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
-    const reader = (this.#reader = this.#r!.getReader());
+    // Reads into buffers of our own size (BYOB): a plain read makes Deno hold a 64 KiB buffer
+    // while it waits, ~50 KB per idle stream (measured: 77 KB per stream with one pending plain
+    // read, 34 KB with a 1 KiB BYOB read). Reads start small and double, up to 64 KiB, while
+    // they come back full (and halve while they come back mostly empty), so a bulk transfer
+    // still reads in large chunks.
+    const reader = (this.#reader = this.#r!.getReader({ mode: "byob" }));
+    let size = READ_MIN;
+    const read = () => reader.read(new Uint8Array(size));
     let finished = false;
     const ended = () => this.#finished("recv");
     try {
       let ahead: Promise<ReadableStreamReadResult<Uint8Array>> | undefined;
       while (true) {
-        const { value, done } = await (ahead ?? reader.read());
+        const { value, done } = await (ahead ?? read());
         ahead = undefined;
-        if (done) {
+        if (done || !value) {
           finished = true;
           return;
         }
+        // Full: the sender is ahead, read bigger. Mostly empty: smaller (each read allocates it).
+        if (value.byteLength === size) size = Math.min(READ_MAX, size * 2);
+        else if (value.byteLength < size >> 2) size = Math.max(READ_MIN, size >> 1);
         if (this.#onDone) {
           // A stream the peer opened reads one chunk ahead, so its end is seen (and its slot in
           // the gate freed, as quinn frees it) even when the application stops asking after
           // its last frame. Only those: a read costs a few µs, and ours need no gate.
-          ahead = reader.read();
+          ahead = read();
           ahead.then((r) => r.done && ended(), ended);
         }
         yield value;
