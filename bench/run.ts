@@ -2,8 +2,8 @@
 // a bundle) in separate processes, writes bench/results/<name>.json and .md, and refreshes the
 // matching table in README.md. BENCH=codec, BENCH=transport, BENCH=rpc, BENCH=realtime or
 // BENCH=discovery runs only that one. The reliability benchmarks (BENCH=credit, churn, soak,
-// fuzz) run only when named. The real-time benchmark (about 9 minutes) has a smoke-test
-// mode: QUICK=1 (about 1.5). The discovery one needs root (network namespaces).
+// fuzz, idle, abuse) run only when named. The real-time benchmark (about 9 minutes) has a
+// smoke-test mode: QUICK=1 (about 1.5). The discovery one needs root (network namespaces).
 
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
@@ -26,6 +26,7 @@ const SCRIPTS: Record<string, string> = {
   soak: "bench/soak.ts",
   fuzz: "bench/fuzz.ts",
   idle: "bench/idle.ts",
+  abuse: "bench/abuse.ts",
 };
 const NAMES = ["codec", "transport", "rpc", "realtime", "discovery", ...Object.keys(SCRIPTS)];
 if (ONLY && !NAMES.includes(ONLY)) {

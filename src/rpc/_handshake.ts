@@ -115,7 +115,12 @@ function route(conn: Connection, setup: PeerSetup, ready: Promise<Peer>, onHello
       let abandoned = false;
       const unguard = after(firstFrameMs, () => {
         abandoned = true;
-        if (current) current.stats.rejected.firstFrameTimeout++;
+        if (current) {
+          current.stats.rejected.firstFrameTimeout++;
+          // A silent stream is non-productive like a reset one, and the stack may keep its state
+          // until the peer resets it (quinn does): it counts toward the reset budget.
+          current.countReset();
+        }
         s.stopSending(errorCodeNumber(ErrorCode.DEADLINE_EXCEEDED));
         s.reset(errorCodeNumber(ErrorCode.DEADLINE_EXCEEDED));
         reader.cancel().catch(() => {});
@@ -157,7 +162,7 @@ function route(conn: Connection, setup: PeerSetup, ready: Promise<Peer>, onHello
 /** Ends an incoming stream that failed before it was served, telling the peer why when it can. */
 async function refuseStream(setup: PeerSetup, s: BidiStream, e: unknown, peer: Peer | undefined): Promise<void> {
   if (e instanceof RpcError) {
-    if (peer) {
+    if (peer && !peer.isClosing) {
       const budget = (e.details as { maxBufferedBytes?: number } | undefined)?.maxBufferedBytes !== undefined;
       if (e.code === ErrorCode.RESOURCE_EXHAUSTED && !budget) peer.stats.rejected.oversizeFrames++; // bufferFull is counted by the budget
       else if (e.code === ErrorCode.DATA_LOSS) peer.stats.rejected.malformedFrames++;

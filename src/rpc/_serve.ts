@@ -382,7 +382,12 @@ export async function serveEvents(peer: Peer, r: RecvStream, budget?: ReceiveBud
       }
     }
   } catch (e) {
-    if (!peer.isClosed) peer.init.onError(e, "event lane");
+    // The peer's bytes, not our failure: counted like a refused stream, not reported as an error
+    // (a peer sending garbage lanes must not flood the application's error sink).
+    if (e instanceof RpcError && e.code === ErrorCode.DATA_LOSS) peer.stats.rejected.malformedFrames++;
+    else if (e instanceof RpcError && e.code === ErrorCode.RESOURCE_EXHAUSTED) {
+      if ((e.details as { maxBufferedBytes?: number } | undefined)?.maxBufferedBytes === undefined) peer.stats.rejected.oversizeFrames++;
+    } else if (!peer.isClosed && !(e instanceof TransportError)) peer.init.onError(e, "event lane");
     r.stopSending(errorCodeNumber(ErrorCode.DATA_LOSS));
   }
 }

@@ -467,6 +467,11 @@ export class Peer {
 
   #abused = false;
 
+  /** @internal Whether the connection has ended or is being closed for abuse (what fails now is its fallout). */
+  get isClosing(): boolean {
+    return this.#abused || this.#closing !== undefined;
+  }
+
   /**
    * @internal The other side gave up on a stream before its answer (a cancel or reset): one more
    * toward its reset budget; past it the connection is closed (the rapid-reset defence).
