@@ -50,10 +50,11 @@ export interface PeerLimits {
    */
   maxOutgoingBytes: number;
   /**
-   * Streams the peer may cancel or reset before they are answered, per `resetWindowMs`. Past it
-   * the connection is closed with a GOAWAY `RESOURCE_EXHAUSTED` and close code 0x107 (the
-   * HTTP/2 "rapid reset" defence; `rejected.tooManyResets`). Cancels after the call's deadline do
-   * not count.
+   * Non-productive streams the peer may open per `resetWindowMs`: streams cancelled or reset
+   * before they are answered, and streams whose first frame did not arrive within
+   * `firstFrameTimeoutMs`. Past it the connection is closed with a GOAWAY `RESOURCE_EXHAUSTED`
+   * and close code 0x107 (the HTTP/2 "rapid reset" defence; `rejected.tooManyResets`). Cancels
+   * after the call's deadline do not count.
    * @default {200}
    */
   maxResets: number;

@@ -93,7 +93,9 @@ async function closeSession(session: Any, code: number, reason: string): Promise
   try {
     const closing = Promise.resolve(session.close({ code: BigInt(code), type: "application", reason }));
     closing.catch(() => {});
-    if ((await Promise.race([closing, late])) === "late") session.destroy?.();
+    // A graceful close waits for every stream; one the peer never reads holds it open. Then
+    // destroy, with the same code and reason (without them the peer sees a bare code 0).
+    if ((await Promise.race([closing, late])) === "late") session.destroy?.(undefined, { code: BigInt(code), type: "application", reason });
   } catch { /* already closed */ } finally {
     clearTimeout(timer);
   }
