@@ -12,6 +12,8 @@ import type { BidiStream, CloseInfo, Connection, IncomingHandlers, RecvStream } 
 
 export { runtime } from "../reliability/churn_common.ts";
 import { exit, stdinJson } from "../reliability/churn_common.ts";
+import { bounded, sleep } from "../fuzz/_wait.ts";
+import { F } from "../fuzz/_frames.ts";
 
 /** The attacker's codec: it may write frames as large as it likes (the server's limit is the test). */
 export const codec = createFrameCodec({ limits: { maxFrameSize: 16 * 1024 * 1024 } });
@@ -24,17 +26,7 @@ export interface AttackInput<P = Record<string, unknown>> {
   params: P;
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** `p`, or "timeout" after `ms` (the promise keeps running). */
-export async function bounded<T>(p: Promise<T>, ms: number): Promise<T | "timeout"> {
-  let t: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([p, new Promise<"timeout">((r) => (t = setTimeout(() => r("timeout"), ms)))]);
-  } finally {
-    clearTimeout(t);
-  }
-}
+export { bounded, sleep };
 
 /** Reads the attacker's input, runs `main`, prints its result as one JSON line and exits. */
 export async function attack<P, R>(main: (input: AttackInput<P>) => Promise<R>): Promise<never> {
@@ -222,14 +214,7 @@ export function requestBytes(
   value: unknown,
   opts: { cancellable?: boolean; deadlineMs?: number } = {},
 ): Uint8Array {
-  return codec.encode({
-    type: FrameType.REQUEST,
-    flags: opts.cancellable ? FrameFlag.CANCELLABLE : 0,
-    method,
-    deadlineMs: opts.deadlineMs ?? 0,
-    metadata: {},
-    payload: payloads.encode(value),
-  });
+  return codec.encode(F.request(method, value, opts));
 }
 
 /** Calls `method` on a raw connection. */

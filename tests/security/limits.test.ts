@@ -2,50 +2,15 @@
 // cancelled calls, the rapid-reset breaker, slow consumers, slowloris, idle streams, queued
 // events and connection admission. Each asserts what the attacker sees and the counter.
 
-import { afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { handler, listener, streamHandler } from "../../src/rpc/definitions.ts";
 import { RpcClient } from "../../src/rpc/client.ts";
-import { RpcServer, type RpcServerBuilder } from "../../src/rpc/server.ts";
+import { RpcServer } from "../../src/rpc/server.ts";
 import { RpcError } from "../../src/protocol/rpc_error.ts";
 import { CloseCode } from "../../src/protocol/version.ts";
 import { FrameType } from "../../src/protocol/frame.ts";
 import { createFrameCodec } from "../../src/protocol/codec.ts";
-
-const cleanup: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  while (cleanup.length) await cleanup.pop()!().catch(() => {});
-});
-
-async function until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
-  const end = performance.now() + ms;
-  while (!cond()) {
-    if (performance.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(5);
-  }
-}
-
-async function start(configure: (b: RpcServerBuilder) => RpcServerBuilder): Promise<RpcServer> {
-  const server = configure(RpcServer.builder().bind("127.0.0.1:0").log(() => {}).onError(() => {})).build();
-  await server.start();
-  cleanup.push(() => server.close({ graceMs: 0 }));
-  return server;
-}
-
-async function connect(server: RpcServer, options: Parameters<typeof RpcClient.connect>[1] = {}): Promise<RpcClient> {
-  const c = await RpcClient.connect(server.address, { ca: server.trust.ca, ...options });
-  cleanup.push(() => c.close());
-  return c;
-}
-
-async function failure(p: Promise<unknown>): Promise<RpcError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof RpcError) return e;
-    throw e;
-  }
-  throw new Error("expected a failure");
-}
+import { connect, failure, start, until } from "./_support.ts";
 
 describe("handler slots and rapid reset", () => {
   test("cancelled calls keep their handler slot until the handler returns: running handlers never exceed the limit", async () => {

@@ -1,48 +1,13 @@
 // Access control and rate limits end to end, over real QUIC (Bun): what a peer sees when it is
 // denied or limited, that nothing of a refused call runs, and what the counters say.
 
-import { afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { handler, listener, streamHandler } from "../../src/rpc/definitions.ts";
 import { RpcClient } from "../../src/rpc/client.ts";
-import { RpcServer, type RpcServerBuilder } from "../../src/rpc/server.ts";
+import { RpcServer } from "../../src/rpc/server.ts";
 import { RpcError } from "../../src/protocol/rpc_error.ts";
 import type { Context } from "../../src/rpc/context.ts";
-
-const cleanup: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  while (cleanup.length) await cleanup.pop()!().catch(() => {});
-});
-
-async function until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
-  const end = performance.now() + ms;
-  while (!cond()) {
-    if (performance.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(5);
-  }
-}
-
-async function start(configure: (b: RpcServerBuilder) => RpcServerBuilder): Promise<RpcServer> {
-  const server = configure(RpcServer.builder().bind("127.0.0.1:0").log(() => {}).onError(() => {})).build();
-  await server.start();
-  cleanup.push(() => server.close({ graceMs: 0 }));
-  return server;
-}
-
-async function connect(server: RpcServer, options: Parameters<typeof RpcClient.connect>[1] = {}): Promise<RpcClient> {
-  const c = await RpcClient.connect(server.address, { ca: server.trust.ca, ...options });
-  cleanup.push(() => c.close());
-  return c;
-}
-
-async function failure(p: Promise<unknown>): Promise<RpcError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof RpcError) return e;
-    throw e;
-  }
-  throw new Error("expected the call to fail");
-}
+import { connect, failure, start, until } from "./_support.ts";
 
 describe("access control", () => {
   test("deny before allow, per kind; denied requests answer PERMISSION_DENIED and never run; the connection stays", async () => {
