@@ -6,7 +6,7 @@ import { describe, expect, test } from "bun:test";
 import { handler, listener, streamHandler } from "../../src/rpc/definitions.ts";
 import { RpcClient } from "../../src/rpc/client.ts";
 import { RpcServer } from "../../src/rpc/server.ts";
-import { RpcError } from "../../src/protocol/rpc_error.ts";
+import type { RpcError } from "../../src/protocol/rpc_error.ts";
 import { CloseCode } from "../../src/protocol/version.ts";
 import { FrameType } from "../../src/protocol/frame.ts";
 import { createFrameCodec } from "../../src/protocol/codec.ts";

@@ -5,7 +5,7 @@ import { describe, expect, test } from "bun:test";
 import { handler, listener, streamHandler } from "../../src/rpc/definitions.ts";
 import { RpcClient } from "../../src/rpc/client.ts";
 import { RpcServer } from "../../src/rpc/server.ts";
-import { RpcError } from "../../src/protocol/rpc_error.ts";
+import type { RpcError } from "../../src/protocol/rpc_error.ts";
 import type { Context } from "../../src/rpc/context.ts";
 import { connect, failure, start, until } from "./_support.ts";
 
