@@ -68,6 +68,7 @@ export { ALPN, CloseCode, PROTOCOL_VERSION } from "./src/protocol/version.ts";
 export type { Metadata } from "./src/protocol/frame.ts";
 export { createDevCertificates } from "./src/security/dev_cert.ts";
 export type { Access, AccessHook, AccessKind, AccessPolicy, AccessRules, NameRules, Permissions, Who } from "./src/security/access.ts";
-export type { RateLimitRule } from "./src/security/rate_limit.ts";
+export type { LimitSubject, RateLimitRule } from "./src/security/rate_limit.ts";
 export type { AdmissionLimits, PeerLimits, ServerLimits } from "./src/security/limits.ts";
+export type { ProtocolLimits } from "./src/protocol/limits.ts";
 export type { PeerCertificate, SocketAddress } from "./src/transport/types.ts";

@@ -36,5 +36,5 @@ export {
   validateAccessPolicy,
   type Who,
 } from "./access.ts";
-export { type ConnectionLimits, Gcra, principalKey, RateLimiter, type RateLimitRule, validateRateLimitRule } from "./rate_limit.ts";
+export { type ConnectionLimits, Gcra, type LimitSubject, principalKey, RateLimiter, type RateLimitRule, validateRateLimitRule } from "./rate_limit.ts";
 export { type AdmissionLimits, DEFAULT_CONNECTION_LIMITS, DEFAULT_PEER_LIMITS, type PeerLimits, type ServerLimits } from "./limits.ts";

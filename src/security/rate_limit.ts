@@ -25,15 +25,17 @@
 
 import type { SocketAddress } from "../transport/types.ts";
 import { namePattern } from "./names.ts";
+import type { AccessKind } from "./access.ts";
 
-/** What an operation is (mirrors `AccessKind` of `./access.ts`, declared here structurally). */
-type AccessKind = "request" | "event" | "stream";
-
-/** Who is asking (mirrors the access subject of `./access.ts`, declared here structurally). */
-interface LimitSubject {
+/** Who is asking: what rate-limit keys are computed from (the access subject of `./access.ts`). */
+export interface LimitSubject {
+  /** What `authenticate` returned (undefined on a client). */
   principal: unknown;
+  /** The peer's address; the "address" key is its host. */
   remote: SocketAddress;
+  /** The name the peer gave in HELLO/WELCOME. */
   peerName: string;
+  /** The peer's client certificate under mutual TLS, if any. */
   certificate: { fingerprint: string; subject: string } | undefined;
 }
 
