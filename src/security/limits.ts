@@ -55,7 +55,8 @@ export interface PeerLimits {
    * `firstFrameTimeoutMs`. Past it the connection is closed with a GOAWAY `RESOURCE_EXHAUSTED`
    * and close code 0x107 (the HTTP/2 "rapid reset" defence; `rejected.tooManyResets`). Cancels
    * after the call's deadline do not count.
-   * @default {200}
+   * @default {1000} (nghttp2 allows a burst of 1,000 RST_STREAM; the handler slots, not this, are
+   *   what bound the work a reset flood starts: this only ends a connection that keeps trying)
    */
   maxResets: number;
   /** The window `maxResets` is counted over. @default {10000} */
@@ -98,7 +99,7 @@ export const DEFAULT_PEER_LIMITS: Readonly<PeerLimits> = Object.freeze({
   maxBufferedBytes: 64 * 1024 * 1024,
   maxQueuedEvents: 1024,
   maxOutgoingBytes: 8 * 1024 * 1024,
-  maxResets: 200,
+  maxResets: 1000,
   resetWindowMs: 10_000,
   firstFrameTimeoutMs: 10_000,
   streamIdleTimeoutMs: 0,
