@@ -182,13 +182,18 @@ test('latePolicy "deliver": late frames are handed over at once, marked late wit
     await sleep(300);
     await s.end();
     const { got, stats } = await result;
-    const heldBack = dataPackets(relay, from, 520, 620).filter((p) => p.heldBack).length;
+    const packets = dataPackets(relay, from, 520, 620);
+    const heldBack = packets.filter((p) => p.heldBack).length;
     expect(heldBack).toBeGreaterThan(3);
+    // The relay's own scheduling error (its log has it): under a loaded machine a packet not held
+    // back can still leave it past the 10 ms of slack the 20 ms latency leaves, and be late.
+    const slowlyForwarded = packets.filter((p) => !p.heldBack && p.sentAt?.[0] !== undefined && p.scheduledAt !== undefined && p.sentAt[0] - p.scheduledAt > 5).length;
     const late = got.filter((g) => g.frame.late);
     // No loss here, so what did not arrive is a held-back packet Bun's QUIC stack discarded.
     const vanished = 100 - stats.received;
     expect(vanished).toBeLessThanOrEqual(heldBack / 2);
-    expect(late.length).toBe(heldBack - vanished);
+    expect(late.length).toBeGreaterThanOrEqual(heldBack - vanished);
+    expect(late.length).toBeLessThanOrEqual(heldBack - vanished + slowlyForwarded);
     expect(stats.lateDelivered).toBe(late.length);
     expect(stats.late).toBe(0);
     expect(got.length).toBe(stats.received);
