@@ -197,9 +197,11 @@ test('latePolicy "deliver": late frames are handed over at once, marked late wit
     expect(stats.lateDelivered).toBe(late.length);
     expect(stats.late).toBe(0);
     expect(got.length).toBe(stats.received);
+    // Held back: transit ~50 ms against a 20 ms latency, about 30 ms late (a slowly forwarded one
+    // is late by less).
+    expect(late.filter((g) => g.frame.lateByMs! > 20).length).toBeGreaterThanOrEqual(heldBack - vanished);
     for (const g of late) {
-      // Transit ~50 ms against a 20 ms latency: about 30 ms late.
-      expect(g.frame.lateByMs!).toBeGreaterThan(20);
+      expect(g.frame.lateByMs!).toBeGreaterThan(0);
       expect(g.frame.lateByMs!).toBeLessThan(45);
       expect(g.releasedAt - g.frame.alignedTime).toBeGreaterThanOrEqual(g.frame.lateByMs! - 1);
     }
