@@ -37,6 +37,17 @@ const LABELS: Record<AttackName | "none", string> = {
 // deno-lint-ignore no-explicit-any -- an attacker's JSON result, read field by field
 type A = Record<string, any>;
 const sum = (xs: A[], f: (a: A) => number) => xs.reduce((n, a) => n + (Number(f(a)) || 0), 0);
+/** The close codes the attacker runs saw, as "0x107 ×3". */
+function closeCodes(xs: Record<string, unknown>[]): string {
+  const by = new Map<string, number>();
+  for (const a of xs) {
+    const c = (a.close as { code?: number } | null)?.code;
+    const k = c === undefined ? "not closed" : `0x${c.toString(16)}`;
+    by.set(k, (by.get(k) ?? 0) + 1);
+  }
+  return [...by].map(([k, n]) => `${k} ×${n}`).join(", ");
+}
+
 const count = (x: number) => x.toLocaleString("en-US");
 const hex = (c: number | undefined) => (c === undefined ? "none" : `0x${c.toString(16)}`);
 const codes = (xs: A[]) => {
@@ -72,7 +83,7 @@ function verdict(r: ScenarioResult): string {
         xs[0]?.firstEndedMs
       }–${xs[0]?.lastEndedMs} ms (firstFrameTimeout +${
         count(d.firstFrameTimeout)
-      }); connection kept; slots back at once: ${xs.every((a) => a.reopened > 0) ? "yes" : "no"}${fail}`;
+      }); closed ${closeCodes(xs)} once past maxResets silent streams (tooManyResets +${count(d.tooManyResets)})${fail}`;
     case "rapidReset":
       return `${runs}: closed ${codes(xs)} (GOAWAY RESOURCE_EXHAUSTED) after ${Math.min(...xs.map((a) => a.sent))}–${
         Math.max(...xs.map((a) => a.sent))

@@ -116,6 +116,10 @@ function route(conn: Connection, setup: PeerSetup, ready: Promise<Peer>, onHello
       const unguard = after(firstFrameMs, () => {
         abandoned = true;
         if (current) {
+          // Being closed for abuse already: the close ends this stream with the rest. Tearing
+          // down a thousand silent streams one by one in one timer tick cost the honest peers'
+          // latency for nothing.
+          if (current.isClosing) return;
           current.stats.rejected.firstFrameTimeout++;
           // A silent stream is non-productive like a reset one, and the stack may keep its state
           // until the peer resets it (quinn does): it counts toward the reset budget.
