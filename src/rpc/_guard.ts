@@ -6,6 +6,7 @@ import type { AccessKind, PeerAccess } from "../security/access.ts";
 import type { PeerLimits } from "../security/limits.ts";
 import type { ConnectionLimits as RateLimits } from "../security/rate_limit.ts";
 import type { Rejections } from "./stats.ts";
+import { ErrorCode, RpcError } from "../protocol/rpc_error.ts";
 
 /** What a guard is built from. */
 export interface GuardInit {
@@ -51,6 +52,30 @@ export class PeerGuard {
     this.handshakeDone = init.handshake === undefined;
     this.handshake = init.handshake ?? Promise.resolve();
     init.handshake?.then(() => (this.handshakeDone = true), () => {});
+  }
+
+  /**
+   * Undefined once the TLS handshake has completed; before that (what arrives is replayable 0-RTT
+   * early data) the promise to wait on, and the hold is counted in `earlyDataHeld`.
+   */
+  holdEarly(): Promise<unknown> | undefined {
+    if (this.handshakeDone) return undefined;
+    this.#rejected.earlyDataHeld++;
+    return this.handshake;
+  }
+
+  /**
+   * Counts a frame the peer sent that was refused (`RpcError`): `DATA_LOSS` as malformed,
+   * `RESOURCE_EXHAUSTED` as oversize unless the receive budget refused it (the budget counts those
+   * itself). Returns whether `e` was such a refusal (the peer's doing, not an error of ours).
+   */
+  countRefusedFrame(e: unknown): boolean {
+    if (!(e instanceof RpcError)) return false;
+    if (e.code === ErrorCode.DATA_LOSS) this.#rejected.malformedFrames++;
+    else if (e.code === ErrorCode.RESOURCE_EXHAUSTED) {
+      if ((e.details as { maxBufferedBytes?: number } | undefined)?.maxBufferedBytes === undefined) this.#rejected.oversizeFrames++;
+    } else return false;
+    return true;
   }
 
   /**
@@ -110,11 +135,6 @@ export class PeerGuard {
     this.#running--;
   }
 
-  /** Handlers running now (including ones whose call already ended). */
-  get runningHandlers(): number {
-    return this.#running;
-  }
-
   /** Lets every waiter go (the connection is gone: they will find it closed). */
   releaseAll(): void {
     while (this.#waitHead < this.#waiting.length) this.#waiting[this.#waitHead++]();
@@ -141,11 +161,6 @@ export class PeerGuard {
   /** `n` queued bytes were handed to the transport (or dropped). */
   sentOutgoing(n: number): void {
     this.#outgoing -= n;
-  }
-
-  /** Bytes of events queued toward the peer now. */
-  get outgoingBytes(): number {
-    return this.#outgoing;
   }
 
   /** A listener call starts: false when the queue is full (the event is dropped and counted). */

@@ -166,11 +166,7 @@ function route(conn: Connection, setup: PeerSetup, ready: Promise<Peer>, onHello
 /** Ends an incoming stream that failed before it was served, telling the peer why when it can. */
 async function refuseStream(setup: PeerSetup, s: BidiStream, e: unknown, peer: Peer | undefined): Promise<void> {
   if (e instanceof RpcError) {
-    if (peer && !peer.isClosing) {
-      const budget = (e.details as { maxBufferedBytes?: number } | undefined)?.maxBufferedBytes !== undefined;
-      if (e.code === ErrorCode.RESOURCE_EXHAUSTED && !budget) peer.stats.rejected.oversizeFrames++; // bufferFull is counted by the budget
-      else if (e.code === ErrorCode.DATA_LOSS) peer.stats.rejected.malformedFrames++;
-    }
+    if (peer && !peer.isClosing) peer.guard.countRefusedFrame(e);
     // Tell the peer why its stream is refused (an oversize or malformed first frame).
     const f = setup.frames.encode({ type: FrameType.ERROR, flags: 0, code: errorCodeNumber(e.code), message: e.message, payload: EMPTY });
     await s.write(f).catch(() => {});

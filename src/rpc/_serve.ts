@@ -189,10 +189,8 @@ async function serveRequest(peer: Peer, s: BidiStream, reader: FrameReader, req:
   const def = registry.handlers.get(req.method);
   // Data sent as 0-RTT early data can be replayed by an attacker: only idempotent handlers may
   // run on it; anything else waits for the handshake (a replay never completes one).
-  if (!guard.handshakeDone && !def?.options.idempotent) {
-    peer.stats.rejected.earlyDataHeld++;
-    await guard.handshake;
-  }
+  const early = def?.options.idempotent ? undefined : guard.holdEarly();
+  if (early) await early;
   const call = new CallSignal(peer);
   let timer: ReturnType<typeof setTimeout> | undefined;
   const deadline = req.deadlineMs > 0 ? Date.now() + req.deadlineMs : undefined;
@@ -299,11 +297,9 @@ async function serveOpen(peer: Peer, s: BidiStream, reader: FrameReader, open: O
   const checked = guard.check("stream", open.name);
   const verdict = "then" in checked ? await checked : checked;
   if (!verdict.ok) return refuse(peer, s, reader, verdict, `stream "${open.name}"`);
-  if (!guard.handshakeDone) {
-    // Opened in 0-RTT early data, which an attacker can replay: wait for the handshake.
-    peer.stats.rejected.earlyDataHeld++;
-    await guard.handshake;
-  }
+  // Opened in 0-RTT early data, which an attacker can replay: wait for the handshake.
+  const early = guard.holdEarly();
+  if (early) await early;
   const def = registry.streams.get(open.name);
   const ac = new AbortController();
   const onConnClose = () => ac.abort(peer.connectionSignal.reason);
@@ -357,11 +353,9 @@ const FLOOD_PAUSE_MAX_MS = 250;
 export async function serveEvents(peer: Peer, r: RecvStream, budget?: ReceiveBudget): Promise<void> {
   const reader = new FrameReader(r, peer.init.frames, budget);
   try {
-    if (!peer.guard.handshakeDone) {
-      // Events are never replay-safe: the lane waits for the handshake (counted once per lane).
-      peer.stats.rejected.earlyDataHeld++;
-      await peer.guard.handshake;
-    }
+    // Events are never replay-safe: the lane waits for the handshake (counted once per lane).
+    const early = peer.guard.holdEarly();
+    if (early) await early;
     let limitedRun = 0;
     for (let f = await reader.next(); f; f = await reader.next()) {
       if (f.type !== FrameType.EVENT) throw new RpcError(ErrorCode.DATA_LOSS, `unexpected frame type ${f.type} on the event lane`);
@@ -384,10 +378,7 @@ export async function serveEvents(peer: Peer, r: RecvStream, budget?: ReceiveBud
   } catch (e) {
     // The peer's bytes, not our failure: counted like a refused stream, not reported as an error
     // (a peer sending garbage lanes must not flood the application's error sink).
-    if (e instanceof RpcError && e.code === ErrorCode.DATA_LOSS) peer.stats.rejected.malformedFrames++;
-    else if (e instanceof RpcError && e.code === ErrorCode.RESOURCE_EXHAUSTED) {
-      if ((e.details as { maxBufferedBytes?: number } | undefined)?.maxBufferedBytes === undefined) peer.stats.rejected.oversizeFrames++;
-    } else if (!peer.isClosed && !(e instanceof TransportError)) peer.init.onError(e, "event lane");
+    if (!peer.guard.countRefusedFrame(e) && !peer.isClosed && !(e instanceof TransportError)) peer.init.onError(e, "event lane");
     r.stopSending(errorCodeNumber(ErrorCode.DATA_LOSS));
   }
 }
