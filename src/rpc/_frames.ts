@@ -3,10 +3,10 @@
 
 import type { FrameCodec } from "../protocol/codec.ts";
 import { DecodeError } from "../protocol/decode_error.ts";
-import { type Frame, FrameFlag } from "../protocol/frame.ts";
+import { type Frame, FrameFlag, FrameType } from "../protocol/frame.ts";
 import type { PayloadCodec } from "../protocol/payload_codec.ts";
-import { ErrorCode, RpcError } from "../protocol/rpc_error.ts";
-import type { RecvStream } from "../transport/types.ts";
+import { ErrorCode, errorCodeNumber, RpcError } from "../protocol/rpc_error.ts";
+import type { Connection, RecvStream, SendStream } from "../transport/types.ts";
 
 /**
  * Bytes a connection may hold in incomplete frames over all its incoming streams at once. The
@@ -119,4 +119,22 @@ export function decodePayload(flags: number, payload: Uint8Array, codec: Payload
   if (flags & FrameFlag.RAW) return payload;
   if (payload.length === 0) return undefined;
   return codec.decode(payload);
+}
+
+/**
+ * Tells the peer why on stream `s` (a GOAWAY with `err`'s code and message; `end` ends the stream
+ * after it), then closes the connection with `closeCode` once the frame had a moment to arrive (a
+ * close sent at once could overtake it), or after 1 s if the write is held by flow control (a peer
+ * that does not read its control stream must not keep its connection that way). Resolves once the
+ * GOAWAY is written or cannot be.
+ */
+export async function goAwayAndClose(frames: FrameCodec, conn: Connection, s: SendStream, err: RpcError, closeCode: number, end: boolean): Promise<void> {
+  const close = () => void conn.close(closeCode, err.message).catch(() => {});
+  const stuck = setTimeout(close, 1000);
+  try {
+    await s.write(frames.encode({ type: FrameType.GOAWAY, flags: 0, code: errorCodeNumber(err.code), reason: err.message, payload: new Uint8Array(0) }));
+    if (end) await s.end();
+  } catch { /* gone */ }
+  clearTimeout(stuck);
+  setTimeout(close, 50);
 }

@@ -13,7 +13,7 @@ import { CloseCode, PROTOCOL_VERSION } from "../protocol/version.ts";
 import type { BidiStream, Connection, SocketAddress } from "../transport/types.ts";
 import { streamError } from "../stream/echo_stream.ts";
 import { TransportError } from "../transport/transport_error.ts";
-import { decodePayload, FrameReader, type ReceiveBudget } from "./_frames.ts";
+import { decodePayload, FrameReader, goAwayAndClose, type ReceiveBudget } from "./_frames.ts";
 import { type ClockSource, type ClockSyncOptions, SyncedClock } from "../clock/sync.ts";
 import { Peer } from "./peer.ts";
 import type { Registry } from "./registry.ts";
@@ -178,19 +178,6 @@ async function refuseStream(setup: PeerSetup, s: BidiStream, e: unknown, peer: P
 }
 
 /**
- * Tells the peer why on stream `s` (a GOAWAY with `err`'s code and message; `end` ends the stream
- * after it), then closes the connection with `closeCode` once the frame had a moment to arrive
- * (a close sent at once could overtake it).
- */
-async function goAwayAndClose(setup: PeerSetup, conn: Connection, s: BidiStream, err: RpcError, closeCode: number, end: boolean): Promise<void> {
-  try {
-    await s.write(setup.frames.encode({ type: FrameType.GOAWAY, flags: 0, code: errorCodeNumber(err.code), reason: err.message, payload: EMPTY }));
-    if (end) await s.end();
-  } catch { /* gone */ }
-  setTimeout(() => conn.close(closeCode, err.message).catch(() => {}), 50);
-}
-
-/**
  * Server side: waits for HELLO, checks version and credentials, answers WELCOME. One deadline,
  * `handshakeTimeoutMs`, covers the whole of it, `authenticate` included: a hung auth backend must
  * not hold connections open (each one costs the server state until it ends).
@@ -241,7 +228,7 @@ export function acceptPeer(
     clearTimeout(timer);
     reject(err);
     setup.onError(err, `handshake with ${conn.remote.host}:${conn.remote.port}`);
-    await goAwayAndClose(setup, conn, s, err, close, true);
+    await goAwayAndClose(setup.frames, conn, s, err, close, true);
   };
   route(conn, setup, ready, async (s, reader, hello) => {
     if (done) return void s.end().catch(() => {}); // HELLO after the timeout closed the connection
@@ -415,7 +402,7 @@ function watchControl(peer: Peer, reader: FrameReader, setup: PeerSetup): void {
   /** The control stream broke the protocol: say why on it, then close the connection. */
   const violation = (message: string) => {
     if (peer.isClosed) return;
-    goAwayAndClose(setup, conn, control, new RpcError(ErrorCode.DATA_LOSS, message), CloseCode.PROTOCOL_ERROR, false);
+    goAwayAndClose(setup.frames, conn, control, new RpcError(ErrorCode.DATA_LOSS, message), CloseCode.PROTOCOL_ERROR, false);
   };
   const closingSoon = () => Promise.race([peer.closed, new Promise((r) => setTimeout(r, 100))]);
   (async () => {

@@ -12,7 +12,7 @@ import { ErrorCode, errorCodeFromNumber, errorCodeNumber, RpcError } from "../pr
 import type { BidiStream, CloseInfo, Connection, PeerCertificate, SendStream, SocketAddress } from "../transport/types.ts";
 import { type DatagramLink, EchoStream, encodeFrame, type StreamMode, streamError, writeParts } from "../stream/echo_stream.ts";
 import { type TimeSyncOptions, wireTimeSyncOptions } from "../stream/time_sync.ts";
-import { decodePayload, encodePayload, FrameReader } from "./_frames.ts";
+import { decodePayload, encodePayload, FrameReader, goAwayAndClose } from "./_frames.ts";
 import type { Registry } from "./registry.ts";
 import { serveStream } from "./_serve.ts";
 import { StreamBuilder, type StreamOpenOptions } from "./stream_builder.ts";
@@ -457,12 +457,8 @@ export class Peer {
     if (this.#closing || this.#abused) return;
     this.#abused = true;
     this.stats.rejected[reason]++;
-    const f = this.init.frames.encode({ type: FrameType.GOAWAY, flags: 0, code: errorCodeNumber(ErrorCode.RESOURCE_EXHAUSTED), reason: message, payload: EMPTY });
-    const close = () => void this.init.conn.close(closeCode, message).catch(() => {});
-    const write = this.control?.write(f);
-    if (!write) return close();
-    write.catch(() => {}).finally(() => setTimeout(close, 50));
-    setTimeout(close, 1000); // a control stream blocked by flow control must not keep it open
+    if (!this.control) return void this.init.conn.close(closeCode, message).catch(() => {});
+    goAwayAndClose(this.init.frames, this.init.conn, this.control, new RpcError(ErrorCode.RESOURCE_EXHAUSTED, message), closeCode, false);
   }
 
   #abused = false;
