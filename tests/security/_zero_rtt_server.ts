@@ -12,8 +12,6 @@
 // handshake as complete at once (what src/transport/deno.ts did before it passed quinn's
 // handshake on), so the RPC layer cannot tell early data from confirmed data and runs
 // non-idempotent requests on it. The test must fail against it.
-// `--fixed` simulates, in the same wrapper, the fixes this test's report proposes for
-// src/transport/deno.ts and bun.ts, to check the test passes once they are made.
 
 import { createDevCertificates } from "../../src/security/mod.ts";
 import { handler } from "../../src/rpc/definitions.ts";
@@ -24,13 +22,11 @@ import type { Connection, HandshakeInfo, Transport } from "../../src/transport/t
 
 const argv = (globalThis as unknown as { process: { argv: string[] } }).process.argv;
 const bypass = argv.includes("--bypass");
-/** A simulation of the fixes proposed for src/transport (see watched()), to check the test passes with them. */
-const fixed = argv.includes("--fixed");
 /** For measurement: a server without `.earlyData()`. */
 const earlyData = !argv.includes("--no-early-data");
 const now = () => performance.timeOrigin + performance.now();
 
-interface Call {
+export interface Call {
   method: string;
   /** Epoch ms (sub-ms), same clock as the client process's relay. */
   at: number;
@@ -60,34 +56,18 @@ function record(method: string, ctx: Context, value: number): number {
   return value;
 }
 
-/** The runtime's transport, watched (and under --bypass or --fixed, changed). */
+/** The runtime's transport, watched (and under --bypass, changed). */
 function watched(t: Transport): Transport {
   return {
     ...t,
     listen: (o, onConnection) =>
-      // --fixed on Bun: no early data at all (its server cannot tell when the handshake completes).
-      t.listen(fixed && t.name === "bun" ? { ...o, earlyData: false } : o, (c: Connection) => {
+      t.listen(o, (c: Connection) => {
         const seen: ConnSeen = { port: c.remote.port, at: now() };
         conns.push(seen);
         c.handshake.then(() => (seen.handshakeAt = now()), () => (seen.handshakeFailed = true));
         c.closed.then(() => (seen.closedAt = now()));
-        let handshake: Promise<HandshakeInfo> | undefined;
-        if (bypass) handshake = Promise.resolve({ resumed: false, earlyDataAccepted: undefined });
-        if (fixed && t.name === "deno") {
-          // Deno resolves QuicConn.handshake when the connection is lost before its handshake
-          // completed (quinn's ZeroRttAccepted yields false, Deno drops it): a handshake that
-          // resolves on a connection closed by then did not complete.
-          let closed = false;
-          c.closed.then(() => (closed = true));
-          handshake = c.handshake.then(async (info) => {
-            await new Promise((r) => setTimeout(r, 0));
-            if (closed) throw new Error("the connection was lost before its handshake completed");
-            return info;
-          });
-          handshake.catch(() => {});
-        }
-        if (!handshake) return onConnection(c);
-        const h = handshake;
+        if (!bypass) return onConnection(c);
+        const h: Promise<HandshakeInfo> = Promise.resolve({ resumed: false, earlyDataAccepted: undefined });
         onConnection(
           new Proxy(c, {
             get(target, key) {

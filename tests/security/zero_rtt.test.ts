@@ -18,29 +18,21 @@
 //
 // ZERO_RTT_MUTATION=bypass runs the server with a transport that reports every handshake done at
 // once (the RPC layer's hold cannot work): the replay test on Deno must then fail.
-// ZERO_RTT_MUTATION=fixed simulates the transport fixes proposed for the failures this test
-// found (see _zero_rtt_server.ts): every test must then pass.
 // ZERO_RTT_DEBUG=/some/prefix writes each runtime's raw results to /some/prefix.<runtime>.json.
 
 import { beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { run, runtimeCommand } from "../support/process.ts";
+import type { Call } from "./_zero_rtt_server.ts";
 
 const SERVER = join(import.meta.dir, "_zero_rtt_server.ts");
 const CLIENT = join(import.meta.dir, "_zero_rtt_client.ts");
 const MUTATION = process.env.ZERO_RTT_MUTATION;
-const SERVER_ARGS = MUTATION === "bypass" ? ["--bypass"] : MUTATION === "fixed" ? ["--fixed"] : [];
+const SERVER_ARGS = MUTATION === "bypass" ? ["--bypass"] : [];
 
 type Runtime = "deno" | "bun";
 type Mode = "replay" | "withhold";
 
-interface Call {
-  method: string;
-  at: number;
-  port: number;
-  guardEarly: boolean;
-  value: number;
-}
 interface Result {
   runtime: string;
   mode: Mode;
