@@ -30,6 +30,9 @@ import type {
 import { serverTls } from "./_server_tls.ts";
 import { advertisedStreams, slotGivenUp, StreamGate } from "./_stream_gate.ts";
 import { PendingOpens } from "./_bun_slots.ts";
+import { ConnectionSet, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_BIDI_STREAMS, DEFAULT_MAX_UNI_STREAMS, lowerIdle } from "./_connections.ts";
+import { handshakeDeadline } from "./_handshake.ts";
+import { Incoming } from "./_incoming.ts";
 import {
   checkDatagram,
   clientTrust,
@@ -64,7 +67,7 @@ const FLOW_WINDOWS = {
 };
 
 /** Bun takes `maxIdleTimeout` in seconds (measured); keep the stack's above our watchdog's. */
-function stackIdleSeconds(idleTimeoutMs = 30000): number {
+function stackIdleSeconds(idleTimeoutMs = DEFAULT_IDLE_TIMEOUT_MS): number {
   return Math.ceil(idleTimeoutMs / 1000) + 2;
 }
 
@@ -178,8 +181,11 @@ class BunConnection implements Connection {
   readonly #gate: StreamGate<Any>;
   readonly #pendingOpens: PendingOpens;
   readonly closed: Promise<CloseInfo>;
-  #handlers: IncomingHandlers | undefined;
-  #pending: Array<() => void> = [];
+  /** The peer's streams, held until handle() (which may be called once). */
+  readonly #incoming = new Incoming<Any>((stream, h) => {
+    if (stream.direction === "uni") h.uni ? h.uni(new BunStream(stream, this.#live)) : stream.destroy();
+    else h.bidi ? this.#gate.push(stream) : stream.destroy();
+  });
   #localClose = false;
   readonly #live: Liveness = {};
   readonly handshake: Promise<HandshakeInfo>;
@@ -197,7 +203,7 @@ class BunConnection implements Connection {
     // A slot is back once the stack has closed the stream both ways (`closed` settles).
     this.#gate = new StreamGate<Any>(maxBidiStreams, (stream, done) => {
       stream.closed.then(done, done);
-      this.#handlers!.bidi!(new BunStream(stream, this.#live));
+      this.#incoming.handlers!.bidi!(new BunStream(stream, this.#live));
     });
     this.handshake = new Promise<HandshakeInfo>((ok, fail) => (this.#settle = { ok, fail }));
     this.handshake.catch(() => {});
@@ -207,20 +213,12 @@ class BunConnection implements Connection {
       () => ({ code: 0, reason: "", local: this.#localClose }),
       (e: Any) => ({ code: codeFrom(e) ?? 0, reason: String(e?.reason ?? e?.message ?? ""), local: this.#localClose }),
     );
-    session.onstream = (stream: Any) => {
-      const deliver = () => {
-        const h = this.#handlers!;
-        if (stream.direction === "uni") h.uni ? h.uni(new BunStream(stream, this.#live)) : stream.destroy();
-        else h.bidi ? this.#gate.push(stream) : stream.destroy();
-      };
-      if (this.#handlers) deliver();
-      else this.#pending.push(deliver);
-    };
+    session.onstream = (stream: Any) => this.#incoming.push(stream);
     session.closed.finally(() => {
       for (const s of this.#gate.clear()) s.destroy();
       this.#pendingOpens.poll();
     }).catch(() => {});
-    session.ondatagram = (data: Uint8Array) => this.#handlers?.datagram?.(data);
+    session.ondatagram = (data: Uint8Array) => this.#incoming.handlers?.datagram?.(data);
   }
 
   /**
@@ -252,11 +250,11 @@ class BunConnection implements Connection {
     this.#s.closed.finally(() => clearInterval(timer)).catch(() => {});
   }
 
-  idleTimeoutMs = 30000;
+  idleTimeoutMs = DEFAULT_IDLE_TIMEOUT_MS;
   #watchTimer: ReturnType<typeof setInterval> | undefined;
 
   lowerIdleTimeout(ms: number): void {
-    if (!(ms >= 1000) || ms >= this.idleTimeoutMs) return;
+    if (lowerIdle(this.idleTimeoutMs, ms) === this.idleTimeoutMs) return;
     this.idleTimeoutMs = ms;
     // Watch at the new pace: the old tick may be up to 1 s, a quarter of a 4 s limit.
     if (this.#watchTimer !== undefined) {
@@ -305,9 +303,7 @@ class BunConnection implements Connection {
   }
 
   handle(handlers: IncomingHandlers): void {
-    if (this.#handlers) throw new TransportError(E.INVALID_ARGUMENT, "handle() may be called once per connection");
-    this.#handlers = handlers;
-    for (const d of this.#pending.splice(0)) d();
+    this.#incoming.handle(handlers);
   }
 
   async openBidi(options?: OpenStreamOptions): Promise<BidiStream> {
@@ -374,14 +370,13 @@ export const bunTransport: Transport = {
     const { createPrivateKey } = await import("node:crypto");
     const { tls, trust } = await serverTls(o);
     const enc = new TextEncoder();
-    const sessions = new Set<Any>();
+    const sessions = new ConnectionSet<Any>();
     const ep = await q.listen(
       (session: Any) => {
         session.closed.catch(() => {});
-        sessions.add(session);
-        session.closed.finally(() => sessions.delete(session)).catch(() => {});
+        sessions.add(session, session.closed);
         // Register handlers synchronously so no early stream is missed; surface it once open.
-        const c = new BunConnection(session, undefined, o.idleTimeoutMs ?? 30000, o.maxBidiStreams ?? 1024);
+        const c = new BunConnection(session, undefined, o.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS, o.maxBidiStreams ?? DEFAULT_MAX_BIDI_STREAMS);
         session.opened.then(
           (info: Any) => onConnection(c.opened(info)),
           () => {},
@@ -395,8 +390,8 @@ export const bunTransport: Transport = {
         ...(tls.clientCa ? { verifyClient: true, ca: [enc.encode(tls.clientCa)] } : {}),
         transportParams: {
           ...FLOW_WINDOWS,
-          initialMaxStreamsBidi: advertisedStreams(o.maxBidiStreams ?? 1024),
-          initialMaxStreamsUni: o.maxUniStreams ?? 64,
+          initialMaxStreamsBidi: advertisedStreams(o.maxBidiStreams ?? DEFAULT_MAX_BIDI_STREAMS),
+          initialMaxStreamsUni: o.maxUniStreams ?? DEFAULT_MAX_UNI_STREAMS,
           maxIdleTimeout: stackIdleSeconds(o.idleTimeoutMs),
           maxDatagramFrameSize: 1350,
         },
@@ -408,7 +403,7 @@ export const bunTransport: Transport = {
       address: { host: String(addr?.address ?? o.host), port: Number(addr?.port) },
       trust,
       async close(code = 0, reason = "") {
-        await Promise.all([...sessions].map((s) => closeSession(s, code, reason)));
+        await sessions.closeAll((s) => closeSession(s, code, reason));
         await ep.close?.().catch?.(() => {});
         ep.destroy?.();
       },
@@ -450,17 +445,13 @@ export const bunTransport: Transport = {
         ...FLOW_WINDOWS,
         maxDatagramFrameSize: 1350,
         maxIdleTimeout: stackIdleSeconds(o.idleTimeoutMs),
-        initialMaxStreamsBidi: advertisedStreams(o.maxBidiStreams ?? 1024),
-        initialMaxStreamsUni: 64,
+        initialMaxStreamsBidi: advertisedStreams(o.maxBidiStreams ?? DEFAULT_MAX_BIDI_STREAMS),
+        initialMaxStreamsUni: DEFAULT_MAX_UNI_STREAMS,
       },
       keepAlive: keepAliveMs(o.idleTimeoutMs),
     });
     session.closed.catch(() => {});
-    const timeoutMs = o.handshakeTimeoutMs ?? 5000;
-    const timer = setTimeout(
-      () => session.destroy(new TransportError(E.HANDSHAKE_TIMEOUT, `no QUIC handshake with ${hostPort(o.host, o.port)} within ${timeoutMs} ms`)),
-      timeoutMs,
-    );
+    const deadline = handshakeDeadline(hostPort(o.host, o.port), o.handshakeTimeoutMs, (e) => session.destroy(e));
     const checkPin = () => {
       if (!fp) return;
       const got = String(session.peerCertificate?.fingerprint256 ?? "").replace(/:/g, "").toLowerCase();
@@ -472,10 +463,10 @@ export const bunTransport: Transport = {
     };
     if (ticket) {
       // 0-RTT: hand the connection out now so streams opened at once go as early data.
-      const c = new BunConnection(session, undefined, o.idleTimeoutMs ?? 30000, o.maxBidiStreams ?? 1024).asClient();
+      const c = new BunConnection(session, undefined, o.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS, o.maxBidiStreams ?? DEFAULT_MAX_BIDI_STREAMS).asClient();
       session.opened.then(
         (info: Any) => {
-          clearTimeout(timer);
+          deadline.clear();
           try {
             checkPin();
             c.opened(info);
@@ -484,7 +475,7 @@ export const bunTransport: Transport = {
           }
         },
         (e: unknown) => {
-          clearTimeout(timer);
+          deadline.clear();
           c.failed(e);
         },
       );
@@ -496,9 +487,9 @@ export const bunTransport: Transport = {
     } catch (e) {
       throw handshakeError(e);
     } finally {
-      clearTimeout(timer);
+      deadline.clear();
     }
     checkPin();
-    return new BunConnection(session, info, o.idleTimeoutMs ?? 30000, o.maxBidiStreams ?? 1024).asClient();
+    return new BunConnection(session, info, o.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS, o.maxBidiStreams ?? DEFAULT_MAX_BIDI_STREAMS).asClient();
   },
 };

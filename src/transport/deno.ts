@@ -31,6 +31,10 @@ import type {
 import { serverTls } from "./_server_tls.ts";
 import { advertisedStreams, StreamGate } from "./_stream_gate.ts";
 import { OpenQueue } from "./_deno_open_queue.ts";
+import { ConnectionSet, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_BIDI_STREAMS, DEFAULT_MAX_UNI_STREAMS, lowerIdle } from "./_connections.ts";
+import { handshakeDeadline } from "./_handshake.ts";
+import { checkFirstHandle } from "./_incoming.ts";
+import { forEachValue, WebHalves } from "./_web_stream.ts";
 import {
   checkDatagram,
   clientTrust,
@@ -62,10 +66,7 @@ const READ_MIN = 2048;
 const READ_MAX = 64 * 1024;
 
 class DenoStream implements BidiStream {
-  #w: WritableStreamDefaultWriter<Uint8Array> | undefined;
-  #r: ReadableStream<Uint8Array> | undefined;
-  /** The reader while an iteration holds it. */
-  #reader: ReadableStreamBYOBReader | undefined;
+  readonly #h: WebHalves;
   // Which halves are finished, for `onDone` (a half this stream lacks counts as finished).
   #sendDone: boolean;
   #recvDone: boolean;
@@ -75,8 +76,7 @@ class DenoStream implements BidiStream {
    * @param onDone Called once both halves are finished: quinn frees the stream's slot then.
    */
   constructor(readable?: ReadableStream<Uint8Array>, writable?: WritableStream<Uint8Array>, onDone?: () => void) {
-    this.#r = readable;
-    this.#w = writable?.getWriter();
+    this.#h = new WebHalves(readable, writable);
     this.#recvDone = !readable;
     this.#sendDone = !writable;
     this.#onDone = onDone;
@@ -94,7 +94,7 @@ class DenoStream implements BidiStream {
 
   async write(chunk: Uint8Array): Promise<void> {
     try {
-      await this.#w!.write(chunk);
+      await this.#h.writer.write(chunk);
     } catch (e) {
       // Stopped by the peer: quinn keeps the send half until it is reset, which nothing else does.
       this.reset(0);
@@ -104,7 +104,7 @@ class DenoStream implements BidiStream {
 
   async end(): Promise<void> {
     try {
-      await this.#w!.close();
+      await this.#h.writer.close();
       this.#finished("send");
     } catch (e) {
       this.reset(0);
@@ -114,13 +114,13 @@ class DenoStream implements BidiStream {
 
   reset(code: number): void {
     // Deno sends FIN here, not RESET_STREAM(code): a limitation of the stack.
-    this.#w?.abort(code).catch(() => {});
+    this.#h.abort(code);
     this.#finished("send");
   }
 
   stopSending(code: number): void {
     // The iteration's reader while it holds the lock; the stream itself once it let go.
-    (this.#reader ?? this.#r)?.cancel(code).catch(() => {});
+    this.#h.cancel(code);
     this.#finished("recv");
   }
 
@@ -130,7 +130,7 @@ class DenoStream implements BidiStream {
     // read, 34 KB with a 1 KiB BYOB read). Reads start small and double, up to 64 KiB, while
     // they come back full (and halve while they come back mostly empty), so a bulk transfer
     // still reads in large chunks.
-    const reader = (this.#reader = this.#r!.getReader({ mode: "byob" }));
+    const reader = this.#h.byobReader();
     let size = READ_MIN;
     const read = () => reader.read(new Uint8Array(size));
     let finished = false;
@@ -166,7 +166,7 @@ class DenoStream implements BidiStream {
         appCode: reset && m ? Number(m[1]) : undefined,
       });
     } finally {
-      this.#reader = undefined;
+      this.#h.unlock();
       // Leaving early stops reading: quinn keeps a stream, and its slot in the peer's limit,
       // until its receiving side is read to the end or stopped. (Releasing the lock instead
       // left it unread for good; a later stopSending() then had no reader to cancel.)
@@ -178,9 +178,9 @@ class DenoStream implements BidiStream {
 
 class DenoConnection implements Connection {
   /** Recorded for the RPC layer's HELLO/WELCOME; quinn negotiates the smaller value itself. */
-  idleTimeoutMs = 30000;
+  idleTimeoutMs = DEFAULT_IDLE_TIMEOUT_MS;
   lowerIdleTimeout(ms: number): void {
-    if (ms >= 1000 && ms < this.idleTimeoutMs) this.idleTimeoutMs = ms;
+    this.idleTimeoutMs = lowerIdle(this.idleTimeoutMs, ms);
   }
   readonly #c: Any;
   readonly #maxBidi: number;
@@ -188,7 +188,7 @@ class DenoConnection implements Connection {
   #gate: StreamGate<Any> | undefined;
   readonly closed: Promise<CloseInfo>;
   #local = false;
-  #started = false;
+  #handlers: IncomingHandlers | undefined;
   readonly handshake: Promise<HandshakeInfo>;
   /** Deno's QUIC server can neither request nor see client certificates. */
   readonly peerCertificate: PeerCertificate | undefined = undefined;
@@ -224,25 +224,16 @@ class DenoConnection implements Connection {
   }
 
   handle(h: IncomingHandlers): void {
-    if (this.#started) throw new TransportError(E.INVALID_ARGUMENT, "handle() may be called once per connection");
-    this.#started = true;
-    const pump = async <T>(stream: ReadableStream<T>, fn: (v: T) => void) => {
-      const reader = stream.getReader();
-      try {
-        while (true) {
-          const { value, done } = await reader.read();
-          if (done) return;
-          fn(value);
-        }
-      } catch { /* connection closed */ }
-    };
+    // No queue of early streams: Deno's own incoming-stream readables hold them until read.
+    checkFirstHandle(this.#handlers);
+    this.#handlers = h;
     const gate = (this.#gate = new StreamGate<Any>(this.#maxBidi, (b, done) => h.bidi!(new DenoStream(b.readable, b.writable, done))));
     this.closed.then(() => gate.clear());
-    pump(this.#c.incomingBidirectionalStreams, (b: Any) => {
+    forEachValue(this.#c.incomingBidirectionalStreams, (b: Any) => {
       if (h.bidi) gate.push(b);
       else b.readable.cancel(0).catch(() => {});
     });
-    pump(this.#c.incomingUnidirectionalStreams, (r: Any) => {
+    forEachValue(this.#c.incomingUnidirectionalStreams, (r: Any) => {
       if (h.uni) h.uni(new DenoStream(r, undefined));
       else r.cancel(0).catch(() => {});
     });
@@ -316,12 +307,12 @@ export const denoTransport: Transport = {
       alpnProtocols: [o.alpn],
       cert: tls.cert,
       key: tls.key,
-      maxConcurrentBidirectionalStreams: advertisedStreams(o.maxBidiStreams ?? 1024),
-      maxConcurrentUnidirectionalStreams: o.maxUniStreams ?? 64,
-      maxIdleTimeout: o.idleTimeoutMs ?? 30000,
+      maxConcurrentBidirectionalStreams: advertisedStreams(o.maxBidiStreams ?? DEFAULT_MAX_BIDI_STREAMS),
+      maxConcurrentUnidirectionalStreams: o.maxUniStreams ?? DEFAULT_MAX_UNI_STREAMS,
+      maxIdleTimeout: o.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
       keepAliveInterval: keepAliveMs(o.idleTimeoutMs),
     });
-    const conns = new Set<DenoConnection>();
+    const conns = new ConnectionSet<DenoConnection>();
     const accepted = (conn: Any) => {
       // Accepted with 0-RTT on, the connection arrives before its handshake completes: until
       // then, what the client sends is replayable early data (the RPC layer holds it).
@@ -339,10 +330,9 @@ export const denoTransport: Transport = {
             return { resumed: false, earlyDataAccepted: undefined };
           })
         : undefined;
-      const c = new DenoConnection(conn, o.maxBidiStreams ?? 1024, handshake);
-      c.idleTimeoutMs = o.idleTimeoutMs ?? 30000;
-      conns.add(c);
-      c.closed.then(() => conns.delete(c));
+      const c = new DenoConnection(conn, o.maxBidiStreams ?? DEFAULT_MAX_BIDI_STREAMS, handshake);
+      c.idleTimeoutMs = o.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+      conns.add(c, c.closed);
       onConnection(c);
     };
     (async () => {
@@ -368,7 +358,7 @@ export const denoTransport: Transport = {
       address: { host: String(ep.addr.hostname), port: Number(ep.addr.port) },
       trust,
       async close(code = 0, reason = "") {
-        await Promise.all([...conns].map((c) => c.close(code, reason)));
+        await conns.closeAll((c) => c.close(code, reason));
         try {
           listener.stop?.();
         } catch { /* already stopped */ }
@@ -381,7 +371,6 @@ export const denoTransport: Transport = {
     const D = deno();
     const { ca, fingerprint: fp, serverName } = clientTrust(o.tls, o.host);
     if (!!o.tls.cert !== !!o.tls.key) throw new TransportError(E.INVALID_ARGUMENT, "a client certificate needs both cert and key");
-    const timeoutMs = o.handshakeTimeoutMs ?? 5000;
     if (o.zeroRtt) zeroRttEndpoint ??= new D.QuicEndpoint({ hostname: o.host.includes(":") ? "::" : "0.0.0.0", port: 0 });
     const pending = D.connectQuic({
       hostname: o.host,
@@ -392,9 +381,9 @@ export const denoTransport: Transport = {
       serverCertificateHashes: fp && !ca ? [{ algorithm: "sha-256", value: hexToBytes(fp).buffer }] : undefined,
       ...(o.tls.cert ? { cert: o.tls.cert, key: o.tls.key } : {}),
       ...(o.zeroRtt ? { zeroRtt: true, endpoint: zeroRttEndpoint } : {}),
-      maxIdleTimeout: o.idleTimeoutMs ?? 30000,
+      maxIdleTimeout: o.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
       keepAliveInterval: keepAliveMs(o.idleTimeoutMs),
-      maxConcurrentBidirectionalStreams: advertisedStreams(o.maxBidiStreams ?? 1024),
+      maxConcurrentBidirectionalStreams: advertisedStreams(o.maxBidiStreams ?? DEFAULT_MAX_BIDI_STREAMS),
     });
     if (typeof pending?.then !== "function") {
       // A connection handed back synchronously is a resumed one sending 0-RTT data; Deno does
@@ -405,22 +394,18 @@ export const denoTransport: Transport = {
           throw handshakeError(e);
         },
       );
-      return Object.assign(new DenoConnection(pending, o.maxBidiStreams ?? 1024, done), { idleTimeoutMs: o.idleTimeoutMs ?? 30000 });
+      return Object.assign(new DenoConnection(pending, o.maxBidiStreams ?? DEFAULT_MAX_BIDI_STREAMS, done), { idleTimeoutMs: o.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS });
     }
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        // Close the connection should the handshake finish after we gave up.
-        Promise.resolve(pending).then((c: Any) => c.close({ closeCode: 0, reason: "handshake timeout" }), () => {});
-        reject(new TransportError(E.HANDSHAKE_TIMEOUT, `no QUIC handshake with ${o.host}:${o.port} within ${timeoutMs} ms`));
-      }, timeoutMs);
+    const deadline = handshakeDeadline(`${o.host}:${o.port}`, o.handshakeTimeoutMs, () => {
+      // Close the connection should the handshake finish after we gave up.
+      Promise.resolve(pending).then((c: Any) => c.close({ closeCode: 0, reason: "handshake timeout" }), () => {});
     });
     try {
-      return Object.assign(new DenoConnection(await Promise.race([pending, timeout]), o.maxBidiStreams ?? 1024), { idleTimeoutMs: o.idleTimeoutMs ?? 30000 });
+      return Object.assign(new DenoConnection(await deadline.race(pending), o.maxBidiStreams ?? DEFAULT_MAX_BIDI_STREAMS), { idleTimeoutMs: o.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS });
     } catch (e) {
       throw handshakeError(e);
     } finally {
-      clearTimeout(timer);
+      deadline.clear();
     }
   },
 };

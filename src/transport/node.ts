@@ -31,6 +31,10 @@ import type {
 } from "./types.ts";
 import { checkDatagram, clientTrust, keepAliveMs, TransportError, TransportErrorCode as E } from "./transport_error.ts";
 import { serverTls } from "./_server_tls.ts";
+import { ConnectionSet, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_BIDI_STREAMS, DEFAULT_MAX_UNI_STREAMS, lowerIdle } from "./_connections.ts";
+import { handshakeDeadline } from "./_handshake.ts";
+import { Incoming } from "./_incoming.ts";
+import { WebHalves } from "./_web_stream.ts";
 
 // deno-lint-ignore no-explicit-any
 type Any = any;
@@ -52,9 +56,9 @@ const codecs = {
 function common(alpn: string, idleTimeoutMs: number | undefined, bidi: number | undefined) {
   return {
     applicationProtos: [alpn],
-    maxIdleTimeout: idleTimeoutMs ?? 30000,
+    maxIdleTimeout: idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
     keepAliveIntervalTime: keepAliveMs(idleTimeoutMs),
-    initialMaxStreamsBidi: bidi ?? 1024,
+    initialMaxStreamsBidi: bidi ?? DEFAULT_MAX_BIDI_STREAMS,
     maxSendUdpPayloadSize: UDP_PAYLOAD,
     maxRecvUdpPayloadSize: 65527,
     readableChunkSize: 64 * 1024,
@@ -73,22 +77,15 @@ function growBuffers(owner: Any): void {
 const why = (e: Any) => String(e?.message || e?.name || e);
 
 class NodeStream implements BidiStream {
-  #s: Any;
-  #w: WritableStreamDefaultWriter<Uint8Array> | undefined;
-  #reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  readonly #h: WebHalves;
 
   constructor(s: Any) {
-    this.#s = s;
-  }
-
-  // Lazy: an incoming uni stream's writable trips an internal assertion.
-  #writer(): WritableStreamDefaultWriter<Uint8Array> {
-    return (this.#w ??= this.#s.writable.getWriter());
+    this.#h = new WebHalves(s.readable, s.writable);
   }
 
   async write(chunk: Uint8Array): Promise<void> {
     try {
-      await this.#writer().write(chunk);
+      await this.#h.writer.write(chunk);
     } catch (e) {
       const code = (e as Any)?.[CODE];
       if (code !== undefined) throw new TransportError(E.STOP_SENDING, `the peer stopped this stream with code ${code}`, { cause: e, appCode: code });
@@ -98,22 +95,24 @@ class NodeStream implements BidiStream {
 
   async end(): Promise<void> {
     try {
-      await this.#writer().close();
+      await this.#h.writer.close();
     } catch (e) {
       throw new TransportError(E.CLOSED, `could not end the stream: ${why(e)}`, { cause: e, appCode: (e as Any)?.[CODE] });
     }
   }
 
   reset(code: number): void {
-    this.#writer().abort({ [CODE]: code }).catch(noop);
+    this.#h.abort({ [CODE]: code });
   }
 
   stopSending(code: number): void {
-    (this.#reader ?? this.#s.readable).cancel({ [CODE]: code }).catch(noop);
+    this.#h.cancel({ [CODE]: code });
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
-    const reader = (this.#reader = this.#s.readable.getReader() as ReadableStreamDefaultReader<Uint8Array>);
+    // The reader stays registered after its lock is released below (no unlock()), as before the
+    // shared WebHalves: a later stopSending() cancels the released reader, which does nothing.
+    const reader = this.#h.reader();
     try {
       while (true) {
         const { value, done } = await reader.read();
@@ -132,9 +131,9 @@ class NodeStream implements BidiStream {
 
 class NodeConnection implements Connection {
   /** Recorded for the RPC layer's HELLO/WELCOME; quiche negotiates the smaller value itself. */
-  idleTimeoutMs = 30000;
+  idleTimeoutMs = DEFAULT_IDLE_TIMEOUT_MS;
   lowerIdleTimeout(ms: number): void {
-    if (ms >= 1000 && ms < this.idleTimeoutMs) this.idleTimeoutMs = ms;
+    this.idleTimeoutMs = lowerIdle(this.idleTimeoutMs, ms);
   }
   readonly #c: Any;
   readonly #stop: (code: number, reason: string) => Promise<void>;
@@ -144,8 +143,12 @@ class NodeConnection implements Connection {
   readonly handshake: Promise<HandshakeInfo> = Promise.resolve({ resumed: false, earlyDataAccepted: false });
   /** Mutual TLS is not offered on this stack. */
   readonly peerCertificate: PeerCertificate | undefined = undefined;
-  #handlers: IncomingHandlers | undefined;
-  #pending: Any[] = [];
+  /** The peer's streams, held until handle() (which may be called once). */
+  readonly #incoming = new Incoming<Any>((stream, h) => {
+    const fn = stream.type === "uni" ? h.uni : h.bidi;
+    if (fn) fn(new NodeStream(stream));
+    else stream.cancel({ [CODE]: 0 });
+  });
   #local = false;
 
   constructor(conn: Any, stop: (code: number, reason: string) => Promise<void>) {
@@ -159,15 +162,7 @@ class NodeConnection implements Connection {
   }
 
   incoming(stream: Any): void {
-    if (this.#handlers) this.#deliver(stream);
-    else this.#pending.push(stream);
-  }
-
-  #deliver(stream: Any): void {
-    const h = this.#handlers!;
-    const fn = stream.type === "uni" ? h.uni : h.bidi;
-    if (fn) fn(new NodeStream(stream));
-    else stream.cancel({ [CODE]: 0 });
+    this.#incoming.push(stream);
   }
 
   get remote(): { host: string; port: number } {
@@ -183,8 +178,7 @@ class NodeConnection implements Connection {
   }
 
   handle(handlers: IncomingHandlers): void {
-    this.#handlers = handlers;
-    for (const s of this.#pending.splice(0)) this.#deliver(s);
+    this.#incoming.handle(handlers);
   }
 
   async #open(type: "bidi" | "uni"): Promise<NodeStream> {
@@ -261,19 +255,18 @@ export const nodeTransport: Transport = {
         key: tls.key,
         cert: tls.cert,
         verifyPeer: false,
-        initialMaxStreamsUni: o.maxUniStreams ?? 64,
+        initialMaxStreamsUni: o.maxUniStreams ?? DEFAULT_MAX_UNI_STREAMS,
         enableEarlyData: o.earlyData ?? false,
       },
       ...codecs,
     });
     const conns = new WeakMap<object, NodeConnection>();
-    const open = new Set<NodeConnection>();
+    const open = new ConnectionSet<NodeConnection>();
     const wrap = (conn: Any) => {
       let c = conns.get(conn);
       if (!c) {
-        conns.set(conn, (c = Object.assign(new NodeConnection(conn, (code, reason) => conn.stop(app(code, reason))), { idleTimeoutMs: o.idleTimeoutMs ?? 30000 })));
-        open.add(c);
-        c.closed.then(() => open.delete(c!));
+        conns.set(conn, (c = Object.assign(new NodeConnection(conn, (code, reason) => conn.stop(app(code, reason))), { idleTimeoutMs: o.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS })));
+        open.add(c, c.closed);
       }
       return c;
     };
@@ -287,7 +280,7 @@ export const nodeTransport: Transport = {
       trust,
       address: { host: hostOf(server.host), port: Number(server.port) },
       async close(code = 0, reason = "") {
-        await Promise.all([...open].map((c) => c.close(code, reason)));
+        await open.closeAll((c) => c.close(code, reason));
         await server.stop(app(code, reason)).catch(noop);
       },
     };
@@ -304,9 +297,8 @@ export const nodeTransport: Transport = {
       pinError = `fingerprint ${hex || "(none)"} does not match the pinned ${fp}`;
       return 298; // TLS alert bad_certificate
     };
-    const timeoutMs = o.handshakeTimeoutMs ?? 5000;
     const abort = new AbortController();
-    const timer = setTimeout(() => abort.abort(new Error("handshake timeout")), timeoutMs);
+    const deadline = handshakeDeadline(`${o.host}:${o.port}`, o.handshakeTimeoutMs, () => abort.abort(new Error("handshake timeout")));
     let client: Any;
     try {
       client = await QUICClient.createQUICClient({
@@ -325,9 +317,7 @@ export const nodeTransport: Transport = {
         ...codecs,
       }, { signal: abort.signal });
     } catch (e) {
-      if (abort.signal.aborted) {
-        throw new TransportError(E.HANDSHAKE_TIMEOUT, `no QUIC handshake with ${o.host}:${o.port} within ${timeoutMs} ms`, { cause: e });
-      }
+      if (abort.signal.aborted) throw deadline.error(e);
       const data = (e as Any)?.data;
       const detail = pinError || `${why(e)}${data?.errorCode ? ` (TLS alert ${data.errorCode - 256})` : ""}`;
       if (e instanceof errors.ErrorQUICConnectionLocalTLS) {
@@ -335,11 +325,11 @@ export const nodeTransport: Transport = {
       }
       throw new TransportError(E.CONNECT_FAILED, `connect failed: ${detail}`, { cause: e });
     } finally {
-      clearTimeout(timer);
+      deadline.clear();
     }
     growBuffers(client);
     const conn = client.connection;
-    const c = Object.assign(new NodeConnection(conn, (code, reason) => client.destroy(app(code, reason))), { idleTimeoutMs: o.idleTimeoutMs ?? 30000 });
+    const c = Object.assign(new NodeConnection(conn, (code, reason) => client.destroy(app(code, reason))), { idleTimeoutMs: o.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS });
     conn.addEventListener(events.EventQUICConnectionStream.name, (e: Any) => c.incoming(e.detail));
     if (fp && ca) {
       // A CA and a pin: the library checked the chain; check the leaf too.

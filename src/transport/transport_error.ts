@@ -39,19 +39,28 @@ const BRAND = Symbol.for("@echostream/core/TransportError");
  *
  * @example Telling a certificate problem from a dead port
  * ```ts
- * import { TransportError } from "@echostream/core/transport";
+ * import { readFile } from "node:fs/promises";
+ * import { defaultTransport, TransportError } from "@echostream/core/transport";
+ *
+ * const transport = await defaultTransport();
+ * const ca = await readFile("ca.pem", "utf8"); // the CA the server's certificate should lead to
  * try {
- *   // await transport.connect(...)
+ *   const conn = await transport.connect({ host: "127.0.0.1", port: 4433, alpn: "echostream/1", tls: { ca } });
+ *   await conn.close();
  * } catch (e) {
  *   if (e instanceof TransportError && e.code === "TLS_VERIFICATION") console.error("untrusted server");
  * }
  * ```
  */
 export class TransportError extends Error {
+  /** The stable code: branch on this, not on the message. */
   readonly code: TransportErrorCode;
+  /** The application error code the peer reset, stopped or closed with, when the stack reports one. */
   readonly appCode: number | undefined;
 
   /**
+   * Makes a transport error; adapters raise these, applications only catch them.
+   *
    * @param code The stable code.
    * @param message What happened, lower-case.
    * @param options The native error and the peer's application code, when there is one.

@@ -8,7 +8,9 @@
 
 /** A host and port. */
 export interface SocketAddress {
+  /** IPv4 or IPv6 address (or a host name, where one is accepted). */
   host: string;
+  /** UDP port. */
   port: number;
 }
 
@@ -45,8 +47,9 @@ export interface ClientTls {
 
 /** Options for {@link Transport.listen}. */
 export interface ListenOptions {
-  /** Address to bind; port 0 picks a free one. */
+  /** Address to bind, e.g. `"0.0.0.0"` or `"127.0.0.1"`. */
   host: string;
+  /** UDP port to bind; 0 picks a free one (read it from `listener.address`). */
   port: number;
   /** ALPN protocol id both ends must speak. */
   alpn: string;
@@ -63,7 +66,7 @@ export interface ListenOptions {
    * @default {1024}
    */
   maxBidiStreams?: number;
-  /** @default {64} */
+  /** Most unidirectional streams a peer may have open at once. @default {64} */
   maxUniStreams?: number;
   /**
    * Close a connection idle this long.
@@ -84,9 +87,13 @@ export interface ListenOptions {
 
 /** Options for {@link Transport.connect}. */
 export interface ConnectOptions {
+  /** Server address or host name. */
   host: string;
+  /** Server UDP port. */
   port: number;
+  /** ALPN protocol id both ends must speak. */
   alpn: string;
+  /** How to trust the server (a CA or a pinned fingerprint), and the client certificate for mutual TLS. */
   tls: ClientTls;
   /**
    * Give up on a handshake that has not finished in this time (there is no "connection
@@ -94,7 +101,7 @@ export interface ConnectOptions {
    * @default {5000}
    */
   handshakeTimeoutMs?: number;
-  /** @default {30000} */
+  /** Close the connection when idle this long, ms. @default {30000} */
   idleTimeoutMs?: number;
   /** Most bidirectional streams the server may have open toward this client at once; as for {@link ListenOptions.maxBidiStreams}. @default {1024} */
   maxBidiStreams?: number;
@@ -124,6 +131,7 @@ export interface HandshakeInfo {
 
 /** The certificate a peer presented (mutual TLS, on the server side). */
 export interface PeerCertificate {
+  /** The certificate's subject distinguished name, as the stack formats it. */
   subject: string;
   /** Lowercase hex SHA-256 of the certificate. */
   fingerprint: string;
@@ -133,6 +141,7 @@ export interface PeerCertificate {
 export interface CloseInfo {
   /** Application close code (0 for a clean close or a transport-level end). */
   code: number;
+  /** The reason string sent with the close (may be empty). */
   reason: string;
   /** Whether this side closed it. */
   local: boolean;
@@ -140,10 +149,15 @@ export interface CloseInfo {
 
 /** What a stack reports about a connection; absent fields are not offered by that stack. */
 export interface ConnectionStats {
+  /** Smoothed round-trip time, ms. */
   rttMs?: number;
+  /** Least round-trip time seen, ms. */
   minRttMs?: number;
+  /** Bytes sent on the connection (UDP payload). */
   bytesSent?: number;
+  /** Bytes received on the connection (UDP payload). */
   bytesReceived?: number;
+  /** Packets the stack declared lost. */
   packetsLost?: number;
   /** Bidirectional streams the peer opened that are being served now (not yet closed both ways). */
   incomingStreams?: number;
@@ -178,13 +192,17 @@ export interface BidiStream extends SendStream, RecvStream {}
 
 /** Callbacks for what the peer opens or sends. */
 export interface IncomingHandlers {
+  /** Called with each bidirectional stream the peer opens; left out, they are cancelled. */
   bidi?: (stream: BidiStream) => void;
+  /** Called with each unidirectional stream the peer opens; left out, they are cancelled. */
   uni?: (stream: RecvStream) => void;
+  /** Called with each datagram's payload; left out, datagrams are dropped. */
   datagram?: (data: Uint8Array) => void;
 }
 
 /** One QUIC connection. */
 export interface Connection {
+  /** The peer's address. */
   readonly remote: SocketAddress;
   /** The negotiated ALPN id. */
   readonly alpn: string;
@@ -210,15 +228,21 @@ export interface Connection {
    * `STREAM_LIMIT` (the abandoned stream never reaches the peer).
    */
   openBidi(options?: OpenStreamOptions): Promise<BidiStream>;
+  /** Opens a unidirectional (send-only) stream. */
   openUni(): Promise<SendStream>;
   /**
    * Starts delivering what the peer opens; streams that arrived earlier are delivered first.
    * Call it once per connection (a second call throws `INVALID_ARGUMENT`).
    */
   handle(handlers: IncomingHandlers): void;
-  /** @throws {TransportError} `DATAGRAM_TOO_LARGE` or `UNSUPPORTED`. */
+  /**
+   * Sends one unreliable QUIC datagram of at most `maxDatagramSize` bytes.
+   * @throws {TransportError} `DATAGRAM_TOO_LARGE` or `UNSUPPORTED`.
+   */
   sendDatagram(data: Uint8Array): Promise<void>;
+  /** Closes the connection with an application close code (default 0) and reason; resolves once closed. */
   close(code?: number, reason?: string): Promise<void>;
+  /** What the stack reports about the connection now. */
   stats(): ConnectionStats;
 }
 
@@ -237,7 +261,18 @@ export interface Listener {
 
 /** A QUIC stack behind one interface. */
 export interface Transport {
+  /** Which stack this is. */
   readonly name: "bun" | "deno" | "node";
+  /**
+   * Binds a listener; `onConnection` gets each accepted connection (with early data, before its
+   * handshake completes: see `connection.handshake`).
+   * @throws {TransportError} `INVALID_ARGUMENT` for bad options, `UNSUPPORTED` for a feature the
+   *   stack lacks (e.g. `clientCa` on Deno).
+   */
   listen(options: ListenOptions, onConnection: (connection: Connection) => void): Promise<Listener>;
+  /**
+   * Connects to a server.
+   * @throws {TransportError} `HANDSHAKE_TIMEOUT`, `TLS_VERIFICATION` or `CONNECT_FAILED`.
+   */
   connect(options: ConnectOptions): Promise<Connection>;
 }
