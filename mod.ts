@@ -42,11 +42,10 @@ export {
   type StreamHandlerDefinition,
   type StreamHandlerFn,
 } from "./src/rpc/definitions.ts";
-export type { Context } from "./src/rpc/context.ts";
+export type { Context, HelloInfo } from "./src/rpc/context.ts";
 export { type EmitOptions, Peer, type PeerStats, type RequestOptions } from "./src/rpc/peer.ts";
 export { type ClientStats, LIVE_STATS, type Rejections, type ServerStats } from "./src/rpc/stats.ts";
 export type { Middleware } from "./src/rpc/registry.ts";
-export type { HelloInfo } from "./src/rpc/_handshake.ts";
 export { StreamBuilder } from "./src/rpc/stream_builder.ts";
 export { EchoStream } from "./src/stream/echo_stream.ts";
 export type { DiscoveryOptions } from "./src/rpc/server.ts";

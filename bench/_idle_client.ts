@@ -5,6 +5,7 @@
 //   _idle_client.ts <address> <idleMs> <sync|nosync>
 
 import { RpcClient } from "../src/rpc/client.ts";
+import { inspectPeer } from "../src/rpc/peer.ts";
 
 const args = (globalThis as { Deno?: { args: string[] } }).Deno?.args ??
   (globalThis as unknown as { process: { argv: string[] } }).process.argv.slice(2);
@@ -20,7 +21,7 @@ const { ca } = JSON.parse(line.split("\n")[0]);
 
 const runtime = (globalThis as { Deno?: unknown }).Deno ? "deno" : "bun";
 const client = await RpcClient.connect(address, { ca, clockSync: mode === "sync" ? {} : false });
-const conn = client.peer.init.conn;
+const conn = inspectPeer(client.peer).conn;
 const before = await client.request("echo", "before");
 const s0 = conn.stats();
 const t0 = performance.now();

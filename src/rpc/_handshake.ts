@@ -1,6 +1,7 @@
 // The HELLO/WELCOME handshake on the control stream, and routing of everything else the other
 // side opens, for both roles.
 
+import type { HelloInfo } from "./context.ts";
 import type { FrameCodec } from "../protocol/codec.ts";
 import { type Frame, FrameType, type HelloFrame } from "../protocol/frame.ts";
 import type { PeerLimits } from "../security/limits.ts";
@@ -10,28 +11,17 @@ import type { Who } from "../security/access.ts";
 import type { PayloadCodec } from "../protocol/payload_codec.ts";
 import { ErrorCode, errorCodeFromNumber, errorCodeNumber, RpcError } from "../protocol/rpc_error.ts";
 import { CloseCode, PROTOCOL_VERSION } from "../protocol/version.ts";
-import type { BidiStream, Connection, SocketAddress } from "../transport/types.ts";
-import { streamError } from "../stream/echo_stream.ts";
+import type { BidiStream, Connection } from "../transport/types.ts";
 import { TransportError } from "../transport/transport_error.ts";
-import { decodePayload, FrameReader, goAwayAndClose, type ReceiveBudget } from "./_frames.ts";
+import { FrameReader, type ReceiveBudget } from "../wire/frame_reader.ts";
+import { goAwayAndClose } from "../wire/frame_writer.ts";
+import { decodePayload } from "../wire/payload.ts";
+import { toRpcError } from "../wire/errors.ts";
 import { type ClockSource, type ClockSyncOptions, SyncedClock } from "../clock/sync.ts";
 import { Peer } from "./peer.ts";
 import type { Registry } from "./registry.ts";
-import { serveEvents } from "./_serve.ts";
 
 const EMPTY: Uint8Array = new Uint8Array(0);
-
-/** What a server's `authenticate` hook sees. */
-export interface HelloInfo {
-  /** The name the client gave. */
-  name: string;
-  /** The credentials the client sent (`auth` in `RpcClient.connect` options). */
-  auth: unknown;
-  /** The client's address. */
-  remote: SocketAddress;
-  /** The client certificate under mutual TLS, when the transport offers it. */
-  certificate: Connection["peerCertificate"];
-}
 
 /** Shared by both roles. */
 export interface PeerSetup {
@@ -74,23 +64,14 @@ function remoteCaps(body: unknown): Caps {
   return caps && typeof caps === "object" ? caps as Caps : {};
 }
 
-/** Starts the clock exchange: on datagrams when both ends have them, else on the control stream. */
-function startClock(peer: Peer, setup: PeerSetup, control: BidiStream, caps: Caps): void {
-  const clock = peer.clock;
-  const conn = peer.init.conn;
+/**
+ * Agrees with the other side's caps (the idle timeout; datagrams when both ends have them), then
+ * starts the peer: its keep-alive and clock exchange.
+ */
+function startPeer(peer: Peer, conn: Connection, setup: PeerSetup, caps: Caps): void {
   agreeIdle(conn, caps);
   const dgram = typeof caps.dgram === "number" && caps.dgram > 0 && conn.maxDatagramSize > 0;
-  peer.datagrams = dgram;
-  peer.clockSyncEnabled = setup.clockSync !== false;
-  clock.keepAlive({ transport: "stream", send: (f) => control.write(f) });
-  peer.closed.then(() => clock.detach());
-  if (setup.clockSync === false) return;
-  const useDatagrams = dgram && setup.clockSync.transport !== "stream";
-  clock.attach(
-    useDatagrams
-      ? { transport: "datagram", send: (f) => conn.sendDatagram(f) }
-      : { transport: "stream", send: (f) => control.write(f) },
-  );
+  peer.start(dgram, setup.clockSync);
 }
 
 /** Routes the other side's streams once `ready` gives the peer; queued until then. */
@@ -104,9 +85,9 @@ function route(conn: Connection, setup: PeerSetup, ready: Promise<Peer>, onHello
   const budget: ReceiveBudget = {
     used: 0,
     max: setup.limits.maxBufferedBytes,
-    onRefused: () => (current ? current.stats.rejected.bufferFull++ : refusedEarly++),
+    onRefused: () => (current ? current.countRejected("bufferFull") : refusedEarly++),
   };
-  ready.then((p) => void (p.stats.rejected.bufferFull += refusedEarly), () => {});
+  ready.then((p) => p.countRejected("bufferFull", refusedEarly), () => {});
   conn.handle({
     bidi: async (s) => {
       const reader = new FrameReader(s, setup.frames, budget);
@@ -120,7 +101,7 @@ function route(conn: Connection, setup: PeerSetup, ready: Promise<Peer>, onHello
           // down a thousand silent streams one by one in one timer tick cost the honest peers'
           // latency for nothing.
           if (current.isClosing) return;
-          current.stats.rejected.firstFrameTimeout++;
+          current.countRejected("firstFrameTimeout");
           // A silent stream is non-productive like a reset one, and the stack may keep its state
           // until the peer resets it (quinn does): it counts toward the reset budget.
           current.countReset();
@@ -154,7 +135,7 @@ function route(conn: Connection, setup: PeerSetup, ready: Promise<Peer>, onHello
       }
     },
     uni: (r) => {
-      ready.then((peer) => serveEvents(peer, r, budget), () => r.stopSending(0));
+      ready.then((peer) => peer.serveEvents(r, budget), () => r.stopSending(0));
     },
     datagram: (d) => {
       const t = setup.clock(); // first thing: the receive time of a PING or PONG
@@ -166,7 +147,7 @@ function route(conn: Connection, setup: PeerSetup, ready: Promise<Peer>, onHello
 /** Ends an incoming stream that failed before it was served, telling the peer why when it can. */
 async function refuseStream(setup: PeerSetup, s: BidiStream, e: unknown, peer: Peer | undefined): Promise<void> {
   if (e instanceof RpcError) {
-    if (peer && !peer.isClosing) peer.guard.countRefusedFrame(e);
+    if (peer && !peer.isClosing) peer.countRefusedFrame(e);
     // Tell the peer why its stream is refused (an oversize or malformed first frame).
     const f = setup.frames.encode({ type: FrameType.ERROR, flags: 0, code: errorCodeNumber(e.code), message: e.message, payload: EMPTY });
     await s.write(f).catch(() => {});
@@ -272,17 +253,16 @@ export function acceptPeer(
     done = true;
     clearTimeout(timer);
     const clock = new SyncedClock(setup.clock, setup.frames, setup.clockSync || {});
-    const peer = new Peer({ conn, role: "server", frames: setup.frames, payload: setup.payload, registry: setup.registry, remoteName: hello.name, principal, onError: setup.onError, clock, guard });
+    const peer = new Peer({ conn, role: "server", frames: setup.frames, payload: setup.payload, registry: setup.registry, remoteName: hello.name, principal, onError: setup.onError, clock, guard, control: s });
     peer.closed.then(() => clock.free());
     try {
       await s.write(setup.frames.encode({ type: FrameType.WELCOME, flags: 0, version: PROTOCOL_VERSION, name: setup.name, payload: setup.payload.encode({ caps: localCaps(conn) }) }));
     } catch (e) {
-      return reject(streamError(e));
+      return reject(toRpcError(e));
     }
-    peer.control = s;
     resolve(peer);
-    watchControl(peer, reader, setup);
-    startClock(peer, setup, s, caps);
+    watchControl(peer, conn, s, reader, setup);
+    startPeer(peer, conn, setup, caps);
   });
   return ready;
 }
@@ -362,14 +342,13 @@ export async function connectPeer(
     } catch (e) {
       throw new RpcError(ErrorCode.PERMISSION_DENIED, `access rules for the server could not be computed: ${(e as Error)?.message ?? e}`, undefined, { cause: e });
     }
-    const peer = new Peer({ conn, role: "client", frames: setup.frames, payload: setup.payload, registry: setup.registry, remoteName: f.name, principal: undefined, onError: setup.onError, clock, guard });
-    peer.control = s;
+    const peer = new Peer({ conn, role: "client", frames: setup.frames, payload: setup.payload, registry: setup.registry, remoteName: f.name, principal: undefined, onError: setup.onError, clock, guard, control: s });
     resolve(peer);
-    watchControl(peer, reader, setup);
-    startClock(peer, setup, s, caps);
+    watchControl(peer, conn, s, reader, setup);
+    startPeer(peer, conn, setup, caps);
     return peer;
   } catch (e) {
-    const err = streamError(e);
+    const err = toRpcError(e);
     reject(err);
     conn.close(closeCode, err.message).catch(() => {});
     throw err;
@@ -396,9 +375,7 @@ async function closedBy(conn: Connection): Promise<RpcError | undefined> {
  * Keeps reading the control stream after the handshake: GOAWAY marks the peer as going away;
  * PING is answered and PONG feeds the clock (the stream fallback of clock sync).
  */
-function watchControl(peer: Peer, reader: FrameReader, setup: PeerSetup): void {
-  const control = peer.control!;
-  const conn = peer.init.conn;
+function watchControl(peer: Peer, conn: Connection, control: BidiStream, reader: FrameReader, setup: PeerSetup): void {
   /** The control stream broke the protocol: say why on it, then close the connection. */
   const violation = (message: string) => {
     if (peer.isClosed) return;
@@ -407,11 +384,7 @@ function watchControl(peer: Peer, reader: FrameReader, setup: PeerSetup): void {
   const closingSoon = () => Promise.race([peer.closed, new Promise((r) => setTimeout(r, 100))]);
   (async () => {
     for (let f = await reader.next(); f; f = await reader.next()) {
-      const t = setup.clock();
-      if (f.type === FrameType.PING) peer.clock.answer(f, t, (b) => control.write(b));
-      else if (f.type === FrameType.PONG) peer.clock.receive(f, t);
-      else if (f.type === FrameType.GOAWAY) peer.goingAway = { code: errorCodeFromNumber(f.code), reason: f.reason };
-      else return violation(`unexpected frame type ${f.type} on the control stream`);
+      if (!peer.receiveControl(f, setup.clock())) return violation(`unexpected frame type ${f.type} on the control stream`);
     }
     // The control stream lives as long as the connection: its end is no clean goodbye (unless
     // the connection is closing, which some stacks show as an end of every stream first).

@@ -3,14 +3,19 @@
 
 import { type ErrorFrame, type EventFrame, type Frame, FrameFlag, FrameType, type OpenFrame, type RequestFrame } from "../protocol/frame.ts";
 import { ErrorCode, errorCodeNumber, RpcError } from "../protocol/rpc_error.ts";
+import type { FrameCodec } from "../protocol/codec.ts";
+import type { PayloadCodec } from "../protocol/payload_codec.ts";
 import type { BidiStream, RecvStream } from "../transport/types.ts";
-import { EchoStream, encodeFrame, writeFrame, writeParts } from "../stream/echo_stream.ts";
+import { EchoStream, type StreamMode } from "../stream/echo_stream.ts";
 import { checkTimeSyncOptions, type TimeSyncOptions } from "../stream/time_sync.ts";
+import { FrameReader, type ReceiveBudget } from "../wire/frame_reader.ts";
+import { encodeFrame, writeFrame, writeParts } from "../wire/frame_writer.ts";
+import { decodePayload, encodePayload } from "../wire/payload.ts";
 import type { Context } from "./context.ts";
 import type { StandardSchema } from "./definitions.ts";
-import { decodePayload, encodePayload, FrameReader, type ReceiveBudget } from "./_frames.ts";
-import type { Peer } from "./peer.ts";
-import type { Verdict } from "./_guard.ts";
+import type { Peer, PeerStats } from "./peer.ts";
+import type { PeerGuard, Verdict } from "./_guard.ts";
+import type { Registry } from "./registry.ts";
 import { TransportError } from "../transport/transport_error.ts";
 
 const EMPTY: Uint8Array = new Uint8Array(0);
@@ -18,14 +23,46 @@ const DEADLINE_CODE = errorCodeNumber(ErrorCode.DEADLINE_EXCEEDED);
 /** The longest delay timers honour (2^31 - 1 ms); they fire after 1 ms for anything longer. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/**
+ * What the serving code uses of its peer. The Peer makes one and keeps its own state private:
+ * this is the whole of what serving may read (codecs, registry, defences, counters) and change
+ * (the reset budget, stream tracking and datagram routes).
+ */
+export interface PeerLink {
+  /** The peer itself, as handlers see it (`ctx.peer`). */
+  readonly peer: Peer;
+  readonly frames: FrameCodec;
+  readonly payload: PayloadCodec;
+  readonly registry: Registry;
+  /** This connection's defences: what the other side may do, and how much. */
+  readonly guard: PeerGuard;
+  /** The peer's counters (`peer.stats`), counted here as the work is done. */
+  readonly stats: PeerStats;
+  /** Aborted when the connection ends, with the error its calls then fail with. */
+  readonly signal: AbortSignal;
+  /** Whether both ends of the connection carry QUIC datagrams (unreliable streams need them). */
+  hasDatagrams(): boolean;
+  /** Reports a failure of this side's code (a handler's, a listener's) to the application. */
+  onError(error: unknown, where: string): void;
+  /** The other side gave up on a stream before its answer: one more toward its reset budget. */
+  countReset(): void;
+  /** The mode of a stream (time-synced and/or on datagram id `dg`); undefined for a plain one. */
+  streamMode(timeSync: TimeSyncOptions | undefined, dg: number | undefined): StreamMode | undefined;
+  /** Counts a new EchoStream as live; the returned callback counts it out. */
+  trackStream(): () => void;
+  /** Routes datagram id `id` to `stream`. */
+  routeDatagrams(id: number, stream: EchoStream): void;
+}
+
 function context(
-  peer: Peer,
+  link: PeerLink,
   kind: Context["kind"],
   name: string,
   metadata: Frame & { metadata: Context["metadata"] },
   signal: AbortSignal | { readonly signal: AbortSignal },
   deadline?: number,
 ): Context {
+  const peer = link.peer;
   const ctx = { peer, name, kind, metadata: metadata.metadata, remote: peer.remote, principal: peer.principal, certificate: peer.certificate, deadline } as Context;
   if (signal instanceof AbortSignal) Object.defineProperty(ctx, "signal", { value: signal, enumerable: true });
   else Object.defineProperty(ctx, "signal", { get: () => signal.signal, enumerable: true });
@@ -43,12 +80,12 @@ async function validate(schema: StandardSchema | undefined, value: unknown, what
   return r.value;
 }
 
-function errorFrame(err: RpcError, peer: Peer): ErrorFrame {
+function errorFrame(err: RpcError, link: PeerLink): ErrorFrame {
   let details = EMPTY;
   let flags = 0;
   if (err.details !== undefined) {
     try {
-      const p = encodePayload(err.details, peer.init.payload);
+      const p = encodePayload(err.details, link.payload);
       details = p.payload;
       flags = p.flags;
     } catch { /* details that cannot be encoded are dropped, the code and message still go */ }
@@ -57,9 +94,9 @@ function errorFrame(err: RpcError, peer: Peer): ErrorFrame {
 }
 
 /** What the peer sees of a handler failure: its RpcError, or a generic INTERNAL (never the stack). */
-function publicError(e: unknown, peer: Peer, where: string): RpcError {
+function publicError(e: unknown, link: PeerLink, where: string): RpcError {
   if (e instanceof RpcError) return e;
-  peer.init.onError(e, where);
+  link.onError(e, where);
   return new RpcError(ErrorCode.INTERNAL, `internal error in "${where}"`);
 }
 
@@ -73,11 +110,11 @@ function stopReading(s: BidiStream, reader: FrameReader): void {
   reader.cancel().catch(() => {});
 }
 
-export async function serveStream(peer: Peer, s: BidiStream, reader: FrameReader, first: Frame): Promise<void> {
-  if (first.type === FrameType.REQUEST) return serveRequest(peer, s, reader, first);
-  if (first.type === FrameType.OPEN) return serveOpen(peer, s, reader, first);
+export async function serveStream(link: PeerLink, s: BidiStream, reader: FrameReader, first: Frame): Promise<void> {
+  if (first.type === FrameType.REQUEST) return serveRequest(link, s, reader, first);
+  if (first.type === FrameType.OPEN) return serveOpen(link, s, reader, first);
   stopReading(s, reader);
-  await writeFrame(s, peer.init.frames, errorFrame(new RpcError(ErrorCode.DATA_LOSS, `unexpected first frame type ${first.type}`), peer)).catch(() => {});
+  await writeFrame(s, link.frames, errorFrame(new RpcError(ErrorCode.DATA_LOSS, `unexpected first frame type ${first.type}`), link)).catch(() => {});
   await s.end().catch(() => {});
 }
 
@@ -91,10 +128,11 @@ class CallSignal {
   #onConnClose: (() => void) | undefined;
   reason: unknown;
 
-  constructor(private readonly peer: Peer) {}
+  /** @param connection Aborted when the connection ends. */
+  constructor(private readonly connection: AbortSignal) {}
 
   get aborted(): boolean {
-    return this.reason !== undefined || this.peer.connectionSignal.aborted;
+    return this.reason !== undefined || this.connection.aborted;
   }
 
   /** @internal Told when the call is aborted (set while a handler's promise is awaited). */
@@ -110,7 +148,7 @@ class CallSignal {
   get signal(): AbortSignal {
     if (!this.#ac) {
       const ac = (this.#ac = new AbortController());
-      const conn = this.peer.connectionSignal;
+      const conn = this.connection;
       if (this.reason !== undefined) ac.abort(this.reason);
       else if (conn.aborted) ac.abort(conn.reason);
       else {
@@ -122,12 +160,12 @@ class CallSignal {
   }
 
   dispose(): void {
-    if (this.#onConnClose) this.peer.connectionSignal.removeEventListener("abort", this.#onConnClose);
+    if (this.#onConnClose) this.connection.removeEventListener("abort", this.#onConnClose);
   }
 }
 
 /** The calls each peer is serving now, so a lost connection can end them (one listener per peer). */
-const serving = new WeakMap<Peer, Set<CallSignal>>();
+const serving = new WeakMap<PeerLink, Set<CallSignal>>();
 
 /**
  * The handler's result, or the call's abort reason as soon as the call ends without it
@@ -135,16 +173,16 @@ const serving = new WeakMap<Peer, Set<CallSignal>>();
  * the call's stream, its `inFlight` count and its answer are freed now, the handler's late
  * result is dropped, and `peer.stats.overrunHandlers` counts it.
  */
-function untilAborted<T>(peer: Peer, call: CallSignal, work: T | PromiseLike<T>): T | Promise<T> {
+function untilAborted<T>(link: PeerLink, call: CallSignal, work: T | PromiseLike<T>): T | Promise<T> {
   if (typeof (work as PromiseLike<T> | undefined)?.then !== "function") return work as T;
-  let calls = serving.get(peer);
+  let calls = serving.get(link);
   if (!calls) {
     const set = (calls = new Set());
-    serving.set(peer, set);
-    const conn = peer.connectionSignal;
+    serving.set(link, set);
+    const conn = link.signal;
     if (!conn.aborted) conn.addEventListener("abort", () => set.forEach((c) => c.abort(conn.reason)), { once: true });
   }
-  if (call.aborted) call.abort(call.reason ?? peer.connectionSignal.reason);
+  if (call.aborted) call.abort(call.reason ?? link.signal.reason);
   const active = calls;
   active.add(call);
   return new Promise<T>((resolve, reject) => {
@@ -152,7 +190,7 @@ function untilAborted<T>(peer: Peer, call: CallSignal, work: T | PromiseLike<T>)
     call.onAbort = (reason) => {
       if (done) return;
       done = true;
-      peer.stats.overrunHandlers++;
+      link.stats.overrunHandlers++;
       reject(reason);
     };
     if (call.reason !== undefined) call.onAbort(call.reason);
@@ -167,31 +205,31 @@ function untilAborted<T>(peer: Peer, call: CallSignal, work: T | PromiseLike<T>)
 }
 
 /** Answers a request or stream open refused before any of it was decoded or run. */
-async function refuse(peer: Peer, s: BidiStream, reader: FrameReader, v: Refused, what: string): Promise<void> {
+async function refuse(link: PeerLink, s: BidiStream, reader: FrameReader, v: Refused, what: string): Promise<void> {
   const err = v.why === "permissionDenied"
     ? new RpcError(ErrorCode.PERMISSION_DENIED, `${what}: permission denied`)
     : new RpcError(ErrorCode.RESOURCE_EXHAUSTED, `${what}: rate limit exceeded, retry after ${v.retryAfterMs} ms`, { retryAfterMs: v.retryAfterMs });
   stopReading(s, reader);
-  if (peer.connectionSignal.aborted) return;
-  await writeFrame(s, peer.init.frames, errorFrame(err, peer)).catch(() => {});
+  if (link.signal.aborted) return;
+  await writeFrame(s, link.frames, errorFrame(err, link)).catch(() => {});
   s.end().catch(() => {});
 }
 
 type Refused = Exclude<Verdict, { ok: true }>;
 
-async function serveRequest(peer: Peer, s: BidiStream, reader: FrameReader, req: RequestFrame): Promise<void> {
-  const { registry, frames, payload } = peer.init;
-  const guard = peer.guard;
+async function serveRequest(link: PeerLink, s: BidiStream, reader: FrameReader, req: RequestFrame): Promise<void> {
+  const { registry, frames, payload } = link;
+  const guard = link.guard;
   // Access policy and rate limits first: nothing of a refused call is decoded or run.
   const checked = guard.check("request", req.method);
   const verdict = "then" in checked ? await checked : checked;
-  if (!verdict.ok) return refuse(peer, s, reader, verdict, `"${req.method}"`);
+  if (!verdict.ok) return refuse(link, s, reader, verdict, `"${req.method}"`);
   const def = registry.handlers.get(req.method);
   // Data sent as 0-RTT early data can be replayed by an attacker: only idempotent handlers may
   // run on it; anything else waits for the handshake (a replay never completes one).
   const early = def?.options.idempotent ? undefined : guard.holdEarly();
   if (early) await early;
-  const call = new CallSignal(peer);
+  const call = new CallSignal(link.signal);
   let timer: ReturnType<typeof setTimeout> | undefined;
   const deadline = req.deadlineMs > 0 ? Date.now() + req.deadlineMs : undefined;
   // Set when the deadline fires: the caller is then told so (it may not have a timer of its own).
@@ -219,7 +257,7 @@ async function serveRequest(peer: Peer, s: BidiStream, reader: FrameReader, req:
     // A caller whose own timer fired cancels with DEADLINE_EXCEEDED, often a little before our
     // copy of the deadline (its clock started first): honest if at least half of it had passed.
     const timedOut = deadline !== undefined && code === DEADLINE_CODE && Date.now() - arrived >= req.deadlineMs / 2;
-    if (!expired && !timedOut && !(deadline !== undefined && Date.now() >= deadline) && !peer.connectionSignal.aborted) peer.countReset();
+    if (!expired && !timedOut && !(deadline !== undefined && Date.now() >= deadline) && !link.signal.aborted) link.countReset();
     if (cancellable) call.abort(new RpcError(ErrorCode.CANCELLED, `"${req.method}" cancelled: ${why}`));
   };
   (async () => {
@@ -228,7 +266,7 @@ async function serveRequest(peer: Peer, s: BidiStream, reader: FrameReader, req:
     if (f?.type === FrameType.ERROR) f = await reader.next();
     if (f) stopReading(s, reader);
   })().catch((e) => cancel("the caller reset the stream", !(e instanceof TransportError && e.code === "CLOSED")));
-  peer.stats.inFlight++;
+  link.stats.inFlight++;
   // A handler slot, held until the handler returns, even past the end of its call: QUIC gives
   // a reset stream's slot back at once, so only this bounds the handlers one peer can start.
   const slot = guard.acquireHandler();
@@ -243,7 +281,7 @@ async function serveRequest(peer: Peer, s: BidiStream, reader: FrameReader, req:
   let reply: Frame;
   let encoded: Uint8Array[] | undefined;
   try {
-    if (call.aborted) throw call.reason ?? peer.connectionSignal.reason;
+    if (call.aborted) throw call.reason ?? link.signal.reason;
     if (!def) throw new RpcError(ErrorCode.NOT_FOUND, `no handler for "${req.method}"`);
     let input: unknown;
     try {
@@ -251,7 +289,7 @@ async function serveRequest(peer: Peer, s: BidiStream, reader: FrameReader, req:
     } catch (e) {
       throw new RpcError(ErrorCode.INVALID_ARGUMENT, `"${req.method}": cannot decode the input: ${(e as Error).message}`);
     }
-    const ctx = context(peer, "request", req.method, req, call, deadline);
+    const ctx = context(link, "request", req.method, req, call, deadline);
     const schema = def.options.input;
     // No schema and no middleware: call the handler directly (each await is a hop per call).
     const work = registry.middleware.length === 0 && !schema
@@ -260,28 +298,28 @@ async function serveRequest(peer: Peer, s: BidiStream, reader: FrameReader, req:
     started = true;
     if (typeof (work as PromiseLike<unknown> | undefined)?.then === "function") (work as PromiseLike<unknown>).then(release, release);
     else release();
-    const result = await untilAborted(peer, call, work);
+    const result = await untilAborted(link, call, work);
     const p = encodePayload(result, payload);
     reply = { type: FrameType.RESPONSE, flags: p.flags, metadata: {}, payload: p.payload };
     encoded = encodeFrame(frames, reply); // a result too large or unencodable becomes an error below
   } catch (e) {
-    reply = errorFrame(publicError(e, peer, req.method), peer);
+    reply = errorFrame(publicError(e, link, req.method), link);
     encoded = undefined;
   } finally {
     if (!started) release(); // the handler never ran (or threw at once): its slot is free now
     clearTimeout(timer);
-    peer.stats.inFlight--;
+    link.stats.inFlight--;
     call.dispose();
   }
   answered = true;
-  peer.stats.requestsServed++;
+  link.stats.requestsServed++;
   // Cancelled, or the connection is gone: nobody is waiting for the answer. Past the deadline the
   // caller may still be waiting (a raw caller, or one whose own timer has not fired yet): it is
   // told DEADLINE_EXCEEDED rather than left with a bare FIN.
-  if (peer.connectionSignal.aborted) return; // the connection is gone: nothing can be written
+  if (link.signal.aborted) return; // the connection is gone: nothing can be written
   if (call.aborted && !(expired && call.reason === expired)) return void s.end().catch(() => {});
   if (expired) {
-    reply = errorFrame(expired, peer);
+    reply = errorFrame(expired, link);
     encoded = undefined;
   }
   try {
@@ -291,56 +329,56 @@ async function serveRequest(peer: Peer, s: BidiStream, reader: FrameReader, req:
 }
 
 
-async function serveOpen(peer: Peer, s: BidiStream, reader: FrameReader, open: OpenFrame): Promise<void> {
-  const { registry, frames } = peer.init;
-  const guard = peer.guard;
+async function serveOpen(link: PeerLink, s: BidiStream, reader: FrameReader, open: OpenFrame): Promise<void> {
+  const { registry, frames } = link;
+  const guard = link.guard;
   const checked = guard.check("stream", open.name);
   const verdict = "then" in checked ? await checked : checked;
-  if (!verdict.ok) return refuse(peer, s, reader, verdict, `stream "${open.name}"`);
+  if (!verdict.ok) return refuse(link, s, reader, verdict, `stream "${open.name}"`);
   // Opened in 0-RTT early data, which an attacker can replay: wait for the handshake.
   const early = guard.holdEarly();
   if (early) await early;
   const def = registry.streams.get(open.name);
   const ac = new AbortController();
-  const onConnClose = () => ac.abort(peer.connectionSignal.reason);
-  peer.connectionSignal.addEventListener("abort", onConnClose, { once: true });
-  let mode: ReturnType<Peer["streamMode"]>;
+  const onConnClose = () => ac.abort(link.signal.reason);
+  link.signal.addEventListener("abort", onConnClose, { once: true });
+  let mode: StreamMode | undefined;
   let modeError: RpcError | undefined;
   let dg: number | undefined;
   try {
     if (open.payload.length > 0) {
-      const o = peer.init.payload.decode(open.payload) as { ts?: TimeSyncOptions; dg?: number } | undefined;
+      const o = link.payload.decode(open.payload) as { ts?: TimeSyncOptions; dg?: number } | undefined;
       const ts = o?.ts;
       if (ts !== undefined) checkTimeSyncOptions(ts);
       if (o?.dg !== undefined) {
         if (!Number.isSafeInteger(o.dg) || o.dg < 0) throw new RangeError(`bad datagram id ${String(o.dg)}`);
-        if (!peer.datagrams) throw new RpcError(ErrorCode.FAILED_PRECONDITION, `stream "${open.name}": unreliable streams need QUIC datagrams, which this connection does not have`);
+        if (!link.hasDatagrams()) throw new RpcError(ErrorCode.FAILED_PRECONDITION, `stream "${open.name}": unreliable streams need QUIC datagrams, which this connection does not have`);
         dg = o.dg;
       }
-      mode = peer.streamMode(ts, dg);
+      mode = link.streamMode(ts, dg);
     }
   } catch (e) {
     modeError = e instanceof RpcError ? e : new RpcError(ErrorCode.INVALID_ARGUMENT, `stream "${open.name}": bad stream options: ${(e as Error).message}`);
   }
   const idleMs = guard.limits.streamIdleTimeoutMs;
   const creditDelay = guard.streamBytes(open.name);
-  const streamGuard = idleMs > 0 || creditDelay ? { idleMs, creditDelay, onIdle: () => void peer.stats.rejected.streamIdle++ } : undefined;
-  const stream = new EchoStream(open.name, open.metadata, s, reader, frames, modeError ? undefined : mode, peer.trackStream(), streamGuard);
-  if (dg !== undefined && !modeError) peer.routeDatagrams(dg, stream);
+  const streamGuard = idleMs > 0 || creditDelay ? { idleMs, creditDelay, onIdle: () => void link.stats.rejected.streamIdle++ } : undefined;
+  const stream = new EchoStream(open.name, open.metadata, s, reader, frames, modeError ? undefined : mode, link.trackStream(), streamGuard);
+  if (dg !== undefined && !modeError) link.routeDatagrams(dg, stream);
   try {
-    const ctx = context(peer, "stream", open.name, open, ac.signal);
+    const ctx = context(link, "stream", open.name, open, ac.signal);
     await registry.run(ctx, async () => {
       if (modeError) throw modeError;
       if (!def) throw new RpcError(ErrorCode.NOT_FOUND, `no stream handler for "${open.name}"`);
       await writeFrame(s, frames, { type: FrameType.RESPONSE, flags: FrameFlag.RAW, metadata: {}, payload: EMPTY });
-      peer.stats.streamsAccepted++;
+      link.stats.streamsAccepted++;
       await def.fn(ctx, stream);
     });
     await stream.release();
   } catch (e) {
-    await stream.abort(publicError(e, peer, open.name));
+    await stream.abort(publicError(e, link, open.name));
   } finally {
-    peer.connectionSignal.removeEventListener("abort", onConnClose);
+    link.signal.removeEventListener("abort", onConnClose);
   }
 }
 
@@ -350,23 +388,23 @@ const FLOOD_PAUSE_MIN_MS = 50;
 const FLOOD_PAUSE_MAX_MS = 250;
 
 /** Reads the peer's event lane: EVENT frames, dispatched in order. */
-export async function serveEvents(peer: Peer, r: RecvStream, budget?: ReceiveBudget): Promise<void> {
-  const reader = new FrameReader(r, peer.init.frames, budget);
+export async function serveEvents(link: PeerLink, r: RecvStream, budget?: ReceiveBudget): Promise<void> {
+  const reader = new FrameReader(r, link.frames, budget);
   try {
     // Events are never replay-safe: the lane waits for the handshake (counted once per lane).
-    const early = peer.guard.holdEarly();
+    const early = link.guard.holdEarly();
     if (early) await early;
     let limitedRun = 0;
     for (let f = await reader.next(); f; f = await reader.next()) {
       if (f.type !== FrameType.EVENT) throw new RpcError(ErrorCode.DATA_LOSS, `unexpected frame type ${f.type} on the event lane`);
-      peer.stats.eventsReceived++;
+      link.stats.eventsReceived++;
       // Access policy and rate limits before anything is decoded; a refused event is dropped
       // and counted (events have no reply).
-      const checked = peer.guard.check("event", f.topic);
+      const checked = link.guard.check("event", f.topic);
       const verdict = "then" in checked ? await checked : checked;
       if (verdict.ok) {
         limitedRun = 0;
-        dispatchEvent(peer, f);
+        dispatchEvent(link, f);
       } else if (verdict.why === "rateLimited" && ++limitedRun >= FLOOD_RUN) {
         // A flood: every event over the rate is still dropped and counted, but the lane is not
         // read for a moment, so QUIC flow control holds the sender instead of this side paying
@@ -378,35 +416,35 @@ export async function serveEvents(peer: Peer, r: RecvStream, budget?: ReceiveBud
   } catch (e) {
     // The peer's bytes, not our failure: counted like a refused stream, not reported as an error
     // (a peer sending garbage lanes must not flood the application's error sink).
-    if (!peer.guard.countRefusedFrame(e) && !peer.isClosed && !(e instanceof TransportError)) peer.init.onError(e, "event lane");
+    if (!link.guard.countRefusedFrame(e) && !link.peer.isClosed && !(e instanceof TransportError)) link.onError(e, "event lane");
     r.stopSending(errorCodeNumber(ErrorCode.DATA_LOSS));
   }
 }
 
 /** Listeners start in arrival order; an async listener's work is not awaited before the next. */
-function dispatchEvent(peer: Peer, ev: EventFrame): void {
-  const def = peer.init.registry.listeners.get(ev.topic);
+function dispatchEvent(link: PeerLink, ev: EventFrame): void {
+  const def = link.registry.listeners.get(ev.topic);
   if (!def) {
-    peer.stats.unhandledEvents++;
+    link.stats.unhandledEvents++;
     return;
   }
   let value: unknown;
   try {
-    value = decodePayload(ev.flags, ev.payload, peer.init.payload);
+    value = decodePayload(ev.flags, ev.payload, link.payload);
   } catch {
-    peer.stats.droppedEvents++;
+    link.stats.droppedEvents++;
     return;
   }
-  if (!peer.guard.startListener()) return; // too many listener calls still running: dropped, counted
-  const ctx = context(peer, "event", ev.topic, ev, peer.connectionSignal);
-  peer.init.registry.run(ctx, async () => {
+  if (!link.guard.startListener()) return; // too many listener calls still running: dropped, counted
+  const ctx = context(link, "event", ev.topic, ev, link.signal);
+  link.registry.run(ctx, async () => {
     let v: unknown;
     try {
       v = await validate(def.options.input, value, ev.topic);
     } catch {
-      peer.stats.droppedEvents++;
+      link.stats.droppedEvents++;
       return;
     }
     await def.fn(ctx, v);
-  }).catch((e) => peer.init.onError(e, ev.topic)).finally(() => peer.guard.endListener());
+  }).catch((e) => link.onError(e, ev.topic)).finally(() => link.guard.endListener());
 }

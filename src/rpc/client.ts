@@ -5,6 +5,7 @@
  * @module
  */
 
+import { toRpcError } from "../wire/errors.ts";
 import type { Metadata } from "../protocol/frame.ts";
 import type { ProtocolLimits } from "../protocol/limits.ts";
 import { type AccessPolicy, compileAccess, validateAccessPolicy } from "../security/access.ts";
@@ -282,11 +283,8 @@ export class RpcClient {
           zeroRtt: options.zeroRtt,
         });
       } catch (e) {
-        if (e instanceof TransportError) {
-          const code = e.code === "TLS_VERIFICATION" ? ErrorCode.UNAUTHENTICATED : e.code === "INVALID_ARGUMENT" ? ErrorCode.INVALID_ARGUMENT : ErrorCode.UNAVAILABLE;
-          throw new RpcError(code, `cannot connect to ${host}:${port}: ${e.message}`, undefined, { cause: e });
-        }
-        throw e;
+        // A transport failure becomes an RpcError; anything else (a custom transport's own error) passes as it is.
+        throw e instanceof TransportError ? toRpcError(e, `cannot connect to ${host}:${port}`) : e;
       }
       const setup = {
         frames,

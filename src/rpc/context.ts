@@ -32,3 +32,15 @@ export interface Context {
   /** Absolute deadline (ms, `Date.now()` clock), when the caller set one. */
   readonly deadline: number | undefined;
 }
+
+/** What a server's `authenticate` hook sees: the client's HELLO and what TLS proved. */
+export interface HelloInfo {
+  /** The name the client gave. */
+  name: string;
+  /** The credentials the client sent (`auth` in `RpcClient.connect` options). */
+  auth: unknown;
+  /** The client's address. */
+  remote: SocketAddress;
+  /** The client certificate (subject and SHA-256 fingerprint) under mutual TLS, when the transport offers it. */
+  certificate: PeerCertificate | undefined;
+}

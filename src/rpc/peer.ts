@@ -9,15 +9,18 @@ import type { FrameCodec } from "../protocol/codec.ts";
 import { type Frame, FrameFlag, FrameType, type Metadata } from "../protocol/frame.ts";
 import type { PayloadCodec } from "../protocol/payload_codec.ts";
 import { ErrorCode, errorCodeFromNumber, errorCodeNumber, RpcError } from "../protocol/rpc_error.ts";
-import type { BidiStream, CloseInfo, Connection, PeerCertificate, SendStream, SocketAddress } from "../transport/types.ts";
-import { type DatagramLink, EchoStream, encodeFrame, type StreamMode, streamError, writeParts } from "../stream/echo_stream.ts";
+import type { BidiStream, CloseInfo, Connection, PeerCertificate, RecvStream, SendStream, SocketAddress } from "../transport/types.ts";
+import { type DatagramLink, EchoStream, type StreamMode } from "../stream/echo_stream.ts";
 import { type TimeSyncOptions, wireTimeSyncOptions } from "../stream/time_sync.ts";
-import { decodePayload, encodePayload, FrameReader, goAwayAndClose } from "./_frames.ts";
+import { FrameReader, type ReceiveBudget } from "../wire/frame_reader.ts";
+import { encodeFrame, goAwayAndClose, writeParts } from "../wire/frame_writer.ts";
+import { decodePayload, encodePayload } from "../wire/payload.ts";
+import { toRpcError } from "../wire/errors.ts";
 import type { Registry } from "./registry.ts";
-import { serveStream } from "./_serve.ts";
+import { type PeerLink, serveEvents, serveStream } from "./_serve.ts";
 import { StreamBuilder, type StreamOpenOptions } from "./stream_builder.ts";
 import { acceptedWithin, openWithin } from "./_deadline.ts";
-import type { SyncedClock } from "../clock/sync.ts";
+import type { ClockSyncOptions, SyncedClock } from "../clock/sync.ts";
 import { type Rejections, zeroPeerStats } from "./stats.ts";
 import { type GuardInit, PeerGuard } from "./_guard.ts";
 import { DEFAULT_PEER_LIMITS } from "../security/limits.ts";
@@ -86,11 +89,23 @@ export interface PeerInit {
   clock: SyncedClock;
   /** This connection's defences (limits, access policy, rate limits); defaults when left out. */
   guard?: GuardInit;
+  /** The control stream (HELLO/WELCOME, then GOAWAY and clock pings). */
+  control: BidiStream;
 }
 
 const EMPTY: Uint8Array = new Uint8Array(0);
 /** The longest delay timers honour. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** What {@link inspectPeer} shows. */
+interface PeerInternals {
+  conn: Connection;
+  frames: FrameCodec;
+  guard: PeerGuard;
+}
+
+/** Set by Peer's static block: the one reader of its private state outside the class. */
+let inspect: (peer: Peer) => PeerInternals;
 
 /** One side of a connection. Made by `RpcServer` (one per client) and `RpcClient`. */
 export class Peer {
@@ -108,54 +123,83 @@ export class Peer {
    * clock minus the server's.
    */
   readonly clock: SyncedClock;
-  /** Whether both ends of this connection can carry QUIC datagrams (unreliable streams need it). */
-  datagrams = false;
-  /** @internal Whether this side sends clock PINGs (time-synced receiving needs the samples). */
-  clockSyncEnabled = true;
+  /** Whether both ends can carry QUIC datagrams: told by the handshake (`start`). */
+  #datagrams = false;
+  /** Whether this side sends clock PINGs (time-synced receiving needs the samples). */
+  #clockSync = true;
   readonly #dgStreams = new Map<number, EchoStream>();
   #nextDatagramId = 0;
-  /** @internal */ readonly init: PeerInit;
+  readonly #init: PeerInit;
   #lane: Promise<SendStream> | undefined;
   #laneTail: Promise<unknown> = Promise.resolve();
   #closing: CloseInfo | undefined;
   readonly #pending = new Set<(e: RpcError) => void>();
-  /** @internal The control stream (HELLO/WELCOME, then GOAWAY and clock pings). */
-  control: BidiStream | undefined;
-  /** Set when the other side announced it is going away (GOAWAY on the control stream). */
-  goingAway: { code: string; reason: string } | undefined;
-  /** @internal Aborts every handler this peer runs when the connection ends. */
-  readonly connectionSignal: AbortSignal;
-  /** @internal This connection's defences: what the other side may do, and how much. */
-  readonly guard: PeerGuard;
+  #goingAway: { code: string; reason: string } | undefined;
+  /** Aborts every handler this peer runs when the connection ends. */
+  readonly #connectionSignal: AbortSignal;
+  /** This connection's defences: what the other side may do, and how much. */
+  readonly #guard: PeerGuard;
+  /** What the serving code (`_serve.ts`) uses of this peer: all it may read and change. */
+  readonly #link: PeerLink;
 
   /** @internal */
   constructor(init: PeerInit) {
-    this.init = init;
+    this.#init = init;
     this.name = init.remoteName;
     this.principal = init.principal;
     this.clock = init.clock;
-    this.guard = new PeerGuard(init.guard ?? { limits: DEFAULT_PEER_LIMITS }, this.stats.rejected);
+    this.#guard = new PeerGuard(init.guard ?? { limits: DEFAULT_PEER_LIMITS }, this.stats.rejected);
     const ac = new AbortController();
-    this.connectionSignal = ac.signal;
+    this.#connectionSignal = ac.signal;
+    this.#link = this.#makeLink();
     this.closed = init.conn.closed.then((info) => {
       this.#closing = info;
       const err = new RpcError(ErrorCode.UNAVAILABLE, `connection closed${info.reason ? `: ${info.reason}` : ""} (code ${info.code})`);
       ac.abort(err);
       for (const reject of this.#pending) reject(err);
       this.#pending.clear();
-      this.guard.releaseAll();
+      this.#guard.releaseAll();
       return info;
     });
   }
 
+  #makeLink(): PeerLink {
+    const { frames, payload, registry, onError } = this.#init;
+    return {
+      peer: this as Peer,
+      frames,
+      payload,
+      registry,
+      guard: this.#guard,
+      stats: this.stats,
+      signal: this.#connectionSignal,
+      hasDatagrams: () => this.#datagrams,
+      onError,
+      countReset: () => this.countReset(),
+      streamMode: (timeSync, dg) => this.#streamMode(timeSync, dg),
+      trackStream: () => this.#trackStream(),
+      routeDatagrams: (id, stream) => this.#routeDatagrams(id, stream),
+    };
+  }
+
+  /** Whether both ends of this connection can carry QUIC datagrams (unreliable streams need it). */
+  get datagrams(): boolean {
+    return this.#datagrams;
+  }
+
+  /** Set when the other side announced it is going away (GOAWAY on the control stream). */
+  get goingAway(): { code: string; reason: string } | undefined {
+    return this.#goingAway;
+  }
+
   /** The other side's address. */
   get remote(): SocketAddress {
-    return this.init.conn.remote;
+    return this.#init.conn.remote;
   }
 
   /** The certificate the other side presented under mutual TLS (server side), if any. */
   get certificate(): PeerCertificate | undefined {
-    if (this.#cert === undefined) this.#cert = this.init.conn.peerCertificate ?? null;
+    if (this.#cert === undefined) this.#cert = this.#init.conn.peerCertificate ?? null;
     return this.#cert ?? undefined;
   }
 
@@ -197,9 +241,9 @@ export class Peer {
     if (this.#closing) throw this.#unavailable();
     let frame: Uint8Array;
     try {
-      const { flags, payload } = encodePayload(input, this.init.payload);
+      const { flags, payload } = encodePayload(input, this.#init.payload);
       const cancellable = timeoutMs !== undefined || signal !== undefined;
-      frame = this.init.frames.encode({
+      frame = this.#init.frames.encode({
         type: FrameType.REQUEST,
         flags: flags | (idempotent ? FrameFlag.IDEMPOTENT : 0) | (cancellable ? FrameFlag.CANCELLABLE : 0),
         method,
@@ -214,13 +258,13 @@ export class Peer {
     // The deadline and the signal cover the wait for a stream slot too (the peer's limit).
     const started = timeoutMs === undefined ? 0 : performance.now();
     try {
-      s = await (timeoutMs === undefined && !signal ? this.init.conn.openBidi() : openWithin(this.init.conn, `"${method}"`, timeoutMs, signal));
+      s = await (timeoutMs === undefined && !signal ? this.#init.conn.openBidi() : openWithin(this.#init.conn, `"${method}"`, timeoutMs, signal));
     } catch (e) {
-      throw streamError(e);
+      throw toRpcError(e);
     }
     this.stats.requestsSent++;
     this.stats.pendingRequests++;
-    const reader = new FrameReader(s, this.init.frames);
+    const reader = new FrameReader(s, this.#init.frames);
     if (timeoutMs === undefined && !signal) {
       // Nothing can cancel this call: the request goes with our FIN (not CANCELLABLE), and no
       // timer, listener or race is set up. A lost connection still ends the read.
@@ -229,7 +273,7 @@ export class Peer {
         s.end().catch(() => {});
         return this.#answer<T>(method, await reader.next());
       } catch (e) {
-        throw streamError(e);
+        throw toRpcError(e);
       } finally {
         this.stats.pendingRequests--;
       }
@@ -244,7 +288,7 @@ export class Peer {
       cancelled = true;
       rejectCall(err);
       // Tell the handler: an ERROR frame, then FIN (portable: Deno cannot send reset codes).
-      const f = this.init.frames.encode({ type: FrameType.ERROR, flags: 0, code: errorCodeNumber(err.code), message: err.message, payload: EMPTY });
+      const f = this.#init.frames.encode({ type: FrameType.ERROR, flags: 0, code: errorCodeNumber(err.code), message: err.message, payload: EMPTY });
       s.write(f).then(() => s.end()).catch(() => {});
       s.stopSending(errorCodeNumber(err.code));
     };
@@ -264,7 +308,7 @@ export class Peer {
       (async () => {
         await s.write(frame);
         resolve(this.#answer<T>(method, await reader.next()));
-      })().catch((e) => reject(streamError(e)));
+      })().catch((e) => reject(toRpcError(e)));
     });
     try {
       return await outcome;
@@ -283,9 +327,9 @@ export class Peer {
   /** The value of a response frame, or the error it carries. */
   #answer<T>(method: string, f: Frame | undefined): T {
     if (!f) throw new RpcError(ErrorCode.UNAVAILABLE, `"${method}": the stream ended without a response`);
-    if (f.type === FrameType.RESPONSE) return decodePayload(f.flags, f.payload, this.init.payload) as T;
+    if (f.type === FrameType.RESPONSE) return decodePayload(f.flags, f.payload, this.#init.payload) as T;
     if (f.type === FrameType.ERROR) {
-      const details = f.payload.length ? decodePayload(f.flags, f.payload, this.init.payload) : undefined;
+      const details = f.payload.length ? decodePayload(f.flags, f.payload, this.#init.payload) : undefined;
       throw new RpcError(errorCodeFromNumber(f.code), f.message, details);
     }
     throw new RpcError(ErrorCode.DATA_LOSS, `"${method}": unexpected frame type ${f.type} in a response`);
@@ -305,22 +349,22 @@ export class Peer {
     if (this.#closing) return Promise.reject(this.#unavailable());
     let parts: Uint8Array[];
     try {
-      const p = encodePayload(payload, this.init.payload);
+      const p = encodePayload(payload, this.#init.payload);
       // Encoded now (it validates too), written later in lane order.
-      parts = encodeFrame(this.init.frames, { type: FrameType.EVENT, flags: p.flags, topic, metadata: options.metadata ?? {}, payload: p.payload });
+      parts = encodeFrame(this.#init.frames, { type: FrameType.EVENT, flags: p.flags, topic, metadata: options.metadata ?? {}, payload: p.payload });
     } catch (e) {
       return Promise.reject(new RpcError(ErrorCode.INVALID_ARGUMENT, `cannot emit "${topic}": ${(e as Error).message}`, undefined, { cause: e }));
     }
-    this.#lane ??= this.init.conn.openUni();
+    this.#lane ??= this.#init.conn.openUni();
     const lane = this.#lane;
     let bytes = 0;
     for (const p of parts) bytes += p.length;
-    if (this.guard.queueOutgoing(bytes)) {
+    if (this.#guard.queueOutgoing(bytes)) {
       // The other side is not reading what is queued for it: disconnect it rather than buffer
       // without bound (a subscriber that never reads its broadcasts).
-      this.guard.sentOutgoing(bytes);
-      const limit = this.guard.limits.maxOutgoingBytes;
-      this.abuse("slowConsumer", CloseCode.SLOW_CONSUMER, `slow consumer: more than ${limit} bytes of events queued and not read`);
+      this.#guard.sentOutgoing(bytes);
+      const limit = this.#guard.limits.maxOutgoingBytes;
+      this.#abuse("slowConsumer", CloseCode.SLOW_CONSUMER, `slow consumer: more than ${limit} bytes of events queued and not read`);
       return Promise.reject(new RpcError(ErrorCode.UNAVAILABLE, `cannot emit "${topic}": the peer does not read its events (over ${limit} bytes queued); it is being disconnected`));
     }
     // One frame at a time on the lane, in call order.
@@ -329,13 +373,13 @@ export class Peer {
         const s = await lane;
         await writeParts(s, parts);
       } finally {
-        this.guard.sentOutgoing(bytes);
+        this.#guard.sentOutgoing(bytes);
       }
       this.stats.eventsSent++;
     });
     this.#laneTail = done.catch(() => {});
     return done.catch((e) => {
-      throw streamError(e);
+      throw toRpcError(e);
     });
   }
 
@@ -354,14 +398,14 @@ export class Peer {
   }
 
   /**
-   * @internal The mode of a stream: time-synced and/or on datagrams (`dg` = its datagram id).
-   * Registers the datagram route; the stream unregisters it when it finishes.
+   * The mode of a stream: time-synced and/or on datagrams (`dg` = its datagram id). The stream
+   * unregisters its datagram route when it finishes.
    */
-  streamMode(timeSync: TimeSyncOptions | undefined, dg: number | undefined): StreamMode | undefined {
+  #streamMode(timeSync: TimeSyncOptions | undefined, dg: number | undefined): StreamMode | undefined {
     if (!timeSync && dg === undefined) return undefined;
     let datagram: DatagramLink | undefined;
     if (dg !== undefined) {
-      const conn = this.init.conn;
+      const conn = this.#init.conn;
       const routes = this.#dgStreams;
       datagram = {
         id: dg,
@@ -372,20 +416,20 @@ export class Peer {
         },
       };
     }
-    return { clock: this.clock, syncEnabled: this.clockSyncEnabled, timeSync, datagram, onDroppedDatagram: () => this.stats.droppedDatagrams++ };
+    return { clock: this.clock, syncEnabled: this.#clockSync, timeSync, datagram, onDroppedDatagram: () => this.stats.droppedDatagrams++ };
   }
 
   /**
-   * @internal Counts a new EchoStream as live; the returned callback (run once by the stream
-   * when both halves are done) counts it out.
+   * Counts a new EchoStream as live; the returned callback (run once by the stream when both
+   * halves are done) counts it out.
    */
-  trackStream(): () => void {
+  #trackStream(): () => void {
     this.stats.openStreams++;
     return () => void this.stats.openStreams--;
   }
 
-  /** @internal Routes datagram id `id` to `stream`. */
-  routeDatagrams(id: number, stream: EchoStream): void {
+  /** Routes datagram id `id` to `stream`. */
+  #routeDatagrams(id: number, stream: EchoStream): void {
     this.#dgStreams.set(id, stream);
     this.stats.datagramRoutes = this.#dgStreams.size;
   }
@@ -395,15 +439,15 @@ export class Peer {
     if (this.#closing) throw this.#unavailable();
     let dg: number | undefined;
     if (opts.unreliable) {
-      if (!this.datagrams) {
+      if (!this.#datagrams) {
         throw new RpcError(ErrorCode.FAILED_PRECONDITION, `stream "${name}": unreliable streams need QUIC datagrams, which this connection does not have (one end's transport lacks them)`);
       }
       // Even ids from clients, odd from servers: the two sides never pick the same one.
-      dg = this.#nextDatagramId++ * 2 + (this.init.role === "server" ? 1 : 0);
+      dg = this.#nextDatagramId++ * 2 + (this.#init.role === "server" ? 1 : 0);
     }
     let optionBytes = EMPTY;
     if (opts.timeSync || dg !== undefined) {
-      optionBytes = this.init.payload.encode({ ts: opts.timeSync ? wireTimeSyncOptions(opts.timeSync) : undefined, dg });
+      optionBytes = this.#init.payload.encode({ ts: opts.timeSync ? wireTimeSyncOptions(opts.timeSync) : undefined, dg });
     }
     const { timeoutMs, signal } = opts;
     if (signal?.aborted) throw new RpcError(ErrorCode.CANCELLED, `stream "${name}" cancelled before it opened`, signal.reason);
@@ -411,28 +455,28 @@ export class Peer {
     const started = bounded ? performance.now() : 0;
     let s: BidiStream;
     try {
-      s = await (bounded ? openWithin(this.init.conn, `stream "${name}"`, timeoutMs, signal) : this.init.conn.openBidi());
+      s = await (bounded ? openWithin(this.#init.conn, `stream "${name}"`, timeoutMs, signal) : this.#init.conn.openBidi());
     } catch (e) {
-      throw streamError(e);
+      throw toRpcError(e);
     }
-    const reader = new FrameReader(s, this.init.frames);
+    const reader = new FrameReader(s, this.#init.frames);
     try {
-      await s.write(this.init.frames.encode({ type: FrameType.OPEN, flags: 0, name, metadata, payload: optionBytes }));
+      await s.write(this.#init.frames.encode({ type: FrameType.OPEN, flags: 0, name, metadata, payload: optionBytes }));
       // The rest of the deadline covers the peer accepting it (it may be at its own limit).
       const left = timeoutMs === undefined ? undefined : Math.max(0, timeoutMs - (performance.now() - started));
       const f = await (bounded ? acceptedWithin(reader.next(), `stream "${name}"`, left, timeoutMs, signal) : reader.next());
       if (f?.type === FrameType.RESPONSE) {
         this.stats.streamsOpened++;
-        const stream = new EchoStream(name, metadata, s, reader, this.init.frames, this.streamMode(opts.timeSync, dg), this.trackStream());
-        if (dg !== undefined) this.routeDatagrams(dg, stream);
+        const stream = new EchoStream(name, metadata, s, reader, this.#init.frames, this.#streamMode(opts.timeSync, dg), this.#trackStream());
+        if (dg !== undefined) this.#routeDatagrams(dg, stream);
         return stream;
       }
       if (f?.type === FrameType.ERROR) throw new RpcError(errorCodeFromNumber(f.code), f.message);
       throw new RpcError(ErrorCode.UNAVAILABLE, `stream "${name}": no answer to the open`);
     } catch (e) {
-      const err = streamError(e);
+      const err = toRpcError(e);
       // Tell the handler's side why (an ERROR frame, then FIN): it may accept the open later.
-      const f = this.init.frames.encode({ type: FrameType.ERROR, flags: 0, code: errorCodeNumber(err.code), message: err.message, payload: EMPTY });
+      const f = this.#init.frames.encode({ type: FrameType.ERROR, flags: 0, code: errorCodeNumber(err.code), message: err.message, payload: EMPTY });
       s.write(f).then(() => s.end()).catch(() => s.end().catch(() => {}));
       s.stopSending(errorCodeNumber(ErrorCode.CANCELLED));
       throw err;
@@ -445,20 +489,19 @@ export class Peer {
    * @param reason Told to the other side.
    */
   async close(code = 0, reason = ""): Promise<void> {
-    await this.init.conn.close(code, reason);
+    await this.#init.conn.close(code, reason);
   }
 
   /**
-   * @internal The other side abused the connection: count it under `reason`, tell it why (a
-   * GOAWAY `RESOURCE_EXHAUSTED` on the control stream), and close with `closeCode` a moment
-   * later (a close sent at once could overtake the GOAWAY). Once per connection.
+   * The other side abused the connection: count it under `reason`, tell it why (a GOAWAY
+   * `RESOURCE_EXHAUSTED` on the control stream), and close with `closeCode` a moment later (a
+   * close sent at once could overtake the GOAWAY). Once per connection.
    */
-  abuse(reason: keyof Rejections, closeCode: number, message: string): void {
+  #abuse(reason: keyof Rejections, closeCode: number, message: string): void {
     if (this.#closing || this.#abused) return;
     this.#abused = true;
     this.stats.rejected[reason]++;
-    if (!this.control) return void this.init.conn.close(closeCode, message).catch(() => {});
-    goAwayAndClose(this.init.frames, this.init.conn, this.control, new RpcError(ErrorCode.RESOURCE_EXHAUSTED, message), closeCode, false);
+    goAwayAndClose(this.#init.frames, this.#init.conn, this.#init.control, new RpcError(ErrorCode.RESOURCE_EXHAUSTED, message), closeCode, false);
   }
 
   #abused = false;
@@ -473,15 +516,15 @@ export class Peer {
    * toward its reset budget; past it the connection is closed (the rapid-reset defence).
    */
   countReset(): void {
-    if (this.guard.countReset()) {
-      const { maxResets, resetWindowMs } = this.guard.limits;
-      this.abuse("tooManyResets", CloseCode.TOO_MANY_RESETS, `too many streams cancelled or reset: more than ${maxResets} in ${resetWindowMs} ms`);
+    if (this.#guard.countReset()) {
+      const { maxResets, resetWindowMs } = this.#guard.limits;
+      this.#abuse("tooManyResets", CloseCode.TOO_MANY_RESETS, `too many streams cancelled or reset: more than ${maxResets} in ${resetWindowMs} ms`);
     }
   }
 
   /** @internal Sends an encoded GOAWAY on the control stream. */
   async announceGoAway(frame: Uint8Array): Promise<void> {
-    await this.control?.write(frame);
+    await this.#init.control.write(frame);
   }
 
   /**
@@ -491,7 +534,7 @@ export class Peer {
   receiveDatagram(d: Uint8Array, t: number): void {
     let f: Frame;
     try {
-      f = this.init.frames.decode(d);
+      f = this.#init.frames.decode(d);
     } catch {
       this.stats.droppedDatagrams++;
       return;
@@ -500,13 +543,77 @@ export class Peer {
       const stream = this.#dgStreams.get(f.streamId);
       if (stream) stream.receiveDatagram(f, t);
       else this.stats.droppedDatagrams++; // a stream that ended, or never was
-    } else if (f.type === FrameType.PING) this.clock.answer(f, t, (b) => this.init.conn.sendDatagram(b));
+    } else if (f.type === FrameType.PING) this.clock.answer(f, t, (b) => this.#init.conn.sendDatagram(b));
     else if (f.type === FrameType.PONG) this.clock.receive(f, t);
     else this.stats.droppedDatagrams++;
   }
 
   /** @internal Serves an incoming bidirectional stream whose first frame is `first`. */
   serve(s: BidiStream, reader: FrameReader, first: Frame): Promise<void> {
-    return serveStream(this, s, reader, first);
+    return serveStream(this.#link, s, reader, first);
   }
+
+  /** @internal Serves an event lane the other side opened (`budget`: the connection's receive budget). */
+  serveEvents(r: RecvStream, budget?: ReceiveBudget): Promise<void> {
+    return serveEvents(this.#link, r, budget);
+  }
+
+  /**
+   * @internal The handshake is done and agreed on `datagrams` (both ends carry them) and this
+   * side's clock sync: keeps the connection alive on the control stream and starts the clock
+   * exchange, on datagrams when both ends have them, else on the control stream.
+   */
+  start(datagrams: boolean, clockSync: ClockSyncOptions | false): void {
+    const { conn, control } = this.#init;
+    const clock = this.clock;
+    this.#datagrams = datagrams;
+    this.#clockSync = clockSync !== false;
+    clock.keepAlive({ transport: "stream", send: (f) => control.write(f) });
+    this.closed.then(() => clock.detach());
+    if (clockSync === false) return;
+    const useDatagrams = datagrams && clockSync.transport !== "stream";
+    clock.attach(
+      useDatagrams
+        ? { transport: "datagram", send: (f) => conn.sendDatagram(f) }
+        : { transport: "stream", send: (f) => control.write(f) },
+    );
+  }
+
+  /**
+   * @internal A frame arrived on the control stream after the handshake, at local time `t`:
+   * PING is answered and PONG feeds the clock (the stream fallback of clock sync), GOAWAY marks
+   * the other side as going away. False for any other frame (a protocol violation).
+   */
+  receiveControl(f: Frame, t: number): boolean {
+    if (f.type === FrameType.PING) this.clock.answer(f, t, (b) => this.#init.control.write(b));
+    else if (f.type === FrameType.PONG) this.clock.receive(f, t);
+    else if (f.type === FrameType.GOAWAY) this.#goingAway = { code: errorCodeFromNumber(f.code), reason: f.reason };
+    else return false;
+    return true;
+  }
+
+  /** @internal Counts `n` refusals under `reason` (what the stream router refuses before serving). */
+  countRejected(reason: keyof Rejections, n = 1): void {
+    this.stats.rejected[reason] += n;
+  }
+
+  /**
+   * @internal Counts a frame the other side sent that was refused (malformed or oversize); false
+   * when `e` is no such refusal (then it is an error of this side's, or the transport's).
+   */
+  countRefusedFrame(e: unknown): boolean {
+    return this.#guard.countRefusedFrame(e);
+  }
+
+  static {
+    inspect = (p) => ({ conn: p.#init.conn, frames: p.#init.frames, guard: p.#guard });
+  }
+}
+
+/**
+ * @internal For tests and benchmarks only (not exported by the package): the transport connection,
+ * frame codec and defences under a peer, which the peer otherwise keeps to itself.
+ */
+export function inspectPeer(peer: Peer): PeerInternals {
+  return inspect(peer);
 }

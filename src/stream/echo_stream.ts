@@ -9,45 +9,17 @@
 import type { FrameCodec } from "../protocol/codec.ts";
 import { type DataFrame, type Frame, FrameFlag, FrameType, type Metadata } from "../protocol/frame.ts";
 import { ErrorCode, errorCodeFromNumber, errorCodeNumber, RpcError } from "../protocol/rpc_error.ts";
-import type { BidiStream, SendStream } from "../transport/types.ts";
+import type { BidiStream } from "../transport/types.ts";
 import { TransportError } from "../transport/transport_error.ts";
-import type { FrameReader } from "../rpc/_frames.ts";
+import type { FrameReader } from "../wire/frame_reader.ts";
+import { writeFrame } from "../wire/frame_writer.ts";
+import { toRpcError } from "../wire/errors.ts";
 import { type SyncedClock, systemClock } from "../clock/sync.ts";
 import { type AlignedFrame, plainStreamStats, type StreamStats, TimeSyncReceiver, type TimeSyncOptions } from "./time_sync.ts";
 
-const LARGE = 4096;
 /** Datagram frames an unreliable stream queues for `recv()` before dropping new ones. */
 const MAX_DATAGRAM_QUEUE = 4096;
 const EMPTY: Uint8Array = new Uint8Array(0);
-
-/**
- * Encodes a frame for writing: one buffer, or header and payload apart when the payload is
- * large (so it is not copied). Throws what the codec throws, before anything is written.
- */
-export function encodeFrame(codec: FrameCodec, frame: Frame): Uint8Array[] {
-  const payload = "payload" in frame ? frame.payload : undefined;
-  return payload && payload.length > LARGE ? [codec.encodeHeader(frame), payload] : [codec.encode(frame)];
-}
-
-/** Writes the parts `encodeFrame` made, in order. */
-export async function writeParts(s: SendStream, parts: Uint8Array[]): Promise<void> {
-  for (const part of parts) await s.write(part);
-}
-
-/** Writes one frame; large payloads go as a separate write so they are not copied. */
-export function writeFrame(s: SendStream, codec: FrameCodec, frame: Frame): Promise<void> {
-  return writeParts(s, encodeFrame(codec, frame));
-}
-
-/** Converts what a stream read or write threw into an RpcError. */
-export function streamError(e: unknown): RpcError {
-  if (e instanceof RpcError) return e;
-  if (e instanceof TransportError) {
-    const code = e.code === "STREAM_RESET" || e.code === "STOP_SENDING" ? ErrorCode.CANCELLED : ErrorCode.UNAVAILABLE;
-    return new RpcError(code, e.message, undefined, { cause: e });
-  }
-  return RpcError.from(e, ErrorCode.INTERNAL);
-}
 
 /** @internal How an unreliable stream reaches the connection's datagrams. */
 export interface DatagramLink {
@@ -100,10 +72,15 @@ export const STREAM_WINDOW = 256 * 1024;
  *
  * @example Sending and receiving
  * ```ts
- * // const stream = await client.createStream("audio.stream");
- * // await stream.send(new Uint8Array([1, 2, 3]));
- * // await stream.end();
- * // for await (const frame of stream) console.log(frame);
+ * import { readFile } from "node:fs/promises";
+ * import { RpcClient } from "@echostream/core";
+ *
+ * const client = await RpcClient.connect("127.0.0.1:5000", { ca: await readFile("ca.pem", "utf8") });
+ * const stream = await client.createStream("audio.stream");
+ * await stream.send(new Uint8Array([1, 2, 3]));
+ * await stream.end(); // this side is done; the peer's frames still arrive
+ * for await (const frame of stream) console.log(frame);
+ * await client.close();
  * ```
  */
 export class EchoStream implements AsyncIterable<Uint8Array> {
@@ -285,7 +262,7 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
         this.#aborted = new RpcError(ErrorCode.UNAVAILABLE, `stream "${this.name}" ended without its end marker`);
       }
     } catch (e) {
-      this.#aborted ??= streamError(e);
+      this.#aborted ??= toRpcError(e);
     }
     if (this.#aborted) {
       const err = this.#aborted;
@@ -449,7 +426,7 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
       await this.#write(frame);
       this.#sent++;
     } catch (e) {
-      throw (this.#aborted ??= streamError(e));
+      throw (this.#aborted ??= toRpcError(e));
     }
   }
 
@@ -474,7 +451,7 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
       await link.send(bytes);
       this.#sent++;
     } catch (e) {
-      throw streamError(e);
+      throw toRpcError(e);
     }
   }
 
@@ -484,8 +461,13 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
    *
    * @example
    * ```ts
-   * // const synced = await client.createStream("audio.sync").withTimeSync().build();
-   * // await synced.sendWithTimestamp(frame, synced.now());
+   * import { readFile } from "node:fs/promises";
+   * import { RpcClient } from "@echostream/core";
+   *
+   * const client = await RpcClient.connect("127.0.0.1:5000", { ca: await readFile("ca.pem", "utf8") });
+   * const synced = await client.createStream("audio.sync").withTimeSync().build();
+   * const frame = new Uint8Array(160); // 20 ms of 8 kHz audio
+   * await synced.sendWithTimestamp(frame, synced.now());
    * ```
    * @throws {RpcError} `FAILED_PRECONDITION` on a stream not built `withTimeSync()`, or after
    *   `end()`; `INVALID_ARGUMENT` for a timestamp that is not a finite number ≥ 0, or (unreliable
@@ -518,9 +500,15 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
    *
    * @example
    * ```ts
-   * // for (let f = await synced.recvAligned(); f; f = await synced.recvAligned()) {
-   * //   play(f.data, f.alignedTime);
-   * // }
+   * import { streamHandler } from "@echostream/core";
+   *
+   * function play(data: Uint8Array, atMs: number): void {
+   *   console.log(`play ${data.length} bytes at ${atMs}`); // hand the frame to the audio device
+   * }
+   *
+   * export const audioSync = streamHandler("audio.sync", async (_ctx, synced) => {
+   *   for (let f = await synced.recvAligned(); f; f = await synced.recvAligned()) play(f.data, f.alignedTime);
+   * });
    * ```
    * @throws {RpcError} `FAILED_PRECONDITION` on a stream not built `withTimeSync()` (or with
    *   clock sync disabled); `UNAVAILABLE` when no clock sample arrived within `syncTimeoutMs`,
@@ -571,6 +559,10 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
     return f;
   }
 
+  /**
+   * Iterates the frames the peer sends, as `recv()` returns them, until it ends its direction
+   * (the loop then finishes); an abort by the peer or a lost connection throws, as from `recv()`.
+   */
   async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
     while (true) {
       const f = await this.recv();
@@ -596,7 +588,7 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
       // The peer stopped reading (its handler returned): nothing is left to end.
       if (e instanceof TransportError && e.code === "STOP_SENDING") return;
       if (e === this.#aborted) return;
-      throw streamError(e);
+      throw toRpcError(e);
     } finally {
       this.#send = "done";
       this.#maybeFinish();

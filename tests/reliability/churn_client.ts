@@ -7,7 +7,7 @@
 
 import { RpcClient } from "../../src/rpc/client.ts";
 import { RpcError } from "../../src/protocol/rpc_error.ts";
-import type { PeerStats } from "../../src/rpc/peer.ts";
+import { inspectPeer, type PeerStats } from "../../src/rpc/peer.ts";
 import { args, exit, rss, runtime, stdinJson } from "./churn_common.ts";
 
 /** What the parent sends on stdin. */
@@ -88,7 +88,7 @@ const live = (s: PeerStats, t: { incoming?: number; waiting?: number }): Live =>
   waiting: t.waiting ?? 0,
 });
 const clientLive = () => {
-  const t = client.peer.init.conn.stats();
+  const t = inspectPeer(client.peer).conn.stats();
   return live(client.peer.stats, { incoming: t.incomingStreams, waiting: t.waitingStreams });
 };
 interface ServerStats {

@@ -10,6 +10,7 @@
 import { handler, streamHandler } from "../../src/rpc/definitions.ts";
 import { RpcClient } from "../../src/rpc/client.ts";
 import { RpcServer } from "../../src/rpc/server.ts";
+import { inspectPeer } from "../../src/rpc/peer.ts";
 import type { EchoStream } from "../../src/stream/echo_stream.ts";
 import { exit, runtime } from "./churn_common.ts";
 
@@ -82,10 +83,10 @@ r.afterwards = await outcome(client.request("echo", 42, { timeoutMs: 5000 }).the
   if (v !== 42) throw new Error(`echo returned ${v}`);
 }));
 // The server finishes its halves a moment after ours.
-for (let i = 0; i < 50 && (peer().stats.openStreams > 0 || (peer().init.conn.stats().incomingStreams ?? 0) > 1); i++) await sleep(20);
+for (let i = 0; i < 50 && (peer().stats.openStreams > 0 || (inspectPeer(peer()).conn.stats().incomingStreams ?? 0) > 1); i++) await sleep(20);
 const c = client.peer.stats;
 const s = peer().stats;
-const t = peer().init.conn.stats();
+const t = inspectPeer(peer()).conn.stats();
 r.baseline = {
   client: { openStreams: c.openStreams, pendingRequests: c.pendingRequests },
   server: { openStreams: s.openStreams, inFlight: s.inFlight, incomingStreams: t.incomingStreams, waitingStreams: t.waitingStreams },

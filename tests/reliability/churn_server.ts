@@ -10,6 +10,7 @@
 
 import { handler, streamHandler } from "../../src/rpc/definitions.ts";
 import { RpcServer } from "../../src/rpc/server.ts";
+import { inspectPeer } from "../../src/rpc/peer.ts";
 import type { EchoStream } from "../../src/stream/echo_stream.ts";
 import { rss, runtime, stdinClosed } from "./churn_common.ts";
 
@@ -43,7 +44,7 @@ const server = RpcServer.builder()
   }))
   .handler(handler("stats", (ctx) => {
     // The transport's own count of the client's streams being served (this call's included).
-    const t = ctx.peer.init.conn.stats();
+    const t = inspectPeer(ctx.peer).conn.stats();
     return { peer: { ...ctx.peer.stats }, transport: { incoming: t.incomingStreams, waiting: t.waitingStreams }, slow, rss: rss() };
   }))
   .streamHandler(streamHandler("echo", async (_ctx, s: EchoStream) => {

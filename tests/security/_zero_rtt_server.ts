@@ -17,6 +17,7 @@ import { createDevCertificates } from "../../src/security/mod.ts";
 import { handler } from "../../src/rpc/definitions.ts";
 import type { Context } from "../../src/rpc/context.ts";
 import { RpcServer } from "../../src/rpc/server.ts";
+import { inspectPeer } from "../../src/rpc/peer.ts";
 import { defaultTransport } from "../../src/transport/select.ts";
 import type { Connection, HandshakeInfo, Transport } from "../../src/transport/types.ts";
 
@@ -51,7 +52,7 @@ const calls: Call[] = [];
 const conns: ConnSeen[] = [];
 
 function record(method: string, ctx: Context, value: number): number {
-  const guard = (ctx.peer as unknown as { guard: { handshakeDone: boolean } }).guard;
+  const guard = inspectPeer(ctx.peer).guard;
   calls.push({ method, at: now(), port: ctx.remote.port, guardEarly: !guard.handshakeDone, value });
   return value;
 }

@@ -1,12 +1,11 @@
-// Frames over transport streams: a reader that yields whole frames from a RecvStream, and the
-// payload helpers shared by requests, events and streams.
+// Reading frames off a transport stream: a reader that yields whole frames from a RecvStream,
+// and the connection-wide budget for the incomplete frames all its readers hold.
 
 import type { FrameCodec } from "../protocol/codec.ts";
 import { DecodeError } from "../protocol/decode_error.ts";
-import { type Frame, FrameFlag, FrameType } from "../protocol/frame.ts";
-import type { PayloadCodec } from "../protocol/payload_codec.ts";
-import { ErrorCode, errorCodeNumber, RpcError } from "../protocol/rpc_error.ts";
-import type { Connection, RecvStream, SendStream } from "../transport/types.ts";
+import type { Frame } from "../protocol/frame.ts";
+import { ErrorCode, RpcError } from "../protocol/rpc_error.ts";
+import type { RecvStream } from "../transport/types.ts";
 
 /**
  * Bytes a connection may hold in incomplete frames over all its incoming streams at once. The
@@ -48,7 +47,9 @@ export class FrameReader {
   /**
    * The next frame.
    * @throws {RpcError} `DATA_LOSS` for bytes that are not frames or a stream cut inside a frame;
-   *   the transport's error (a TransportError) when the stream fails.
+   *   `RESOURCE_EXHAUSTED` for a frame over the size limit or the receive budget.
+   * @throws {TransportError} The transport's own error when the stream fails (unconverted: callers
+   *   tell a reset from a closed connection; `toRpcError` converts it for the application).
    */
   async next(): Promise<Frame | undefined> {
     while (this.#head >= this.#queue.length) {
@@ -106,35 +107,4 @@ export class FrameReader {
     this.#release();
     await this.#it.return?.();
   }
-}
-
-/** Payload bytes and the RAW flag for a value: bytes pass untouched, anything else is encoded. */
-export function encodePayload(value: unknown, codec: PayloadCodec): { flags: number; payload: Uint8Array } {
-  if (value instanceof Uint8Array) return { flags: FrameFlag.RAW, payload: value };
-  return { flags: 0, payload: codec.encode(value) };
-}
-
-/** The value a frame's payload carries. */
-export function decodePayload(flags: number, payload: Uint8Array, codec: PayloadCodec): unknown {
-  if (flags & FrameFlag.RAW) return payload;
-  if (payload.length === 0) return undefined;
-  return codec.decode(payload);
-}
-
-/**
- * Tells the peer why on stream `s` (a GOAWAY with `err`'s code and message; `end` ends the stream
- * after it), then closes the connection with `closeCode` once the frame had a moment to arrive (a
- * close sent at once could overtake it), or after 1 s if the write is held by flow control (a peer
- * that does not read its control stream must not keep its connection that way). Resolves once the
- * GOAWAY is written or cannot be.
- */
-export async function goAwayAndClose(frames: FrameCodec, conn: Connection, s: SendStream, err: RpcError, closeCode: number, end: boolean): Promise<void> {
-  const close = () => void conn.close(closeCode, err.message).catch(() => {});
-  const stuck = setTimeout(close, 1000);
-  try {
-    await s.write(frames.encode({ type: FrameType.GOAWAY, flags: 0, code: errorCodeNumber(err.code), reason: err.message, payload: new Uint8Array(0) }));
-    if (end) await s.end();
-  } catch { /* gone */ }
-  clearTimeout(stuck);
-  setTimeout(close, 50);
 }
