@@ -313,17 +313,18 @@ export async function connectPeer(
   if (limit.signal?.aborted) onAbort();
   limit.signal?.addEventListener("abort", onAbort, { once: true });
   const bounded = <T>(p: Promise<T>): Promise<T> => Promise.race([p, stop]);
+  // A transport failure while opening, writing or reading the control stream is explained by
+  // the server's close when there is one: a refusal at a connection limit can land before the
+  // stream is even open (under load), and must read the same as one met by the first read.
+  const explained = async (e: unknown): Promise<never> => {
+    throw e instanceof RpcError ? e : (await closedBy(conn)) ?? e;
+  };
   try {
-    const s = await bounded(conn.openBidi());
+    const s = await bounded(conn.openBidi()).catch(explained);
     const reader = new FrameReader(s, setup.frames);
-    await bounded(s.write(setup.frames.encode({ type: FrameType.HELLO, flags: 0, version: PROTOCOL_VERSION, name: setup.name, payload: setup.payload.encode({ auth, caps: localCaps(conn) }) })));
-    let f: Frame | undefined;
-    try {
-      f = await bounded(reader.next());
-    } catch (e) {
-      if (e instanceof RpcError) throw e;
-      throw (await closedBy(conn)) ?? e;
-    }
+    await bounded(s.write(setup.frames.encode({ type: FrameType.HELLO, flags: 0, version: PROTOCOL_VERSION, name: setup.name, payload: setup.payload.encode({ auth, caps: localCaps(conn) }) })))
+      .catch(explained);
+    const f: Frame | undefined = await bounded(reader.next()).catch(explained);
     if (f?.type === FrameType.GOAWAY) throw new RpcError(errorCodeFromNumber(f.code), `server refused the connection: ${f.reason}`);
     if (!f) throw (await closedBy(conn)) ?? new RpcError(ErrorCode.UNAVAILABLE, "the server did not answer HELLO");
     if (f.type !== FrameType.WELCOME) throw new RpcError(ErrorCode.UNAVAILABLE, "the server did not answer HELLO");

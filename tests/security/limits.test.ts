@@ -11,6 +11,8 @@ import { CloseCode } from "../../src/protocol/version.ts";
 import { FrameType } from "../../src/protocol/frame.ts";
 import { createFrameCodec } from "../../src/protocol/codec.ts";
 import { inspectPeer } from "../../src/rpc/peer.ts";
+import { defaultTransport } from "../../src/transport/select.ts";
+import type { Transport } from "../../src/transport/types.ts";
 import { connect, failure, start, until } from "./_support.ts";
 
 describe("handler slots and rapid reset", () => {
@@ -167,6 +169,31 @@ describe("connection admission", () => {
     await connect(one);
     expect((await failure(RpcClient.connect(one.address, { ca: one.trust.ca, timeoutMs: 2000 }))).message).toMatch(/connection limit/);
     expect(one.stats().rejected.connectionLimit).toBe(1);
+  });
+
+  test("a refusal that lands before the client opens its control stream still reads as RESOURCE_EXHAUSTED", async () => {
+    // Under load the server's 0x106 close can arrive before the client has opened its control
+    // stream; opening then fails, and that failure must be explained by the close, as a failed
+    // read is. Made deterministic by a transport whose openBidi waits for the connection to close.
+    const server = await start((b) => b.limits({ maxConnectionsPerAddress: 1 }));
+    await connect(server);
+    const real = await defaultTransport();
+    const late: Transport = {
+      ...real,
+      connect: async (options) => {
+        const conn = await real.connect(options);
+        return new Proxy(conn, {
+          get(target, key) {
+            if (key === "openBidi") return async () => (await target.closed, target.openBidi());
+            const v = Reflect.get(target, key, target);
+            return typeof v === "function" ? v.bind(target) : v;
+          },
+        });
+      },
+    };
+    const e = await failure(RpcClient.connect(server.address, { ca: server.trust.ca, timeoutMs: 2000, transport: late }));
+    expect(e.code).toBe("RESOURCE_EXHAUSTED");
+    expect(e.message).toMatch(/too many connections from 127\.0\.0\.1/);
   });
 
   test("refused handshakes are counted: unauthenticated and handshake timeout", async () => {
