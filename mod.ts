@@ -37,12 +37,27 @@ export {
   listener,
   type ListenerDefinition,
   type ListenerFn,
+  type ListenerOptions,
   type StandardSchema,
   streamHandler,
   type StreamHandlerDefinition,
   type StreamHandlerFn,
 } from "./src/rpc/definitions.ts";
 export type { Context, HelloInfo } from "./src/rpc/context.ts";
+export type {
+  ApiOf,
+  DefinitionsApi,
+  EmitArgs,
+  EventName,
+  EventPayload,
+  RequestArgs,
+  RequestInput,
+  RequestName,
+  RequestOutput,
+  RpcApi,
+  StreamName,
+  UntypedApi,
+} from "./src/rpc/api.ts";
 export { type EmitOptions, Peer, type PeerStats, type RequestOptions } from "./src/rpc/peer.ts";
 export { type ClientStats, LIVE_STATS, type Rejections, type ServerStats } from "./src/rpc/stats.ts";
 export type { Middleware } from "./src/rpc/registry.ts";

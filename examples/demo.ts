@@ -152,7 +152,7 @@ if (transport) {
   const server = await startServer((l) => console.log(`  ${l}`));
   await runClient(server.address, server.trust.ca, (l) => console.log(`  ${l}`));
   await server.close();
-  console.log("RPC callback, server -> client (examples/callback.ts):");
+  console.log("RPC callback, server -> client, typed both ways (examples/callback.ts):");
   await callbackExample((l) => console.log(`  ${l}`));
   console.log("RPC broadcast to every client (examples/chat_broadcast.ts):");
   await chatExample((l) => console.log(`  ${l}`));

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { toRpcError } from "../wire/errors.ts";
+import type { ApiOf, EmitArgs, EventName, RequestArgs, RequestName, RequestOutput, RpcApi, StreamName, UntypedApi } from "./api.ts";
 import type { Metadata } from "../protocol/frame.ts";
 import type { ProtocolLimits } from "../protocol/limits.ts";
 import { type AccessPolicy, compileAccess, validateAccessPolicy } from "../security/access.ts";
@@ -15,6 +15,7 @@ import { ErrorCode, RpcError } from "../protocol/rpc_error.ts";
 import { ALPN } from "../protocol/version.ts";
 import { defaultTransport } from "../transport/select.ts";
 import { TransportError } from "../transport/transport_error.ts";
+import { toRpcError } from "../wire/errors.ts";
 import type { CloseInfo, Transport } from "../transport/types.ts";
 import { type Definition, serviceDefinitions } from "./definitions.ts";
 import { connectPeer } from "./_handshake.ts";
@@ -120,18 +121,32 @@ export interface ReconnectOptions {
 }
 
 /**
- * A connection to an EchoStream server.
+ * A connection to an EchoStream server. `A` is the server's API (see `ApiOf`); without one
+ * (`UntypedApi`) any name and input is accepted and `request<T>()` casts its result.
  *
  * @example Calling a server
  * ```ts
  * import { RpcClient } from "@echostream/core";
+ * declare const ca: string; // the server's CA certificate (PEM): server.trust.ca
  *
- * // const client = await RpcClient.connect("127.0.0.1:5000", { ca });
- * // const sum = await client.request<number>("math.add", [1, 2], { timeoutMs: 2000 });
- * // await client.close();
+ * const client = await RpcClient.connect("127.0.0.1:5000", { ca });
+ * const sum = await client.request<number>("math.add", [1, 2], { timeoutMs: 2000 });
+ * await client.close();
+ * ```
+ *
+ * @example Typed by the server's API: names, inputs and results checked at compile time
+ * ```ts
+ * import { type ApiOf, handler, RpcClient, RpcServer } from "@echostream/core";
+ *
+ * const server = RpcServer.builder().handler(handler("math.add", (_ctx, [a, b]: [number, number]) => a + b)).build();
+ * await server.start();
+ * const client = await RpcClient.connect<ApiOf<typeof server>>(server.address, { ca: server.trust.ca });
+ * const sum: number = await client.request("math.add", [1, 2]); // "math.ad" or ["1", 2] would not compile
+ * await client.close();
+ * await server.close();
  * ```
  */
-export class RpcClient {
+export class RpcClient<A extends RpcApi = UntypedApi> {
   #peer: Peer;
   /**
    * The server's clock (the reference), kept in sync over this connection and its reconnections:
@@ -172,7 +187,7 @@ export class RpcClient {
   }
 
   /** The current connection's peer: the server side, as this client sees it. */
-  get peer(): Peer {
+  get peer(): Peer<A> {
     return this.#peer;
   }
 
@@ -231,6 +246,11 @@ export class RpcClient {
 
   /**
    * Connects and completes the HELLO/WELCOME handshake.
+   *
+   * `S`, optional, types the client by the server's API: a server (`typeof server`), a builder,
+   * definitions (an array or object of them), or an `RpcApi` written by hand
+   * (docs/TYPED_API.md). It exists only at compile time.
+   *
    * @param address "host:port" or `{ host, port }`.
    * @param options Trust (`ca` or `fingerprint`), credentials, codecs, reconnection.
    * @throws {RpcError} `UNAVAILABLE` (nothing answered, connection failed, or no WELCOME
@@ -238,7 +258,10 @@ export class RpcClient {
    *   (refused by the server, or its certificate is not trusted: see `cause`),
    *   `FAILED_PRECONDITION` (protocol version mismatch), `INVALID_ARGUMENT` (bad options).
    */
-  static async connect(address: string | { host: string; port: number } | DiscoveredService, options: ClientOptions = {}): Promise<RpcClient> {
+  static async connect<S = UntypedApi>(
+    address: string | { host: string; port: number } | DiscoveredService,
+    options: ClientOptions = {},
+  ): Promise<RpcClient<ApiOf<S>>> {
     const timeoutMs = options.timeoutMs ?? 5000;
     if (typeof timeoutMs !== "number" || !(timeoutMs >= 1 && timeoutMs <= 2 ** 31 - 1)) {
       const got = typeof timeoutMs === "number" ? timeoutMs : JSON.stringify(timeoutMs);
@@ -351,8 +374,9 @@ export class RpcClient {
    * server refused as rate-limited is sent again after its `retryAfterMs`, as long as that fits
    * in the call's `timeoutMs` and its signal has not fired.
    */
-  request<T = unknown>(method: string, input?: unknown, options?: RequestOptions): Promise<T> {
-    if (this.#retries === 0) return this.peer.request<T>(method, input, options);
+  request<T = unknown, N extends RequestName<A> = RequestName<A>>(method: N, ...args: RequestArgs<A, N, RequestOptions>): Promise<RequestOutput<A, N, T>>;
+  request<T>(method: string, input?: unknown, options?: RequestOptions): Promise<T> {
+    if (this.#retries === 0) return this.#peer.request<T>(method, input, options);
     return this.#withRetries<T>(method, input, options ?? {});
   }
 
@@ -361,7 +385,7 @@ export class RpcClient {
     for (let attempt = 0;; attempt++) {
       const left = options.timeoutMs === undefined ? undefined : options.timeoutMs - (performance.now() - start);
       try {
-        return await this.peer.request<T>(method, input, left === undefined ? options : { ...options, timeoutMs: Math.max(1, left) });
+        return await this.#peer.request<T>(method, input, left === undefined ? options : { ...options, timeoutMs: Math.max(1, left) });
       } catch (e) {
         const wait = retryAfter(e);
         if (wait === undefined || attempt >= this.#retries) throw e;
@@ -374,13 +398,14 @@ export class RpcClient {
   }
 
   /** Emits an event to the server. See {@link Peer.emit}. */
+  emit<N extends EventName<A>>(topic: N, ...args: EmitArgs<A, N, EmitOptions>): Promise<void>;
   emit(topic: string, payload?: unknown, options?: EmitOptions): Promise<void> {
-    return this.peer.emit(topic, payload, options);
+    return this.#peer.emit(topic, payload, options);
   }
 
   /** Opens a stream to a server stream handler. See {@link Peer.createStream}. */
-  createStream(name: string): StreamBuilder {
-    return this.peer.createStream(name);
+  createStream(name: StreamName<A>): StreamBuilder {
+    return this.#peer.createStream(name);
   }
 
   /** Serves the server's calls back: registers a `handler`, `listener` or `streamHandler`. */

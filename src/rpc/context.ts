@@ -7,11 +7,30 @@
 import type { Metadata } from "../protocol/frame.ts";
 import type { PeerCertificate, SocketAddress } from "../transport/types.ts";
 import type { Peer } from "./peer.ts";
+import type { RpcApi, UntypedApi } from "./api.ts";
 
-/** What a handler knows about the call it serves. */
-export interface Context {
+/**
+ * What a handler knows about the call it serves. `P` is the API of the other side: annotate a
+ * handler's context as `Context<ClientApi>` and `ctx.peer.request`/`emit`/`createStream` accept
+ * only what that peer serves, with its types.
+ *
+ * @example Calling back into a typed client
+ * ```ts
+ * import { type ApiOf, type Context, handler, listener } from "@echostream/core";
+ *
+ * // What the client serves (it registers these with client.handle(...)).
+ * const clientDefs = [listener("job.progress", (_ctx, _percent: number) => {})];
+ * type ClientApi = ApiOf<typeof clientDefs>;
+ *
+ * export const run = handler("job.run", async (ctx: Context<ClientApi>, steps: number) => {
+ *   for (let i = 1; i <= steps; i++) await ctx.peer.emit("job.progress", (100 * i) / steps);
+ *   return "done";
+ * });
+ * ```
+ */
+export interface Context<P extends RpcApi = UntypedApi> {
   /** The other side: call back into it with `request`, `emit` and `createStream`. */
-  readonly peer: Peer;
+  readonly peer: Peer<P>;
   /** The method, topic or stream name. */
   readonly name: string;
   /** What is being served. */

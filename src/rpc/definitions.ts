@@ -8,15 +8,20 @@
 
 import type { Context } from "./context.ts";
 import type { EchoStream } from "../stream/echo_stream.ts";
+import type { RpcApi, UntypedApi } from "./api.ts";
 
 /**
  * A Standard Schema validator (zod, valibot, arktype, …): only the `~standard.validate` entry
- * point is used, so no validator library is a dependency.
+ * point is used at run time, so no validator library is a dependency. `T` is what validation
+ * yields (the handler's input); `In` what it accepts (what a typed client must send), read from
+ * the schema's `types` when it declares them.
  */
-export interface StandardSchema<T = unknown> {
+export interface StandardSchema<T = unknown, In = T> {
   readonly "~standard": {
     readonly version: 1;
     readonly vendor: string;
+    /** The schema's input and output types (type-level only; most libraries declare them). */
+    readonly types?: { readonly input: In; readonly output: T } | undefined;
     validate(
       value: unknown,
     ):
@@ -29,10 +34,10 @@ export interface StandardSchema<T = unknown> {
   };
 }
 
-/** Options for a handler. */
-export interface HandlerOptions<I = unknown> {
+/** Options for a handler. `I` is the handler's input, `W` what callers send (they differ when the schema transforms). */
+export interface HandlerOptions<I = unknown, W = I> {
   /** Validates (and may transform) the input; bad input answers `INVALID_ARGUMENT`. */
-  input?: StandardSchema<I>;
+  input?: StandardSchema<I, W>;
   /**
    * Safe to run twice. On a server with `.earlyData()`, only idempotent handlers may run on 0-RTT
    * early data (which an attacker can replay); a request for any other handler that arrives early
@@ -42,39 +47,70 @@ export interface HandlerOptions<I = unknown> {
   idempotent?: boolean;
 }
 
-/** A request handler: returns the response. */
+/**
+ * A request handler: returns the response. `P` is the API of the peer it serves (what
+ * `ctx.peer` may call); annotate the context as `Context<ClientApi>` to type it.
+ */
 // deno-lint-ignore no-explicit-any
-export type HandlerFn<I = any, O = unknown> = (ctx: Context, input: I) => O | Promise<O>;
+export type HandlerFn<I = any, O = unknown, P extends RpcApi = UntypedApi> = (ctx: Context<P>, input: I) => O | Promise<O>;
 /** An event listener. */
 // deno-lint-ignore no-explicit-any
-export type ListenerFn<I = any> = (ctx: Context, payload: I) => void | Promise<void>;
+export type ListenerFn<I = any, P extends RpcApi = UntypedApi> = (ctx: Context<P>, payload: I) => void | Promise<void>;
 /** A stream handler: runs for the stream's life. */
-export type StreamHandlerFn = (ctx: Context, stream: EchoStream) => void | Promise<void>;
+export type StreamHandlerFn<P extends RpcApi = UntypedApi> = (ctx: Context<P>, stream: EchoStream) => void | Promise<void>;
 
-/** A registered request handler. */
-export interface HandlerDefinition<I = unknown, O = unknown> {
+/**
+ * A registered request handler. Its type keeps everything a typed client needs: the name `N` as
+ * a literal, the input `I` the handler receives, what callers send `W` (the schema's input type;
+ * `I` without a transforming schema) and the output `O`. `P` is the API of the peer it serves.
+ */
+// deno-lint-ignore no-explicit-any
+export interface HandlerDefinition<I = unknown, O = unknown, N extends string = string, P extends RpcApi = any, W = I> {
+  /** Which kind of definition. */
   readonly kind: "handler";
-  readonly name: string;
-  readonly fn: HandlerFn<I, O>;
-  readonly options: HandlerOptions<I>;
+  /** The method name callers use. */
+  readonly name: N;
+  /** The handler. */
+  readonly fn: HandlerFn<I, O, P>;
+  /** Validation and idempotency. */
+  readonly options: HandlerOptions<I, W>;
 }
-/** A registered event listener. */
-export interface ListenerDefinition<I = unknown> {
+/**
+ * A registered event listener: topic `N`, payload `I` as the listener receives it, `W` as
+ * emitters send it (the schema's input type; `I` without a transforming schema), serving a peer
+ * with API `P`.
+ */
+// deno-lint-ignore no-explicit-any
+export interface ListenerDefinition<I = unknown, N extends string = string, P extends RpcApi = any, W = I> {
+  /** Which kind of definition. */
   readonly kind: "listener";
-  readonly name: string;
-  readonly fn: ListenerFn<I>;
-  readonly options: { input?: StandardSchema<I> };
+  /** The topic. */
+  readonly name: N;
+  /** The listener. */
+  readonly fn: ListenerFn<I, P>;
+  /** Validation. */
+  readonly options: ListenerOptions<I, W>;
 }
-/** A registered stream handler. */
-export interface StreamHandlerDefinition {
+/** Options for a listener. */
+export interface ListenerOptions<I = unknown, W = I> {
+  /** Validates (and may transform) the payload; bad events are counted and dropped. */
+  input?: StandardSchema<I, W>;
+}
+/** A registered stream handler: stream name `N`, serving a peer with API `P`. */
+// deno-lint-ignore no-explicit-any
+export interface StreamHandlerDefinition<N extends string = string, P extends RpcApi = any> {
+  /** Which kind of definition. */
   readonly kind: "stream";
-  readonly name: string;
-  readonly fn: StreamHandlerFn;
+  /** The stream name. */
+  readonly name: N;
+  /** The stream handler. */
+  readonly fn: StreamHandlerFn<P>;
+  /** None yet. */
   readonly options: Record<string, never>;
 }
 /** Any definition. */
 // deno-lint-ignore no-explicit-any
-export type Definition = HandlerDefinition<any, any> | ListenerDefinition<any> | StreamHandlerDefinition;
+export type Definition = HandlerDefinition<any, any, string, any, any> | ListenerDefinition<any, string, any, any> | StreamHandlerDefinition<string, any>;
 
 // deno-lint-ignore no-explicit-any
 type AnyFn = (...args: any[]) => any;
@@ -127,7 +163,11 @@ function decorator(mark: Marked): (value: unknown, context: unknown, desc?: Prop
  * @returns A definition to register, or a decorator.
  */
 // deno-lint-ignore no-explicit-any
-export function handler<I = any, O = unknown>(name: string, fn: HandlerFn<I, O>, options?: HandlerOptions<I>): HandlerDefinition<I, O>;
+export function handler<I = any, O = unknown, N extends string = string, P extends RpcApi = UntypedApi, W = I>(
+  name: N,
+  fn: HandlerFn<I, O, P>,
+  options?: HandlerOptions<I, W>,
+): HandlerDefinition<I, O, N, P, W>;
 export function handler(name: string, options?: HandlerOptions): (value: unknown, context: unknown) => void;
 export function handler(name: string, fnOrOptions?: unknown, options?: HandlerOptions): unknown {
   checkName("handler", name);
@@ -152,7 +192,11 @@ export function handler(name: string, fnOrOptions?: unknown, options?: HandlerOp
  * @returns A definition to register, or a decorator.
  */
 // deno-lint-ignore no-explicit-any
-export function listener<I = any>(name: string, fn: ListenerFn<I>, options?: { input?: StandardSchema<I> }): ListenerDefinition<I>;
+export function listener<I = any, N extends string = string, P extends RpcApi = UntypedApi, W = I>(
+  name: N,
+  fn: ListenerFn<I, P>,
+  options?: ListenerOptions<I, W>,
+): ListenerDefinition<I, N, P, W>;
 export function listener(name: string, options?: { input?: StandardSchema }): (value: unknown, context: unknown) => void;
 export function listener(name: string, fnOrOptions?: unknown, options?: { input?: StandardSchema }): unknown {
   checkName("listener", name);
@@ -177,7 +221,7 @@ export function listener(name: string, fnOrOptions?: unknown, options?: { input?
  * @param fn The handler; omit it to get a decorator.
  * @returns A definition to register, or a decorator.
  */
-export function streamHandler(name: string, fn: StreamHandlerFn): StreamHandlerDefinition;
+export function streamHandler<N extends string = string, P extends RpcApi = UntypedApi>(name: N, fn: StreamHandlerFn<P>): StreamHandlerDefinition<N, P>;
 export function streamHandler(name: string): (value: unknown, context: unknown) => void;
 export function streamHandler(name: string, fn?: StreamHandlerFn): unknown {
   checkName("streamHandler", name);

@@ -19,6 +19,7 @@ import { toRpcError } from "../wire/errors.ts";
 import type { Registry } from "./registry.ts";
 import { type PeerLink, serveEvents, serveStream } from "./_serve.ts";
 import { StreamBuilder, type StreamOpenOptions } from "./stream_builder.ts";
+import type { EmitArgs, EventName, RequestArgs, RequestName, RequestOutput, RpcApi, StreamName, UntypedApi } from "./api.ts";
 import { acceptedWithin, openWithin } from "./_deadline.ts";
 import type { ClockSyncOptions, SyncedClock } from "../clock/sync.ts";
 import { type Rejections, zeroPeerStats } from "./stats.ts";
@@ -107,8 +108,12 @@ interface PeerInternals {
 /** Set by Peer's static block: the one reader of its private state outside the class. */
 let inspect: (peer: Peer) => PeerInternals;
 
-/** One side of a connection. Made by `RpcServer` (one per client) and `RpcClient`. */
-export class Peer {
+/**
+ * One side of a connection. Made by `RpcServer` (one per client) and `RpcClient`. `A` is the API
+ * of the other side (see `ApiOf`): with one, `request`, `emit` and `createStream` accept only
+ * the names it serves, with its input and output types; `UntypedApi` (the default) accepts any.
+ */
+export class Peer<A extends RpcApi = UntypedApi> {
   /** The other side's name, as it introduced itself. */
   readonly name: string;
   /** Who the other side authenticated as (server side: what `authenticate` returned). */
@@ -219,8 +224,15 @@ export class Peer {
    *
    * @example A call with a deadline
    * ```ts
-   * // const session = await peer.request<Session>("user.login", "alice", { timeoutMs: 2000 });
+   * import type { Peer } from "@echostream/core";
+   * type Session = { user: string; token: string };
+   * export async function login(peer: Peer): Promise<Session> {
+   *   return await peer.request<Session>("user.login", "alice", { timeoutMs: 2000 });
+   * }
    * ```
+   *
+   * On a typed peer (`Peer<Api>`) the name must be one `Api` serves, the input must have its
+   * type, and the result is typed without a cast.
    *
    * @param method The handler's name.
    * @param input Any value the payload codec encodes; a Uint8Array passes untouched.
@@ -229,7 +241,8 @@ export class Peer {
    * @throws {RpcError} With the handler's code, or `DEADLINE_EXCEEDED`, `CANCELLED`,
    *   `UNAVAILABLE` (connection lost), `INVALID_ARGUMENT` (input the codec cannot encode).
    */
-  async request<T = unknown>(method: string, input?: unknown, options: RequestOptions = {}): Promise<T> {
+  request<T = unknown, N extends RequestName<A> = RequestName<A>>(method: N, ...args: RequestArgs<A, N, RequestOptions>): Promise<RequestOutput<A, N, T>>;
+  async request<T>(method: string, input?: unknown, options: RequestOptions = {}): Promise<T> {
     if (typeof method !== "string" || method.length === 0) {
       throw new RpcError(ErrorCode.INVALID_ARGUMENT, `method must be a non-empty string, received ${typeof method}`);
     }
@@ -345,6 +358,7 @@ export class Peer {
    * @throws {RpcError} `UNAVAILABLE` when the connection is closed, `INVALID_ARGUMENT` for a
    *   payload the codec cannot encode.
    */
+  emit<N extends EventName<A>>(topic: N, ...args: EmitArgs<A, N, EmitOptions>): Promise<void>;
   emit(topic: string, payload?: unknown, options: EmitOptions = {}): Promise<void> {
     if (this.#closing) return Promise.reject(this.#unavailable());
     let parts: Uint8Array[];
@@ -389,11 +403,15 @@ export class Peer {
    *
    * @example Opening a stream
    * ```ts
-   * // const stream = await peer.createStream("audio.stream");
-   * // await stream.send(frameBytes);
+   * import type { Peer } from "@echostream/core";
+   * export async function sendAudio(peer: Peer, frame: Uint8Array): Promise<void> {
+   *   const stream = await peer.createStream("audio.stream");
+   *   await stream.send(frame);
+   *   await stream.end();
+   * }
    * ```
    */
-  createStream(name: string): StreamBuilder {
+  createStream(name: StreamName<A>): StreamBuilder {
     return new StreamBuilder(name, (opts) => this.#open(name, opts));
   }
 

@@ -16,6 +16,7 @@ import { acceptPeer } from "./_handshake.ts";
 import type { HelloInfo } from "./context.ts";
 import { codecs, defaultOnError, formatAddress, parseAddress } from "./_options.ts";
 import type { Peer } from "./peer.ts";
+import type { DefinitionsApi, EmitArgs, EventName, RpcApi, UntypedApi } from "./api.ts";
 import { type Middleware, Registry } from "./registry.ts";
 import { type ServerStats, StatsTotals } from "./stats.ts";
 import { FrameType } from "../protocol/frame.ts";
@@ -81,8 +82,13 @@ export type DiscoveryOptions = Omit<AdvertiseOptions, "name" | "port" | "fingerp
  * console.log(server.address, server.trust.fingerprint);
  * await server.close();
  * ```
+ *
+ * Typed: the builder's type remembers every definition registered with `handler`, `listener`
+ * and `streamHandler` (`D`), so the server it builds has a typed API: `ApiOf<typeof server>`
+ * is what a typed client (`RpcClient.connect<typeof server>(…)`) may call. `P` is the API the
+ * clients serve (see `RpcServer.builder<P>()`), for `broadcast` and `peers`.
  */
-export class RpcServerBuilder {
+export class RpcServerBuilder<D = never, P extends RpcApi = UntypedApi> {
   readonly #c: ServerConfig = {
     bind: { host: "127.0.0.1", port: 0 },
     registry: new Registry(),
@@ -105,25 +111,29 @@ export class RpcServerBuilder {
     this.#c.bind = parseAddress(address, "bind");
     return this;
   }
-  /** Registers a request handler made by `handler()`. */
-  handler(def: Definition): this {
+  /** Registers a request handler made by `handler()`; its name and types join the server's API. */
+  handler<X extends Definition>(def: X): RpcServerBuilder<D | X, P> {
     this.#c.registry.add(def);
-    return this;
+    return this as RpcServerBuilder<never, P> as RpcServerBuilder<D | X, P>;
   }
-  /** Registers an event listener made by `listener()`. */
-  listener(def: Definition): this {
+  /** Registers an event listener made by `listener()`; its topic and payload type join the server's API. */
+  listener<X extends Definition>(def: X): RpcServerBuilder<D | X, P> {
     this.#c.registry.add(def);
-    return this;
+    return this as RpcServerBuilder<never, P> as RpcServerBuilder<D | X, P>;
   }
-  /** Registers a stream handler made by `streamHandler()`. */
-  streamHandler(def: Definition): this {
+  /** Registers a stream handler made by `streamHandler()`; its name joins the server's API. */
+  streamHandler<X extends Definition>(def: X): RpcServerBuilder<D | X, P> {
     this.#c.registry.add(def);
-    return this;
+    return this as RpcServerBuilder<never, P> as RpcServerBuilder<D | X, P>;
   }
-  /** Registers every `@handler`/`@listener`/`@streamHandler` method of a class instance. */
-  service(instance: object): this {
+  /**
+   * Registers every `@handler`/`@listener`/`@streamHandler` method of a class instance. Decorators
+   * cannot change types, so these names stay untyped in the server's API (any name is accepted
+   * besides the typed ones); register `handler()` definitions to type them.
+   */
+  service(instance: object): RpcServerBuilder<D | Definition, P> {
     for (const def of serviceDefinitions(instance)) this.#c.registry.add(def);
-    return this;
+    return this as RpcServerBuilder<never, P> as RpcServerBuilder<D | Definition, P>;
   }
   /** Adds middleware around every request, event and stream open. */
   use(mw: Middleware): this {
@@ -333,13 +343,18 @@ export class RpcServerBuilder {
     return this;
   }
   /** The server, not yet listening: call `start()` or `run()`. */
-  build(): RpcServer {
+  build(): RpcServer<DefinitionsApi<D>, P> {
     return new RpcServer({ ...this.#c, peerLimits: { ...this.#c.peerLimits }, connectionLimits: { ...this.#c.connectionLimits }, rateLimits: [...this.#c.rateLimits] });
   }
 }
 
-/** A running (or ready to run) EchoStream server. */
-export class RpcServer {
+/**
+ * A running (or ready to run) EchoStream server. `A` is the API it serves (inferred by the
+ * builder; read it with `ApiOf<typeof server>`), `P` the API its clients serve.
+ */
+export class RpcServer<A extends RpcApi = UntypedApi, P extends RpcApi = UntypedApi> {
+  /** Type-level only (never set): the API this server serves, for `ApiOf<typeof server>`. */
+  declare readonly "~api"?: A;
   readonly #c: ServerConfig;
   #listener: Listener | undefined;
   readonly #peers = new Set<Peer>();
@@ -361,9 +376,12 @@ export class RpcServer {
     this.#c = config;
   }
 
-  /** Starts building a server. */
-  static builder(): RpcServerBuilder {
-    return new RpcServerBuilder();
+  /**
+   * Starts building a server. `P`, optional, is the API its clients serve (e.g.
+   * `ApiOf<typeof clientDefinitions>`): it types `server.broadcast` and `server.peers`.
+   */
+  static builder<P extends RpcApi = UntypedApi>(): RpcServerBuilder<never, P> {
+    return new RpcServerBuilder<never, P>();
   }
 
   /**
@@ -541,7 +559,7 @@ export class RpcServer {
   }
 
   /** The connected peers. */
-  get peers(): Peer[] {
+  get peers(): Peer<P>[] {
     return [...this.#peers];
   }
 
@@ -549,8 +567,9 @@ export class RpcServer {
    * Emits an event to every connected peer.
    * @returns How many peers it reached and how many failed.
    */
-  async broadcast(topic: string, payload?: unknown): Promise<{ delivered: number; failed: number }> {
-    const results = await Promise.allSettled(this.peers.map((p) => p.emit(topic, payload)));
+  broadcast<N extends EventName<P>>(topic: N, ...args: EmitArgs<P, N, never>): Promise<{ delivered: number; failed: number }>;
+  async broadcast(topic: string, payload?: unknown, ..._none: unknown[]): Promise<{ delivered: number; failed: number }> {
+    const results = await Promise.allSettled([...this.#peers].map((p) => p.emit(topic, payload)));
     const failed = results.filter((r) => r.status === "rejected").length;
     return { delivered: results.length - failed, failed };
   }
