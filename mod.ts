@@ -45,6 +45,7 @@ export {
 } from "./src/rpc/definitions.ts";
 export type { Context, HelloInfo } from "./src/rpc/context.ts";
 export type {
+  AnyDefinition,
   ApiOf,
   DefinitionsApi,
   EmitArgs,
@@ -85,4 +86,9 @@ export type { Access, AccessHook, AccessKind, AccessPolicy, AccessRules, NameRul
 export type { LimitSubject, RateLimitRule } from "./src/security/rate_limit.ts";
 export type { AdmissionLimits, PeerLimits, ServerLimits } from "./src/security/limits.ts";
 export type { ProtocolLimits } from "./src/protocol/limits.ts";
-export type { PeerCertificate, SocketAddress } from "./src/transport/types.ts";
+// The transport interface (for `.transport()` and `ClientOptions.transport`) and the types it uses.
+export type * from "./src/transport/types.ts";
+export type { JitterStats } from "./src/stream/jitter.ts";
+export { DiscoveryErrorCode } from "./src/discovery/discovery_error.ts";
+export type { DevCertificateOptions, DevCertificates } from "./src/security/dev_cert.ts";
+export type { Advertisement, AdvertiseOptions } from "./src/discovery/advertise.ts";

@@ -23,9 +23,13 @@
  * ```ts
  * import { createClockEstimator } from "./estimator.ts";
  * const est = createClockEstimator();
- * est.add(t1, t2, t3, t4); // one PING/PONG, all in ms
- * const serverTime = localNow + est.offset(localNow);
- * console.log(est.skewPpm(), est.uncertainty(localNow), est.rttMs);
+ * // One PING/PONG, all in ms: sent at t1 and answered at t4 (local clock), received at t2 and
+ * // answered at t3 (server clock, here 500 ms ahead; 10 ms each way).
+ * const [t1, t2, t3, t4] = [1_000, 1_510, 1_511, 1_021];
+ * est.add(t1, t2, t3, t4);
+ * const localNow = 1_030;
+ * const serverTime = localNow + est.offset(localNow); // ≈ 1530
+ * console.log(serverTime, est.skewPpm(), est.uncertainty(localNow), est.rttMs);
  * est.free();
  * ```
  *
@@ -207,7 +211,9 @@ class WasmEstimator implements ClockEstimator {
  * @example
  * ```ts
  * const est = createClockEstimator({ impl: "ts", precisionMs: 0.005 });
+ * const [t1, t2, t3, t4] = [1_000, 1_510, 1_511, 1_021]; // one PING/PONG (ms; t2, t3 on the server's clock)
  * if (est.add(t1, t2, t3, t4) === "step") console.log("server clock stepped");
+ * est.free();
  * ```
  * @throws RangeError when `precisionMs` is not finite and > 0, or the WASM pool (65,536 live estimators) is full.
  */

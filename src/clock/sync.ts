@@ -32,7 +32,7 @@ import { type ClockEstimator, createClockEstimator } from "./estimator.ts";
 export type ClockSource = () => number;
 
 /** The default clock source: `performance.timeOrigin + performance.now()` (monotonic, sub-ms). */
-export const systemClock: ClockSource = () => performance.timeOrigin + performance.now();
+export const systemClock: ClockSource = (): number => performance.timeOrigin + performance.now();
 
 /** How the clock-sync exchange runs. */
 export interface ClockSyncOptions {
@@ -196,10 +196,13 @@ const OVERDUE_MS = 100;
  *
  * @example Reading the server's time on a client
  * ```ts
- * // const client = await RpcClient.connect(addr, { ca });
- * // await client.clock.ready;                 // first sample (a round trip after connecting)
- * // console.log(client.clock.now(), client.clock.offsetMs, client.clock.uncertaintyMs);
- * // client.clock.addEventListener("clockstep", (e) => console.log((e as CustomEvent).detail));
+ * import { readFile } from "node:fs/promises";
+ * import { type ClockStepDetail, RpcClient } from "@echostream/core";
+ *
+ * const client = await RpcClient.connect("127.0.0.1:5000", { ca: await readFile("ca.pem", "utf8") });
+ * await client.clock.ready; // first sample (a round trip after connecting)
+ * console.log(client.clock.now(), client.clock.offsetMs, client.clock.uncertaintyMs);
+ * client.clock.addEventListener("clockstep", (e) => console.log((e as CustomEvent<ClockStepDetail>).detail));
  * ```
  */
 export class SyncedClock extends EventTarget {

@@ -106,7 +106,12 @@ export class FrameSplitter {
   /** Stream offset of the next byte not yet part of a complete frame. */
   #position = 0;
 
-  /** @param core The implementation that scans chunks. */
+  /**
+   * Makes a splitter over one core. Get one from {@link FrameCodec.splitter} rather than
+   * constructing it: the core type is internal.
+   *
+   * @param core The implementation that scans chunks.
+   */
   constructor(core: FrameCore) {
     this.#core = core;
   }

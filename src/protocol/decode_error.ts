@@ -74,6 +74,8 @@ export class DecodeError extends Error {
   readonly offset: number;
 
   /**
+   * Makes a decode error; the message names the problem and the offset.
+   *
    * @param code The stable code.
    * @param offset Byte offset of the problem.
    * @param detail Extra words for the message.

@@ -40,9 +40,17 @@ export interface PayloadCodec {
  * ```
  */
 export class PayloadDecodeError extends TypeError {
+  /** Always `"PayloadDecodeError"`. */
   override name = "PayloadDecodeError";
   /** The codec's name. */
   readonly codec: string;
+  /**
+   * Makes the error a codec throws from `decode`.
+   *
+   * @param codec The codec's name (`"msgpack"`, `"json"`, …).
+   * @param reason What is wrong with the bytes; never the decoded data itself.
+   * @param cause The underlying library's error.
+   */
   constructor(codec: string, reason: string, cause?: unknown) {
     super(`malformed ${codec} payload: expected exactly one complete ${codec} value (${reason})`, { cause });
     this.codec = codec;

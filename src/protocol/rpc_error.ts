@@ -82,6 +82,8 @@ export class RpcError extends Error {
   readonly details: unknown;
 
   /**
+   * Makes an error to throw from a handler (or to compare against on the caller's side).
+   *
    * @param code A stable code.
    * @param message What went wrong, lower-case.
    * @param details Anything the payload codec can encode.

@@ -100,8 +100,9 @@ export type ApiOf<T> = 0 extends 1 & T ? UntypedApi
   : [T] extends [{ readonly [key: string]: infer E }] ? DefinitionsApi<E>
   : never;
 
+/** Any definition, whatever its types (what `ApiOf` accepts as a single definition). */
 // deno-lint-ignore no-explicit-any
-type AnyDefinition = HandlerDefinition<any, any, string, any, any> | ListenerDefinition<any, string, any, any> | StreamHandlerDefinition<string, any>;
+export type AnyDefinition = HandlerDefinition<any, any, string, any, any> | ListenerDefinition<any, string, any, any> | StreamHandlerDefinition<string, any>;
 
 /** The method names an API serves. */
 export type RequestName<A extends RpcApi> = keyof A["requests"] & string;

@@ -40,6 +40,7 @@ export interface ClientOptions {
   serverName?: string;
   /** Client certificate and key (PEM) for mutual TLS. */
   cert?: string;
+  /** The private key (PEM) of `cert`. */
   key?: string;
   /** Credentials sent in HELLO for the server's `authenticate`. */
   auth?: unknown;
@@ -73,7 +74,10 @@ export interface ClientOptions {
    * name). A denied server call answers `PERMISSION_DENIED`.
    * @example Only the device's own commands may be called on it
    * ```ts
-   * // await RpcClient.connect(addr, { ca, accessControl: { permissions: { request: ["cmd.d42.*"], event: [], stream: [] } } });
+   * import { readFile } from "node:fs/promises";
+   * import { RpcClient } from "@echostream/core";
+   * const ca = await readFile("ca.pem", "utf8");
+   * await RpcClient.connect("127.0.0.1:5000", { ca, accessControl: { permissions: { request: ["cmd.d42.*"], event: [], stream: [] } } });
    * ```
    */
   accessControl?: AccessPolicy;
@@ -126,8 +130,10 @@ export interface ReconnectOptions {
  *
  * @example Calling a server
  * ```ts
+ * import { readFile } from "node:fs/promises";
  * import { RpcClient } from "@echostream/core";
- * declare const ca: string; // the server's CA certificate (PEM): server.trust.ca
+ *
+ * const ca = await readFile("ca.pem", "utf8"); // the server's CA certificate: server.trust.ca
  *
  * const client = await RpcClient.connect("127.0.0.1:5000", { ca });
  * const sum = await client.request<number>("math.add", [1, 2], { timeoutMs: 2000 });
@@ -198,7 +204,11 @@ export class RpcClient<A extends RpcApi = UntypedApi> {
    *
    * @example
    * ```ts
-   * // const { pendingRequests, openStreams, reconnects } = client.stats();
+   * import type { RpcClient } from "@echostream/core";
+   * export function leaks(client: RpcClient): boolean {
+   *   const { pendingRequests, openStreams } = client.stats();
+   *   return pendingRequests > 0 || openStreams > 0;
+   * }
    * ```
    */
   stats(): ClientStats {

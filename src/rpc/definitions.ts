@@ -17,6 +17,7 @@ import type { RpcApi, UntypedApi } from "./api.ts";
  * the schema's `types` when it declares them.
  */
 export interface StandardSchema<T = unknown, In = T> {
+  /** The Standard Schema v1 interface (https://standardschema.dev). */
   readonly "~standard": {
     readonly version: 1;
     readonly vendor: string;
@@ -149,12 +150,14 @@ function decorator(mark: Marked): (value: unknown, context: unknown, desc?: Prop
  *
  * @example Decorator style
  * ```ts
- * import { handler } from "@echostream/core";
+ * import { handler, RpcServer } from "@echostream/core";
  * class Audio {
  *   @handler("audio.play")
  *   play(_ctx: unknown, file: string) { return { playing: file }; }
  * }
- * // RpcServer.builder().service(new Audio())
+ * const server = RpcServer.builder().service(new Audio()).build();
+ * await server.start();
+ * await server.close();
  * ```
  *
  * @param name The method name callers use.
@@ -168,6 +171,14 @@ export function handler<I = any, O = unknown, N extends string = string, P exten
   fn: HandlerFn<I, O, P>,
   options?: HandlerOptions<I, W>,
 ): HandlerDefinition<I, O, N, P, W>;
+/**
+ * Returns a method decorator declaring a request handler (`@handler("audio.play")`) on a class
+ * registered with `.service(instance)`.
+ *
+ * @param name The method name callers use.
+ * @param options Input validation and idempotency.
+ * @returns The decorator.
+ */
 export function handler(name: string, options?: HandlerOptions): (value: unknown, context: unknown) => void;
 export function handler(name: string, fnOrOptions?: unknown, options?: HandlerOptions): unknown {
   checkName("handler", name);
@@ -197,7 +208,15 @@ export function listener<I = any, N extends string = string, P extends RpcApi = 
   fn: ListenerFn<I, P>,
   options?: ListenerOptions<I, W>,
 ): ListenerDefinition<I, N, P, W>;
-export function listener(name: string, options?: { input?: StandardSchema }): (value: unknown, context: unknown) => void;
+/**
+ * Returns a method decorator declaring an event listener (`@listener("audio.stopped")`) on a
+ * class registered with `.service(instance)`.
+ *
+ * @param name The topic.
+ * @param options Input validation (bad events are counted and dropped).
+ * @returns The decorator.
+ */
+export function listener(name: string, options?: ListenerOptions): (value: unknown, context: unknown) => void;
 export function listener(name: string, fnOrOptions?: unknown, options?: { input?: StandardSchema }): unknown {
   checkName("listener", name);
   if (typeof fnOrOptions === "function") {
@@ -222,6 +241,13 @@ export function listener(name: string, fnOrOptions?: unknown, options?: { input?
  * @returns A definition to register, or a decorator.
  */
 export function streamHandler<N extends string = string, P extends RpcApi = UntypedApi>(name: N, fn: StreamHandlerFn<P>): StreamHandlerDefinition<N, P>;
+/**
+ * Returns a method decorator declaring a stream handler (`@streamHandler("audio.stream")`) on a
+ * class registered with `.service(instance)`.
+ *
+ * @param name The stream name.
+ * @returns The decorator.
+ */
 export function streamHandler(name: string): (value: unknown, context: unknown) => void;
 export function streamHandler(name: string, fn?: StreamHandlerFn): unknown {
   checkName("streamHandler", name);

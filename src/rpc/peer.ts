@@ -33,6 +33,7 @@ export interface RequestOptions {
   timeoutMs?: number;
   /** Cancels the call: it fails with `CANCELLED` and the handler's signal fires. */
   signal?: AbortSignal;
+  /** Key/value strings sent with the request; the handler reads them as `ctx.metadata`. */
   metadata?: Metadata;
   /** Mark the call safe to replay (required to travel in 0-RTT early data). */
   idempotent?: boolean;
@@ -40,20 +41,27 @@ export interface RequestOptions {
 
 /** Options for one event. */
 export interface EmitOptions {
+  /** Key/value strings sent with the event; the listener reads them as `ctx.metadata`. */
   metadata?: Metadata;
 }
 
 /** Counters a peer keeps. */
 export interface PeerStats {
+  /** Requests this side sent (answered or not). */
   requestsSent: number;
+  /** Requests this side's handlers answered. */
   requestsServed: number;
+  /** Events this side wrote. */
   eventsSent: number;
+  /** Events that arrived (whether a listener took them or not). */
   eventsReceived: number;
   /** Events for a topic nobody listens to (counted, never fatal). */
   unhandledEvents: number;
   /** Events whose payload failed to decode or validate. */
   droppedEvents: number;
+  /** Streams this side opened. */
   streamsOpened: number;
+  /** Streams the other side opened that a stream handler took. */
   streamsAccepted: number;
   /** Requests this side is serving right now. */
   inFlight: number;

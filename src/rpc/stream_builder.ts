@@ -58,8 +58,12 @@ export class StreamBuilder implements PromiseLike<EchoStream> {
    *
    * @example
    * ```ts
-   * // const synced = await client.createStream("audio.sync").withTimeSync({ latencyMs: 120 }).build();
-   * // await synced.sendWithTimestamp(frame, synced.now());
+   * import type { RpcClient } from "@echostream/core";
+   * export async function sendSynced(client: RpcClient, frame: Uint8Array): Promise<void> {
+   *   const synced = await client.createStream("audio.sync").withTimeSync({ latencyMs: 120 }).build();
+   *   await synced.sendWithTimestamp(frame, synced.now()); // ms on this side's clock
+   *   await synced.end();
+   * }
    * ```
    * @throws {RangeError} For an option out of range.
    */
@@ -89,7 +93,10 @@ export class StreamBuilder implements PromiseLike<EchoStream> {
    *
    * @example
    * ```ts
-   * // const stream = await client.createStream("audio.stream").timeout(2000);
+   * import type { EchoStream, RpcClient } from "@echostream/core";
+   * export function open(client: RpcClient): Promise<EchoStream> {
+   *   return client.createStream("audio.stream").timeout(2000).build(); // DEADLINE_EXCEEDED after 2 s without a slot
+   * }
    * ```
    * @param ms Milliseconds, a positive number.
    * @throws {RpcError} `INVALID_ARGUMENT` for anything but a positive finite number.
@@ -109,8 +116,10 @@ export class StreamBuilder implements PromiseLike<EchoStream> {
    *
    * @example
    * ```ts
-   * // const ac = new AbortController();
-   * // const stream = await client.createStream("audio.stream").signal(ac.signal);
+   * import type { EchoStream, RpcClient } from "@echostream/core";
+   * export function open(client: RpcClient, ac: AbortController): Promise<EchoStream> {
+   *   return client.createStream("audio.stream").signal(ac.signal).build(); // ac.abort() cancels opening
+   * }
    * ```
    */
   signal(signal: AbortSignal): this {
@@ -123,6 +132,7 @@ export class StreamBuilder implements PromiseLike<EchoStream> {
     return (this.#built ??= this.#open(this.#opts));
   }
 
+  /** Makes the builder awaitable: `await client.createStream(name)` is `build()`. */
   then<A = EchoStream, B = never>(
     onfulfilled?: ((value: EchoStream) => A | PromiseLike<A>) | null,
     onrejected?: ((reason: unknown) => B | PromiseLike<B>) | null,

@@ -38,3 +38,5 @@ export {
 } from "./access.ts";
 export { type ConnectionLimits, Gcra, type LimitSubject, principalKey, RateLimiter, type RateLimitRule, validateRateLimitRule } from "./rate_limit.ts";
 export { type AdmissionLimits, DEFAULT_CONNECTION_LIMITS, DEFAULT_PEER_LIMITS, type PeerLimits, type ServerLimits } from "./limits.ts";
+export type { PeerCertificate, SocketAddress } from "../transport/types.ts";
+export type { ProtocolLimits } from "../protocol/limits.ts";

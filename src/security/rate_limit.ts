@@ -332,6 +332,8 @@ export class Gcra {
   readonly #now: () => number;
 
   /**
+   * Makes an empty limiter: every key starts idle, with its full burst.
+   *
    * @param opts `ratePerSecond` (units per second, > 0), `burst` (units from idle, >= 1),
    * `maxKeys` (positive integer) and `now`, the clock in ms (default `performance.now`).
    * @throws {TypeError} For an option out of range.
@@ -505,6 +507,8 @@ export class RateLimiter {
   readonly #now: () => number;
 
   /**
+   * Compiles the rules. An empty list gives a limiter that admits everything at no cost.
+   *
    * @param rules The rules (each checked with {@link validateRateLimitRule}, as `rateLimit[i]`).
    * @param now The clock, in ms. @default performance.now
    * @throws {TypeError} For a rule that is not valid.

@@ -90,8 +90,11 @@ export interface JitterBufferOptions {
  *
  * @example
  * ```ts
- * const r: JitterPushResult = jb.push(seq, ts, offsetMs, now);
- * const keep = r === "buffered" || r === "late-deliver" || r === "overflow";
+ * const jb = createJitterBuffer({ latencyMs: 100 });
+ * const r: JitterPushResult = jb.push(0, 5_000, 4_000, 1_020); // seq 0, sent at 5000 ms on a clock 4000 ms ahead
+ * const keep = r === "buffered" || r === "late-deliver" || r === "overflow"; // else free the payload now
+ * console.log(r, keep); // "buffered" true
+ * jb.free();
  * ```
  */
 export type JitterPushResult = "buffered" | "duplicate" | "late" | "late-deliver" | "overflow";
@@ -101,8 +104,12 @@ export type JitterPushResult = "buffered" | "duplicate" | "late" | "late-deliver
  *
  * @example
  * ```ts
- * const f: JitterFrame | undefined = jb.pop(now);
- * if (f && !f.deliver) releasePayload(f.seq); // discarded: evicted, flushed or reset
+ * const payloads = new Map<number, Uint8Array>([[0, new Uint8Array(160)]]);
+ * const jb = createJitterBuffer({ latencyMs: 100 });
+ * jb.push(0, 1_000, 0, 1_020);
+ * const f: JitterFrame | undefined = jb.pop(1_100);
+ * if (f && !f.deliver) payloads.delete(f.seq); // discarded: evicted, flushed or reset
+ * jb.free();
  * ```
  */
 export interface JitterFrame {
@@ -125,8 +132,10 @@ export interface JitterFrame {
  *
  * @example
  * ```ts
+ * const jb = createJitterBuffer();
  * const s: JitterStats = jb.stats();
  * console.log(`D=${s.latencyMs} ms (target ${s.targetLatencyMs}), late ${s.late}, lost ${s.lost}`);
+ * jb.free();
  * ```
  */
 export interface JitterStats {
@@ -351,7 +360,8 @@ const finiteNonNeg = (v: number) => Number.isFinite(v) && v >= 0;
  * @example Adaptive latency between 20 and 300 ms
  * ```ts
  * const jb = createJitterBuffer({ minLatencyMs: 20, maxLatencyMs: 300 });
- * jb.push(1, tsMs, clock.offsetMs, performance.timeOrigin + performance.now());
+ * const now = performance.timeOrigin + performance.now();
+ * jb.push(1, now - 30, 0, now); // seq 1, stamped 30 ms ago by a sender whose clock agrees with ours
  * ```
  * @param options See {@link JitterBufferOptions}.
  * @returns A new buffer; call `free()` when done (the WASM slot is also reclaimed on GC).

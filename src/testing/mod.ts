@@ -7,9 +7,15 @@
  * ```ts
  * import { startRelay } from "@echostream/core/testing";
  *
- * // const relay = await startRelay({ target: { host: "127.0.0.1", port: 5000 }, seed: 7,
- * //   toServer: { delayMs: 20, jitterMs: 5, loss: 0.02 }, toClient: { delayMs: 20, jitterMs: 5 } });
- * // connect the client to relay.address; relay.log is the ground truth; await relay.close();
+ * const relay = await startRelay({
+ *   target: { host: "127.0.0.1", port: 5000 }, // the server
+ *   seed: 7,
+ *   toServer: { delayMs: 20, jitterMs: 5, loss: 0.02 },
+ *   toClient: { delayMs: 20, jitterMs: 5 },
+ * });
+ * // Connect the client to relay.address instead of the server; relay.log is the ground truth.
+ * console.log(relay.address, relay.log.length);
+ * await relay.close();
  * ```
  *
  * @module

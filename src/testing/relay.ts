@@ -32,7 +32,7 @@ export interface Impairment {
   delayMs?: number;
   /** Uniform: delay drawn from [delayMs − jitterMs, delayMs + jitterMs]; normal: std dev. @default {0} */
   jitterMs?: number;
-  /** @default {"uniform"} */
+  /** Distribution of the jitter: uniform over ±`jitterMs`, or normal with `jitterMs` as std dev. @default {"uniform"} */
   jitter?: "uniform" | "normal";
   /** Probability a packet is dropped. @default {0} */
   loss?: number;
@@ -40,7 +40,7 @@ export interface Impairment {
   duplicate?: number;
   /** Probability a packet is held back an extra `reorderDelayMs`. @default {0} */
   reorder?: number;
-  /** @default {10} */
+  /** Extra delay, ms, of a packet held back by `reorder` (so later packets overtake it). @default {10} */
   reorderDelayMs?: number;
 }
 
@@ -52,7 +52,9 @@ export interface RelayOptions {
   listen?: { host?: string; port?: number };
   /** PRNG seed; the same seed gives the same fates and delays per direction. @default {1} */
   seed?: number;
+  /** Impairment of client → server packets; left out, they pass untouched. */
   toServer?: Impairment;
+  /** Impairment of server → client packets; left out, they pass untouched. */
   toClient?: Impairment;
   /** Most records kept in the log (counters go on). @default {1000000} */
   maxPackets?: number;
@@ -68,9 +70,13 @@ export type Direction = "toServer" | "toClient";
 export interface PacketRecord {
   /** Per-direction sequence number from 0: the n-th packet of that direction. */
   seq: number;
+  /** Which way the packet was going. */
   direction: Direction;
+  /** UDP payload size, bytes. */
   bytes: number;
+  /** When the relay received it (`performance.now()`, ms). */
   receivedAt: number;
+  /** Whether it was sent once, dropped, or sent twice. */
   fate: "forwarded" | "dropped" | "duplicated";
   /** When the first copy was due. */
   scheduledAt?: number;
@@ -84,9 +90,13 @@ export interface PacketRecord {
 
 /** Per-direction counters; `received = forwarded + dropped + duplicated`. */
 export interface DirectionStats {
+  /** Packets that arrived at the relay. */
   received: number;
+  /** Packets sent on once. */
   forwarded: number;
+  /** Packets dropped by `loss`. */
   dropped: number;
+  /** Packets sent twice by `duplicate`. */
   duplicated: number;
   /** Packets held back by the reorder impairment. */
   reordered: number;
@@ -96,7 +106,9 @@ export interface DirectionStats {
 
 /** What {@link Relay.stats} returns. */
 export interface RelayStats {
+  /** Client → server counters. */
   toServer: DirectionStats;
+  /** Server → client counters. */
   toClient: DirectionStats;
   /** sentAt − due time over the logged copies sent, ms. */
   schedulingErrorMs: { count: number; p50: number; p99: number; max: number };
@@ -108,6 +120,7 @@ export interface Relay {
   readonly address: { host: string; port: number };
   /** What happened to each packet, in receipt order per direction, at most `maxPackets`. */
   readonly log: readonly PacketRecord[];
+  /** Counters per direction and the relay's own scheduling error, now. */
   stats(): RelayStats;
   /** Replaces one direction's impairment from the next packet on. */
   setImpairment(direction: Direction, impairment: Impairment): void;

@@ -27,6 +27,9 @@ import type {
   SendStream,
   Transport,
 } from "./types.ts";
+
+/** The transport interface types this adapter implements, so this entry point documents itself. */
+export type * from "./types.ts";
 import { serverTls } from "./_server_tls.ts";
 import { advertisedStreams, slotGivenUp, StreamGate } from "./_stream_gate.ts";
 import { PendingOpens } from "./_bun_slots.ts";

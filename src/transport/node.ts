@@ -29,6 +29,9 @@ import type {
   SendStream,
   Transport,
 } from "./types.ts";
+
+/** The transport interface types this adapter implements, so this entry point documents itself. */
+export type * from "./types.ts";
 import { checkDatagram, clientTrust, keepAliveMs, TransportError, TransportErrorCode as E } from "./transport_error.ts";
 import { serverTls } from "./_server_tls.ts";
 import { ConnectionSet, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_BIDI_STREAMS, DEFAULT_MAX_UNI_STREAMS, lowerIdle } from "./_connections.ts";
