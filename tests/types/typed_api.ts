@@ -37,7 +37,7 @@ assert<Equal<ClientApi["requests"]["ui.confirm"], { readonly input: string; read
 assert<Equal<ClientApi["events"]["job.progress"], number>>();
 
 // ---- what the server serves
-const login = handler("user.login", async (_ctx, name: string): Promise<Session> => ({ user: name, token: "t" }));
+const login = handler("user.login", (_ctx, name: string): Promise<Session> => Promise.resolve({ user: name, token: "t" }));
 const add = handler("math.add", (_ctx, [a, b]: [number, number]) => a + b);
 const ping = handler("ping", () => "pong");
 const double = handler("math.double", (_ctx, n) => n * 2, { input: numberFromString });
