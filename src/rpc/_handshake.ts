@@ -16,7 +16,7 @@ import { TransportError } from "../transport/transport_error.ts";
 import { FrameReader, type ReceiveBudget } from "../wire/frame_reader.ts";
 import { goAwayAndClose } from "../wire/frame_writer.ts";
 import { decodePayload } from "../wire/payload.ts";
-import { toRpcError } from "../wire/errors.ts";
+import { closeError, toRpcError } from "../wire/errors.ts";
 import { type ClockSource, type ClockSyncOptions, SyncedClock } from "../clock/sync.ts";
 import { Peer } from "./peer.ts";
 import type { Registry } from "./registry.ts";
@@ -367,9 +367,7 @@ export async function connectPeer(
 async function closedBy(conn: Connection): Promise<RpcError | undefined> {
   const info = await Promise.race([conn.closed, new Promise<undefined>((r) => setTimeout(() => r(undefined), 200))]);
   if (!info || info.local) return undefined;
-  const why = `${info.reason || "no reason given"} (close code 0x${info.code.toString(16)})`;
-  if (info.code === CloseCode.CONNECTION_LIMIT) return new RpcError(ErrorCode.RESOURCE_EXHAUSTED, `server refused the connection: ${why}`);
-  return new RpcError(ErrorCode.UNAVAILABLE, `the server closed the connection during the handshake: ${why}`);
+  return closeError(info, "the server closed the connection during the handshake");
 }
 
 /**

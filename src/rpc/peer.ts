@@ -15,7 +15,7 @@ import { type TimeSyncOptions, wireTimeSyncOptions } from "../stream/time_sync.t
 import { FrameReader, type ReceiveBudget } from "../wire/frame_reader.ts";
 import { encodeFrame, goAwayAndClose, writeParts } from "../wire/frame_writer.ts";
 import { decodePayload, encodePayload } from "../wire/payload.ts";
-import { toRpcError } from "../wire/errors.ts";
+import { closeError, toRpcError } from "../wire/errors.ts";
 import type { Registry } from "./registry.ts";
 import { type PeerLink, serveEvents, serveStream } from "./_serve.ts";
 import { StreamBuilder, type StreamOpenOptions } from "./stream_builder.ts";
@@ -167,7 +167,7 @@ export class Peer<A extends RpcApi = UntypedApi> {
     this.#link = this.#makeLink();
     this.closed = init.conn.closed.then((info) => {
       this.#closing = info;
-      const err = new RpcError(ErrorCode.UNAVAILABLE, `connection closed${info.reason ? `: ${info.reason}` : ""} (code ${info.code})`);
+      const err = closeError(info, "connection closed");
       ac.abort(err);
       for (const reject of this.#pending) reject(err);
       this.#pending.clear();
