@@ -5,7 +5,6 @@
 import { expect, test } from "bun:test";
 import { RpcClient } from "../../src/rpc/client.ts";
 import { RpcServer } from "../../src/rpc/server.ts";
-import { handler } from "../../src/rpc/definitions.ts";
 import { RpcError } from "../../src/protocol/rpc_error.ts";
 import { createFrameCodec } from "../../src/protocol/codec.ts";
 import { type Frame, FrameType } from "../../src/protocol/frame.ts";
@@ -14,9 +13,11 @@ import { ALPN, PROTOCOL_VERSION } from "../../src/protocol/version.ts";
 import { bunTransport } from "../../src/transport/bun.ts";
 import type { BidiStream } from "../../src/transport/types.ts";
 import { type ClockStepDetail, systemClock } from "../../src/clock/sync.ts";
+import { elapse, once, waitFor } from "../support/wait.ts";
+
+// The keep-alive case (an idle connection past Bun's 60 s limit) is in tests/slow/keepalive.slow.ts.
 
 const quiet = (b: ReturnType<typeof RpcServer.builder>) => b.bind("127.0.0.1:0").log(() => {}).onError(() => {});
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A clock `shift` ms ahead of the system clock, with a settable extra offset (for steps). */
 function shifted(shift: number) {
@@ -32,7 +33,9 @@ test("a client estimates an injected server offset over datagrams; the server kn
   const client = await RpcClient.connect(server.address, { ca: server.trust.ca, clock: clientClock.fn });
   try {
     await client.clock.ready;
-    await sleep(1500);
+    const peer = [...server.peers][0];
+    // Past the startup burst (8 PINGs 50 ms apart, then 4 Hz) on both sides.
+    await waitFor(() => client.clock.stats().pongsReceived >= 10 && peer.clock.stats().pongsReceived >= 10, "10 clock samples on each side");
     const truth = 1234.567 + 777.25; // server − client
     const st = client.clock.stats();
     expect(st.transport).toBe("datagram");
@@ -47,7 +50,6 @@ test("a client estimates an injected server offset over datagrams; the server kn
     expect(Math.abs(client.clock.now() - serverClock.fn())).toBeLessThan(1);
     expect(Math.abs(client.clock.toLocal(serverClock.fn()) - clientClock.fn())).toBeLessThan(1);
     // The server pings too: it holds this client's offset (client − server).
-    const peer = [...server.peers][0];
     const sv = peer.clock.stats();
     expect(sv.transport).toBe("datagram");
     expect(Math.abs(sv.offsetMs + truth)).toBeLessThan(1);
@@ -64,7 +66,7 @@ test("clock sync falls back to the control stream when asked (or when datagrams 
   const client = await RpcClient.connect(server.address, { ca: server.trust.ca, clockSync: { transport: "stream", intervalMs: 50 } });
   try {
     await client.clock.ready;
-    await sleep(800);
+    await waitFor(() => client.clock.stats().samples >= 10, "10 clock samples over the control stream");
     const st = client.clock.stats();
     expect(st.transport).toBe("stream");
     expect(st.intervalMs).toBe(50);
@@ -87,7 +89,8 @@ test("an injected skew of 2000 ppm is tracked", async () => {
   await server.start();
   const client = await RpcClient.connect(server.address, { ca: server.trust.ca, clockSync: { intervalMs: 50 } });
   try {
-    await sleep(3000);
+    // Time passing is the point: a skew shows only over a span of samples (2000 ppm is 6 ms in 3 s).
+    await elapse(3000);
     const st = client.clock.stats();
     expect(Math.abs(st.skewPpm - 2000)).toBeLessThan(100);
     const truth = (systemClock() - t0) * 2e-3;
@@ -106,16 +109,22 @@ test("a server clock step fires one clockstep event and the offset follows", asy
   const client = await RpcClient.connect(server.address, { ca: server.trust.ca, clockSync: { intervalMs: 50 } });
   const events: ClockStepDetail[] = [];
   client.clock.addEventListener("clockstep", (e) => events.push((e as CustomEvent<ClockStepDetail>).detail));
+  const samples = () => client.clock.stats().samples;
   try {
-    await sleep(1200);
-    expect(events.length).toBe(0);
+    // Steps are told from outliers once the fit gates samples (16 of them): wait past that.
+    await waitFor(() => samples() >= 20, "20 clock samples before the step");
+    expect(events.length).toBe(0); // none while the clock was steady
+    const step = once(client.clock, "clockstep");
     serverClock.extra = 500;
-    await sleep(800);
+    await step;
+    // The negative window: 6 more samples (~300 ms at 50 ms), in which no second clockstep may
+    // fire, and over which the offset settles on the new value.
+    const after = samples();
+    await waitFor(() => samples() >= after + 6, "6 clock samples after the step");
     expect(events.length).toBe(1);
     expect(Math.abs(events[0].fromMs - 100)).toBeLessThan(1);
     expect(Math.abs(events[0].toMs - 600)).toBeLessThan(2);
     expect(client.clock.stats().steps).toBe(1);
-    await sleep(300);
     expect(Math.abs(client.clock.offsetMs - 600)).toBeLessThan(1);
   } finally {
     await client.close();
@@ -170,7 +179,8 @@ test("a peer that never answers PINGs: counted, bounded, and everything else sti
   });
   const client = await RpcClient.connect(`127.0.0.1:${l.address.port}`, { ca: l.trust.ca, clockSync: { intervalMs: 50 } });
   try {
-    await sleep(1500);
+    // 21 PINGs unanswered: more than the 16 it keeps outstanding.
+    await waitFor(() => client.clock.stats().pingsSent > 20 && pings > 20, "21 PINGs sent and seen by the mute server");
     const st = client.clock.stats();
     expect(st.transport).toBe("stream");
     expect(st.pingsSent).toBeGreaterThan(20);
@@ -197,7 +207,13 @@ test("duplicate and bogus PONGs are dropped and counted", async () => {
   });
   const client = await RpcClient.connect(`127.0.0.1:${l.address.port}`, { ca: l.trust.ca });
   try {
-    await sleep(600); // the burst: 8 PINGs
+    // The burst's 8 PINGs, each answered with 4 PONGs. Read before the next PING (250 ms after
+    // the burst), so the snapshot below holds whole answers.
+    const read = () => {
+      const c = client.clock.stats();
+      return c.pongsReceived + c.duplicatePongs + c.unmatchedPongs;
+    };
+    await waitFor(() => read() >= 4 * 8, "the 32 PONGs answering the startup burst");
     const st = client.clock.stats();
     expect(st.pongsReceived).toBe(st.pingsSent - st.outstandingPings);
     expect(st.pongsReceived).toBeGreaterThanOrEqual(6);
@@ -219,10 +235,12 @@ test("a reconnecting client keeps one clock", async () => {
     await clock.ready;
     const before = clock.stats().pingsSent;
     await [...server.peers][0].close(0, "bye");
-    for (let i = 0; i < 100 && (!client.connected || client.peer.clock.stats().pongsReceived === 0); i++) await sleep(20);
+    await waitFor(() => client.stats().reconnects === 1 && client.connected, "the client to reconnect");
+    // PONGs on the new connection: the same clock is pinging again.
+    const pongs = clock.stats().pongsReceived;
+    await waitFor(() => clock.stats().pongsReceived >= pongs + 3, "3 clock samples on the new connection");
     expect(client.connected).toBe(true);
     expect(client.clock).toBe(clock);
-    await sleep(300);
     expect(clock.stats().pingsSent).toBeGreaterThan(before);
     expect(Math.abs(clock.offsetMs - 42)).toBeLessThan(1);
   } finally {
@@ -230,27 +248,3 @@ test("a reconnecting client keeps one clock", async () => {
     await server.close();
   }
 });
-
-test("an idle connection outlives Bun's 60 s no-stream-progress limit (keep-alive PING on the control stream)", async () => {
-  // Clock sync on datagrams only would not count as progress for Bun's stack; neither would none.
-  const server = quiet(RpcServer.builder()).handler(handler("ping", () => "pong")).build();
-  await server.start();
-  const a = await RpcClient.connect(server.address, { ca: server.trust.ca });
-  const b = await RpcClient.connect(server.address, { ca: server.trust.ca, clockSync: false });
-  try {
-    await sleep(65_000);
-    expect(a.connected).toBe(true);
-    expect(b.connected).toBe(true);
-    expect(await a.request("ping")).toBe("pong");
-    expect(await b.request("ping")).toBe("pong");
-    expect(a.clock.stats().transport).toBe("datagram");
-    expect(b.clock.stats().transport).toBe("none");
-  } finally {
-    await a.close();
-    await b.close();
-    await server.close();
-  }
-  // What the clocks knew stays readable after close.
-  expect(Number.isFinite(a.clock.stats().offsetMs)).toBe(true);
-  expect(a.clock.stats().samples).toBeGreaterThan(200);
-}, 80_000);

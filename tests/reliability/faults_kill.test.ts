@@ -8,12 +8,15 @@ import { RpcClient } from "../../src/rpc/client.ts";
 import { type Child, spawnPiped, tool } from "../support/netns.ts";
 import { type CertDir, certDir, counts, type FaultCounts, HERE, idleWith, live, pollUntil, startFaultServer } from "./_fault_harness.ts";
 import { isIdle, sleep } from "./_soak_common.ts";
+import { waitFor } from "../support/wait.ts";
 
 let certs: CertDir;
 let server: { child: Child; port: number };
 let healthy: RpcClient;
 const answers = { ok: 0, failed: [] as string[] };
 let paused = false;
+/** The loop has seen `paused` (its last call finished). */
+let idle = false;
 let stopLoop = false;
 let loop: Promise<void>;
 
@@ -29,9 +32,11 @@ beforeAll(async () => {
   loop = (async () => {
     for (let i = 0; !stopLoop; i++) {
       if (paused) {
+        idle = true;
         await sleep(10);
         continue;
       }
+      idle = false;
       try {
         if ((await healthy.request("echo", i, { timeoutMs: 5000 })) !== i) answers.failed.push(`echo ${i}: wrong answer`);
         else answers.ok++;
@@ -57,7 +62,7 @@ afterAll(async () => {
 async function quietCounts(untilIdle: boolean, timeoutMs: number): Promise<FaultCounts> {
   paused = true;
   try {
-    await sleep(50); // let its last call finish
+    await waitFor(() => idle, "the healthy client's last call to finish");
     return await pollUntil(() => counts(server.child), (c) => !untilIdle || isIdle(c, 1), timeoutMs);
   } finally {
     paused = false;

@@ -13,6 +13,7 @@ import { RpcError } from "../../src/protocol/rpc_error.ts";
 import type { SyncedClock } from "../../src/clock/sync.ts";
 import type { EchoStream } from "../../src/stream/echo_stream.ts";
 import { TimeSyncReceiver } from "../../src/stream/time_sync.ts";
+import { waitFor } from "../support/wait.ts";
 
 const nextTurn = () => new Promise<void>((r) => setImmediate(r));
 
@@ -42,7 +43,7 @@ test("frames buffered when the connection is lost are all released when recvAlig
     await client.clock.ready;
     // A fixed latency far above the time the close takes: nothing is due before it.
     const s = await client.createStream("rt.burst").withTimeSync({ latencyMs: 1000 }).build();
-    while (s.stats().received < 10) await new Promise((r) => setTimeout(r, 5));
+    await waitFor(() => s.stats().received >= 10, "the 10 frames to reach the client");
     await [...server.peers][0].close(0, "server gone"); // all 10 frames are in the client's buffer
     await client.closed; // the connection is gone and its clock freed: the interleaving that spun
     const got: number[] = [];

@@ -6,6 +6,7 @@ import { streamHandler } from "../../src/rpc/definitions.ts";
 import { RpcClient } from "../../src/rpc/client.ts";
 import { RpcServer } from "../../src/rpc/server.ts";
 import { type EchoStream, STREAM_WINDOW } from "../../src/stream/echo_stream.ts";
+import { quietFor, waitFor } from "../support/wait.ts";
 
 let server: RpcServer;
 let client: RpcClient;
@@ -40,14 +41,19 @@ test("a consumer that does not read stops the sender after about one window; not
   const s = await client.createStream("stall");
   const chunk = new Uint8Array(16 * 1024);
   let sent = 0;
-  const deadline = performance.now() + 1000;
+  let stop = false;
   const writer = (async () => {
-    while (performance.now() < deadline) {
+    while (!stop) {
       await s.send(chunk);
       sent += chunk.length;
     }
   })();
-  await Bun.sleep(1200);
+  // The sender has used up the window, toward a handler that does not read.
+  await waitFor(() => sent >= STREAM_WINDOW && stalled !== undefined, "the sender to use up the stream window");
+  // Negative check: the writer, still trying, must stay blocked (unbounded, it would send
+  // megabytes in this time on loopback).
+  await quietFor(300);
+  stop = true;
   // Blocked: at most one window (plus the frame that found the credit) went out.
   expect(sent).toBeGreaterThan(0);
   expect(sent).toBeLessThanOrEqual(STREAM_WINDOW + chunk.length);

@@ -10,6 +10,7 @@ import { FrameType } from "../../src/protocol/frame.ts";
 import { bunTransport } from "../../src/transport/bun.ts";
 import type { Context } from "../../src/rpc/context.ts";
 import type { EchoStream } from "../../src/stream/echo_stream.ts";
+import { waitFor } from "../support/wait.ts";
 
 const quiet = (b: ReturnType<typeof RpcServer.builder>) => b.bind("127.0.0.1:0").log(() => {}).onError(() => {});
 
@@ -40,7 +41,7 @@ test("standard (TC39) decorators register a class's methods with service()", asy
   await s.send(new Uint8Array([1, 2, 3]));
   expect(Array.from((await s.recv())!)).toEqual([3, 2, 1]);
   await s.end();
-  await Bun.sleep(50);
+  await waitFor(() => audio.played.length > 0, "the audio.play listener to run");
   expect(audio.played).toEqual(["a.ogg"]);
   // A client serves a decorated class too.
   class Device {
@@ -91,9 +92,9 @@ test("graceful shutdown: in-flight calls finish, new connections are refused, cl
   const ca = server.trust.ca;
   const client = await RpcClient.connect(address, { ca });
   const call = client.request("wait");
-  await Bun.sleep(50);
+  await waitFor(() => server.stats().inFlight === 1, "the server to run the call");
   const closing = server.close({ graceMs: 2000 });
-  await Bun.sleep(100);
+  await waitFor(() => client.peer.goingAway !== undefined, "the client to receive GOAWAY");
   expect(client.peer.goingAway?.reason).toBe("server shutting down");
   const late = await RpcClient.connect(address, { ca, timeoutMs: 1000 }).catch((e) => e);
   expect(late).toBeInstanceOf(RpcError);
@@ -110,7 +111,7 @@ test("a connection lost mid-call fails the call with UNAVAILABLE, never hangs", 
   await server.start();
   const client = await RpcClient.connect(server.address, { ca: server.trust.ca });
   const call = client.request("forever").catch((e) => e); // it rejects while the server closes
-  await Bun.sleep(50);
+  await waitFor(() => server.stats().inFlight === 1, "the server to run the call"); // mid-call, not before it
   await server.close({ graceMs: 0 });
   const e = await call;
   expect(e).toBeInstanceOf(RpcError);
@@ -152,7 +153,14 @@ test("run() starts the server and resolves once close() has finished", async () 
   const server = quiet(RpcServer.builder()).handler(handler("ping", () => "pong")).build();
   let finished = false;
   const running = server.run().then(() => (finished = true));
-  while (!(() => { try { return server.address; } catch { return ""; } })()) await Bun.sleep(5);
+  const address = () => {
+    try {
+      return server.address;
+    } catch {
+      return "";
+    }
+  };
+  await waitFor(() => address() !== "", "run() to bind the server");
   const client = await RpcClient.connect(server.address, { ca: server.trust.ca });
   expect(await client.request("ping")).toBe("pong");
   expect(finished).toBe(false);

@@ -11,6 +11,7 @@ import { ALPN, CloseCode } from "../../src/protocol/version.ts";
 import { bunTransport } from "../../src/transport/bun.ts";
 import type { Connection, Listener, Transport } from "../../src/transport/types.ts";
 import { createDevCertificates } from "../../src/security/dev_cert.ts";
+import { deferred, quietFor, waitFor } from "../support/wait.ts";
 
 const quiet = () => RpcServer.builder().bind("127.0.0.1:0").log(() => {}).onError(() => {});
 
@@ -33,12 +34,6 @@ async function within<T>(p: Promise<T>, ms: number): Promise<T | unknown | typeo
   }
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function deferred<T = void>(): { promise: Promise<T>; resolve: (v: T) => void } {
-  let resolve!: (v: T) => void;
-  return { promise: new Promise<T>((r) => (resolve = r)), resolve };
-}
 
 /**
  * Bun's transport, recording every listener (and whether it was closed) and every accepted
@@ -116,8 +111,8 @@ test("the server's handshake timeout covers authenticate: a hung one is refused 
   expect((e as RpcError).message).toBe("server refused the connection: authentication did not complete within the handshake timeout (300 ms)");
   expect(errors.map((x) => (x as Error).message)).toContain("authentication did not complete within the handshake timeout (300 ms)");
   gate.resolve("too-late");
-  for (let i = 0; i < 20 && !lateReturned; i++) await sleep(10);
-  await sleep(20); // let acceptPeer see the late principal
+  await waitFor(() => lateReturned, "the hung authenticate to return");
+  await quietFor(20); // negative check: a peer made from the late principal would show up by now
   expect(lateReturned).toBe(true);
   expect(server.peers.length).toBe(0); // no peer made from the late answer
 });
@@ -148,7 +143,7 @@ test("close() during reconnect backoff resolves at once and closed settles", asy
   const client = await RpcClient.connect(server.address, { ca: server.trust.ca, reconnect: { minDelayMs: 30_000, maxDelayMs: 30_000 } });
   cleanups.push(() => client.close());
   await server.close({ graceMs: 0 });
-  for (let i = 0; i < 300 && client.connected; i++) await sleep(10);
+  await waitFor(() => !client.connected, "the client to see the server close", { timeoutMs: 3000 });
   expect(client.connected).toBe(false); // now sleeping in a 24-36 s backoff
   const closing = client.close(7, "bye").then(() => "closed");
   expect(await within(closing, 3000)).toBe("closed");
@@ -183,7 +178,7 @@ test("close() during a reconnect dial resolves at once; the dial's connection is
   gate.resolve(); // the server now answers WELCOME (if the connection still stands)
   expect(rec.conns.length).toBeGreaterThan(0);
   for (const c of rec.conns) expect(await within(c.closed, 3000)).not.toBe(TIMEOUT);
-  await sleep(50);
+  await quietFor(50); // negative check: an adopted dial would show up as a reconnect or a peer by now
   expect(reconnects).toEqual([]);
   expect(client.connected).toBe(false);
   expect(second.peers.length).toBe(0);

@@ -6,6 +6,7 @@ import { handler } from "../../src/rpc/definitions.ts";
 import { RpcClient } from "../../src/rpc/client.ts";
 import { RpcServer } from "../../src/rpc/server.ts";
 import { createDevCertificates } from "../../src/security/dev_cert.ts";
+import { waitFor } from "../support/wait.ts";
 
 test("a client with reconnect survives a server restart on the same address", async () => {
   const certs = await createDevCertificates();
@@ -31,7 +32,7 @@ test("a client with reconnect survives a server restart on the same address", as
   expect(await client.request("gen")).toBe(1);
 
   const inFlight = client.request("hang").catch((e) => e);
-  await Bun.sleep(50);
+  await waitFor(() => first.stats().inFlight === 1, "the server to run the call"); // in flight at the close
   await first.close({ graceMs: 0 });
   expect((await inFlight).code).toBe("UNAVAILABLE");
   expect(client.connected).toBe(false);
@@ -41,7 +42,7 @@ test("a client with reconnect survives a server restart on the same address", as
 
   const second = build(port, 2);
   await second.start();
-  for (let i = 0; i < 100 && !client.connected; i++) await Bun.sleep(50);
+  await waitFor(() => client.connected, "the client to reconnect");
   expect(client.connected).toBe(true);
   expect(reconnects.length).toBe(1);
   expect(await client.request("gen")).toBe(2);

@@ -8,6 +8,7 @@ import { RpcServer } from "../../src/rpc/server.ts";
 import { RpcError } from "../../src/protocol/rpc_error.ts";
 import type { Context } from "../../src/rpc/context.ts";
 import type { EchoStream } from "../../src/stream/echo_stream.ts";
+import { waitFor } from "../support/wait.ts";
 
 /** A minimal Standard Schema: a string of at least `min` characters. */
 const minString = (min: number) => ({
@@ -133,23 +134,25 @@ describe("requests", () => {
   });
 
   test("timeoutMs: DEADLINE_EXCEEDED, and the handler's signal fires", async () => {
+    seen.aborts.length = 0;
     const t0 = performance.now();
     const e = await client.request("slow", null, { timeoutMs: 150 }).catch((e) => e);
     expect(e.code).toBe("DEADLINE_EXCEEDED");
     expect(performance.now() - t0).toBeLessThan(1000);
-    await Bun.sleep(100);
+    await waitFor(() => seen.aborts.length > 0, "the slow handler's signal to fire");
     expect(seen.aborts.some((a) => a.startsWith("slow: DEADLINE_EXCEEDED") || a.startsWith("slow: CANCELLED"))).toBe(true);
   });
 
   test("AbortSignal: CANCELLED, and the handler's signal fires with CANCELLED", async () => {
     seen.aborts.length = 0;
     const ac = new AbortController();
+    const inFlight = server.stats().inFlight;
     const p = client.request("slow", null, { signal: ac.signal });
-    await Bun.sleep(100);
+    await waitFor(() => server.stats().inFlight > inFlight, "the slow handler to start"); // so the cancel reaches it
     ac.abort();
     const e = await p.catch((e) => e);
     expect(e.code).toBe("CANCELLED");
-    await Bun.sleep(200);
+    await waitFor(() => seen.aborts.length > 0, "the slow handler's signal to fire");
     expect(seen.aborts).toContain("slow: CANCELLED");
   });
 
@@ -176,10 +179,10 @@ describe("symmetric peers", () => {
     for (const c of [client, ...others]) {
       c.handle(listener("news", (_ctx, m: string) => void got.push(m)));
     }
-    await Bun.sleep(50);
+    await waitFor(() => server.peers.length >= 3, "the server to list the 2 new clients");
     expect(server.peers.length).toBe(3);
     expect(await server.broadcast("news", "hello all")).toEqual({ delivered: 3, failed: 0 });
-    await Bun.sleep(200);
+    await waitFor(() => got.length >= 3, "the broadcast to reach the 3 listeners");
     expect(got).toEqual(["hello all", "hello all", "hello all"]);
     await Promise.all(others.map((c) => c.close()));
   });
@@ -188,9 +191,11 @@ describe("symmetric peers", () => {
 describe("events", () => {
   test("arrive in order; an unhandled topic is counted, never fatal", async () => {
     seen.events.length = 0;
+    const unhandled = server.stats().unhandledEvents;
     for (let i = 0; i < 500; i++) client.emit("tick", i);
     await client.emit("nobody.listens", 1);
-    await Bun.sleep(300);
+    // The lane is read in order: once the last event is counted, the 500 before it were dispatched.
+    await waitFor(() => server.stats().unhandledEvents > unhandled, "the server to read the last event");
     expect(seen.events).toEqual(Array.from({ length: 500 }, (_, i) => i));
     const peer = server.peers.find((p) => p.stats.eventsReceived >= 501)!;
     expect(peer.stats.unhandledEvents).toBeGreaterThanOrEqual(1);
@@ -231,6 +236,13 @@ describe("streams", () => {
 
 describe("middleware and auth", () => {
   test("middleware sees requests, events and stream opens, and can refuse", async () => {
+    // Its own traffic: the test must not rely on what earlier tests sent.
+    seen.mw.length = 0;
+    expect(await client.request("echo", 1)).toBe(1);
+    await client.emit("tick", -1);
+    const s = await client.createStream("echo");
+    await s.end();
+    await waitFor(() => seen.mw.includes("event:tick") && seen.mw.includes("stream:echo"), "the middleware to see the event and the stream");
     const e = await client.request("admin.only").catch((e) => e);
     expect(e.code).toBe("PERMISSION_DENIED");
     expect(seen.mw).toEqual(expect.arrayContaining(["request:echo", "event:tick", "stream:echo", "request:admin.only"]));

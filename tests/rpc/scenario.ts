@@ -9,6 +9,7 @@ import { RpcClient } from "../../src/rpc/client.ts";
 import { RpcServer } from "../../src/rpc/server.ts";
 import { RpcError } from "../../src/protocol/rpc_error.ts";
 import type { EchoStream } from "../../src/stream/echo_stream.ts";
+import { waitFor } from "../support/wait.ts";
 
 const args = (globalThis as { Deno?: { args: string[] } }).Deno?.args ??
   (globalThis as unknown as { process: { argv: string[] } }).process.argv.slice(2);
@@ -17,6 +18,7 @@ const proc = (globalThis as unknown as { process: { exit(c: number): void; stdin
 
 // Per connection, since one server serves several clients in the test.
 const aborts = new WeakMap<object, string[]>();
+const slowStarted = new WeakMap<object, number[]>();
 const events = new WeakMap<object, number[]>();
 const list = <T>(m: WeakMap<object, T[]>, k: object): T[] => {
   let v = m.get(k);
@@ -67,6 +69,7 @@ if (args[0] === "server") {
     }))
     .handler(handler("slow", (ctx) =>
       new Promise((r) => {
+        list(slowStarted, ctx.peer).push(1);
         const t = setTimeout(() => r("done"), 3000);
         ctx.signal.addEventListener("abort", () => {
           clearTimeout(t);
@@ -75,6 +78,7 @@ if (args[0] === "server") {
         });
       })))
     .handler(handler("aborts", (ctx) => list(aborts, ctx.peer)))
+    .handler(handler("slowStarted", (ctx) => list(slowStarted, ctx.peer).length))
     .handler(handler("events", (ctx) => list(events, ctx.peer)))
     .handler(handler("callback", (ctx, n: number) => ctx.peer.request("client.double", n)))
     .listener(listener("tick", (ctx, n: number) => void list(events, ctx.peer).push(n)))
@@ -115,17 +119,19 @@ if (args[0] === "server") {
   r.deadline = await code(client.request("slow", null, { timeoutMs: 150 }));
   const ac = new AbortController();
   const cancelled = code(client.request("slow", null, { signal: ac.signal }));
-  await new Promise((res) => setTimeout(res, 100));
+  // The second slow call runs on the server before it is cancelled (the first hit its deadline).
+  await waitFor(async () => (await client.request<number>("slowStarted")) >= 2, "the server to start the second slow call");
   ac.abort();
   step("cancel");
   r.cancel = await cancelled;
-  await new Promise((res) => setTimeout(res, 300));
   step("handlerAborts");
-  r.handlerAborts = await client.request("aborts");
+  let handlerAborts: string[] = [];
+  await waitFor(async () => (handlerAborts = await client.request<string[]>("aborts")).length >= 2, "both slow handlers' signals to fire");
+  r.handlerAborts = handlerAborts;
   for (let i = 0; i < 200; i++) client.emit("tick", i);
   await client.emit("nobody", 0);
-  await new Promise((res) => setTimeout(res, 300));
-  const evs = await client.request<number[]>("events");
+  let evs: number[] = [];
+  await waitFor(async () => (evs = await client.request<number[]>("events")).length >= 200, "the server to run the 200 tick listeners");
   r.eventsInOrder = evs.length === 200 && evs.every((v, i) => v === i);
   const s = await client.createStream("echo");
   for (let i = 0; i < 50; i++) await s.send(new Uint8Array(1000).fill(i));

@@ -5,6 +5,7 @@
 
 import { RpcClient } from "../../mod.ts";
 import { systemClock } from "../../src/clock/sync.ts";
+import { waitFor } from "../support/wait.ts";
 
 const [address] = typeof Deno !== "undefined" ? Deno.args : process.argv.slice(2);
 let input = "";
@@ -15,8 +16,8 @@ const { ca } = JSON.parse(input);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const client = await RpcClient.connect(address, { ca, clock: () => systemClock() - 3000, clockSync: { intervalMs: 100 } });
-await client.clock.ready;
-await sleep(500);
+// Past the startup burst: the clock model has converged before frames flow.
+await waitFor(() => client.clock.stats().samples >= 10, "10 clock samples");
 const s = await client.createStream("rt.echo").withTimeSync({ latencyMs: 80 }).unreliable().build();
 const got: { seq: number; alignedTime: number; timestamp: number; releasedAt: number }[] = [];
 const reading = (async () => {
@@ -24,13 +25,14 @@ const reading = (async () => {
     got.push({ seq: f.seq, alignedTime: f.alignedTime, timestamp: f.timestamp, releasedAt: s.now() });
   }
 })();
-const t0 = performance.now();
+const t0 = performance.now(); // 50 fps: paced on purpose
 for (let i = 0; i < 50; i++) {
   const wait = t0 + i * 20 - performance.now();
   if (wait > 0) await sleep(wait);
   await s.sendWithTimestamp(new Uint8Array(160).fill(i), s.now());
 }
-await sleep(400);
+// Every echo is back (80 ms after its timestamp) before the end marker goes.
+await waitFor(() => got.length >= 50, "the 50 echoed frames", { timeoutMs: 3000 });
 await s.end();
 await reading;
 const runtime = typeof Deno !== "undefined" ? "deno" : "bun";

@@ -8,6 +8,7 @@ import { RpcClient } from "../../src/rpc/client.ts";
 import { RpcServer } from "../../src/rpc/server.ts";
 import { STREAM_WINDOW } from "../../src/stream/echo_stream.ts";
 import type { Peer } from "../../src/rpc/peer.ts";
+import { waitFor } from "../support/wait.ts";
 
 let server: RpcServer;
 let client: RpcClient;
@@ -16,15 +17,6 @@ let openGate: () => void = () => {};
 
 function closeGate(): void {
   gate = new Promise<void>((r) => (openGate = r));
-}
-
-/** Resolves once `cond()` holds; fails the test (with `what`) after `ms`. */
-async function until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
-  const end = performance.now() + ms;
-  while (!cond()) {
-    if (performance.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(5);
-  }
 }
 
 const serverPeer = (): Peer => server.peers[0];
@@ -78,7 +70,7 @@ test("end() while sends wait for credit: every pending frame is delivered before
   const count = STREAM_WINDOW / size + 1; // one frame more than the window: it must wait for credit
   const sends = Array.from({ length: count }, (_, i) => s.send(frame(i, size)));
   const ended = s.end(); // called while the last send still waits for credit
-  await Bun.sleep(50);
+  await waitFor(() => s.counts.sent === count - 1, "the window's frames to go out (the last waits for credit)");
   openGate();
   await Promise.all(sends);
   await ended;
@@ -107,7 +99,7 @@ test("2,000 senders blocked on credit go out in call order once the consumer rea
   const s = await client.createStream("sink");
   const n = 2000;
   const sends = Array.from({ length: n }, (_, i) => s.send(frame(i, 1024)));
-  await Bun.sleep(50);
+  await waitFor(() => s.counts.sent === STREAM_WINDOW / 1024, "a window's frames to go out (the rest wait for credit)");
   openGate();
   await Promise.all(sends);
   await s.end();
@@ -123,7 +115,7 @@ test("a finished stream frees its state on both sides: live-stream counts back t
     expect((await s.recv())!.length).toBe(64);
     expect(await s.recv()).toBeUndefined();
   }
-  await until(() => client.peer.stats.openStreams === 0 && serverPeer().stats.openStreams === 0, "openStreams to return to 0");
+  await waitFor(() => client.peer.stats.openStreams === 0 && serverPeer().stats.openStreams === 0, "openStreams to return to 0");
   expect(client.peer.stats.streamsOpened).toBeGreaterThanOrEqual(20);
 });
 
@@ -136,8 +128,8 @@ test("unreliable streams: the opener removes its datagram route too (50 of 50, b
     await s.end();
     expect(await s.recv()).toBeUndefined();
   }
-  await until(() => client.peer.stats.datagramRoutes === 0 && serverPeer().stats.datagramRoutes === 0, "datagram routes to be removed");
-  await until(() => client.peer.stats.openStreams === 0 && serverPeer().stats.openStreams === 0, "openStreams to return to 0");
+  await waitFor(() => client.peer.stats.datagramRoutes === 0 && serverPeer().stats.datagramRoutes === 0, "datagram routes to be removed");
+  await waitFor(() => client.peer.stats.openStreams === 0 && serverPeer().stats.openStreams === 0, "openStreams to return to 0");
 });
 
 test("an aborted stream frees its state on both sides", async () => {
@@ -145,8 +137,8 @@ test("an aborted stream frees its state on both sides", async () => {
   await s.send(frame(0, 32));
   await s.recv();
   await s.abort("done here");
-  await until(() => client.peer.stats.datagramRoutes === 0 && serverPeer().stats.datagramRoutes === 0, "datagram routes to be removed");
-  await until(() => client.peer.stats.openStreams === 0 && serverPeer().stats.openStreams === 0, "openStreams to return to 0");
+  await waitFor(() => client.peer.stats.datagramRoutes === 0 && serverPeer().stats.datagramRoutes === 0, "datagram routes to be removed");
+  await waitFor(() => client.peer.stats.openStreams === 0 && serverPeer().stats.openStreams === 0, "openStreams to return to 0");
 });
 
 test("an opener that reads the handler's end but never calls end(): the stream is freed once the handler returned", async () => {
@@ -157,7 +149,7 @@ test("an opener that reads the handler's end but never calls end(): the stream i
     expect(await s.recv()).toBeUndefined();
     streams.push(s); // kept referenced, never ended
   }
-  await until(() => client.peer.stats.openStreams === 0 && serverPeer().stats.openStreams === 0, "openStreams to return to 0");
+  await waitFor(() => client.peer.stats.openStreams === 0 && serverPeer().stats.openStreams === 0, "openStreams to return to 0");
   // The handler released the stream: sending on it now fails clearly instead of vanishing.
   const late = await streams[0].send(frame(0, 8)).catch((e) => e);
   expect(late.code).toBe("FAILED_PRECONDITION");

@@ -13,6 +13,7 @@ import type { EchoStream } from "../../src/stream/echo_stream.ts";
 import type { AlignedFrame, StreamStats } from "../../src/stream/time_sync.ts";
 import { type Impairment, startRelay } from "../../src/testing/relay.ts";
 import { systemClock } from "../../src/clock/sync.ts";
+import { deferred, waitFor, within } from "../support/wait.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -41,10 +42,10 @@ async function setup(opts: { serverShift?: number; toServer?: Impairment; toClie
   await server.start();
   const relay = await startRelay({ target: { host: "127.0.0.1", port: Number(server.address.split(":")[1]) }, seed: opts.seed ?? 7, toServer: opts.toServer, toClient: opts.toClient });
   const client = await RpcClient.connect(`127.0.0.1:${relay.address.port}`, { ca: server.trust.ca, serverName: "localhost", clockSync: { intervalMs: 100 } });
-  // Both sides' clock models converge before frames flow.
-  await client.clock.ready;
-  await [...server.peers][0].clock.ready;
-  await sleep(600);
+  // Both sides' clock models converge before frames flow: past the startup burst (the fit takes
+  // over from 8 samples; then the client samples every 100 ms, the server every 250 ms).
+  const serverClock = [...server.peers][0].clock;
+  await waitFor(() => client.clock.stats().samples >= 10 && serverClock.stats().samples >= 8, "10 clock samples on the client, 8 on the server");
   const close = async () => {
     await client.close();
     await server.close();
@@ -53,7 +54,7 @@ async function setup(opts: { serverShift?: number; toServer?: Impairment; toClie
   return { server, client, relay, result, close };
 }
 
-/** Sends `n` frames of `size` bytes every `gapMs`, stamped with the client's clock. */
+/** Sends `n` frames of `size` bytes every `gapMs`, stamped with the client's clock (paced: sleeps on purpose). */
 async function pace(s: EchoStream, n: number, gapMs: number, size: number, stamp?: (i: number, now: number) => number) {
   const sent: { seq: number; ts: number }[] = [];
   const t0 = performance.now();
@@ -104,6 +105,12 @@ function dataPackets(relay: Awaited<ReturnType<typeof startRelay>>, from: number
   return relay.log.slice(from).filter((p) => p.direction === "toServer" && p.bytes >= min && p.bytes <= max);
 }
 
+/** Until the relay has sent on every data packet it holds (held-back ones included). */
+function relayed(relay: Awaited<ReturnType<typeof startRelay>>, from: number): Promise<void> {
+  const held = () => dataPackets(relay, from, 520, 620).some((p) => p.delayMs && p.sentAt!.length < p.delayMs.length);
+  return waitFor(() => !held(), "the relay to send on the held-back frames");
+}
+
 test("datagram mode: lost, late and reordered counts match the relay's log and what arrived", async () => {
   // 10 ms each way; 8% of packets dropped; 10% held back an extra 40 ms (late at 30 ms latency).
   const { server, client, relay, result, close } = await setup({ toServer: { delayMs: 10 }, toClient: { delayMs: 10 }, seed: 11 });
@@ -126,7 +133,8 @@ test("datagram mode: lost, late and reordered counts match the relay's log and w
     // A clean tail, so the last impaired frames have successors (a gap is only known as lost then).
     relay.setImpairment("toServer", { delayMs: 10 });
     sent.push(...(await pace(s, 10, 20, 500)).map((x) => ({ seq: x.seq + 150, ts: x.ts })));
-    await sleep(300); // let held-back frames land before the end marker
+    // Held-back frames land before the end marker, which goes through the relay after them.
+    await relayed(relay, from);
     await s.end();
     const { got, stats } = await result;
     // Our 500-byte frames are the only toServer packets of that size once the stream is open.
@@ -180,7 +188,7 @@ test('latePolicy "deliver": late frames are handed over at once, marked late wit
     relay.setImpairment("toServer", { delayMs: 10, reorder: 0.15, reorderDelayMs: 40 });
     await pace(s, 100, 20, 500);
     relay.setImpairment("toServer", { delayMs: 10 });
-    await sleep(300);
+    await relayed(relay, from);
     await s.end();
     const { got, stats } = await result;
     const packets = dataPackets(relay, from, 520, 620);
@@ -333,7 +341,7 @@ test("recvAligned with clock sync disabled on this side fails at once with FAILE
     expect(e.code).toBe("FAILED_PRECONDITION");
     expect(e.message).toMatch(/clock sync, which is disabled/);
     // The server still knows this client's clock (it pings; the client answers).
-    await sleep(300);
+    await within([...server.peers][0].clock.ready, "the server's first sample of this client's clock");
     expect([...server.peers][0].clock.stats().synced).toBe(true);
   } finally {
     await client.close();
@@ -342,18 +350,21 @@ test("recvAligned with clock sync disabled on this side fails at once with FAILE
 });
 
 test("frames buffered before the connection is lost are still released on time, then the error", async () => {
+  const buffered = deferred();
   const server = RpcServer.builder().bind("127.0.0.1:0").log(() => {}).onError(() => {})
     .streamHandler(streamHandler("rt.burst", async (ctx, s: EchoStream) => {
       for (let i = 0; i < 10; i++) await s.sendWithTimestamp(new Uint8Array([i]), s.now());
-      await sleep(50);
+      await buffered.promise;
       await ctx.peer.close(0, "server gone"); // with 10 frames still in the client's buffer
     })).build();
   await server.start();
   const client = await RpcClient.connect(server.address, { ca: server.trust.ca });
   try {
-    await client.clock.ready;
-    await sleep(300);
+    await waitFor(() => client.clock.stats().samples >= 8, "the startup burst's clock samples");
     const s = await client.createStream("rt.burst").withTimeSync({ latencyMs: 250 }).build();
+    // Closed once all 10 are in the client's buffer (due 250 ms after they were sent).
+    await waitFor(() => s.stats().received === 10, "the 10 frames to reach the client");
+    buffered.resolve();
     const got: { seq: number; early: boolean }[] = [];
     let error: RpcError | undefined;
     try {
@@ -366,6 +377,7 @@ test("frames buffered before the connection is lost are still released on time, 
     expect(error).toBeInstanceOf(RpcError);
     expect(error!.code).toBe("UNAVAILABLE");
   } finally {
+    buffered.resolve();
     await client.close();
     await server.close();
   }

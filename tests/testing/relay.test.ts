@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Impairment, type PacketRecord, type Relay, startRelay } from "../../src/testing/relay.ts";
 import { run, tool } from "../support/process.ts";
+import { waitFor } from "../support/wait.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -63,7 +64,7 @@ async function settle(relay: Relay, done: () => boolean = () => true) {
     await sleep(20);
     if (!pending() && done()) break;
   }
-  await sleep(30); // stragglers would show up as a mismatch
+  await sleep(30); // negative check: stragglers would show up as a mismatch
 }
 
 const dir = (relay: Relay, d: PacketRecord["direction"]) => relay.log.filter((r) => r.direction === d);
@@ -186,7 +187,7 @@ describe("relay over UDP", () => {
     const sink = await target(false);
     const relay = await startRelay({ target: { host: "127.0.0.1", port: sink.port }, toServer: { delayMs: 60_000 } });
     await client(relay, 5);
-    await sleep(50);
+    await waitFor(() => relay.log.length >= 5, "the relay to receive the 5 packets");
     expect(relay.log.length).toBe(5);
     await relay.close();
     await relay.close(); // idempotent
