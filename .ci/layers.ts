@@ -58,6 +58,7 @@ export interface Layer {
  */
 export const LAYERS: readonly Layer[] = [
   { name: "wasm", paths: ["wasm/"], what: "the Rust/WASM core and its only binding (wasm/mod.ts); nothing of src/" },
+  { name: "observe", paths: ["src/observe/"], what: "logs (LogTape loggers per layer); every layer above may log" },
   {
     name: "certs",
     paths: ["src/security/dev_cert.ts", "src/security/_der.ts"],

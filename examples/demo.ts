@@ -10,6 +10,7 @@ import { runClient, startServer } from "./quickstart.ts";
 import { callbackExample } from "./callback.ts";
 import { chatExample } from "./chat_broadcast.ts";
 import { secureIotExample } from "./secure_iot.ts";
+import { loggingExample } from "./logging.ts";
 import { WASM_SOURCE_HASH } from "../wasm/generated.ts";
 import { startRelay } from "../src/testing/mod.ts";
 import { type ReceiverReport, startReceiver } from "./audio_sync/receiver.ts";
@@ -232,5 +233,10 @@ if (transport) {
 if (transport) {
   console.log("\nAccess control and rate limits (examples/secure_iot.ts):");
   await secureIotExample((l) => console.log(`  ${l}`));
+}
+// 10. Structured logs: LogTape configured by the application (the library never does).
+if (transport) {
+  console.log("\nStructured logs through LogTape (examples/logging.ts):");
+  await loggingExample((l) => console.log(`  ${l.split("\n")[0].slice(0, 150)}`));
 }
 console.log("\ndemo ok");

@@ -24,6 +24,7 @@
  * @module
  */
 
+import { logger } from "../observe/log.ts";
 import type { FrameCodec } from "../protocol/codec.ts";
 import { FrameType, type PingFrame, type PongFrame } from "../protocol/frame.ts";
 import { type ClockEstimator, createClockEstimator } from "./estimator.ts";
@@ -456,6 +457,7 @@ export class SyncedClock extends EventTarget {
     if (!Number.isNaN(this.#est.offset(t4))) this.#readyResolve();
     if (r === "step") {
       const detail: ClockStepDetail = { fromMs: before, toMs: this.#est.offset(t4), at: t4 };
+      logger("clock").info("clock step: offset {fromMs} ms -> {toMs} ms", { ...detail });
       this.dispatchEvent(new CustomEvent("clockstep", { detail }));
     }
   }

@@ -1,6 +1,7 @@
 // One browsing session for one service name: the sockets, the service table, the query schedule and the
 // expiry sweep. `discover` and `browse` are thin layers over it.
 
+import { logger } from "../observe/log.ts";
 import { DiscoveryError } from "./discovery_error.ts";
 import { selectInterfaces } from "./_interfaces.ts";
 import { checkServiceName } from "./_names.ts";
@@ -52,7 +53,10 @@ export class Session {
       includeLoopback: !!opts.includeLoopback,
       limits,
       stats: this.stats,
-      onEvent,
+      onEvent: (e) => {
+        logger("discovery").info("service {instance} {type} at {host}:{port}", { type: e.type, instance: e.service.instance, name: e.service.name, host: e.service.host, port: e.service.port });
+        onEvent(e);
+      },
     });
     this.limits = limits;
   }

@@ -5,11 +5,14 @@
  * @module
  */
 
+import { logger } from "../observe/log.ts";
 import type { CiaoService, Responder } from "@homebridge/ciao";
 import { ALPN, PROTOCOL_VERSION } from "../protocol/version.ts";
 import { DiscoveryError } from "./discovery_error.ts";
 import { type Iface, interfaceOwning, isWildcard, selectInterfaces } from "./_interfaces.ts";
 import { checkServiceName, checkTxt, SERVICE_TYPE, subtypeLabel } from "./_names.ts";
+
+const log = logger("discovery");
 
 /** TXT keys EchoStream sets itself; `txt` options cannot override them. */
 export const RESERVED_TXT_KEYS: readonly string[] = Object.freeze(["v", "alpn", "svc", "fp"]);
@@ -178,6 +181,7 @@ export async function advertise(opts: AdvertiseOptions): Promise<Advertisement> 
     // Probing may rename the service before advertise() resolves.
     service.on("name-change", (n: string) => (instanceName = n));
     await service.advertise();
+    log.info("advertising {instance} ({subtype}) on port {port}", { instance: instanceName, subtype, port: opts.port, interfaces: names });
   } catch (e) {
     await service?.destroy().catch(() => {});
     await responder.shutdown().catch(() => {});
@@ -193,6 +197,7 @@ export async function advertise(opts: AdvertiseOptions): Promise<Advertisement> 
         await svc.destroy(); // goodbye packets (TTL 0) for every record
       } finally {
         await responder.shutdown();
+        log.info("stopped advertising {instance}", { instance: instanceName });
       }
     })();
   return {

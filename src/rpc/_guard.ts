@@ -2,11 +2,14 @@
 // the outgoing-event budget and the running-listener count. Kept out of Peer so each rule has
 // one home; Peer and the serving code ask it before doing any work for the other side.
 
+import { logger } from "../observe/log.ts";
 import type { AccessKind, PeerAccess } from "../security/access.ts";
 import type { PeerLimits } from "../security/limits.ts";
 import type { ConnectionLimits as RateLimits } from "../security/rate_limit.ts";
 import type { Rejections } from "./stats.ts";
 import { ErrorCode, RpcError } from "../protocol/rpc_error.ts";
+
+const securityLog = logger("security");
 
 /** What a guard is built from. */
 export interface GuardInit {
@@ -85,12 +88,13 @@ export class PeerGuard {
   check(kind: AccessKind, name: string): Verdict | Promise<Verdict> {
     const a = this.#access?.decide(kind, name) ?? true;
     if (a === true) return this.#limit(kind, name);
-    if (a === false) return this.#deny();
-    return a.then((ok) => (ok === true ? this.#limit(kind, name) : this.#deny()));
+    if (a === false) return this.#deny(kind, name);
+    return a.then((ok) => (ok === true ? this.#limit(kind, name) : this.#deny(kind, name)));
   }
 
-  #deny(): Verdict {
+  #deny(kind: AccessKind, name: string): Verdict {
     this.#rejected.permissionDenied++;
+    securityLog.debug("denied {kind} {name}: access policy", { kind, name });
     return DENIED;
   }
 
@@ -99,6 +103,7 @@ export class PeerGuard {
     const wait = this.#rate.admit(kind, name);
     if (wait === 0) return OK;
     this.#rejected.rateLimited++;
+    securityLog.debug("rate limited {kind} {name}: retry after {retryAfterMs} ms", { kind, name, retryAfterMs: wait });
     return { ok: false, why: "rateLimited", retryAfterMs: wait };
   }
 

@@ -1,5 +1,6 @@
 // Parsing and defaults shared by RpcServer and RpcClient.
 
+import { logger } from "../observe/log.ts";
 import { createFrameCodec, type FrameCodec } from "../protocol/codec.ts";
 import { defaultPayloadCodec, type PayloadCodec } from "../protocol/payload_codec.ts";
 import type { ProtocolLimits } from "../protocol/limits.ts";
@@ -28,7 +29,10 @@ export function codecs(opts: { payloadCodec?: PayloadCodec; limits?: Partial<Pro
   return { frames: createFrameCodec({ limits: opts.limits }), payload: opts.payloadCodec ?? defaultPayloadCodec() };
 }
 
-/** The default error sink: handler failures are logged here, never sent to the peer. */
+/**
+ * The default error sink: handler failures are logged (category ["echostream", "rpc"], level
+ * error, with the error and its stack), never sent to the peer.
+ */
 export function defaultOnError(error: unknown, where: string): void {
-  console.error(`echostream: error in ${where}:`, error);
+  logger("rpc").error("error in {where}: {error}", { where, error });
 }

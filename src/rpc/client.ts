@@ -16,6 +16,7 @@ import { ALPN } from "../protocol/version.ts";
 import { defaultTransport } from "../transport/select.ts";
 import { TransportError } from "../transport/transport_error.ts";
 import { toRpcError } from "../wire/errors.ts";
+import { addr, logger } from "../observe/log.ts";
 import type { CloseInfo, Transport } from "../transport/types.ts";
 import { type Definition, serviceDefinitions } from "./definitions.ts";
 import { connectPeer } from "./_handshake.ts";
@@ -29,6 +30,8 @@ import type { StreamBuilder } from "./stream_builder.ts";
 import { browse, type BrowseOptions, discover, type DiscoverOptions, type ServiceBrowser } from "../discovery/browse.ts";
 import type { DiscoveredService } from "../discovery/types.ts";
 import { type ClockSource, type ClockSyncOptions, SyncedClock, systemClock } from "../clock/sync.ts";
+
+const log = logger("rpc");
 
 /** Options for {@link RpcClient.connect}. */
 export interface ClientOptions {
@@ -89,7 +92,7 @@ export interface ClientOptions {
    * @default {0}
    */
   retryRateLimited?: number;
-  /** Where failures of this client's own handlers are reported. @default {console.error} */
+  /** Where failures of this client's own handlers are reported. By default they are logged (category `["echostream", "rpc"]`, level error). */
   onError?: (error: unknown, where: string) => void;
   /** Close the connection after this long without traffic (keep-alives are sent meanwhile). @default {30000} */
   idleTimeoutMs?: number;
@@ -225,6 +228,10 @@ export class RpcClient<A extends RpcApi = UntypedApi> {
   #watch(peer: Peer): void {
     peer.closed.then(async (info) => {
       const signal = this.#stop.signal;
+      const server = addr(peer.remote);
+      if (!info.local) {
+        log.info("connection to {server} closed by the server: {reason} (close code {code})", { server, peer: peer.name, reason: info.reason || "no reason given", code: `0x${info.code.toString(16)}` });
+      }
       if (signal.aborted || !this.#reconnect) return this.#final(info);
       const r = this.#reconnect;
       let delay = r.minDelayMs;
@@ -244,12 +251,15 @@ export class RpcClient<A extends RpcApi = UntypedApi> {
           this.#reconnects++;
           this.#peer = next;
           this.#watch(next);
+          log.info("reconnected to {server} (attempt {attempt})", { server, attempt });
           r.onReconnect?.(attempt);
           return;
-        } catch {
+        } catch (e) {
+          log.debug("reconnect attempt {attempt} to {server} failed: {error}", { server, attempt, error: e });
           delay = Math.min(delay * 2, r.maxDelayMs);
         }
       }
+      if (!signal.aborted) log.warn("gave up reconnecting to {server} after {attempts} attempts", { server, attempts: r.maxAttempts });
       this.#final(signal.aborted ? this.#closeInfo ?? info : info);
     });
   }

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { addr, logger } from "../observe/log.ts";
 import type { ProtocolLimits } from "../protocol/limits.ts";
 import type { PayloadCodec } from "../protocol/payload_codec.ts";
 import { ErrorCode, errorCodeNumber, RpcError } from "../protocol/rpc_error.ts";
@@ -35,6 +36,8 @@ import type { GuardInit } from "./_guard.ts";
 import type { Advertisement, AdvertiseOptions } from "../discovery/advertise.ts";
 import { checkClockSyncOptions, type ClockSource, type ClockSyncOptions, systemClock } from "../clock/sync.ts";
 
+const log = logger("rpc");
+
 /** Everything the builder collects. */
 interface ServerConfig {
   bind: { host: string; port: number };
@@ -51,7 +54,8 @@ interface ServerConfig {
   transport?: Transport;
   name: string;
   onError: (error: unknown, where: string) => void;
-  log: (message: string) => void;
+  /** Set by `.log(fn)`; unset, notices are logged (the development certificate's is also printed when logging is not configured). */
+  log?: (message: string) => void;
   handshakeTimeoutMs: number;
   idleTimeoutMs: number;
   maxStreams: number;
@@ -94,7 +98,6 @@ export class RpcServerBuilder<D = never, P extends RpcApi = UntypedApi> {
     registry: new Registry(),
     name: "echostream-server",
     onError: defaultOnError,
-    log: (m) => console.warn(m),
     handshakeTimeoutMs: 10_000,
     idleTimeoutMs: 30_000,
     maxStreams: 1024,
@@ -238,12 +241,19 @@ export class RpcServerBuilder<D = never, P extends RpcApi = UntypedApi> {
     this.#c.name = name;
     return this;
   }
-  /** Where handler failures are reported (never sent to clients). @default {console.error} */
+  /**
+   * Where handler failures are reported (never sent to clients). By default they are logged:
+   * category `["echostream", "rpc"]`, level error, with the error and its stack (docs/OBSERVABILITY.md).
+   */
   onError(fn: (error: unknown, where: string) => void): this {
     this.#c.onError = fn;
     return this;
   }
-  /** Where notices go (the development certificate's fingerprint). @default {console.warn} */
+  /**
+   * Where notices go (the development certificate's fingerprint, a feature off on this runtime).
+   * By default they are logged at warning level (categories `["echostream", …]`); the
+   * development certificate's notice is printed with `console.warn` when LogTape is not configured.
+   */
   log(fn: (message: string) => void): this {
     this.#c.log = fn;
     return this;
@@ -405,7 +415,7 @@ export class RpcServer<A extends RpcApi = UntypedApi, P extends RpcApi = Untyped
     // held safely there, so an RPC server on Bun never accepts it (docs/SECURITY.md).
     const earlyData = this.#c.earlyData && t.name !== "bun";
     if (this.#c.earlyData && !earlyData) {
-      this.#c.log("echostream: earlyData() is off on Bun: node:quic cannot tell when 0-RTT data is confirmed, so replayed early requests could not be held (docs/SECURITY.md)");
+      this.#notice("echostream: earlyData() is off on Bun: node:quic cannot tell when 0-RTT data is confirmed, so replayed early requests could not be held (docs/SECURITY.md)");
     }
     const { frames, payload } = codecs(this.#c);
     const setup = { frames, payload, registry: this.#c.registry, name: this.#c.name, onError: this.#c.onError, clock: this.#c.clock, clockSync: this.#c.clockSync, limits: this.#c.peerLimits };
@@ -428,7 +438,10 @@ export class RpcServer<A extends RpcApi = UntypedApi, P extends RpcApi = Untyped
         idleTimeoutMs: this.#c.idleTimeoutMs,
         admit: (remote) => {
           const refused = this.#refusal(remote?.host);
-          if (refused) this.#rejected[refused.why]++;
+          if (refused) {
+            this.#rejected[refused.why]++;
+            log.info("refused a connection from {remote} before its handshake: {reason}", { remote: addr(remote), reason: refused.message, why: refused.why });
+          }
           return !refused;
         },
       },
@@ -436,16 +449,23 @@ export class RpcServer<A extends RpcApi = UntypedApi, P extends RpcApi = Untyped
         if (this.#closing) return void conn.close(CloseCode.GOING_AWAY, "server shutting down").catch(() => {});
         if (!this.#admit(conn)) return;
         this.#handshaking++;
+        const remote = addr(conn.remote);
         acceptPeer(conn, setup, handshakeOpts).then(
           (peer) => {
             this.#handshaking--;
             this.#peers.add(peer);
-            peer.closed.then(() => {
+            log.info("connection from {remote} accepted: peer {peer}", { remote, peer: peer.name, principal: peer.principal });
+            peer.closed.then((info) => {
               this.#peers.delete(peer);
               this.#totals.retire(peer);
+              const by = info.local ? "by this server" : "by the peer";
+              log.info("connection from {remote} closed {by}: {reason} (close code {code})", { remote, peer: peer.name, by, reason: info.reason || "no reason given", code: `0x${info.code.toString(16)}` });
             });
           },
-          () => void this.#handshaking--,
+          (e: RpcError) => {
+            this.#handshaking--;
+            log.info("handshake with {remote} failed: {code} {message}", { remote, code: e?.code, message: e?.message });
+          },
         );
       },
     );
@@ -457,7 +477,7 @@ export class RpcServer<A extends RpcApi = UntypedApi, P extends RpcApi = Untyped
         const { name, ...rest } = d;
         this.#advert = await advertise({ ...rest, name, port: this.#listener.address.port, fingerprint: this.#listener.trust.fingerprint, host: this.#c.bind.host });
       } catch (e) {
-        this.#c.log(`echostream: discovery for "${d.name}" is not advertised: ${(e as Error).message}`);
+        this.#notice(`echostream: discovery for "${d.name}" is not advertised: ${(e as Error).message}`);
       }
     }
   }
@@ -472,6 +492,7 @@ export class RpcServer<A extends RpcApi = UntypedApi, P extends RpcApi = Untyped
     const refused = this.#refusal(host);
     if (refused) {
       this.#rejected[refused.why]++;
+      log.info("refused a connection from {remote}: {reason} (close code 0x106)", { remote: addr(conn.remote), reason: refused.message, why: refused.why });
       conn.close(CloseCode.CONNECTION_LIMIT, refused.message).catch(() => {});
       return false;
     }
@@ -497,6 +518,12 @@ export class RpcServer<A extends RpcApi = UntypedApi, P extends RpcApi = Untyped
       return { why: "addressLimit", message: `too many connections from ${host} (limit ${lim.maxConnectionsPerAddress})` };
     }
     return undefined;
+  }
+
+  /** A notice for the operator: to `.log(fn)` when set, else logged at warning level. */
+  #notice(message: string): void {
+    if (this.#c.log) this.#c.log(message);
+    else log.warn("{notice}", { notice: message });
   }
 
   /** What each accepted connection's defences are computed from, once per connection. */

@@ -1,5 +1,6 @@
 // Shared by the adapters' listen(): the certificate to serve, made on the fly when none is given.
 
+import { notice } from "../observe/log.ts";
 import { certificateFingerprint, createDevCertificates, formatFingerprint } from "../security/dev_cert.ts";
 import type { ListenOptions, ServerTls } from "./types.ts";
 
@@ -10,7 +11,7 @@ export async function serverTls(o: ListenOptions): Promise<{ tls: ServerTls; tru
   const hosts = ["localhost", "127.0.0.1", "::1"];
   if (!wildcard && !hosts.includes(o.host)) hosts.push(o.host);
   const dev = await createDevCertificates({ hosts });
-  (o.log ?? console.warn)(
+  (o.log ?? ((m: string) => notice("transport", m)))(
     `echostream: no TLS certificate given; serving a development certificate for ${hosts.join(", ")}. ` +
       `Clients trust it with { ca } (listener.trust.ca) or pin its fingerprint ${formatFingerprint(dev.fingerprint)}. ` +
       `Development CA SHA-256: ${formatFingerprint(dev.caFingerprint)}`,

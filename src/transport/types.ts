@@ -58,7 +58,10 @@ export interface ListenOptions {
    * address, the CA's fingerprint is logged, and `listener.trust` tells clients what to trust.
    */
   tls?: ServerTls;
-  /** Where the development-certificate notice goes. @default {console.warn} */
+  /**
+   * Where the development-certificate notice goes. By default it is logged (category
+   * `["echostream", "transport"]`, warning) when LogTape is configured, else printed with `console.warn`.
+   */
   log?: (message: string) => void;
   /**
    * Most bidirectional streams of a peer served at once; more wait, in arrival order, until one

@@ -31,6 +31,9 @@ for (const rt of ["bun", "deno"] as const) {
     expect(r.stdout).toContain("another device's -> PERMISSION_DENIED");
     expect(r.stdout).toContain('[server] telemetry received: ["d42 telemetry.d42.temp 21.5"]');
     expect(r.stdout).toContain("[server] rejected: permissionDenied 2, rateLimited 1, unauthenticated 1");
+    // Structured logs (LogTape's text formatter quotes strings with ' on Bun, " on Deno).
+    expect(r.stdout).toMatch(/\[ERR\] echostream·rpc: error in ['"]report['"]: Error: disk full/);
+    expect(r.stdout).toMatch(/\[DBG\] echostream·security: denied ['"]request['"] ['"]admin\.wipe['"]: access policy/);
     expect(r.stdout.trim().endsWith("demo ok")).toBe(true);
   }, 70_000);
 
