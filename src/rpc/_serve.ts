@@ -1,6 +1,7 @@
 // The serving side of a peer: requests (REQUEST → RESPONSE | ERROR), stream opens (OPEN →
 // RESPONSE then DATA, or ERROR) and events (EVENT frames on the peer's event lane).
 
+import { consume, type ObservedCall, serverCall } from "../observe/otel.ts";
 import { type ErrorFrame, type EventFrame, type Frame, FrameFlag, FrameType, type OpenFrame, type RequestFrame } from "../protocol/frame.ts";
 import { ErrorCode, errorCodeNumber, RpcError } from "../protocol/rpc_error.ts";
 import type { FrameCodec } from "../protocol/codec.ts";
@@ -280,6 +281,10 @@ async function serveRequest(link: PeerLink, s: BidiStream, reader: FrameReader, 
   };
   let reply: Frame;
   let encoded: Uint8Array[] | undefined;
+  // A SERVER span (child of the caller's, from the request's trace context) and the duration
+  // histogram, when an OpenTelemetry SDK is registered.
+  const obs = serverCall(req.method, { peer: link.peer.remote }, req.metadata);
+  let outcome: RpcError | undefined;
   try {
     if (call.aborted) throw call.reason ?? link.signal.reason;
     if (!def) throw new RpcError(ErrorCode.NOT_FOUND, `no handler for "${req.method}"`);
@@ -292,9 +297,11 @@ async function serveRequest(link: PeerLink, s: BidiStream, reader: FrameReader, 
     const ctx = context(link, "request", req.method, req, call, deadline);
     const schema = def.options.input;
     // No schema and no middleware: call the handler directly (each await is a hop per call).
-    const work = registry.middleware.length === 0 && !schema
-      ? def.fn(ctx, input)
-      : registry.run(ctx, async () => await def.fn(ctx, schema ? await validate(schema, input, req.method) : input));
+    const run = () =>
+      registry.middleware.length === 0 && !schema
+        ? def.fn(ctx, input)
+        : registry.run(ctx, async () => await def.fn(ctx, schema ? await validate(schema, input, req.method) : input));
+    const work = obs ? obs.run(run) : run();
     started = true;
     if (typeof (work as PromiseLike<unknown> | undefined)?.then === "function") (work as PromiseLike<unknown>).then(release, release);
     else release();
@@ -303,10 +310,12 @@ async function serveRequest(link: PeerLink, s: BidiStream, reader: FrameReader, 
     reply = { type: FrameType.RESPONSE, flags: p.flags, metadata: {}, payload: p.payload };
     encoded = encodeFrame(frames, reply); // a result too large or unencodable becomes an error below
   } catch (e) {
-    reply = errorFrame(publicError(e, link, req.method), link);
+    outcome = publicError(e, link, req.method);
+    reply = errorFrame(outcome, link);
     encoded = undefined;
   } finally {
     if (!started) release(); // the handler never ran (or threw at once): its slot is free now
+    obs?.end(expired ? expired.code : outcome ? outcome.code : "OK", outcome);
     clearTimeout(timer);
     link.stats.inFlight--;
     call.dispose();
@@ -365,18 +374,26 @@ async function serveOpen(link: PeerLink, s: BidiStream, reader: FrameReader, ope
   const streamGuard = idleMs > 0 || creditDelay ? { idleMs, creditDelay, onIdle: () => void link.stats.rejected.streamIdle++ } : undefined;
   const stream = new EchoStream(open.name, open.metadata, s, reader, frames, modeError ? undefined : mode, link.trackStream(), streamGuard);
   if (dg !== undefined && !modeError) link.routeDatagrams(dg, stream);
+  let obs: ObservedCall | undefined;
   try {
     const ctx = context(link, "stream", open.name, open, ac.signal);
-    await registry.run(ctx, async () => {
-      if (modeError) throw modeError;
-      if (!def) throw new RpcError(ErrorCode.NOT_FOUND, `no stream handler for "${open.name}"`);
-      await writeFrame(s, frames, { type: FrameType.RESPONSE, flags: FrameFlag.RAW, metadata: {}, payload: EMPTY });
-      link.stats.streamsAccepted++;
-      await def.fn(ctx, stream);
-    });
+    // A CONSUMER span for the stream's life under the opener's, when an SDK records.
+    obs = consume(open.name, { peer: link.peer.remote }, open.metadata);
+    const run = () =>
+      registry.run(ctx, async () => {
+        if (modeError) throw modeError;
+        if (!def) throw new RpcError(ErrorCode.NOT_FOUND, `no stream handler for "${open.name}"`);
+        await writeFrame(s, frames, { type: FrameType.RESPONSE, flags: FrameFlag.RAW, metadata: {}, payload: EMPTY });
+        link.stats.streamsAccepted++;
+        await def.fn(ctx, stream);
+      });
+    await (obs ? obs.run(run) : run());
+    obs?.end("OK");
     await stream.release();
   } catch (e) {
-    await stream.abort(publicError(e, link, open.name));
+    const err = publicError(e, link, open.name);
+    obs?.end(err.code, err);
+    await stream.abort(err);
   } finally {
     link.signal.removeEventListener("abort", onConnClose);
   }
@@ -437,7 +454,9 @@ function dispatchEvent(link: PeerLink, ev: EventFrame): void {
   }
   if (!link.guard.startListener()) return; // too many listener calls still running: dropped, counted
   const ctx = context(link, "event", ev.topic, ev, link.signal);
-  link.registry.run(ctx, async () => {
+  // A CONSUMER span under the emitter's (trace context in the event's metadata), when an SDK records.
+  const obs = consume(ev.topic, { peer: link.peer.remote }, ev.metadata);
+  const run = () => link.registry.run(ctx, async () => {
     let v: unknown;
     try {
       v = await validate(def.options.input, value, ev.topic);
@@ -446,5 +465,11 @@ function dispatchEvent(link: PeerLink, ev: EventFrame): void {
       return;
     }
     await def.fn(ctx, v);
-  }).catch((e) => link.onError(e, ev.topic)).finally(() => link.guard.endListener());
+  });
+  (obs ? obs.run(run) : run())
+    .then(() => obs?.end("OK"), (e) => {
+      obs?.end(e instanceof RpcError ? e.code : ErrorCode.INTERNAL, e);
+      link.onError(e, ev.topic);
+    })
+    .finally(() => link.guard.endListener());
 }

@@ -6,6 +6,7 @@
  */
 
 import { addr, logger } from "../observe/log.ts";
+import { type CallEnds, clientCall, produce } from "../observe/otel.ts";
 import type { FrameCodec } from "../protocol/codec.ts";
 import { type Frame, FrameFlag, FrameType, type Metadata } from "../protocol/frame.ts";
 import type { PayloadCodec } from "../protocol/payload_codec.ts";
@@ -251,7 +252,22 @@ export class Peer<A extends RpcApi = UntypedApi> {
    *   `UNAVAILABLE` (connection lost), `INVALID_ARGUMENT` (input the codec cannot encode).
    */
   request<T = unknown, N extends RequestName<A> = RequestName<A>>(method: N, ...args: RequestArgs<A, N, RequestOptions>): Promise<RequestOutput<A, N, T>>;
-  async request<T>(method: string, input?: unknown, options: RequestOptions = {}): Promise<T> {
+  request<T>(method: string, input?: unknown, options: RequestOptions = {}): Promise<T> {
+    // Observed (a CLIENT span, the call-duration histogram) only when an OpenTelemetry SDK is registered.
+    const obs = typeof method === "string" ? clientCall(method, this.#ends(), options?.metadata) : undefined;
+    if (!obs) return this.#request<T>(method, input, options);
+    const p = this.#request<T>(method, input, obs.metadata ? { ...options, metadata: obs.metadata } : options);
+    p.then(() => obs.end("OK"), (e) => obs.end(e instanceof RpcError ? e.code : ErrorCode.INTERNAL, e));
+    return p;
+  }
+
+  /** Both ends of this connection, for telemetry: the server is the remote end on a client. */
+  #ends(): CallEnds {
+    const peer = this.#init.conn.remote;
+    return this.#init.role === "client" ? { server: peer, peer } : { peer };
+  }
+
+  async #request<T>(method: string, input?: unknown, options: RequestOptions = {}): Promise<T> {
     if (typeof method !== "string" || method.length === 0) {
       throw new RpcError(ErrorCode.INVALID_ARGUMENT, `method must be a non-empty string, received ${typeof method}`);
     }
@@ -370,12 +386,16 @@ export class Peer<A extends RpcApi = UntypedApi> {
   emit<N extends EventName<A>>(topic: N, ...args: EmitArgs<A, N, EmitOptions>): Promise<void>;
   emit(topic: string, payload?: unknown, options: EmitOptions = {}): Promise<void> {
     if (this.#closing) return Promise.reject(this.#unavailable());
+    // A PRODUCER span whose context travels in the event's metadata, when an SDK records.
+    const obs = produce(topic, this.#ends(), options.metadata);
     let parts: Uint8Array[];
     try {
       const p = encodePayload(payload, this.#init.payload);
       // Encoded now (it validates too), written later in lane order.
-      parts = encodeFrame(this.#init.frames, { type: FrameType.EVENT, flags: p.flags, topic, metadata: options.metadata ?? {}, payload: p.payload });
+      parts = encodeFrame(this.#init.frames, { type: FrameType.EVENT, flags: p.flags, topic, metadata: obs?.metadata ?? options.metadata ?? {}, payload: p.payload });
+      obs?.end("OK");
     } catch (e) {
+      obs?.end(ErrorCode.INVALID_ARGUMENT, e);
       return Promise.reject(new RpcError(ErrorCode.INVALID_ARGUMENT, `cannot emit "${topic}": ${(e as Error).message}`, undefined, { cause: e }));
     }
     this.#lane ??= this.#init.conn.openUni();
@@ -462,7 +482,10 @@ export class Peer<A extends RpcApi = UntypedApi> {
   }
 
   async #open(name: string, opts: StreamOpenOptions): Promise<EchoStream> {
-    const metadata = opts.metadata;
+    // A PRODUCER span for the open, its context carried in the OPEN frame's metadata.
+    const obs = produce(name, this.#ends(), opts.metadata);
+    obs?.end("OK");
+    const metadata = obs?.metadata ?? opts.metadata;
     if (this.#closing) throw this.#unavailable();
     let dg: number | undefined;
     if (opts.unreliable) {

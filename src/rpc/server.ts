@@ -6,6 +6,7 @@
  */
 
 import { addr, logger } from "../observe/log.ts";
+import { observeServer } from "../observe/otel.ts";
 import type { ProtocolLimits } from "../protocol/limits.ts";
 import type { PayloadCodec } from "../protocol/payload_codec.ts";
 import { ErrorCode, errorCodeNumber, RpcError } from "../protocol/rpc_error.ts";
@@ -375,6 +376,7 @@ export class RpcServer<A extends RpcApi = UntypedApi, P extends RpcApi = Untyped
   /** Refusals counted before a peer exists (connection admission, handshake). */
   readonly #rejected: Rejections = zeroRejections();
   #advert: Advertisement | undefined;
+  #unobserve: () => void = () => {};
   /** The one start in progress or done; cleared when it fails, so start() can be retried. */
   #starting: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
@@ -469,6 +471,8 @@ export class RpcServer<A extends RpcApi = UntypedApi, P extends RpcApi = Untyped
         );
       },
     );
+    // The server's own instruments, when an OpenTelemetry meter provider is registered (read from stats() at each collection).
+    this.#unobserve = observeServer(() => this.stats());
     const d = this.#c.discovery;
     if (d && !this.#closing) {
       // After the listener is up; a network without multicast must not stop the server.
@@ -613,6 +617,7 @@ export class RpcServer<A extends RpcApi = UntypedApi, P extends RpcApi = Untyped
 
   async #shutdown(graceMs: number): Promise<void> {
     await this.#starting?.catch(() => {}); // a listener still coming up is closed below, not leaked
+    this.#unobserve();
     // Goodbye packets first, so browsers see the service leave before connections drop.
     await this.#advert?.close().catch(() => {});
     const { frames } = codecs(this.#c);

@@ -1,0 +1,223 @@
+// OpenTelemetry through `@opentelemetry/api` only: spans and call-duration histograms per the
+// RPC semantic conventions (rpc.system.name = "echostream", rpc.method, rpc.status_code,
+// error.type, server.address/port, network.peer.address/port), W3C trace context carried in
+// request, event and stream-open metadata. With no SDK registered nothing is recorded and a call
+// costs two provider checks. docs/OBSERVABILITY.md lists the instruments.
+
+import {
+  type Attributes,
+  type BatchObservableResult,
+  context,
+  type Context as OtelContext,
+  createNoopMeter,
+  type Histogram,
+  metrics,
+  propagation,
+  ProxyTracerProvider,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  type Tracer,
+} from "@opentelemetry/api";
+
+const SCOPE = "@echostream/core";
+const VERSION = "0.1.0";
+/** `rpc.system.name` of every span and measurement. */
+export const RPC_SYSTEM = "echostream";
+/** The semantic conventions' suggested buckets for call durations, in seconds. */
+const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
+
+const NOOP_TRACER_PROVIDER = new ProxyTracerProvider().getDelegate();
+const NOOP_METER = createNoopMeter().constructor;
+
+interface Instruments {
+  serverDuration: Histogram;
+  clientDuration: Histogram;
+}
+let meterProvider: unknown;
+let instruments: Instruments | undefined;
+let tracer: Tracer | undefined;
+
+/** The duration histograms, made again when the global meter provider changes; undefined when it is the no-op one. */
+function meters(): Instruments | undefined {
+  const mp = metrics.getMeterProvider();
+  if (mp !== meterProvider) {
+    meterProvider = mp;
+    const meter = mp.getMeter(SCOPE, VERSION);
+    instruments = meter.constructor === NOOP_METER ? undefined : {
+      serverDuration: meter.createHistogram("rpc.server.call.duration", {
+        description: "Duration of the calls this side served (request in to response out)",
+        unit: "s",
+        advice: { explicitBucketBoundaries: DURATION_BUCKETS },
+      }),
+      clientDuration: meter.createHistogram("rpc.client.call.duration", {
+        description: "Duration of the calls this side made (request out to response in)",
+        unit: "s",
+        advice: { explicitBucketBoundaries: DURATION_BUCKETS },
+      }),
+    };
+  }
+  return instruments;
+}
+
+/** The tracer, or undefined while no SDK has registered a tracer provider. */
+function tracing(): Tracer | undefined {
+  const tp = trace.getTracerProvider();
+  if (tp instanceof ProxyTracerProvider && tp.getDelegate() === NOOP_TRACER_PROVIDER) return undefined;
+  return (tracer ??= trace.getTracer(SCOPE, VERSION));
+}
+
+/** Where a call goes or comes from, for `server.*` / `network.peer.*` attributes. */
+export interface CallEnds {
+  /** The server's address (the remote on a client, this side on a server). */
+  server?: { host: string; port: number };
+  /** The other side's address. */
+  peer: { host: string; port: number };
+}
+
+/** One call being observed (undefined when nothing records: no SDK): end it once with its outcome. */
+export interface ObservedCall {
+  /** The metadata to send when it differs from the caller's: theirs plus `traceparent`/`tracestate`. */
+  readonly metadata?: Record<string, string>;
+  /** Runs `fn` with this call's span as the active context (handlers: nested calls are children). */
+  run<T>(fn: () => T): T;
+  /** Ends the span and records the duration; `code` is "OK" or an RpcError code. */
+  end(code: string, error?: unknown): void;
+}
+
+function baseAttributes(method: string, ends: CallEnds): Attributes {
+  const a: Attributes = { "rpc.system.name": RPC_SYSTEM, "rpc.method": method };
+  if (ends.server) {
+    a["server.address"] = ends.server.host;
+    a["server.port"] = ends.server.port;
+  }
+  a["network.peer.address"] = ends.peer.host;
+  a["network.peer.port"] = ends.peer.port;
+  return a;
+}
+
+function observe(
+  kind: SpanKind,
+  name: string,
+  method: string,
+  ends: CallEnds,
+  metadata: Record<string, string> | undefined,
+  parent: OtelContext,
+  duration: ((m: Instruments) => Histogram) | undefined,
+): ObservedCall | undefined {
+  const tr = tracing();
+  const m = duration ? meters() : undefined;
+  if (!tr && !m) return undefined;
+  const start = performance.now();
+  const span: Span | undefined = tr?.startSpan(name, { kind, attributes: baseAttributes(method, ends) }, parent);
+  const active = span ? trace.setSpan(parent, span) : parent;
+  let sent: Record<string, string> | undefined;
+  if (span && (kind === SpanKind.CLIENT || kind === SpanKind.PRODUCER)) {
+    const carrier: Record<string, string> = {};
+    propagation.inject(active, carrier);
+    if (Object.keys(carrier).length > 0) sent = { ...metadata, ...carrier };
+  }
+  let ended = false;
+  return {
+    metadata: sent,
+    run: (fn) => context.with(active, fn),
+    end(code, error) {
+      if (ended) return;
+      ended = true;
+      if (span) {
+        span.setAttribute("rpc.status_code", code);
+        if (code !== "OK") {
+          span.setAttribute("error.type", code);
+          span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error | undefined)?.message });
+        }
+        span.end();
+      }
+      if (m && duration) {
+        const attrs: Attributes = { "rpc.system.name": RPC_SYSTEM, "rpc.method": method, "rpc.status_code": code };
+        if (code !== "OK") attrs["error.type"] = code;
+        duration(m).record((performance.now() - start) / 1000, attrs);
+      }
+    },
+  };
+}
+
+/** A call this side makes (request): a CLIENT span, context injected into its metadata. */
+export function clientCall(method: string, ends: CallEnds, metadata: Record<string, string> | undefined): ObservedCall | undefined {
+  return observe(SpanKind.CLIENT, method, method, ends, metadata, context.active(), (m) => m.clientDuration);
+}
+
+/** A call this side serves: a SERVER span whose parent comes from the request's metadata. */
+export function serverCall(method: string, ends: CallEnds, metadata: Record<string, string> | undefined): ObservedCall | undefined {
+  const parent = tracing() && hasTraceContext(metadata) ? propagation.extract(context.active(), metadata) : context.active();
+  return observe(SpanKind.SERVER, method, method, ends, metadata, parent, (m) => m.serverDuration);
+}
+
+/** An event or stream open this side sends: a PRODUCER span, context injected into its metadata. */
+export function produce(name: string, ends: CallEnds, metadata: Record<string, string> | undefined): ObservedCall | undefined {
+  return observe(SpanKind.PRODUCER, name, name, ends, metadata, context.active(), undefined);
+}
+
+/** An event or stream this side receives: a CONSUMER span under the sender's. */
+export function consume(name: string, ends: CallEnds, metadata: Record<string, string> | undefined): ObservedCall | undefined {
+  const parent = tracing() && hasTraceContext(metadata) ? propagation.extract(context.active(), metadata) : context.active();
+  return observe(SpanKind.CONSUMER, name, name, ends, metadata, parent, undefined);
+}
+
+function hasTraceContext(metadata: Record<string, string> | undefined): metadata is Record<string, string> {
+  return metadata !== undefined && "traceparent" in metadata;
+}
+
+/** The counters a server's observable instruments read (what `server.stats()` returns). */
+export interface ObservedServerStats {
+  connections: number;
+  handshaking: number;
+  openStreams: number;
+  inFlight: number;
+  eventsReceived: number;
+  unhandledEvents: number;
+  droppedEvents: number;
+  requestsServed: number;
+  streamsAccepted: number;
+  rejected: object;
+}
+
+/**
+ * Registers a server's own instruments on the global meter provider (when one is registered),
+ * read from `stats()` at each collection, so they cost nothing between scrapes. Returns what
+ * unregisters them (at close).
+ */
+export function observeServer(stats: () => ObservedServerStats): () => void {
+  const meter = metrics.getMeter(SCOPE, VERSION);
+  if (meter.constructor === NOOP_METER) return () => {};
+  const connections = meter.createObservableUpDownCounter("echostream.server.connections", { description: "Connections past the handshake, open now", unit: "{connection}" });
+  const handshakes = meter.createObservableUpDownCounter("echostream.server.handshakes", { description: "Connections in their HELLO/WELCOME handshake now", unit: "{connection}" });
+  const streams = meter.createObservableUpDownCounter("echostream.server.streams.active", { description: "EchoStreams open now", unit: "{stream}" });
+  const inFlight = meter.createObservableUpDownCounter("echostream.server.requests.in_flight", { description: "Requests being served now", unit: "{request}" });
+  const served = meter.createObservableCounter("echostream.server.requests", { description: "Requests answered", unit: "{request}" });
+  const accepted = meter.createObservableCounter("echostream.server.streams", { description: "Streams accepted by a stream handler", unit: "{stream}" });
+  const events = meter.createObservableCounter("echostream.server.events", {
+    description: "Events received, by outcome (handled: a listener took it; unhandled: no listener; dropped: undecodable or invalid)",
+    unit: "{event}",
+  });
+  const rejections = meter.createObservableCounter("echostream.server.rejections", {
+    description: "What the server refused, by reason (the keys of stats().rejected: permissionDenied, rateLimited, addressLimit, ...)",
+    unit: "{rejection}",
+  });
+  const all = [connections, handshakes, streams, inFlight, served, accepted, events, rejections];
+  const callback = (r: BatchObservableResult) => {
+    const s = stats();
+    r.observe(connections, s.connections);
+    r.observe(handshakes, s.handshaking);
+    r.observe(streams, s.openStreams);
+    r.observe(inFlight, s.inFlight);
+    r.observe(served, s.requestsServed);
+    r.observe(accepted, s.streamsAccepted);
+    r.observe(events, s.eventsReceived - s.unhandledEvents - s.droppedEvents, { "echostream.event.outcome": "handled" });
+    r.observe(events, s.unhandledEvents, { "echostream.event.outcome": "unhandled" });
+    r.observe(events, s.droppedEvents, { "echostream.event.outcome": "dropped" });
+    for (const [reason, n] of Object.entries(s.rejected) as [string, number][]) r.observe(rejections, n, { "echostream.rejection.reason": reason });
+  };
+  meter.addBatchObservableCallback(callback, all);
+  return () => meter.removeBatchObservableCallback(callback, all);
+}

@@ -1,0 +1,145 @@
+// OpenTelemetry (issue 14 §2) over real QUIC (Bun), with the SDK's in-memory exporters: a CLIENT
+// and a SERVER span per call with the RPC semantic-convention attributes, the server span the
+// child of the client's (W3C trace context in the request metadata), a server-to-client callback
+// nested under its handler, errors with their status code, and the call-duration histograms.
+
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { context, metrics, propagation, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
+import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
+import { W3CTraceContextPropagator } from "@opentelemetry/core";
+import { BasicTracerProvider, InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
+import { type Histogram, MeterProvider, MetricReader } from "@opentelemetry/sdk-metrics";
+import { handler, listener, RpcClient, RpcError, RpcServer, streamHandler } from "../../mod.ts";
+
+class TestReader extends MetricReader {
+  protected onShutdown(): Promise<void> {
+    return Promise.resolve();
+  }
+  protected onForceFlush(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+const spans = new InMemorySpanExporter();
+const reader = new TestReader();
+const contextManager = new AsyncLocalStorageContextManager();
+let server: RpcServer;
+let client: RpcClient;
+
+beforeAll(async () => {
+  context.setGlobalContextManager(contextManager.enable());
+  propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+  trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] }));
+  metrics.setGlobalMeterProvider(new MeterProvider({ readers: [reader] }));
+  server = RpcServer.builder()
+    .log(() => {})
+    .onError(() => {})
+    .handler(handler("math.add", (_ctx, [a, b]: [number, number]) => a + b))
+    .handler(handler("fails", () => {
+      throw new RpcError("NOT_FOUND", "no such user");
+    }))
+    .listener(listener("audio.stopped", () => {}))
+    .streamHandler(streamHandler("audio.stream", async (_ctx, stream) => {
+      for await (const _ of stream) { /* drain */ }
+    }))
+    .handler(handler("job.run", async (ctx, job: string) => {
+      const ok = await ctx.peer.request<boolean>("ui.confirm", job);
+      return ok ? "done" : "skipped";
+    }))
+    .build();
+  await server.start();
+  client = await RpcClient.connect(server.address, { ca: server.trust.ca });
+  client.handle(handler("ui.confirm", () => true));
+});
+
+afterAll(async () => {
+  await client?.close();
+  await server?.close();
+  trace.disable();
+  metrics.disable();
+  propagation.disable();
+  context.disable();
+});
+
+const byName = (name: string, kind: SpanKind) => spans.getFinishedSpans().filter((s) => s.name === name && s.kind === kind);
+const parentOf = (s: ReadableSpan) => s.parentSpanContext?.spanId;
+
+test("a call makes a CLIENT span and a SERVER span under it, with the RPC attributes", async () => {
+  spans.reset();
+  expect(await client.request("math.add", [2, 3])).toBe(5);
+  const [c] = byName("math.add", SpanKind.CLIENT);
+  await waitForSpan("math.add", SpanKind.SERVER);
+  const [s] = byName("math.add", SpanKind.SERVER);
+  expect(c.attributes).toMatchObject({ "rpc.system.name": "echostream", "rpc.method": "math.add", "rpc.status_code": "OK", "server.address": "127.0.0.1" });
+  expect(c.attributes["server.port"]).toBe(Number(server.address.split(":")[1]));
+  expect(s.attributes).toMatchObject({ "rpc.system.name": "echostream", "rpc.method": "math.add", "rpc.status_code": "OK", "network.peer.address": "127.0.0.1" });
+  expect(s.spanContext().traceId).toBe(c.spanContext().traceId);
+  expect(parentOf(s)).toBe(c.spanContext().spanId);
+});
+
+test("an error sets the status code, error.type and ERROR status on both sides", async () => {
+  spans.reset();
+  await expect(client.request("fails")).rejects.toMatchObject({ code: "NOT_FOUND" });
+  await waitForSpan("fails", SpanKind.SERVER);
+  for (const s of [...byName("fails", SpanKind.CLIENT), ...byName("fails", SpanKind.SERVER)]) {
+    expect(s.attributes).toMatchObject({ "rpc.status_code": "NOT_FOUND", "error.type": "NOT_FOUND" });
+    expect(s.status.code).toBe(SpanStatusCode.ERROR);
+  }
+  expect(byName("fails", SpanKind.CLIENT).length).toBe(1);
+});
+
+test("a callback from a handler to the client nests under the handler's span", async () => {
+  spans.reset();
+  const parent = trace.getTracer("test").startSpan("user action");
+  const out = await context.with(trace.setSpan(context.active(), parent), () => client.request("job.run", "backup"));
+  parent.end();
+  expect(out).toBe("done");
+  await waitForSpan("ui.confirm", SpanKind.SERVER);
+  const [runClient] = byName("job.run", SpanKind.CLIENT);
+  const [runServer] = byName("job.run", SpanKind.SERVER);
+  const [confirmClient] = byName("ui.confirm", SpanKind.CLIENT); // made by the server's handler
+  const [confirmServer] = byName("ui.confirm", SpanKind.SERVER); // served by the client
+  expect(parentOf(runClient)).toBe(parent.spanContext().spanId);
+  expect(parentOf(runServer)).toBe(runClient.spanContext().spanId);
+  expect(parentOf(confirmClient)).toBe(runServer.spanContext().spanId);
+  expect(parentOf(confirmServer)).toBe(confirmClient.spanContext().spanId);
+  const traceIds = new Set([runClient, runServer, confirmClient, confirmServer].map((s) => s.spanContext().traceId));
+  expect([...traceIds]).toEqual([parent.spanContext().traceId]);
+});
+
+test("an event and a stream open carry the trace context: CONSUMER spans under PRODUCER spans", async () => {
+  spans.reset();
+  await client.emit("audio.stopped", null);
+  const stream = await client.createStream("audio.stream");
+  await stream.send(new Uint8Array(4));
+  await stream.end();
+  await waitForSpan("audio.stopped", SpanKind.CONSUMER);
+  await waitForSpan("audio.stream", SpanKind.CONSUMER);
+  for (const name of ["audio.stopped", "audio.stream"]) {
+    const [p] = byName(name, SpanKind.PRODUCER);
+    const [c] = byName(name, SpanKind.CONSUMER);
+    expect(parentOf(c)).toBe(p.spanContext().spanId);
+    expect(c.attributes).toMatchObject({ "rpc.system.name": "echostream", "rpc.method": name, "rpc.status_code": "OK" });
+  }
+});
+
+test("call durations: rpc.server.call.duration and rpc.client.call.duration in seconds, by method and status", async () => {
+  const { resourceMetrics } = await reader.collect();
+  const all = resourceMetrics.scopeMetrics.filter((s) => s.scope.name === "@echostream/core").flatMap((s) => s.metrics);
+  for (const name of ["rpc.server.call.duration", "rpc.client.call.duration"]) {
+    const m = all.find((x) => x.descriptor.name === name);
+    expect(m?.descriptor.unit).toBe("s");
+    const points = m!.dataPoints;
+    const add = points.find((p) => p.attributes["rpc.method"] === "math.add" && p.attributes["rpc.status_code"] === "OK");
+    expect(add?.attributes["rpc.system.name"]).toBe("echostream");
+    expect((add!.value as Histogram).count).toBeGreaterThanOrEqual(1);
+    expect((add!.value as Histogram).sum).toBeLessThan(5); // seconds, not ms
+    const failed = points.find((p) => p.attributes["rpc.method"] === "fails");
+    expect(failed?.attributes["error.type"]).toBe("NOT_FOUND");
+  }
+});
+
+async function waitForSpan(name: string, kind: SpanKind): Promise<void> {
+  for (let i = 0; i < 400 && byName(name, kind).length === 0; i++) await Bun.sleep(5);
+  expect(byName(name, kind).length).toBeGreaterThanOrEqual(1);
+}
