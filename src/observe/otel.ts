@@ -7,6 +7,7 @@
 import {
   type Attributes,
   type BatchObservableResult,
+  type Counter,
   context,
   type Context as OtelContext,
   createNoopMeter,
@@ -34,6 +35,8 @@ const NOOP_METER = createNoopMeter().constructor;
 interface Instruments {
   serverDuration: Histogram;
   clientDuration: Histogram;
+  opened: Counter;
+  closed: Counter;
 }
 let meterProvider: unknown;
 let instruments: Instruments | undefined;
@@ -55,6 +58,14 @@ function meters(): Instruments | undefined {
         description: "Duration of the calls this side made (request out to response in)",
         unit: "s",
         advice: { explicitBucketBoundaries: DURATION_BUCKETS },
+      }),
+      opened: meter.createCounter("echostream.connections.opened", {
+        description: "Connections that completed the HELLO/WELCOME handshake, by side",
+        unit: "{connection}",
+      }),
+      closed: meter.createCounter("echostream.connections.closed", {
+        description: "Connections that ended, by side, close code (hex, docs/PROTOCOL.md) and who closed",
+        unit: "{connection}",
       }),
     };
   }
@@ -220,4 +231,18 @@ export function observeServer(stats: () => ObservedServerStats): () => void {
   };
   meter.addBatchObservableCallback(callback, all);
   return () => meter.removeBatchObservableCallback(callback, all);
+}
+
+/**
+ * Counts a connection past its handshake, and its end once `closed` settles, on
+ * `echostream.connections.opened`/`.closed` (attributes `echostream.side`, and on close
+ * `echostream.close.code` and `echostream.close.local`). Nothing without a meter provider.
+ */
+export function observeConnection(side: "client" | "server", closed: Promise<{ code: number; local: boolean }>): void {
+  const m = meters();
+  if (!m) return;
+  m.opened.add(1, { "echostream.side": side });
+  closed.then((info) => {
+    meters()?.closed.add(1, { "echostream.side": side, "echostream.close.code": `0x${info.code.toString(16)}`, "echostream.close.local": info.local });
+  });
 }

@@ -6,7 +6,7 @@
  */
 
 import { addr, logger } from "../observe/log.ts";
-import { type CallEnds, clientCall, produce } from "../observe/otel.ts";
+import { type CallEnds, clientCall, observeConnection, produce } from "../observe/otel.ts";
 import type { FrameCodec } from "../protocol/codec.ts";
 import { type Frame, FrameFlag, FrameType, type Metadata } from "../protocol/frame.ts";
 import type { PayloadCodec } from "../protocol/payload_codec.ts";
@@ -176,6 +176,7 @@ export class Peer<A extends RpcApi = UntypedApi> {
       this.#guard.releaseAll();
       return info;
     });
+    observeConnection(init.role, this.closed);
   }
 
   #makeLink(): PeerLink {

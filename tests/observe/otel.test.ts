@@ -139,6 +139,21 @@ test("call durations: rpc.server.call.duration and rpc.client.call.duration in s
   }
 });
 
+test("connections opened and closed are counted by side, with the close code", async () => {
+  const extra = await RpcClient.connect(server.address, { ca: server.trust.ca });
+  await extra.close();
+  const sum = async (name: string, attrs: Record<string, unknown>) => {
+    const { resourceMetrics } = await reader.collect();
+    const m = resourceMetrics.scopeMetrics.flatMap((s) => s.metrics).find((x) => x.descriptor.name === name);
+    return (m?.dataPoints ?? []).filter((p) => Object.entries(attrs).every(([k, v]) => p.attributes[k] === v)).reduce((n, p) => n + (p.value as number), 0);
+  };
+  expect(await sum("echostream.connections.opened", { "echostream.side": "client" })).toBe(2);
+  expect(await sum("echostream.connections.opened", { "echostream.side": "server" })).toBe(2);
+  for (let i = 0; i < 400 && (await sum("echostream.connections.closed", { "echostream.side": "server" })) < 1; i++) await Bun.sleep(5);
+  expect(await sum("echostream.connections.closed", { "echostream.side": "client", "echostream.close.code": "0x0", "echostream.close.local": true })).toBe(1);
+  expect(await sum("echostream.connections.closed", { "echostream.side": "server", "echostream.close.code": "0x0" })).toBe(1);
+});
+
 async function waitForSpan(name: string, kind: SpanKind): Promise<void> {
   for (let i = 0; i < 400 && byName(name, kind).length === 0; i++) await Bun.sleep(5);
   expect(byName(name, kind).length).toBeGreaterThanOrEqual(1);
