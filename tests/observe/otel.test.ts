@@ -10,6 +10,8 @@ import { W3CTraceContextPropagator } from "@opentelemetry/core";
 import { BasicTracerProvider, InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
 import { type Histogram, MeterProvider, MetricReader } from "@opentelemetry/sdk-metrics";
 import { handler, listener, RpcClient, RpcError, RpcServer, streamHandler } from "../../mod.ts";
+import { join } from "node:path";
+import { run, runtimeCommand } from "../support/process.ts";
 
 class TestReader extends MetricReader {
   protected onShutdown(): Promise<void> {
@@ -158,3 +160,25 @@ async function waitForSpan(name: string, kind: SpanKind): Promise<void> {
   for (let i = 0; i < 400 && byName(name, kind).length === 0; i++) await Bun.sleep(5);
   expect(byName(name, kind).length).toBeGreaterThanOrEqual(1);
 }
+
+test("on Deno too (its own process): the call, its callback, one trace, parent links and histograms", async () => {
+  const r = await run(runtimeCommand("deno", join(import.meta.dir, "_otel_child.ts"), []), { timeoutMs: 30_000 });
+  expect(r.code).toBe(0);
+  const out = JSON.parse(r.stdout.trim().split("\n").at(-1)!) as {
+    result: string;
+    spans: { name: string; kind: number; traceId: string; spanId: string; parent?: string; status: string }[];
+    durations: Record<string, number>;
+  };
+  expect(out.result).toBe("done");
+  const span = (name: string, kind: SpanKind) => out.spans.find((s) => s.name === name && s.kind === kind)!;
+  const runClient = span("job.run", SpanKind.CLIENT);
+  const runServer = span("job.run", SpanKind.SERVER);
+  const confirmClient = span("ui.confirm", SpanKind.CLIENT);
+  const confirmServer = span("ui.confirm", SpanKind.SERVER);
+  expect(runServer.parent).toBe(runClient.spanId);
+  expect(confirmClient.parent).toBe(runServer.spanId);
+  expect(confirmServer.parent).toBe(confirmClient.spanId);
+  expect(new Set(out.spans.map((s) => s.traceId)).size).toBe(1);
+  expect(out.durations["rpc.server.call.duration job.run"]).toBe(1);
+  expect(out.durations["rpc.client.call.duration ui.confirm"]).toBe(1);
+}, 40_000);
