@@ -2,6 +2,7 @@
 // expiry sweep. `discover` and `browse` are thin layers over it.
 
 import { logger } from "../observe/log.ts";
+import { observeDiscovery } from "../observe/otel.ts";
 import { DiscoveryError } from "./discovery_error.ts";
 import { selectInterfaces } from "./_interfaces.ts";
 import { checkServiceName } from "./_names.ts";
@@ -55,6 +56,7 @@ export class Session {
       stats: this.stats,
       onEvent: (e) => {
         logger("discovery").info("service {instance} {type} at {host}:{port}", { type: e.type, instance: e.service.instance, name: e.service.name, host: e.service.host, port: e.service.port });
+        observeDiscovery(e.type);
         onEvent(e);
       },
     });

@@ -37,6 +37,11 @@ interface Instruments {
   clientDuration: Histogram;
   opened: Counter;
   closed: Counter;
+  resumed: Counter;
+  frames: Counter;
+  resets: Counter;
+  latency: Histogram;
+  discovery: Counter;
 }
 let meterProvider: unknown;
 let instruments: Instruments | undefined;
@@ -66,6 +71,17 @@ function meters(): Instruments | undefined {
       closed: meter.createCounter("echostream.connections.closed", {
         description: "Connections that ended, by side, close code (hex, docs/PROTOCOL.md) and who closed",
         unit: "{connection}",
+      }),
+      resumed: meter.createCounter("echostream.connections.resumed", {
+        description: "Resumed TLS sessions, by whether the 0-RTT early data was accepted",
+        unit: "{connection}",
+      }),
+      frames: meter.createCounter("echostream.stream.frames", { description: "Frames of time-synced streams, by outcome at the receiver", unit: "{frame}" }),
+      resets: meter.createCounter("echostream.stream.resets", { description: "Jitter-buffer resets (a timestamp or sequence discontinuity)", unit: "{reset}" }),
+      latency: meter.createHistogram("echostream.stream.latency", { description: "Playout latency a time-synced stream ended with", unit: "s" }),
+      discovery: meter.createCounter("echostream.discovery.events", {
+        description: "Services seen coming up (or changing) and going down while browsing",
+        unit: "{event}",
       }),
     };
   }
@@ -186,6 +202,7 @@ export interface ObservedServerStats {
   openStreams: number;
   inFlight: number;
   eventsReceived: number;
+  eventsSent: number;
   unhandledEvents: number;
   droppedEvents: number;
   requestsServed: number;
@@ -215,7 +232,8 @@ export function observeServer(stats: () => ObservedServerStats): () => void {
     description: "What the server refused, by reason (the keys of stats().rejected: permissionDenied, rateLimited, addressLimit, ...)",
     unit: "{rejection}",
   });
-  const all = [connections, handshakes, streams, inFlight, served, accepted, events, rejections];
+  const sent = meter.createObservableCounter("echostream.server.events.sent", { description: "Events this server emitted (broadcast included)", unit: "{event}" });
+  const all = [connections, handshakes, streams, inFlight, served, accepted, events, sent, rejections];
   const callback = (r: BatchObservableResult) => {
     const s = stats();
     r.observe(connections, s.connections);
@@ -227,6 +245,7 @@ export function observeServer(stats: () => ObservedServerStats): () => void {
     r.observe(events, s.eventsReceived - s.unhandledEvents - s.droppedEvents, { "echostream.event.outcome": "handled" });
     r.observe(events, s.unhandledEvents, { "echostream.event.outcome": "unhandled" });
     r.observe(events, s.droppedEvents, { "echostream.event.outcome": "dropped" });
+    r.observe(sent, s.eventsSent);
     for (const [reason, n] of Object.entries(s.rejected) as [string, number][]) r.observe(rejections, n, { "echostream.rejection.reason": reason });
   };
   meter.addBatchObservableCallback(callback, all);
@@ -245,4 +264,80 @@ export function observeConnection(side: "client" | "server", closed: Promise<{ c
   closed.then((info) => {
     meters()?.closed.add(1, { "echostream.side": side, "echostream.close.code": `0x${info.code.toString(16)}`, "echostream.close.local": info.local });
   });
+}
+
+/** What the clock instruments read of one connection. */
+export interface ObservedClock {
+  /** The other side's address. */
+  remote: { host: string; port: number };
+  /** Its clock model (`peer.clock`). */
+  clock: { offsetMs: number; rttMs: number; uncertaintyMs: number };
+}
+
+/**
+ * Registers per-connection clock gauges (`echostream.clock.offset`, `.rtt`, `.uncertainty`, in
+ * seconds, attributes `echostream.side` and `network.peer.*`), read from `clocks()` at each
+ * collection. Returns what unregisters them.
+ */
+export function observeClocks(side: "client" | "server", clocks: () => Iterable<ObservedClock>): () => void {
+  const meter = metrics.getMeter(SCOPE, VERSION);
+  if (meter.constructor === NOOP_METER) return () => {};
+  const offset = meter.createObservableGauge("echostream.clock.offset", { description: "The other side's clock minus this side's (on a client: the server's, the reference)", unit: "s" });
+  const rtt = meter.createObservableGauge("echostream.clock.rtt", { description: "Round-trip time of the clock exchange", unit: "s" });
+  const uncertainty = meter.createObservableGauge("echostream.clock.uncertainty", { description: "Bound the true offset error stays within", unit: "s" });
+  const all = [offset, rtt, uncertainty];
+  const callback = (r: BatchObservableResult) => {
+    for (const { remote, clock } of clocks()) {
+      if (Number.isNaN(clock.offsetMs)) continue; // no estimate yet
+      const a = { "echostream.side": side, "network.peer.address": remote.host, "network.peer.port": remote.port };
+      r.observe(offset, clock.offsetMs / 1000, a);
+      r.observe(rtt, clock.rttMs / 1000, a);
+      r.observe(uncertainty, clock.uncertaintyMs / 1000, a);
+    }
+  };
+  meter.addBatchObservableCallback(callback, all);
+  return () => meter.removeBatchObservableCallback(callback, all);
+}
+
+/**
+ * Counts a resumed connection's 0-RTT outcome once its handshake completes:
+ * `echostream.connections.resumed` with `echostream.early_data.accepted`.
+ */
+export function observeHandshake(side: "client" | "server", handshake: Promise<{ resumed: boolean; earlyDataAccepted?: boolean }>): void {
+  if (!meters()) return;
+  handshake.then((h) => {
+    if (h.resumed) meters()?.resumed.add(1, { "echostream.side": side, "echostream.early_data.accepted": h.earlyDataAccepted === true });
+  }, () => {});
+}
+
+/** What a time-synced stream's jitter buffer counted over its life. */
+export interface ObservedJitter {
+  delivered: number;
+  late: number;
+  lost: number;
+  duplicates: number;
+  discontinuities: number;
+  targetLatencyMs: number;
+}
+
+/**
+ * Adds a finished time-synced stream's frame outcomes to `echostream.stream.frames` (attribute
+ * `echostream.frame.outcome`: delivered, late, lost, duplicate), its jitter-buffer resets to
+ * `echostream.stream.resets`, and its final playout latency to the
+ * `echostream.stream.latency` histogram (s).
+ */
+export function observeJitter(j: ObservedJitter): void {
+  const frames = meters();
+  if (!frames) return;
+  frames.frames.add(j.delivered, { "echostream.frame.outcome": "delivered" });
+  frames.frames.add(j.late, { "echostream.frame.outcome": "late" });
+  frames.frames.add(j.lost, { "echostream.frame.outcome": "lost" });
+  frames.frames.add(j.duplicates, { "echostream.frame.outcome": "duplicate" });
+  frames.resets.add(j.discontinuities);
+  frames.latency.record(j.targetLatencyMs / 1000);
+}
+
+/** Counts a discovery browse event: `echostream.discovery.events` by `echostream.discovery.event` (up, down). */
+export function observeDiscovery(type: "up" | "down"): void {
+  meters()?.discovery.add(1, { "echostream.discovery.event": type });
 }

@@ -17,6 +17,7 @@ import { defaultTransport } from "../transport/select.ts";
 import { TransportError } from "../transport/transport_error.ts";
 import { toRpcError } from "../wire/errors.ts";
 import { addr, logger } from "../observe/log.ts";
+import { observeClocks } from "../observe/otel.ts";
 import type { CloseInfo, Transport } from "../transport/types.ts";
 import { type Definition, serviceDefinitions } from "./definitions.ts";
 import { connectPeer } from "./_handshake.ts";
@@ -193,6 +194,9 @@ export class RpcClient<A extends RpcApi = UntypedApi> {
       }
       : undefined;
     this.#watch(peer);
+    // The server's clock as this client sees it, as gauges, when an OpenTelemetry meter provider is registered.
+    const unobserve = observeClocks("client", () => (this.connected ? [{ remote: this.#peer.remote, clock: this.clock }] : []));
+    this.closed.then(unobserve);
   }
 
   /** The current connection's peer: the server side, as this client sees it. */

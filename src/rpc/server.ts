@@ -6,7 +6,7 @@
  */
 
 import { addr, logger } from "../observe/log.ts";
-import { observeServer } from "../observe/otel.ts";
+import { observeClocks, observeHandshake, observeServer } from "../observe/otel.ts";
 import type { ProtocolLimits } from "../protocol/limits.ts";
 import type { PayloadCodec } from "../protocol/payload_codec.ts";
 import { ErrorCode, errorCodeNumber, RpcError } from "../protocol/rpc_error.ts";
@@ -452,6 +452,7 @@ export class RpcServer<A extends RpcApi = UntypedApi, P extends RpcApi = Untyped
         if (!this.#admit(conn)) return;
         this.#handshaking++;
         const remote = addr(conn.remote);
+        observeHandshake("server", conn.handshake);
         acceptPeer(conn, setup, handshakeOpts).then(
           (peer) => {
             this.#handshaking--;
@@ -472,7 +473,9 @@ export class RpcServer<A extends RpcApi = UntypedApi, P extends RpcApi = Untyped
       },
     );
     // The server's own instruments, when an OpenTelemetry meter provider is registered (read from stats() at each collection).
-    this.#unobserve = observeServer(() => this.stats());
+    const unobserveServer = observeServer(() => this.stats());
+    const unobserveClocks = observeClocks("server", () => [...this.#peers].map((p) => ({ remote: p.remote, clock: p.clock })));
+    this.#unobserve = () => (unobserveServer(), unobserveClocks());
     const d = this.#c.discovery;
     if (d && !this.#closing) {
       // After the listener is up; a network without multicast must not stop the server.

@@ -7,6 +7,8 @@
  * @module
  */
 
+import { logger } from "../observe/log.ts";
+import { observeJitter } from "../observe/otel.ts";
 import { ErrorCode, RpcError } from "../protocol/rpc_error.ts";
 import type { SyncedClock } from "../clock/sync.ts";
 import { createJitterBuffer, type JitterBuffer, type JitterStats, zeroJitterStats } from "./jitter.ts";
@@ -293,6 +295,10 @@ export class TimeSyncReceiver {
   free(): void {
     if (this.#freed) return;
     this.#final = this.#jb.stats();
+    observeJitter(this.#final);
+    if (this.#final.discontinuities > 0) {
+      logger("stream").info("time-synced stream ended after {discontinuities} jitter-buffer resets", { discontinuities: this.#final.discontinuities, late: this.#final.late, lost: this.#final.lost });
+    }
     this.#freed = true;
     this.#wakeup.cancel();
     this.#payloads.clear();

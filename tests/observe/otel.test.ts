@@ -12,6 +12,7 @@ import { type Histogram, MeterProvider, MetricReader } from "@opentelemetry/sdk-
 import { handler, listener, RpcClient, RpcError, RpcServer, streamHandler } from "../../mod.ts";
 import { join } from "node:path";
 import { run, runtimeCommand } from "../support/process.ts";
+import { waitFor } from "../support/wait.ts";
 
 class TestReader extends MetricReader {
   protected onShutdown(): Promise<void> {
@@ -41,6 +42,9 @@ beforeAll(async () => {
       throw new RpcError("NOT_FOUND", "no such user");
     }))
     .listener(listener("audio.stopped", () => {}))
+    .streamHandler(streamHandler("audio.sync", async (_ctx, stream) => {
+      for (let f = await stream.recvAligned(); f; f = await stream.recvAligned()) { /* played */ }
+    }))
     .streamHandler(streamHandler("audio.stream", async (_ctx, stream) => {
       for await (const _ of stream) { /* drain */ }
     }))
@@ -159,6 +163,27 @@ test("connections opened and closed are counted by side, with the close code", a
 async function waitForSpan(name: string, kind: SpanKind): Promise<void> {
   for (let i = 0; i < 400 && byName(name, kind).length === 0; i++) await Bun.sleep(5);
   expect(byName(name, kind).length).toBeGreaterThanOrEqual(1);
+}
+
+test("clock gauges per connection on both sides, events sent, and a time-synced stream's frame outcomes", async () => {
+  await client.clock.ready;
+  await server.peers[0].clock.ready;
+  await server.broadcast("any.topic", 1);
+  const synced = await client.createStream("audio.sync").withTimeSync({ latencyMs: 20 }).build();
+  for (let i = 0; i < 5; i++) await synced.sendWithTimestamp(new Uint8Array(8), synced.now());
+  await synced.end();
+  await waitFor(async () => (await points("echostream.stream.frames")).some((p) => p.attributes["echostream.frame.outcome"] === "delivered" && (p.value as number) >= 5), "the stream's frames counted");
+  const offsets = await points("echostream.clock.offset");
+  expect(offsets.map((p) => p.attributes["echostream.side"]).sort()).toEqual(["client", "server"]);
+  for (const p of offsets) expect(Math.abs(p.value as number)).toBeLessThan(0.1); // seconds; loopback, one clock
+  expect((await points("echostream.clock.rtt")).every((p) => (p.value as number) >= 0 && (p.value as number) < 1)).toBe(true);
+  expect((await points("echostream.server.events.sent"))[0].value).toBeGreaterThanOrEqual(1);
+  expect((await points("echostream.stream.latency")).length).toBe(1);
+});
+
+async function points(name: string) {
+  const { resourceMetrics } = await reader.collect();
+  return resourceMetrics.scopeMetrics.flatMap((s) => s.metrics).find((x) => x.descriptor.name === name)?.dataPoints ?? [];
 }
 
 test("on Deno too (its own process): the call, its callback, one trace, parent links and histograms", async () => {
