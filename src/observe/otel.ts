@@ -266,30 +266,40 @@ export function observeConnection(side: "client" | "server", closed: Promise<{ c
   });
 }
 
-/** What the clock instruments read of one connection. */
+/** What the per-connection instruments read of one connection. */
 export interface ObservedClock {
   /** The other side's address. */
   remote: { host: string; port: number };
   /** Its clock model (`peer.clock`). */
   clock: { offsetMs: number; rttMs: number; uncertaintyMs: number };
+  /** The QUIC stack's byte counts, where it reports them. */
+  bytes?: () => { bytesSent?: number; bytesReceived?: number };
 }
 
 /**
- * Registers per-connection clock gauges (`echostream.clock.offset`, `.rtt`, `.uncertainty`, in
- * seconds, attributes `echostream.side` and `network.peer.*`), read from `clocks()` at each
- * collection. Returns what unregisters them.
+ * Registers per-connection instruments: clock gauges (`echostream.clock.offset`, `.rtt`,
+ * `.uncertainty`, in seconds) and `echostream.connection.bytes`, with attributes
+ * `echostream.side` and `network.peer.*`, read from `clocks()` at each collection. Returns what
+ * unregisters them.
  */
-export function observeClocks(side: "client" | "server", clocks: () => Iterable<ObservedClock>): () => void {
+export function observeConnections(side: "client" | "server", clocks: () => Iterable<ObservedClock>): () => void {
   const meter = metrics.getMeter(SCOPE, VERSION);
   if (meter.constructor === NOOP_METER) return () => {};
   const offset = meter.createObservableGauge("echostream.clock.offset", { description: "The other side's clock minus this side's (on a client: the server's, the reference)", unit: "s" });
   const rtt = meter.createObservableGauge("echostream.clock.rtt", { description: "Round-trip time of the clock exchange", unit: "s" });
   const uncertainty = meter.createObservableGauge("echostream.clock.uncertainty", { description: "Bound the true offset error stays within", unit: "s" });
-  const all = [offset, rtt, uncertainty];
+  const bytes = meter.createObservableCounter("echostream.connection.bytes", {
+    description: "Bytes of one connection, by direction (as the QUIC stack counts them: Bun and Deno report them)",
+    unit: "By",
+  });
+  const all = [offset, rtt, uncertainty, bytes];
   const callback = (r: BatchObservableResult) => {
-    for (const { remote, clock } of clocks()) {
-      if (Number.isNaN(clock.offsetMs)) continue; // no estimate yet
+    for (const { remote, clock, bytes: count } of clocks()) {
       const a = { "echostream.side": side, "network.peer.address": remote.host, "network.peer.port": remote.port };
+      const b = count?.();
+      if (b?.bytesSent !== undefined) r.observe(bytes, b.bytesSent, { ...a, "echostream.direction": "sent" });
+      if (b?.bytesReceived !== undefined) r.observe(bytes, b.bytesReceived, { ...a, "echostream.direction": "received" });
+      if (Number.isNaN(clock.offsetMs)) continue; // no estimate yet
       r.observe(offset, clock.offsetMs / 1000, a);
       r.observe(rtt, clock.rttMs / 1000, a);
       r.observe(uncertainty, clock.uncertaintyMs / 1000, a);

@@ -17,14 +17,14 @@ import { defaultTransport } from "../transport/select.ts";
 import { TransportError } from "../transport/transport_error.ts";
 import { toRpcError } from "../wire/errors.ts";
 import { addr, logger } from "../observe/log.ts";
-import { observeClocks } from "../observe/otel.ts";
+import { observeConnections } from "../observe/otel.ts";
 import type { CloseInfo, Transport } from "../transport/types.ts";
 import { type Definition, serviceDefinitions } from "./definitions.ts";
 import { connectPeer } from "./_handshake.ts";
 import type { GuardInit } from "./_guard.ts";
 import type { Who } from "../security/access.ts";
 import { codecs, defaultOnError, parseAddress } from "./_options.ts";
-import type { EmitOptions, Peer, RequestOptions } from "./peer.ts";
+import { type EmitOptions, inspectPeer, type Peer, type RequestOptions } from "./peer.ts";
 import { type Middleware, Registry } from "./registry.ts";
 import { type ClientStats, StatsTotals } from "./stats.ts";
 import type { StreamBuilder } from "./stream_builder.ts";
@@ -195,7 +195,10 @@ export class RpcClient<A extends RpcApi = UntypedApi> {
       : undefined;
     this.#watch(peer);
     // The server's clock as this client sees it, as gauges, when an OpenTelemetry meter provider is registered.
-    const unobserve = observeClocks("client", () => (this.connected ? [{ remote: this.#peer.remote, clock: this.clock }] : []));
+    const unobserve = observeConnections("client", () => {
+      const p = this.#peer;
+      return this.connected ? [{ remote: p.remote, clock: this.clock, bytes: () => inspectPeer(p).conn.stats() }] : [];
+    });
     this.closed.then(unobserve);
   }
 

@@ -6,7 +6,7 @@
  */
 
 import { addr, logger } from "../observe/log.ts";
-import { observeClocks, observeHandshake, observeServer } from "../observe/otel.ts";
+import { observeConnections, observeHandshake, observeServer } from "../observe/otel.ts";
 import type { ProtocolLimits } from "../protocol/limits.ts";
 import type { PayloadCodec } from "../protocol/payload_codec.ts";
 import { ErrorCode, errorCodeNumber, RpcError } from "../protocol/rpc_error.ts";
@@ -17,7 +17,7 @@ import { type Definition, serviceDefinitions } from "./definitions.ts";
 import { acceptPeer } from "./_handshake.ts";
 import type { HelloInfo } from "./context.ts";
 import { codecs, defaultOnError, formatAddress, parseAddress } from "./_options.ts";
-import type { Peer } from "./peer.ts";
+import { inspectPeer, type Peer } from "./peer.ts";
 import type { DefinitionsApi, EmitArgs, EventName, RpcApi, UntypedApi } from "./api.ts";
 import { type Middleware, Registry } from "./registry.ts";
 import { type ServerStats, StatsTotals } from "./stats.ts";
@@ -474,7 +474,7 @@ export class RpcServer<A extends RpcApi = UntypedApi, P extends RpcApi = Untyped
     );
     // The server's own instruments, when an OpenTelemetry meter provider is registered (read from stats() at each collection).
     const unobserveServer = observeServer(() => this.stats());
-    const unobserveClocks = observeClocks("server", () => [...this.#peers].map((p) => ({ remote: p.remote, clock: p.clock })));
+    const unobserveClocks = observeConnections("server", () => [...this.#peers].map((p) => ({ remote: p.remote, clock: p.clock, bytes: () => inspectPeer(p).conn.stats() })));
     this.#unobserve = () => (unobserveServer(), unobserveClocks());
     const d = this.#c.discovery;
     if (d && !this.#closing) {

@@ -178,6 +178,13 @@ test("clock gauges per connection on both sides, events sent, and a time-synced 
   for (const p of offsets) expect(Math.abs(p.value as number)).toBeLessThan(0.1); // seconds; loopback, one clock
   expect((await points("echostream.clock.rtt")).every((p) => (p.value as number) >= 0 && (p.value as number) < 1)).toBe(true);
   expect((await points("echostream.server.events.sent"))[0].value).toBeGreaterThanOrEqual(1);
+  const bytes = await points("echostream.connection.bytes");
+  for (const side of ["client", "server"]) {
+    for (const direction of ["sent", "received"]) {
+      const p = bytes.find((x) => x.attributes["echostream.side"] === side && x.attributes["echostream.direction"] === direction);
+      expect(p?.value).toBeGreaterThan(0);
+    }
+  }
   expect((await points("echostream.stream.latency")).length).toBe(1);
 });
 
