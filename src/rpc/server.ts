@@ -377,6 +377,9 @@ export class RpcServer<A extends RpcApi = UntypedApi, P extends RpcApi = Untyped
   readonly #rejected: Rejections = zeroRejections();
   #advert: Advertisement | undefined;
   #unobserve: () => void = () => {};
+  /** Connections past the handshake so far, and those that ended, by close code (hex). */
+  #opened = 0;
+  readonly #closedByCode: Record<string, number> = {};
   /** The one start in progress or done; cleared when it fails, so start() can be retried. */
   #starting: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
@@ -457,10 +460,13 @@ export class RpcServer<A extends RpcApi = UntypedApi, P extends RpcApi = Untyped
           (peer) => {
             this.#handshaking--;
             this.#peers.add(peer);
+            this.#opened++;
             log.info("connection from {remote} accepted: peer {peer}", { remote, peer: peer.name, principal: peer.principal });
             peer.closed.then((info) => {
               this.#peers.delete(peer);
               this.#totals.retire(peer);
+              const code = `0x${info.code.toString(16)}`;
+              this.#closedByCode[code] = (this.#closedByCode[code] ?? 0) + 1;
               const by = info.local ? "by this server" : "by the peer";
               log.info("connection from {remote} closed {by}: {reason} (close code {code})", { remote, peer: peer.name, by, reason: info.reason || "no reason given", code: `0x${info.code.toString(16)}` });
             });
@@ -589,7 +595,14 @@ export class RpcServer<A extends RpcApi = UntypedApi, P extends RpcApi = Untyped
     const totals = this.#totals.snapshot(this.#peers);
     const rejected = { ...totals.rejected };
     for (const k of Object.keys(rejected) as (keyof Rejections)[]) rejected[k] += this.#rejected[k];
-    return { connections: this.#peers.size, handshaking: this.#handshaking, ...totals, rejected };
+    return {
+      connections: this.#peers.size,
+      handshaking: this.#handshaking,
+      connectionsOpened: this.#opened,
+      connectionsClosed: { ...this.#closedByCode },
+      ...totals,
+      rejected,
+    };
   }
 
   /** The connected peers. */

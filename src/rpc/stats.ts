@@ -84,6 +84,13 @@ export interface ServerStats extends PeerStats {
   connections: number;
   /** Connections accepted whose HELLO/WELCOME handshake has not finished yet. */
   handshaking: number;
+  /** Connections that completed the handshake since the server started. */
+  connectionsOpened: number;
+  /**
+   * Connections that ended since the server started, by close code in hex (`"0x0"` normal,
+   * `"0x107"` too many resets, …: docs/PROTOCOL.md), for users without OpenTelemetry.
+   */
+  connectionsClosed: Record<string, number>;
 }
 
 /** What `client.stats()` returns: every counter of {@link PeerStats}, over all its connections. */

@@ -85,3 +85,15 @@ test("stats: a client's totals carry across a reconnection", async () => {
     await second.close({ graceMs: 0 });
   }
 }, 20_000);
+
+test("stats: connections opened and closed by close code, for users without OpenTelemetry", async () => {
+  const server = RpcServer.builder().bind("127.0.0.1:0").log(() => {}).build();
+  await server.start();
+  const a = await RpcClient.connect(server.address, { ca: server.trust.ca });
+  const b = await RpcClient.connect(server.address, { ca: server.trust.ca });
+  await a.close();
+  await b.close(0x1234, "custom");
+  await until(() => server.stats().connections === 0, "both connections to end");
+  expect(server.stats()).toMatchObject({ connectionsOpened: 2, connectionsClosed: { "0x0": 1, "0x1234": 1 } });
+  await server.close();
+});
