@@ -6,20 +6,12 @@ import { context, metrics, propagation, trace } from "@opentelemetry/api";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import { W3CTraceContextPropagator } from "@opentelemetry/core";
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
-import { type Histogram, MeterProvider, MetricReader } from "@opentelemetry/sdk-metrics";
+import { type Histogram, MeterProvider } from "@opentelemetry/sdk-metrics";
+import { TestReader } from "./_sdk.ts";
 import { handler, RpcClient, RpcServer } from "../../mod.ts";
 
-class Reader extends MetricReader {
-  protected onShutdown(): Promise<void> {
-    return Promise.resolve();
-  }
-  protected onForceFlush(): Promise<void> {
-    return Promise.resolve();
-  }
-}
-
 const spans = new InMemorySpanExporter();
-const reader = new Reader();
+const reader = new TestReader();
 context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
 propagation.setGlobalPropagator(new W3CTraceContextPropagator());
 trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] }));

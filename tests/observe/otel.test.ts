@@ -8,20 +8,12 @@ import { context, metrics, propagation, SpanKind, SpanStatusCode, trace } from "
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import { W3CTraceContextPropagator } from "@opentelemetry/core";
 import { BasicTracerProvider, InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
-import { type Histogram, MeterProvider, MetricReader } from "@opentelemetry/sdk-metrics";
+import { type Histogram, MeterProvider } from "@opentelemetry/sdk-metrics";
+import { TestReader } from "./_sdk.ts";
 import { handler, listener, RpcClient, RpcError, RpcServer, streamHandler } from "../../mod.ts";
 import { join } from "node:path";
 import { run, runtimeCommand } from "../support/process.ts";
 import { waitFor } from "../support/wait.ts";
-
-class TestReader extends MetricReader {
-  protected onShutdown(): Promise<void> {
-    return Promise.resolve();
-  }
-  protected onForceFlush(): Promise<void> {
-    return Promise.resolve();
-  }
-}
 
 const spans = new InMemorySpanExporter();
 const reader = new TestReader();
