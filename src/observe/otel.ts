@@ -47,6 +47,17 @@ let meterProvider: unknown;
 let instruments: Instruments | undefined;
 let tracer: Tracer | undefined;
 
+/**
+ * Where `@opentelemetry/api` 1.x keeps what SDKs register (`trace`, `metrics`, …): one object on
+ * `globalThis` shared by every copy of the API. Reading it is the fast path of every call: while
+ * nothing is registered (no SDK, the common case) nothing else is looked up.
+ */
+const API_GLOBAL = Symbol.for("opentelemetry.js.api.1");
+function nothingRegistered(): boolean {
+  const g = (globalThis as Record<symbol, { trace?: unknown; metrics?: unknown } | undefined>)[API_GLOBAL];
+  return g === undefined || (g.trace === undefined && g.metrics === undefined);
+}
+
 /** The duration histograms, made again when the global meter provider changes; undefined when it is the no-op one. */
 function meters(): Instruments | undefined {
   const mp = metrics.getMeterProvider();
@@ -133,6 +144,7 @@ function observe(
   parent: OtelContext,
   duration: ((m: Instruments) => Histogram) | undefined,
 ): ObservedCall | undefined {
+  if (nothingRegistered()) return undefined;
   const tr = tracing();
   const m = duration ? meters() : undefined;
   if (!tr && !m) return undefined;
@@ -176,6 +188,7 @@ export function clientCall(method: string, ends: CallEnds, metadata: Record<stri
 
 /** A call this side serves: a SERVER span whose parent comes from the request's metadata. */
 export function serverCall(method: string, ends: CallEnds, metadata: Record<string, string> | undefined): ObservedCall | undefined {
+  if (nothingRegistered()) return undefined;
   const parent = tracing() && hasTraceContext(metadata) ? propagation.extract(context.active(), metadata) : context.active();
   return observe(SpanKind.SERVER, method, method, ends, metadata, parent, (m) => m.serverDuration);
 }
@@ -187,6 +200,7 @@ export function produce(name: string, ends: CallEnds, metadata: Record<string, s
 
 /** An event or stream this side receives: a CONSUMER span under the sender's. */
 export function consume(name: string, ends: CallEnds, metadata: Record<string, string> | undefined): ObservedCall | undefined {
+  if (nothingRegistered()) return undefined;
   const parent = tracing() && hasTraceContext(metadata) ? propagation.extract(context.active(), metadata) : context.active();
   return observe(SpanKind.CONSUMER, name, name, ends, metadata, parent, undefined);
 }
@@ -258,7 +272,7 @@ export function observeServer(stats: () => ObservedServerStats): () => void {
  * `echostream.close.code` and `echostream.close.local`). Nothing without a meter provider.
  */
 export function observeConnection(side: "client" | "server", closed: Promise<{ code: number; local: boolean }>): void {
-  const m = meters();
+  const m = nothingRegistered() ? undefined : meters();
   if (!m) return;
   m.opened.add(1, { "echostream.side": side });
   closed.then((info) => {

@@ -13,7 +13,7 @@ import { FrameReader, type ReceiveBudget } from "../wire/frame_reader.ts";
 import { encodeFrame, writeFrame, writeParts } from "../wire/frame_writer.ts";
 import { decodePayload, encodePayload } from "../wire/payload.ts";
 import type { Context } from "./context.ts";
-import type { StandardSchema } from "./definitions.ts";
+import type { HandlerDefinition, StandardSchema } from "./definitions.ts";
 import type { Peer, PeerStats } from "./peer.ts";
 import type { PeerGuard, Verdict } from "./_guard.ts";
 import type { Registry } from "./registry.ts";
@@ -218,6 +218,13 @@ async function refuse(link: PeerLink, s: BidiStream, reader: FrameReader, v: Ref
 
 type Refused = Exclude<Verdict, { ok: true }>;
 
+/** Runs a handler: directly when there is no schema and no middleware (each await is a hop per call). */
+function invoke(registry: Registry, def: HandlerDefinition, ctx: Context, input: unknown, method: string): unknown {
+  const schema = def.options.input;
+  if (registry.middleware.length === 0 && !schema) return def.fn(ctx, input);
+  return registry.run(ctx, async () => await def.fn(ctx, schema ? await validate(schema, input, method) : input));
+}
+
 async function serveRequest(link: PeerLink, s: BidiStream, reader: FrameReader, req: RequestFrame): Promise<void> {
   const { registry, frames, payload } = link;
   const guard = link.guard;
@@ -295,13 +302,8 @@ async function serveRequest(link: PeerLink, s: BidiStream, reader: FrameReader, 
       throw new RpcError(ErrorCode.INVALID_ARGUMENT, `"${req.method}": cannot decode the input: ${(e as Error).message}`);
     }
     const ctx = context(link, "request", req.method, req, call, deadline);
-    const schema = def.options.input;
-    // No schema and no middleware: call the handler directly (each await is a hop per call).
-    const run = () =>
-      registry.middleware.length === 0 && !schema
-        ? def.fn(ctx, input)
-        : registry.run(ctx, async () => await def.fn(ctx, schema ? await validate(schema, input, req.method) : input));
-    const work = obs ? obs.run(run) : run();
+    // Traced: the handler runs in its span's context (no closure on the untraced path).
+    const work = obs ? obs.run(() => invoke(registry, def, ctx, input, req.method)) : invoke(registry, def, ctx, input, req.method);
     started = true;
     if (typeof (work as PromiseLike<unknown> | undefined)?.then === "function") (work as PromiseLike<unknown>).then(release, release);
     else release();
