@@ -45,6 +45,7 @@ interface Instruments {
 }
 let meterProvider: unknown;
 let instruments: Instruments | undefined;
+let tracerOf: unknown;
 let tracer: Tracer | undefined;
 
 /**
@@ -102,11 +103,21 @@ function meters(): Instruments | undefined {
 /** The tracer, or undefined while no SDK has registered a tracer provider. */
 function tracing(): Tracer | undefined {
   const tp = trace.getTracerProvider();
-  if (tp instanceof ProxyTracerProvider && tp.getDelegate() === NOOP_TRACER_PROVIDER) return undefined;
-  return (tracer ??= trace.getTracer(SCOPE, VERSION));
+  const provider = tp instanceof ProxyTracerProvider ? tp.getDelegate() : tp;
+  if (provider === NOOP_TRACER_PROVIDER) return undefined;
+  // A tracer of the provider registered now (one registered later, after trace.disable(), gets its own).
+  if (provider !== tracerOf) {
+    tracerOf = provider;
+    tracer = provider.getTracer(SCOPE, VERSION);
+  }
+  return tracer;
 }
 
-/** Where a call goes or comes from, for `server.*` / `network.peer.*` attributes. */
+/**
+ * Where a call goes or comes from, for `server.*` / `network.peer.*` attributes. Passed as a
+ * function: reading a connection's address is not free on every stack (Deno asks the runtime),
+ * so it is read only for a span that records.
+ */
 export interface CallEnds {
   /** The server's address (the remote on a client, this side on a server). */
   server?: { host: string; port: number };
@@ -139,7 +150,7 @@ function observe(
   kind: SpanKind,
   name: string,
   method: string,
-  ends: CallEnds,
+  ends: () => CallEnds,
   metadata: Record<string, string> | undefined,
   parent: OtelContext,
   duration: ((m: Instruments) => Histogram) | undefined,
@@ -149,7 +160,7 @@ function observe(
   const m = duration ? meters() : undefined;
   if (!tr && !m) return undefined;
   const start = performance.now();
-  const span: Span | undefined = tr?.startSpan(name, { kind, attributes: baseAttributes(method, ends) }, parent);
+  const span: Span | undefined = tr?.startSpan(name, { kind, attributes: baseAttributes(method, ends()) }, parent);
   const active = span ? trace.setSpan(parent, span) : parent;
   let sent: Record<string, string> | undefined;
   if (span && (kind === SpanKind.CLIENT || kind === SpanKind.PRODUCER)) {
@@ -182,24 +193,24 @@ function observe(
 }
 
 /** A call this side makes (request): a CLIENT span, context injected into its metadata. */
-export function clientCall(method: string, ends: CallEnds, metadata: Record<string, string> | undefined): ObservedCall | undefined {
+export function clientCall(method: string, ends: () => CallEnds, metadata: Record<string, string> | undefined): ObservedCall | undefined {
   return observe(SpanKind.CLIENT, method, method, ends, metadata, context.active(), (m) => m.clientDuration);
 }
 
 /** A call this side serves: a SERVER span whose parent comes from the request's metadata. */
-export function serverCall(method: string, ends: CallEnds, metadata: Record<string, string> | undefined): ObservedCall | undefined {
+export function serverCall(method: string, ends: () => CallEnds, metadata: Record<string, string> | undefined): ObservedCall | undefined {
   if (nothingRegistered()) return undefined;
   const parent = tracing() && hasTraceContext(metadata) ? propagation.extract(context.active(), metadata) : context.active();
   return observe(SpanKind.SERVER, method, method, ends, metadata, parent, (m) => m.serverDuration);
 }
 
 /** An event or stream open this side sends: a PRODUCER span, context injected into its metadata. */
-export function produce(name: string, ends: CallEnds, metadata: Record<string, string> | undefined): ObservedCall | undefined {
+export function produce(name: string, ends: () => CallEnds, metadata: Record<string, string> | undefined): ObservedCall | undefined {
   return observe(SpanKind.PRODUCER, name, name, ends, metadata, context.active(), undefined);
 }
 
 /** An event or stream this side receives: a CONSUMER span under the sender's. */
-export function consume(name: string, ends: CallEnds, metadata: Record<string, string> | undefined): ObservedCall | undefined {
+export function consume(name: string, ends: () => CallEnds, metadata: Record<string, string> | undefined): ObservedCall | undefined {
   if (nothingRegistered()) return undefined;
   const parent = tracing() && hasTraceContext(metadata) ? propagation.extract(context.active(), metadata) : context.active();
   return observe(SpanKind.CONSUMER, name, name, ends, metadata, parent, undefined);

@@ -1,7 +1,7 @@
 // The serving side of a peer: requests (REQUEST → RESPONSE | ERROR), stream opens (OPEN →
 // RESPONSE then DATA, or ERROR) and events (EVENT frames on the peer's event lane).
 
-import { consume, type ObservedCall, serverCall } from "../observe/otel.ts";
+import { type CallEnds, consume, type ObservedCall, serverCall } from "../observe/otel.ts";
 import { type ErrorFrame, type EventFrame, type Frame, FrameFlag, FrameType, type OpenFrame, type RequestFrame } from "../protocol/frame.ts";
 import { ErrorCode, errorCodeNumber, RpcError } from "../protocol/rpc_error.ts";
 import type { FrameCodec } from "../protocol/codec.ts";
@@ -32,6 +32,8 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 export interface PeerLink {
   /** The peer itself, as handlers see it (`ctx.peer`). */
   readonly peer: Peer;
+  /** The connection's ends, for telemetry (read only when a span records). */
+  readonly ends: () => CallEnds;
   readonly frames: FrameCodec;
   readonly payload: PayloadCodec;
   readonly registry: Registry;
@@ -290,7 +292,7 @@ async function serveRequest(link: PeerLink, s: BidiStream, reader: FrameReader, 
   let encoded: Uint8Array[] | undefined;
   // A SERVER span (child of the caller's, from the request's trace context) and the duration
   // histogram, when an OpenTelemetry SDK is registered.
-  const obs = serverCall(req.method, { peer: link.peer.remote }, req.metadata);
+  const obs = serverCall(req.method, link.ends, req.metadata);
   let outcome: RpcError | undefined;
   try {
     if (call.aborted) throw call.reason ?? link.signal.reason;
@@ -380,7 +382,7 @@ async function serveOpen(link: PeerLink, s: BidiStream, reader: FrameReader, ope
   try {
     const ctx = context(link, "stream", open.name, open, ac.signal);
     // A CONSUMER span for the stream's life under the opener's, when an SDK records.
-    obs = consume(open.name, { peer: link.peer.remote }, open.metadata);
+    obs = consume(open.name, link.ends, open.metadata);
     const run = () =>
       registry.run(ctx, async () => {
         if (modeError) throw modeError;
@@ -457,7 +459,7 @@ function dispatchEvent(link: PeerLink, ev: EventFrame): void {
   if (!link.guard.startListener()) return; // too many listener calls still running: dropped, counted
   const ctx = context(link, "event", ev.topic, ev, link.signal);
   // A CONSUMER span under the emitter's (trace context in the event's metadata), when an SDK records.
-  const obs = consume(ev.topic, { peer: link.peer.remote }, ev.metadata);
+  const obs = consume(ev.topic, link.ends, ev.metadata);
   const run = () => link.registry.run(ctx, async () => {
     let v: unknown;
     try {

@@ -183,6 +183,7 @@ export class Peer<A extends RpcApi = UntypedApi> {
     const { frames, payload, registry, onError } = this.#init;
     return {
       peer: this as Peer,
+      ends: () => ({ peer: this.#init.conn.remote }),
       frames,
       payload,
       registry,
@@ -255,7 +256,7 @@ export class Peer<A extends RpcApi = UntypedApi> {
   request<T = unknown, N extends RequestName<A> = RequestName<A>>(method: N, ...args: RequestArgs<A, N, RequestOptions>): Promise<RequestOutput<A, N, T>>;
   request<T>(method: string, input?: unknown, options: RequestOptions = {}): Promise<T> {
     // Observed (a CLIENT span, the call-duration histogram) only when an OpenTelemetry SDK is registered.
-    const obs = typeof method === "string" ? clientCall(method, this.#ends(), options?.metadata) : undefined;
+    const obs = typeof method === "string" ? clientCall(method, this.#ends, options?.metadata) : undefined;
     if (!obs) return this.#request<T>(method, input, options);
     const p = this.#request<T>(method, input, obs.metadata ? { ...options, metadata: obs.metadata } : options);
     p.then(() => obs.end("OK"), (e) => obs.end(e instanceof RpcError ? e.code : ErrorCode.INTERNAL, e));
@@ -263,10 +264,10 @@ export class Peer<A extends RpcApi = UntypedApi> {
   }
 
   /** Both ends of this connection, for telemetry: the server is the remote end on a client. */
-  #ends(): CallEnds {
+  readonly #ends = (): CallEnds => {
     const peer = this.#init.conn.remote;
     return this.#init.role === "client" ? { server: peer, peer } : { peer };
-  }
+  };
 
   async #request<T>(method: string, input?: unknown, options: RequestOptions = {}): Promise<T> {
     if (typeof method !== "string" || method.length === 0) {
@@ -388,7 +389,7 @@ export class Peer<A extends RpcApi = UntypedApi> {
   emit(topic: string, payload?: unknown, options: EmitOptions = {}): Promise<void> {
     if (this.#closing) return Promise.reject(this.#unavailable());
     // A PRODUCER span whose context travels in the event's metadata, when an SDK records.
-    const obs = produce(topic, this.#ends(), options.metadata);
+    const obs = produce(topic, this.#ends, options.metadata);
     let parts: Uint8Array[];
     try {
       const p = encodePayload(payload, this.#init.payload);
@@ -484,7 +485,7 @@ export class Peer<A extends RpcApi = UntypedApi> {
 
   async #open(name: string, opts: StreamOpenOptions): Promise<EchoStream> {
     // A PRODUCER span for the open, its context carried in the OPEN frame's metadata.
-    const obs = produce(name, this.#ends(), opts.metadata);
+    const obs = produce(name, this.#ends, opts.metadata);
     obs?.end("OK");
     const metadata = obs?.metadata ?? opts.metadata;
     if (this.#closing) throw this.#unavailable();

@@ -206,3 +206,14 @@ test("on Deno too (its own process): the call, its callback, one trace, parent l
   expect(out.durations["rpc.server.call.duration job.run"]).toBe(1);
   expect(out.durations["rpc.client.call.duration ui.confirm"]).toBe(1);
 }, 40_000);
+
+test("a tracer provider registered later (after trace.disable()) gets the spans, not the first one", async () => {
+  trace.disable();
+  const later = new InMemorySpanExporter();
+  trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(later)] }));
+  spans.reset();
+  await client.request("math.add", [1, 1]);
+  for (let i = 0; i < 400 && later.getFinishedSpans().length < 2; i++) await Bun.sleep(5);
+  expect(later.getFinishedSpans().map((s) => s.name)).toEqual(["math.add", "math.add"]);
+  expect(spans.getFinishedSpans().length).toBe(0);
+});
