@@ -18,9 +18,18 @@
 //     each measured in a fresh child process of this script so earlier metrics do not skew it;
 //   - cold connect, median ms (OURS: QUIC handshake + HELLO/WELCOME; RAW: QUIC handshake;
 //     GRPC: TCP + HTTP/2 until the channel is READY).
+//   - OpenTelemetry: unary latency and req/s of OURS in two child processes of this script with
+//     the same single server and client, one with an OpenTelemetry SDK registered (TRACED: tracer
+//     provider with a BatchSpanProcessor to an exporter that drops the spans, a MeterProvider with
+//     a periodic reader to an exporter that drops the data, the W3C propagator and the
+//     AsyncLocalStorage context manager) and one without (UNTRACED), alternating which goes first
+//     round by round. The registration is global, so it never happens in this process, where the
+//     other implementations are measured.
 // Ratios: ours ÷ raw and ours ÷ grpc per metric (lower is better for latency, memory and connect
-// time; higher for throughput). Every loop is bounded in count; every metric has a time limit;
-// a 240 s watchdog prints what was measured and exits non-zero.
+// time; higher for throughput); secured ÷ ours (same process and rounds); traced ÷ untraced
+// (reported as tracedOverOurs). Every loop is bounded in count; every metric has a time limit;
+// a 240 s watchdog prints what was measured and exits non-zero. BENCH_RPC_OTEL_ROUNDS (default 2,
+// 0 skips), BENCH_RPC_STEPS and BENCH_RPC_OTEL_SDK are described where they are read.
 
 import * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
@@ -65,10 +74,20 @@ const P = {
   metricTimeoutMs: 60_000,
   memTimeoutMs: 60_000,
   watchdogMs: Number(env("BENCH_RPC_WATCHDOG_MS") ?? 240_000),
+  /** OTel children (one untraced and one traced process per round); 0 skips them. */
+  otelRounds: Math.max(0, Math.min(6, Number(env("BENCH_RPC_OTEL_ROUNDS") ?? 2))),
+  childTimeoutMs: 150_000,
 };
+/**
+ * Which steps `measure` runs, e.g. BENCH_RPC_STEPS=unary,throughput for a quick per-call check;
+ * default all (unary, throughput, stream, connect).
+ */
+const STEPS = new Set((env("BENCH_RPC_STEPS") ?? "unary,throughput,stream,connect").split(",").map((x) => x.trim()));
 
-type Name = "ours" | "raw" | "grpc" | "secured";
-const NAMES: Name[] = ["ours", "raw", "grpc", "secured"];
+type Name = "ours" | "raw" | "grpc" | "secured" | "traced" | "untraced";
+const NAMES: Name[] = ["ours", "raw", "grpc", "secured", "traced", "untraced"];
+/** Variants compared on the per-call metrics only (unary latency and req/s). */
+const PER_CALL_ONLY = new Set<Name>(["secured", "traced", "untraced"]);
 const now = () => performance.now();
 const GRPC_EXTRA = { "grpc.use_local_subchannel_pool": 1 }; // a fresh connection per client
 
@@ -80,8 +99,8 @@ const report: Any = {
   runtime: RUNTIME,
   version: VERSION,
   params: P,
-  results: { ours: {}, raw: {}, grpc: {}, secured: {} },
-  ratios: { oursOverRaw: {}, oursOverGrpc: {}, securedOverOurs: {} },
+  results: { ours: {}, raw: {}, grpc: {}, secured: {}, traced: {}, untraced: {} },
+  ratios: { oursOverRaw: {}, oursOverGrpc: {}, securedOverOurs: {}, tracedOverOurs: {} },
   errors: [] as string[],
   /** Wall time per step (ms, summed over rounds): where a slow run spent its time. */
   stepMs: {} as Record<string, number>,
@@ -149,8 +168,10 @@ function u32pair(a: number, b: number): Uint8Array {
 /**
  * OURS, or (`secured`) the same server with an access policy, two rate limits and explicit
  * limits configured, as a production server would run: the cost of the security layer per call.
+ * `traced` and `untraced` are OURS unchanged, under another name (the OTel child processes).
  */
-async function ours(secured = false): Promise<Impl> {
+async function ours(variant: "ours" | "secured" | "traced" | "untraced" = "ours"): Promise<Impl> {
+  const secured = variant === "secured";
   const builder = RpcServer.builder();
   if (secured) {
     builder
@@ -182,7 +203,7 @@ async function ours(secured = false): Promise<Impl> {
   const address = server.address;
   const ca = server.trust.ca;
   return {
-    name: secured ? "secured" : "ours",
+    name: variant,
     async connect() {
       const client = await RpcClient.connect(address, { ca, onError: noop });
       return {
@@ -489,7 +510,7 @@ async function settle(): Promise<{ rss: number; heap: number }> {
  */
 async function memChild(name: Name): Promise<void> {
   const certs = await createDevCertificates({ hosts: ["localhost", "127.0.0.1"] });
-  const impl = name === "ours" || name === "secured" ? await ours(name === "secured") : name === "raw" ? await raw(certs) : await grpcImpl();
+  const impl = name === "raw" ? await raw(certs) : name === "grpc" ? await grpcImpl() : await ours(name);
   const out: Any = { name, gc: Boolean(G.Bun || G.gc) };
   let c: Conn | undefined;
   try {
@@ -513,7 +534,12 @@ async function memChild(name: Name): Promise<void> {
   exit(0);
 }
 
-async function memInChild(name: Name): Promise<{ rssMB?: number; heapMB?: number; gc?: boolean; error?: string }> {
+function memInChild(name: Name): Promise<{ rssMB?: number; heapMB?: number; gc?: boolean; error?: string }> {
+  return inChild({ BENCH_RPC_MEM: name }, `memory child for ${name}`, P.memTimeoutMs + 30_000);
+}
+
+/** Runs this script in a child process with `extra` in its environment; its last stdout line, parsed. */
+async function inChild(extra: Record<string, string>, label: string, limitMs: number): Promise<Any> {
   const { spawn } = await import("node:child_process");
   const script = new URL(import.meta.url).pathname;
   const cmd = RUNTIME === "deno"
@@ -521,14 +547,14 @@ async function memInChild(name: Name): Promise<{ rssMB?: number; heapMB?: number
     : [G.process.execPath, script];
   return await new Promise((resolve, reject) => {
     const p = spawn(cmd[0], cmd.slice(1), {
-      env: { ...(RUNTIME === "deno" ? G.Deno.env.toObject() : G.process.env), BENCH_RPC_MEM: name },
+      env: { ...(RUNTIME === "deno" ? G.Deno.env.toObject() : G.process.env), ...extra },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let out = "";
     let err = "";
     p.stdout.on("data", (d: Uint8Array) => (out += String(d)));
     p.stderr.on("data", (d: Uint8Array) => (err += String(d)));
-    const kill = setTimeout(() => p.kill("SIGKILL"), P.memTimeoutMs + 30_000);
+    const kill = setTimeout(() => p.kill("SIGKILL"), limitMs);
     p.on("error", reject);
     p.on("close", (code: number | null) => {
       clearTimeout(kill);
@@ -537,7 +563,7 @@ async function memInChild(name: Name): Promise<{ rssMB?: number; heapMB?: number
         resolve(JSON.parse(line));
       } catch {
         const why = err.split("\n").filter((l) => l.trim() && !/ExperimentalWarning|trace-warnings/.test(l)).slice(-3);
-        reject(new Error(`memory child for ${name} exited ${code} without a result: ${why.join(" | ")}`));
+        reject(new Error(`${label} exited ${code} without a result: ${why.join(" | ")}`));
       }
     });
   });
@@ -552,7 +578,7 @@ function pct(xs: number[], p: number): number {
 }
 const median = (xs: number[]) => pct(xs, 50);
 
-const samples: Record<Name, Record<string, number[]>> = { ours: {}, raw: {}, grpc: {}, secured: {} };
+const samples = Object.fromEntries(NAMES.map((x) => [x, {}])) as Record<Name, Record<string, number[]>>;
 const add = (impl: Name, key: string, xs: number[]): void => {
   (samples[impl][key] ??= []).push(...xs);
 };
@@ -592,8 +618,14 @@ function finish(): void {
     }
   }
   const sec = report.results.secured;
+  const traced = report.results.traced;
+  const untraced = report.results.untraced;
   for (const k of ["unaryP50Us", "unaryP99Us", "reqPerSec"]) {
     if (sec[k] !== undefined && our[k] !== undefined && our[k] !== 0) report.ratios.securedOverOurs[k] = Number((sec[k] / our[k]).toFixed(3));
+    // Both sides measured the same way (child processes with one server), only the SDK differs.
+    if (traced[k] !== undefined && untraced[k] !== undefined && untraced[k] !== 0) {
+      report.ratios.tracedOverOurs[k] = Number((traced[k] / untraced[k]).toFixed(3));
+    }
   }
   report.better = BETTER;
   report.elapsedMs = Math.round(now() - started);
@@ -620,17 +652,21 @@ async function measure(impl: Impl): Promise<void> {
     });
     if (!c) return;
     const k = c;
-    await step(name, "unary", async () => add(name, "unary", await unary(k)));
-    await step(name, "throughput", async () => {
-      await throughput(k, P.throughputWarmup);
-      add(name, "rps", [await throughput(k, P.throughputCalls)]);
-    });
-    if (name === "secured") return; // only the per-call overhead is compared
-    await step(name, "server streaming", async () => {
-      await k.serverStream(Math.min(2000, P.streamMessages), P.streamSize); // warm-up
-      for (let i = 0; i < P.streamRuns; i++) add(name, "stream", [await streaming(k)]);
-    });
-    await step(name, "cold connect", async () => add(name, "connect", await connects(impl)));
+    if (STEPS.has("unary")) await step(name, "unary", async () => add(name, "unary", await unary(k)));
+    if (STEPS.has("throughput")) {
+      await step(name, "throughput", async () => {
+        await throughput(k, P.throughputWarmup);
+        add(name, "rps", [await throughput(k, P.throughputCalls)]);
+      });
+    }
+    if (PER_CALL_ONLY.has(name)) return; // only the per-call overhead is compared
+    if (STEPS.has("stream")) {
+      await step(name, "server streaming", async () => {
+        await k.serverStream(Math.min(2000, P.streamMessages), P.streamSize); // warm-up
+        for (let i = 0; i < P.streamRuns; i++) add(name, "stream", [await streaming(k)]);
+      });
+    }
+    if (STEPS.has("connect")) await step(name, "cold connect", async () => add(name, "connect", await connects(impl)));
   } finally {
     if (c) await within(c.close(), 5000, `${name} close`).catch((e) => report.errors.push(String(e?.message ?? e)));
   }
@@ -638,7 +674,7 @@ async function measure(impl: Impl): Promise<void> {
 
 async function main(): Promise<void> {
   const certs = await createDevCertificates({ hosts: ["localhost", "127.0.0.1"] });
-  const impls: Impl[] = [await ours(), await raw(certs), await grpcImpl(), await ours(true)];
+  const impls: Impl[] = [await ours(), await raw(certs), await grpcImpl(), await ours("secured")];
   const only = env("BENCH_RPC_ONLY"); // e.g. "ours,raw" while profiling
   const chosen = only ? impls.filter((i) => only.split(",").includes(i.name)) : impls;
   for (let round = 0; round < P.rounds; round++) {
@@ -651,6 +687,7 @@ async function main(): Promise<void> {
     await within(impl.stop(), 10_000, `${impl.name} stop`).catch((e) => report.errors.push(String(e?.message ?? e)));
     report.stepMs[`${impl.name} stop`] = Math.round(now() - t);
   }
+  if (!only || only.split(",").includes("traced")) await otelPairs();
   if (env("BENCH_RPC_MEMORY") !== "0") {
     for (const impl of chosen) {
       if (impl.name === "secured") continue;
@@ -667,6 +704,142 @@ async function main(): Promise<void> {
       report.stepMs[`${impl.name} memory`] = Math.round(now() - t);
     }
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// OpenTelemetry: OURS with an SDK registered (TRACED) vs without (UNTRACED), each in a child
+// process of its own. The SDK registration is global (tracer and meter providers, propagator,
+// context manager): done in a child, it cannot reach the other implementations' measurements.
+
+/** What the traced child's exporters saw: to check spans and histograms really were recorded. */
+interface OtelSeen {
+  spansExported: number;
+  histogramCounts: Record<string, number>;
+  calls: number;
+}
+
+/**
+ * Registers an OpenTelemetry SDK the way an application would; `finish` flushes and reports.
+ * BENCH_RPC_OTEL_SDK (comma list of traces, metrics, propagator, context; default all four)
+ * registers only some parts, to see where the cost is.
+ */
+async function registerOtel(): Promise<{ finish(calls: number): Promise<OtelSeen> }> {
+  const parts = new Set((env("BENCH_RPC_OTEL_SDK") ?? "traces,metrics,propagator,context").split(",").map((x) => x.trim()));
+  const api = await import("@opentelemetry/api");
+  const { AsyncLocalStorageContextManager } = await import("@opentelemetry/context-async-hooks");
+  const { ExportResultCode, W3CTraceContextPropagator } = await import("@opentelemetry/core");
+  const { BasicTracerProvider, BatchSpanProcessor } = await import("@opentelemetry/sdk-trace-base");
+  const { MeterProvider, PeriodicExportingMetricReader } = await import("@opentelemetry/sdk-metrics");
+  let spansExported = 0;
+  const histogramCounts: Record<string, number> = {};
+  const ok = { code: ExportResultCode.SUCCESS };
+  // An exporter that drops what it gets (counting it): the SDK's work, without a collector's.
+  const spanExporter = {
+    export(spans: unknown[], done: (r: typeof ok) => void) {
+      spansExported += spans.length;
+      done(ok);
+    },
+    shutdown: () => Promise.resolve(),
+    forceFlush: () => Promise.resolve(),
+  };
+  const metricExporter = {
+    export(m: Any, done: (r: typeof ok) => void) {
+      for (const sm of m.scopeMetrics ?? []) {
+        for (const x of sm.metrics ?? []) {
+          // Cumulative: the last export has the totals.
+          const points: Any[] = x.dataPoints ?? [];
+          if (!points.some((d) => typeof d.value?.count === "number")) continue; // not a histogram
+          histogramCounts[x.descriptor.name] = points.reduce((a: number, d: Any) => a + d.value.count, 0);
+        }
+      }
+      done(ok);
+    },
+    forceFlush: () => Promise.resolve(),
+    shutdown: () => Promise.resolve(),
+  };
+  // Default batch settings (queue 2,048, batches of 512, every 5 s) and sampler (parent-based, always on).
+  const spanProcessor = new BatchSpanProcessor(spanExporter as Any);
+  const tracerProvider = new BasicTracerProvider({ spanProcessors: [spanProcessor] });
+  const reader = new PeriodicExportingMetricReader({ exporter: metricExporter as Any, exportIntervalMillis: 1000 });
+  const meterProvider = new MeterProvider({ readers: [reader] });
+  if (parts.has("context")) api.context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  if (parts.has("propagator")) api.propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+  if (parts.has("traces")) api.trace.setGlobalTracerProvider(tracerProvider);
+  if (parts.has("metrics")) api.metrics.setGlobalMeterProvider(meterProvider);
+  return {
+    async finish(calls) {
+      await tracerProvider.forceFlush();
+      await meterProvider.forceFlush();
+      await Promise.all([tracerProvider.shutdown(), meterProvider.shutdown()]);
+      return { spansExported, histogramCounts, calls };
+    },
+  };
+}
+
+/** The child's work: OURS alone, one round of the per-call metrics, with or without the SDK. */
+async function otelChild(name: "traced" | "untraced"): Promise<void> {
+  const out: Any = { name };
+  try {
+    const sdk = name === "traced" ? await registerOtel() : undefined;
+    const impl = await ours(name);
+    await measure(impl);
+    await within(impl.stop(), 10_000, `${name} stop`).catch((e) => report.errors.push(String(e?.message ?? e)));
+    const s = samples[name];
+    out.unary = (s.unary ?? []).map((x) => Math.round(x * 10) / 10);
+    out.rps = s.rps ?? [];
+    const calls = (STEPS.has("unary") ? P.unaryWarmup + P.unary : 0) +
+      (STEPS.has("throughput") ? P.throughputWarmup + P.throughputCalls : 0);
+    if (sdk) out.otel = await within(sdk.finish(calls), 10_000, "OTel flush");
+  } catch (e) {
+    report.errors.push(String((e as Error)?.stack ?? e));
+  }
+  out.errors = report.errors;
+  out.stepMs = report.stepMs;
+  console.log(JSON.stringify(out));
+  exit(0);
+}
+
+/** `P.otelRounds` rounds of an untraced and a traced child, alternating which goes first. */
+async function otelPairs(): Promise<void> {
+  const seen: OtelSeen[] = [];
+  for (let round = 0; round < P.otelRounds; round++) {
+    const order: ("traced" | "untraced")[] = round % 2 === 0 ? ["untraced", "traced"] : ["traced", "untraced"];
+    for (const name of order) {
+      const t = now();
+      try {
+        const r = await inChild({ BENCH_RPC_OTEL: name }, `${name} child`, P.childTimeoutMs);
+        for (const e of r.errors ?? []) report.errors.push(`${name} child: ${e}`);
+        if (r.unary?.length) add(name, "unary", r.unary);
+        if (r.rps?.length) add(name, "rps", r.rps);
+        if (r.otel) seen.push(r.otel);
+      } catch (e) {
+        report.errors.push(`${name}: ${(e as Error)?.message ?? e}`);
+      }
+      const key = `${name} child`;
+      report.stepMs[key] = Math.round((report.stepMs[key] ?? 0) + now() - t);
+    }
+  }
+  if (seen.length) {
+    const sum = (f: (o: OtelSeen) => number | undefined) => seen.reduce((a, o) => a + (f(o) ?? 0), 0);
+    const calls = sum((o) => o.calls);
+    const names = [...new Set(seen.flatMap((o) => Object.keys(o.histogramCounts)))];
+    report.otel = {
+      calls,
+      spansExported: sum((o) => o.spansExported),
+      // 2 (CLIENT + SERVER) unless the batch processor's queue overflowed and dropped some.
+      spansPerCall: Number((sum((o) => o.spansExported) / calls).toFixed(3)),
+      histogramCounts: Object.fromEntries(names.map((n) => [n, sum((o) => o.histogramCounts[n])])),
+    };
+  }
+}
+
+const OTEL_CHILD = env("BENCH_RPC_OTEL") as "traced" | "untraced" | undefined;
+if (OTEL_CHILD) {
+  unref(setTimeout(() => {
+    console.log(JSON.stringify({ name: OTEL_CHILD, errors: ["OTel child timed out"] }));
+    exit(3);
+  }, P.childTimeoutMs - 10_000));
+  await otelChild(OTEL_CHILD);
 }
 
 const MEM_CHILD = env("BENCH_RPC_MEM") as Name | undefined;

@@ -4,6 +4,8 @@
 // BENCH=discovery runs only that one. The reliability benchmarks (BENCH=credit, churn, soak,
 // fuzz, idle, abuse) run only when named. The real-time benchmark (about 9 minutes) has a
 // smoke-test mode: QUICK=1 (about 1.5). The discovery one needs root (network namespaces).
+// BENCH_README=0 leaves README.md alone (only bench/results/ is written); BENCH_SOURCE names the
+// code measured when this tree is not a git checkout (e.g. a copy of one).
 
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
@@ -38,6 +40,10 @@ const MACHINE = `${cpus().length} × ${cpus()[0]?.model.trim() ?? "cpu"}`;
 
 /** Replaces the README section between `<!-- bench:<name>:start -->` and `…:end -->`. */
 function updateReadme(name: string, table: string): void {
+  if (process.env.BENCH_README === "0") {
+    console.log(`README.md ${name} table not updated (BENCH_README=0)`);
+    return;
+  }
   const readme = join(ROOT, "README.md");
   const text = readFileSync(readme, "utf8");
   const start = `<!-- bench:${name}:start -->`;
@@ -182,6 +188,7 @@ function cell(x: number | undefined): string {
 }
 
 function gitState(): string {
+  if (process.env.BENCH_SOURCE) return process.env.BENCH_SOURCE;
   const git = (...args: string[]) => {
     const r = Bun.spawnSync(["git", ...args], { cwd: ROOT, stdout: "pipe", stderr: "ignore" });
     return r.exitCode === 0 ? r.stdout.toString().trim() : "";
@@ -298,8 +305,10 @@ interface RpcRun {
   runtime: string;
   version: string;
   params: Params;
-  results: Record<"ours" | "raw" | "grpc" | "secured", Record<string, number>>;
-  ratios: Record<"oursOverRaw" | "oursOverGrpc" | "securedOverOurs", Record<string, number>>;
+  results: Record<"ours" | "raw" | "grpc" | "secured" | "traced" | "untraced", Record<string, number>>;
+  ratios: Record<"oursOverRaw" | "oursOverGrpc" | "securedOverOurs" | "tracedOverOurs", Record<string, number>>;
+  /** What the traced children's exporters received: spans and histogram recordings, for the calls made. */
+  otel?: { calls: number; spansExported: number; spansPerCall: number; histogramCounts: Record<string, number> };
   errors: string[];
   elapsedMs: number;
   exitCode?: number;
@@ -437,12 +446,58 @@ async function rpc(): Promise<boolean> {
     ].join("\n")
     : "";
   if (secTable) console.log(secTable);
+  // OpenTelemetry's cost per call: OURS with an SDK registered vs without, each in a child process.
+  const otelRows: string[] = [];
+  const otelSeen: string[] = [];
+  for (const r of runs) {
+    for (const [key, labelOf] of RPC_METRICS.filter(([k]) => ["unaryP50Us", "unaryP99Us", "reqPerSec"].includes(k))) {
+      const plain = r.results.untraced?.[key];
+      const traced = r.results.traced?.[key];
+      if (plain === undefined || traced === undefined) continue;
+      const v = r.ratios.tracedOverOurs?.[key];
+      otelRows.push(`| ${r.runtime} ${r.version} | ${labelOf(r.params)} | ${cell(plain)} | ${cell(traced)} | ${ratioCell(v)} |`);
+    }
+    if (r.otel) {
+      const h = Object.entries(r.otel.histogramCounts).map(([n, c]) => `${count(c)} in \`${n}\``).join(", ");
+      otelSeen.push(
+        `${r.runtime}: ${count(r.otel.calls)} calls made, ${count(r.otel.spansExported)} spans exported ` +
+          `(${r.otel.spansPerCall.toFixed(2)} per call)${h ? `, ${h}` : ""}`,
+      );
+    }
+  }
+  const otelRounds = runs[0].params.otelRounds ?? 0;
+  const otelTable = otelRows.length
+    ? [
+      "",
+      "### OpenTelemetry overhead",
+      "",
+      `OURS alone (one server, one client, the same unary and req/s loops) in child processes of the benchmark, ${otelRounds} ` +
+      "rounds of two, alternating which goes first: one with no OpenTelemetry SDK registered, one with an SDK registered " +
+      "as an application would (a `BasicTracerProvider`, default parent-based always-on sampling, `BatchSpanProcessor` " +
+      "with its defaults to an exporter that drops the spans; a `MeterProvider` with a `PeriodicExportingMetricReader` " +
+      "every 1 s to an exporter that drops the data; the W3C trace-context propagator; the `AsyncLocalStorage` context " +
+      "manager). Registered, every call makes a CLIENT and a SERVER span, carries `traceparent` in its metadata and " +
+      "records both call-duration histograms. The registration is global, so it happens only in its own child process, " +
+      "never where the other rows are measured; the no-SDK column is its paired child, not the OURS column above. " +
+      "No target: this is the cost of recording.",
+      "",
+      "| runtime | metric | no SDK | SDK registered | ratio |",
+      "|---|---|---|---|---|",
+      ...otelRows,
+      "",
+      otelSeen.length ? `Recorded: ${otelSeen.join("; ")}.` : "",
+    ].join("\n")
+    : "";
+  if (otelTable) console.log(otelTable);
 
   writeFileSync(
     join(ROOT, "bench/results/rpc.json"),
     JSON.stringify({ date: DATE, cpus: cpus().length, machine: MACHINE, source: gitState(), runs }, null, 2) + "\n",
   );
-  writeFileSync(join(ROOT, "bench/results/rpc.md"), table + "\n" + (secTable ? secTable + "\n" : ""));
+  writeFileSync(
+    join(ROOT, "bench/results/rpc.md"),
+    table + "\n" + (secTable ? secTable + "\n" : "") + (otelTable ? otelTable + "\n" : ""),
+  );
   updateReadme("rpc", table);
   return failures.length === 0;
 }
