@@ -33,8 +33,3 @@ export function notice(layer: LogLayer, message: string): void {
   else console.warn(message);
 }
 
-/** "host:port" of an address, for log properties. */
-export function addr(a: { host: string; port: number } | undefined): string {
-  if (!a) return "unknown";
-  return a.host.includes(":") ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
-}

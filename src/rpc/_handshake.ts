@@ -1,7 +1,8 @@
 // The HELLO/WELCOME handshake on the control stream, and routing of everything else the other
 // side opens, for both roles.
 
-import { addr, logger } from "../observe/log.ts";
+import { logger } from "../observe/log.ts";
+import { formatAddress } from "./_options.ts";
 import type { HelloInfo } from "./context.ts";
 import type { FrameCodec } from "../protocol/codec.ts";
 import { type Frame, FrameType, type HelloFrame } from "../protocol/frame.ts";
@@ -237,7 +238,7 @@ export function acceptPeer(
       const err = e instanceof RpcError ? e : new RpcError(ErrorCode.UNAUTHENTICATED, "authentication failed");
       if (!(e instanceof RpcError)) setup.onError(e, "authenticate");
       opts.onRefused?.("unauthenticated");
-      logger("security").info("authentication refused for {remote} ({name}): {message}", { remote: addr(conn.remote), name: hello.name, message: err.message });
+      logger("security").info("authentication refused for {remote} ({name}): {message}", { remote: formatAddress(conn.remote), name: hello.name, message: err.message });
       return refuse(s, err, CloseCode.UNAUTHENTICATED);
     }
     if (done) return; // a late answer: the connection was refused at the timeout

@@ -16,14 +16,14 @@ import { ALPN } from "../protocol/version.ts";
 import { defaultTransport } from "../transport/select.ts";
 import { TransportError } from "../transport/transport_error.ts";
 import { toRpcError } from "../wire/errors.ts";
-import { addr, logger } from "../observe/log.ts";
+import { logger } from "../observe/log.ts";
 import { observeConnections } from "../observe/otel.ts";
 import type { CloseInfo, Transport } from "../transport/types.ts";
 import { type Definition, serviceDefinitions } from "./definitions.ts";
 import { connectPeer } from "./_handshake.ts";
 import type { GuardInit } from "./_guard.ts";
 import type { Who } from "../security/access.ts";
-import { codecs, defaultOnError, parseAddress } from "./_options.ts";
+import { codecs, defaultOnError, formatAddress, parseAddress } from "./_options.ts";
 import { type EmitOptions, inspectPeer, type Peer, type RequestOptions } from "./peer.ts";
 import { type Middleware, Registry } from "./registry.ts";
 import { type ClientStats, StatsTotals } from "./stats.ts";
@@ -235,7 +235,7 @@ export class RpcClient<A extends RpcApi = UntypedApi> {
   #watch(peer: Peer): void {
     peer.closed.then(async (info) => {
       const signal = this.#stop.signal;
-      const server = addr(peer.remote);
+      const server = formatAddress(peer.remote);
       if (!info.local) {
         log.info("connection to {server} closed by the server: {reason} (close code {code})", { server, peer: peer.name, reason: info.reason || "no reason given", code: `0x${info.code.toString(16)}` });
       }

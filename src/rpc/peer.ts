@@ -5,7 +5,8 @@
  * @module
  */
 
-import { addr, logger } from "../observe/log.ts";
+import { logger } from "../observe/log.ts";
+import { formatAddress } from "./_options.ts";
 import { type CallEnds, clientCall, observeConnection, produce } from "../observe/otel.ts";
 import type { FrameCodec } from "../protocol/codec.ts";
 import { type Frame, FrameFlag, FrameType, type Metadata } from "../protocol/frame.ts";
@@ -553,7 +554,7 @@ export class Peer<A extends RpcApi = UntypedApi> {
     if (this.#closing || this.#abused) return;
     this.#abused = true;
     this.stats.rejected[reason]++;
-    logger("security").warn("closing the connection to {peer} at {remote}: {message}", { peer: this.name, remote: addr(this.#init.conn.remote), reason, message, code: `0x${closeCode.toString(16)}` });
+    logger("security").warn("closing the connection to {peer} at {remote}: {message}", { peer: this.name, remote: formatAddress(this.#init.conn.remote), reason, message, code: `0x${closeCode.toString(16)}` });
     goAwayAndClose(this.#init.frames, this.#init.conn, this.#init.control, new RpcError(ErrorCode.RESOURCE_EXHAUSTED, message), closeCode, false);
   }
 

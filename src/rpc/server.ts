@@ -5,7 +5,7 @@
  * @module
  */
 
-import { addr, logger } from "../observe/log.ts";
+import { logger } from "../observe/log.ts";
 import { observeConnections, observeHandshake, observeServer } from "../observe/otel.ts";
 import type { ProtocolLimits } from "../protocol/limits.ts";
 import type { PayloadCodec } from "../protocol/payload_codec.ts";
@@ -445,7 +445,7 @@ export class RpcServer<A extends RpcApi = UntypedApi, P extends RpcApi = Untyped
           const refused = this.#refusal(remote?.host);
           if (refused) {
             this.#rejected[refused.why]++;
-            log.info("refused a connection from {remote} before its handshake: {reason}", { remote: addr(remote), reason: refused.message, why: refused.why });
+            log.info("refused a connection from {remote} before its handshake: {reason}", { remote: remote ? formatAddress(remote) : "unknown", reason: refused.message, why: refused.why });
           }
           return !refused;
         },
@@ -454,7 +454,7 @@ export class RpcServer<A extends RpcApi = UntypedApi, P extends RpcApi = Untyped
         if (this.#closing) return void conn.close(CloseCode.GOING_AWAY, "server shutting down").catch(() => {});
         if (!this.#admit(conn)) return;
         this.#handshaking++;
-        const remote = addr(conn.remote);
+        const remote = formatAddress(conn.remote);
         observeHandshake("server", conn.handshake);
         acceptPeer(conn, setup, handshakeOpts).then(
           (peer) => {
@@ -505,7 +505,7 @@ export class RpcServer<A extends RpcApi = UntypedApi, P extends RpcApi = Untyped
     const refused = this.#refusal(host);
     if (refused) {
       this.#rejected[refused.why]++;
-      log.info("refused a connection from {remote}: {reason} (close code 0x106)", { remote: addr(conn.remote), reason: refused.message, why: refused.why });
+      log.info("refused a connection from {remote}: {reason} (close code 0x106)", { remote: formatAddress(conn.remote), reason: refused.message, why: refused.why });
       conn.close(CloseCode.CONNECTION_LIMIT, refused.message).catch(() => {});
       return false;
     }
