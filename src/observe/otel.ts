@@ -12,6 +12,7 @@ import {
   type Context as OtelContext,
   createNoopMeter,
   type Histogram,
+  type Meter,
   metrics,
   propagation,
   ProxyTracerProvider,
@@ -59,13 +60,19 @@ function nothingRegistered(): boolean {
   return g === undefined || (g.trace === undefined && g.metrics === undefined);
 }
 
+/** Our meter on the global meter provider; undefined while that is the API's no-op one. */
+function liveMeter(provider = metrics.getMeterProvider()): Meter | undefined {
+  const meter = provider.getMeter(SCOPE, VERSION);
+  return meter.constructor === NOOP_METER ? undefined : meter;
+}
+
 /** The duration histograms, made again when the global meter provider changes; undefined when it is the no-op one. */
 function meters(): Instruments | undefined {
   const mp = metrics.getMeterProvider();
   if (mp !== meterProvider) {
     meterProvider = mp;
-    const meter = mp.getMeter(SCOPE, VERSION);
-    instruments = meter.constructor === NOOP_METER ? undefined : {
+    const meter = liveMeter(mp);
+    instruments = !meter ? undefined : {
       serverDuration: meter.createHistogram("rpc.server.call.duration", {
         description: "Duration of the calls this side served (request in to response out)",
         unit: "s",
@@ -241,8 +248,8 @@ export interface ObservedServerStats {
  * unregisters them (at close).
  */
 export function observeServer(stats: () => ObservedServerStats): () => void {
-  const meter = metrics.getMeter(SCOPE, VERSION);
-  if (meter.constructor === NOOP_METER) return () => {};
+  const meter = liveMeter();
+  if (!meter) return () => {};
   const connections = meter.createObservableUpDownCounter("echostream.server.connections", { description: "Connections past the handshake, open now", unit: "{connection}" });
   const handshakes = meter.createObservableUpDownCounter("echostream.server.handshakes", { description: "Connections in their HELLO/WELCOME handshake now", unit: "{connection}" });
   const streams = meter.createObservableUpDownCounter("echostream.server.streams.active", { description: "EchoStreams open now", unit: "{stream}" });
@@ -308,8 +315,8 @@ export interface ObservedClock {
  * unregisters them.
  */
 export function observeConnections(side: "client" | "server", clocks: () => Iterable<ObservedClock>): () => void {
-  const meter = metrics.getMeter(SCOPE, VERSION);
-  if (meter.constructor === NOOP_METER) return () => {};
+  const meter = liveMeter();
+  if (!meter) return () => {};
   const offset = meter.createObservableGauge("echostream.clock.offset", { description: "The other side's clock minus this side's (on a client: the server's, the reference)", unit: "s" });
   const rtt = meter.createObservableGauge("echostream.clock.rtt", { description: "Round-trip time of the clock exchange", unit: "s" });
   const uncertainty = meter.createObservableGauge("echostream.clock.uncertainty", { description: "Bound the true offset error stays within", unit: "s" });
