@@ -37,6 +37,13 @@ export const FrameFlag = {
    * the caller ends its half with the REQUEST.
    */
   CANCELLABLE: 0x04,
+  /**
+   * REQUEST: the caller keeps this stream for its next call. The callee answers without ending
+   * its half and then reads the next REQUEST on the stream (or its end); the caller's half stays
+   * open as for {@link FrameFlag.CANCELLABLE}, so ending it or an ERROR frame before the answer
+   * cancels. One call at a time per stream: the next REQUEST follows the answer, never overtakes it.
+   */
+  REUSE: 0x08,
   /** DATA: a sequence number is present (set by the encoder from `seq`). */
   SEQ: 0x02,
   /** DATA: a sender timestamp is present (set by the encoder from `timestamp`). */
@@ -96,7 +103,7 @@ export interface GoAwayFrame {
 export interface RequestFrame {
   /** Always {@link FrameType.REQUEST}. */
   type: typeof FrameType.REQUEST;
-  /** Flag bits: {@link FrameFlag.RAW}, {@link FrameFlag.IDEMPOTENT}, {@link FrameFlag.CANCELLABLE}. */
+  /** Flag bits: {@link FrameFlag.RAW}, {@link FrameFlag.IDEMPOTENT}, {@link FrameFlag.CANCELLABLE}, {@link FrameFlag.REUSE}. */
   flags: number;
   /** Method name: non-empty, at most `maxNameLength` bytes. */
   method: string;
@@ -239,7 +246,7 @@ export const ALLOWED_FLAGS: Readonly<Record<number, number>> = Object.freeze({
   [FrameType.HELLO]: FrameFlag.RAW,
   [FrameType.WELCOME]: FrameFlag.RAW,
   [FrameType.GOAWAY]: FrameFlag.RAW,
-  [FrameType.REQUEST]: FrameFlag.RAW | FrameFlag.IDEMPOTENT | FrameFlag.CANCELLABLE,
+  [FrameType.REQUEST]: FrameFlag.RAW | FrameFlag.IDEMPOTENT | FrameFlag.CANCELLABLE | FrameFlag.REUSE,
   [FrameType.RESPONSE]: FrameFlag.RAW,
   [FrameType.ERROR]: FrameFlag.RAW,
   [FrameType.EVENT]: FrameFlag.RAW,

@@ -24,7 +24,7 @@ export const frameArb: fc.Arbitrary<Frame> = fc.oneof(
   fc.record({ type: fc.constant(FrameType.GOAWAY), flags: raw, code: u53, reason: anyString, payload }),
   fc.record({
     type: fc.constant(FrameType.REQUEST),
-    flags: fc.nat({ max: 7 }),
+    flags: fc.nat({ max: 15 }),
     method: name,
     deadlineMs: u53,
     metadata,

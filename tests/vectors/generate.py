@@ -91,6 +91,8 @@ FRAMES = [
                                    "metadata": [["authorization", "Bearer x"], ["trace", "t-1"]], "payload": "00ff10"}),
     ("request cancellable", {"type": "REQUEST", "flags": 5, "method": "job.run", "deadlineMs": 500,
                              "metadata": [], "payload": "c0"}),
+    ("request reusable stream", {"type": "REQUEST", "flags": 9, "method": "kv.get", "deadlineMs": 0,
+                                 "metadata": [], "payload": "6b"}),
     ("request idempotent, no deadline", {"type": "REQUEST", "flags": 2, "method": "user.get", "deadlineMs": 0,
                                          "metadata": [], "payload": "a161616131"}),
     ("request unicode method", {"type": "REQUEST", "flags": 0, "method": "größe.测试", "deadlineMs": 16383,
@@ -134,6 +136,7 @@ def invalid():
     req = encode(FRAMES[3][1])
     v = []
     v.append(("unknown type", "3f0000", "UNKNOWN_TYPE", 0))
+    v.append(("unknown flag on request", "0410" + "04" + "016b0000", "UNKNOWN_FLAGS", 1))
     v.append(("unknown flag on ping", "0a01" + "09" + "01" + f64(1.0).hex(), "UNKNOWN_FLAGS", 1))
     v.append(("frame larger than the limit", "0901" + varint(1 << 24 + 1).hex(), "FRAME_TOO_LARGE", 2))
     v.append(("body shorter than its header fields", "0400" + "02" + "05" + "61", "TRUNCATED", 5))

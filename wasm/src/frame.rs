@@ -27,6 +27,9 @@ pub const F_IDEMPOTENT: u64 = 0x02;
 /// REQUEST: the caller may cancel; it keeps its half open, and ending it early means cancel.
 /// Without the flag the caller ends its half right after the REQUEST.
 pub const F_CANCELLABLE: u64 = 0x04;
+/// REQUEST: the caller keeps the stream for its next call; the callee answers without ending
+/// its half and reads the next REQUEST after it.
+pub const F_REUSE: u64 = 0x08;
 /// DATA: a sequence number follows.
 pub const F_SEQ: u64 = 0x02;
 /// DATA: a sender timestamp (f64, ms) follows.
@@ -109,7 +112,7 @@ pub struct Meta {
 fn allowed_flags(ty: u64) -> Option<u64> {
     match ty {
         T_HELLO | T_WELCOME | T_GOAWAY | T_RESPONSE | T_ERROR | T_EVENT | T_OPEN => Some(F_RAW),
-        T_REQUEST => Some(F_RAW | F_IDEMPOTENT | F_CANCELLABLE),
+        T_REQUEST => Some(F_RAW | F_IDEMPOTENT | F_CANCELLABLE | F_REUSE),
         T_DATA => Some(F_RAW | F_SEQ | F_TS | F_STREAM_ID | F_FIN),
         T_PING | T_PONG | T_WINDOW => Some(0),
         _ => None,
