@@ -47,10 +47,12 @@ interface Caps {
   dgram?: number;
   /** This side's idle timeout (ms). */
   idle?: number;
+  /** 1: this side serves REQUESTs flagged REUSE (the next call on the same stream). */
+  reuse?: number;
 }
 
 function localCaps(conn: Connection): Caps {
-  return { dgram: conn.maxDatagramSize, idle: conn.idleTimeoutMs };
+  return { dgram: conn.maxDatagramSize, idle: conn.idleTimeoutMs, reuse: 1 };
 }
 
 /**
@@ -67,13 +69,14 @@ function remoteCaps(body: unknown): Caps {
 }
 
 /**
- * Agrees with the other side's caps (the idle timeout; datagrams when both ends have them), then
- * starts the peer: its keep-alive and clock exchange.
+ * Agrees with the other side's caps (the idle timeout; datagrams when both ends have them; request
+ * streams reused when the other side serves them), then starts the peer: its keep-alive and
+ * clock exchange.
  */
 function startPeer(peer: Peer, conn: Connection, setup: PeerSetup, caps: Caps): void {
   agreeIdle(conn, caps);
   const dgram = typeof caps.dgram === "number" && caps.dgram > 0 && conn.maxDatagramSize > 0;
-  peer.start(dgram, setup.clockSync);
+  peer.start(dgram, setup.clockSync, caps.reuse === 1);
 }
 
 /** Routes the other side's streams once `ready` gives the peer; queued until then. */

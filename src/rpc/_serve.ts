@@ -114,7 +114,11 @@ function stopReading(s: BidiStream, reader: FrameReader): void {
 }
 
 export async function serveStream(link: PeerLink, s: BidiStream, reader: FrameReader, first: Frame): Promise<void> {
-  if (first.type === FrameType.REQUEST) return serveRequest(link, s, reader, first);
+  if (first.type === FrameType.REQUEST) {
+    // A reused stream carries one call after another: each answer is followed by the next REQUEST.
+    for (let req: RequestFrame | undefined = first; req;) req = await serveRequest(link, s, reader, req);
+    return;
+  }
   if (first.type === FrameType.OPEN) return serveOpen(link, s, reader, first);
   stopReading(s, reader);
   await writeFrame(s, link.frames, errorFrame(new RpcError(ErrorCode.DATA_LOSS, `unexpected first frame type ${first.type}`), link)).catch(() => {});
@@ -207,15 +211,50 @@ function untilAborted<T>(link: PeerLink, call: CallSignal, work: T | PromiseLike
   });
 }
 
-/** Answers a request or stream open refused before any of it was decoded or run. */
-async function refuse(link: PeerLink, s: BidiStream, reader: FrameReader, v: Refused, what: string): Promise<void> {
-  const err = v.why === "permissionDenied"
+/** The error a refused request or stream open is answered with. */
+function refusal(v: Refused, what: string): RpcError {
+  return v.why === "permissionDenied"
     ? new RpcError(ErrorCode.PERMISSION_DENIED, `${what}: permission denied`)
     : new RpcError(ErrorCode.RESOURCE_EXHAUSTED, `${what}: rate limit exceeded, retry after ${v.retryAfterMs} ms`, { retryAfterMs: v.retryAfterMs });
+}
+
+/** Answers a request or stream open refused before any of it was decoded or run. */
+async function refuse(link: PeerLink, s: BidiStream, reader: FrameReader, v: Refused, what: string): Promise<void> {
   stopReading(s, reader);
   if (link.signal.aborted) return;
-  await writeFrame(s, link.frames, errorFrame(err, link)).catch(() => {});
+  await writeFrame(s, link.frames, errorFrame(refusal(v, what), link)).catch(() => {});
   s.end().catch(() => {});
+}
+
+/**
+ * What follows the answer on a reused request stream: the next REQUEST, or undefined once the
+ * caller ended its half (then ours is ended too). Anything else breaks the protocol: the stream
+ * is refused (stopReading) and ended.
+ */
+async function nextRequest(link: PeerLink, s: BidiStream, reader: FrameReader): Promise<RequestFrame | undefined> {
+  let f: Frame | RpcError | undefined;
+  try {
+    f = await reader.next();
+  } catch (e) {
+    f = e instanceof RpcError ? e : undefined; // a refused frame, or the stream was reset
+  }
+  return afterAnswer(link, s, reader, f);
+}
+
+/**
+ * Acts on what followed an answer on a reused stream (`f`): the next REQUEST is returned; a
+ * frame the reader refused (malformed, oversize) is counted and answered with its error, then
+ * the stream is ended; any other frame is refused; the end of the caller's half ends ours.
+ */
+async function afterAnswer(link: PeerLink, s: BidiStream, reader: FrameReader, f: Frame | RpcError | undefined): Promise<RequestFrame | undefined> {
+  if (f && !(f instanceof RpcError) && f.type === FrameType.REQUEST) return f;
+  if (f instanceof RpcError) {
+    link.peer.countRefusedFrame(f);
+    await writeFrame(s, link.frames, errorFrame(f, link)).catch(() => {});
+  }
+  if (f) stopReading(s, reader);
+  s.end().catch(() => {});
+  return undefined;
 }
 
 type Refused = Exclude<Verdict, { ok: true }>;
@@ -227,13 +266,28 @@ function invoke(registry: Registry, def: HandlerDefinition, ctx: Context, input:
   return registry.run(ctx, async () => await def.fn(ctx, schema ? await validate(schema, input, method) : input));
 }
 
-async function serveRequest(link: PeerLink, s: BidiStream, reader: FrameReader, req: RequestFrame): Promise<void> {
+/**
+ * Serves one REQUEST. Resolves with the next REQUEST when the caller reuses the stream (REUSE)
+ * and sent one after our answer; undefined once the stream is done.
+ */
+async function serveRequest(link: PeerLink, s: BidiStream, reader: FrameReader, req: RequestFrame): Promise<RequestFrame | undefined> {
   const { registry, frames, payload } = link;
   const guard = link.guard;
   // Access policy and rate limits first: nothing of a refused call is decoded or run.
   const checked = guard.check("request", req.method);
   const verdict = "then" in checked ? await checked : checked;
-  if (!verdict.ok) return refuse(link, s, reader, verdict, `"${req.method}"`);
+  const reuse = (req.flags & FrameFlag.REUSE) !== 0;
+  if (!verdict.ok) {
+    if (!reuse) return void await refuse(link, s, reader, verdict, `"${req.method}"`);
+    // On a reused stream the refused call is answered and the stream kept for the next one.
+    if (link.signal.aborted) return undefined;
+    try {
+      await writeFrame(s, link.frames, errorFrame(refusal(verdict, `"${req.method}"`), link));
+    } catch {
+      return undefined;
+    }
+    return nextRequest(link, s, reader);
+  }
   const def = registry.handlers.get(req.method);
   // Data sent as 0-RTT early data can be replayed by an attacker: only idempotent handlers may
   // run on it; anything else waits for the handshake (a replay never completes one).
@@ -257,8 +311,10 @@ async function serveRequest(link: PeerLink, s: BidiStream, reader: FrameReader, 
   // of its half before that means it cancelled. Otherwise its FIN came with the request (read
   // anyway: quinn frees a stream only once its receiving side is read to the end). What may
   // follow a REQUEST is its FIN, or an ERROR then the FIN; anything more is no part of the call
-  // and the rest of the stream is refused (stopReading), never left to pile up unread.
-  const cancellable = (req.flags & FrameFlag.CANCELLABLE) !== 0;
+  // and the rest of the stream is refused (stopReading), never left to pile up unread. A REUSE
+  // caller keeps its half open too; after our answer it sends its next REQUEST on the stream, or
+  // ends its half.
+  const cancellable = (req.flags & (FrameFlag.CANCELLABLE | FrameFlag.REUSE)) !== 0;
   // A cancel before the answer (and before the deadline: a timed-out caller cancels honestly)
   // counts toward the peer's reset budget, the rapid-reset defence.
   const arrived = Date.now();
@@ -270,12 +326,19 @@ async function serveRequest(link: PeerLink, s: BidiStream, reader: FrameReader, 
     if (!expired && !timedOut && !(deadline !== undefined && Date.now() >= deadline) && !link.signal.aborted) link.countReset();
     if (cancellable) call.abort(new RpcError(ErrorCode.CANCELLED, `"${req.method}" cancelled: ${why}`));
   };
-  (async () => {
+  // What follows the request on the stream: the next call's REQUEST (reused, after our answer),
+  // else undefined.
+  const following = (async (): Promise<Frame | RpcError | undefined> => {
     let f = await reader.next();
+    if (reuse && answered && f?.type === FrameType.REQUEST) return f;
     cancel(f?.type === FrameType.ERROR ? f.message : "the caller went away", false, f?.type === FrameType.ERROR ? f.code : undefined);
     if (f?.type === FrameType.ERROR) f = await reader.next();
     if (f) stopReading(s, reader);
-  })().catch((e) => cancel("the caller reset the stream", !(e instanceof TransportError && e.code === "CLOSED")));
+    return undefined;
+  })().catch((e) => {
+    cancel("the caller reset the stream", !(e instanceof TransportError && e.code === "CLOSED"));
+    return e instanceof RpcError ? e : undefined; // a frame the reader refused is answered below
+  });
   link.stats.inFlight++;
   // A handler slot, held until the handler returns, even past the end of its call: QUIC gives
   // a reset stream's slot back at once, so only this bounds the handlers one peer can start.
@@ -329,7 +392,7 @@ async function serveRequest(link: PeerLink, s: BidiStream, reader: FrameReader, 
   // Cancelled, or the connection is gone: nobody is waiting for the answer. Past the deadline the
   // caller may still be waiting (a raw caller, or one whose own timer has not fired yet): it is
   // told DEADLINE_EXCEEDED rather than left with a bare FIN.
-  if (link.signal.aborted) return; // the connection is gone: nothing can be written
+  if (link.signal.aborted) return undefined; // the connection is gone: nothing can be written
   if (call.aborted && !(expired && call.reason === expired)) return void s.end().catch(() => {});
   if (expired) {
     reply = errorFrame(expired, link);
@@ -337,10 +400,12 @@ async function serveRequest(link: PeerLink, s: BidiStream, reader: FrameReader, 
   }
   try {
     await writeParts(s, encoded ?? encodeFrame(frames, reply));
-    s.end().catch(() => {}); // nobody waits on our FIN
-  } catch { /* the caller went away */ }
+  } catch {
+    return undefined; // the caller went away
+  }
+  if (!reuse) return void s.end().catch(() => {}); // nobody waits on our FIN
+  return afterAnswer(link, s, reader, await following);
 }
-
 
 async function serveOpen(link: PeerLink, s: BidiStream, reader: FrameReader, open: OpenFrame): Promise<void> {
   const { registry, frames } = link;

@@ -19,11 +19,12 @@ import { FrameReader, type ReceiveBudget } from "../wire/frame_reader.ts";
 import { encodeFrame, goAwayAndClose, writeParts } from "../wire/frame_writer.ts";
 import { decodePayload, encodePayload } from "../wire/payload.ts";
 import { closeError, toRpcError } from "../wire/errors.ts";
+import { TransportError } from "../transport/transport_error.ts";
 import type { Registry } from "./registry.ts";
 import { type PeerLink, serveEvents, serveStream } from "./_serve.ts";
 import { StreamBuilder, type StreamOpenOptions } from "./stream_builder.ts";
 import type { EmitArgs, EventName, RequestArgs, RequestName, RequestOutput, RpcApi, StreamName, UntypedApi } from "./api.ts";
-import { acceptedWithin, openWithin } from "./_deadline.ts";
+import { acceptedWithin, after, openWithin } from "./_deadline.ts";
 import type { ClockSyncOptions, SyncedClock } from "../clock/sync.ts";
 import { type Rejections, zeroPeerStats } from "./stats.ts";
 import { type GuardInit, PeerGuard } from "./_guard.ts";
@@ -109,6 +110,30 @@ const EMPTY: Uint8Array = new Uint8Array(0);
 /** The longest delay timers honour. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/** A request stream and its reader, held by one call at a time; `at`: when it went idle. */
+interface Lease {
+  s: BidiStream;
+  reader: FrameReader;
+  at: number;
+}
+
+/** Whether `f` is a whole answer to a call (after it the stream is in step for the next call). */
+function answered(f: Frame | undefined): boolean {
+  return f !== undefined && (f.type === FrameType.RESPONSE || f.type === FrameType.ERROR);
+}
+
+/**
+ * Ends a request stream this side is done with: our FIN (the other side then ends its half),
+ * reading on to the other side's FIN so every stack frees the stream.
+ */
+function endLease(lease: Lease): void {
+  lease.s.end().catch(() => {});
+  lease.reader.next().then(
+    (f) => void (f && lease.reader.cancel().catch(() => {})),
+    () => {},
+  );
+}
+
 /** What {@link inspectPeer} shows. */
 interface PeerInternals {
   conn: Connection;
@@ -147,6 +172,12 @@ export class Peer<A extends RpcApi = UntypedApi> {
   #nextDatagramId = 0;
   readonly #init: PeerInit;
   #lane: Promise<SendStream> | undefined;
+  /** Whether request streams are reused (the other side serves REUSE and reuse is not turned off). */
+  #reuse = false;
+  /** Idle request streams, oldest first; a call takes the newest. */
+  readonly #idle: Lease[] = [];
+  /** Cancels the sweep of idle request streams, when one is due. */
+  #unsweep: (() => void) | undefined;
   #laneTail: Promise<unknown> = Promise.resolve();
   #closing: CloseInfo | undefined;
   readonly #pending = new Set<(e: RpcError) => void>();
@@ -170,6 +201,7 @@ export class Peer<A extends RpcApi = UntypedApi> {
     this.#link = this.#makeLink();
     this.closed = init.conn.closed.then((info) => {
       this.#closing = info;
+      this.#dropIdle();
       const err = closeError(info, "connection closed");
       ac.abort(err);
       for (const reject of this.#pending) reject(err);
@@ -280,13 +312,15 @@ export class Peer<A extends RpcApi = UntypedApi> {
     }
     if (signal?.aborted) throw new RpcError(ErrorCode.CANCELLED, `call to "${method}" cancelled before it started`);
     if (this.#closing) throw this.#unavailable();
+    const reuse = this.#reuse && !this.#goingAway;
     let frame: Uint8Array;
     try {
       const { flags, payload } = encodePayload(input, this.#init.payload);
       const cancellable = timeoutMs !== undefined || signal !== undefined;
       frame = this.#init.frames.encode({
         type: FrameType.REQUEST,
-        flags: flags | (idempotent ? FrameFlag.IDEMPOTENT : 0) | (cancellable ? FrameFlag.CANCELLABLE : 0),
+        // REUSE keeps our half open after the request, as CANCELLABLE does, so it covers both.
+        flags: flags | (idempotent ? FrameFlag.IDEMPOTENT : 0) | (reuse ? FrameFlag.REUSE : cancellable ? FrameFlag.CANCELLABLE : 0),
         method,
         deadlineMs: timeoutMs === undefined ? 0 : Math.ceil(timeoutMs),
         metadata,
@@ -295,32 +329,35 @@ export class Peer<A extends RpcApi = UntypedApi> {
     } catch (e) {
       throw new RpcError(ErrorCode.INVALID_ARGUMENT, `cannot send "${method}": ${(e as Error).message}`, undefined, { cause: e });
     }
-    let s: BidiStream;
-    // The deadline and the signal cover the wait for a stream slot too (the peer's limit).
-    const started = timeoutMs === undefined ? 0 : performance.now();
-    try {
-      s = await (timeoutMs === undefined && !signal ? this.#init.conn.openBidi() : openWithin(this.#init.conn, `"${method}"`, timeoutMs, signal));
-    } catch (e) {
-      throw toRpcError(e);
-    }
+    // An idle request stream when there is one (the REUSE lane), else a new one. The deadline and
+    // the signal cover the wait for a stream slot too (the peer's limit).
+    const started = timeoutMs === undefined ? 0 : performance.now(); // the deadline counts from here
+    const open = () => this.#openLease(method, timeoutMs, signal, started);
+    const pooled = this.#idle.pop();
+    let lease = pooled ?? (await open());
     this.stats.requestsSent++;
     this.stats.pendingRequests++;
-    const reader = new FrameReader(s, this.#init.frames);
     if (timeoutMs === undefined && !signal) {
-      // Nothing can cancel this call: the request goes with our FIN (not CANCELLABLE), and no
-      // timer, listener or race is set up. A lost connection still ends the read.
+      // Nothing can cancel this call: no timer, listener or race is set up. Without reuse the
+      // request goes with our FIN (not CANCELLABLE). A lost connection still ends the read.
+      let f: Frame | undefined;
       try {
-        await s.write(frame);
-        s.end().catch(() => {});
-        return this.#answer<T>(method, await reader.next());
+        [lease, f] = await this.#exchange(lease, frame, reuse, pooled !== undefined, open);
       } catch (e) {
         throw toRpcError(e);
       } finally {
         this.stats.pendingRequests--;
       }
+      if (reuse) this.#done(lease, answered(f));
+      try {
+        return this.#answer<T>(method, f);
+      } catch (e) {
+        throw toRpcError(e); // a payload the codec cannot decode: INTERNAL, with the cause
+      }
     }
     let settled = false;
     let cancelled = false;
+    let complete = false;
     let timer: ReturnType<typeof setTimeout> | undefined;
     let onAbort: (() => void) | undefined;
     let rejectCall!: (e: RpcError) => void;
@@ -328,8 +365,10 @@ export class Peer<A extends RpcApi = UntypedApi> {
       if (settled) return;
       cancelled = true;
       rejectCall(err);
-      // Tell the handler: an ERROR frame, then FIN (portable: Deno cannot send reset codes).
+      // Tell the handler: an ERROR frame, then FIN (portable: Deno cannot send reset codes). The
+      // stream is not reused: its answer may still be on the way.
       const f = this.#init.frames.encode({ type: FrameType.ERROR, flags: 0, code: errorCodeNumber(err.code), message: err.message, payload: EMPTY });
+      const { s } = lease;
       s.write(f).then(() => s.end()).catch(() => {});
       s.stopSending(errorCodeNumber(err.code));
     };
@@ -347,8 +386,10 @@ export class Peer<A extends RpcApi = UntypedApi> {
         signal.addEventListener("abort", onAbort, { once: true });
       }
       (async () => {
-        await s.write(frame);
-        resolve(this.#answer<T>(method, await reader.next()));
+        let f: Frame | undefined;
+        [lease, f] = await this.#exchange(lease, frame, reuse, pooled !== undefined, open, () => cancelled);
+        complete = answered(f);
+        resolve(this.#answer<T>(method, f));
       })().catch((e) => reject(toRpcError(e)));
     });
     try {
@@ -359,10 +400,89 @@ export class Peer<A extends RpcApi = UntypedApi> {
       this.#pending.delete(rejectCall);
       clearTimeout(timer);
       if (onAbort) signal!.removeEventListener("abort", onAbort);
-      // Our half: after a response it tells the handler's side no cancel will come; after a
-      // cancel, cancel() ends it once its ERROR frame is written.
-      if (!cancelled) s.end().catch(() => {});
+      // Our half: after a response it tells the handler's side no cancel will come (or, reused,
+      // the stream waits for the next call); after a cancel, cancel() ends it once its ERROR
+      // frame is written.
+      if (!cancelled) this.#done(lease, reuse && complete);
     }
+  }
+
+  /** A new request stream (the deadline and the signal bound the wait for a slot). */
+  async #openLease(method: string, timeoutMs: number | undefined, signal: AbortSignal | undefined, started: number): Promise<Lease> {
+    const conn = this.#init.conn;
+    let s: BidiStream;
+    try {
+      const left = timeoutMs === undefined ? undefined : Math.max(1, timeoutMs - (performance.now() - started));
+      s = await (left === undefined && !signal ? conn.openBidi() : openWithin(conn, `"${method}"`, left, signal));
+    } catch (e) {
+      throw toRpcError(e);
+    }
+    return { s, reader: new FrameReader(s, this.#init.frames), at: 0 };
+  }
+
+  /**
+   * Writes a request on `lease` and reads what answers it. An idle stream taken from the set
+   * (`pooled`) that turns out ended by the other side before any answer (a clean end, or a
+   * stream error: the other side ends idle or broken reused streams only between calls, so it
+   * never ran this request) is replaced by a new stream, once. Returns the stream the call
+   * finally used and the frame read (undefined: the stream ended without an answer).
+   */
+  async #exchange(lease: Lease, frame: Uint8Array, reuse: boolean, pooled: boolean, open: () => Promise<Lease>, stopped?: () => boolean): Promise<[Lease, Frame | undefined]> {
+    try {
+      await lease.s.write(frame);
+      if (!reuse) lease.s.end().catch(() => {});
+      const f = await lease.reader.next();
+      if (f !== undefined || !pooled) return [lease, f];
+    } catch (e) {
+      if (!pooled || !(e instanceof TransportError)) throw e;
+    }
+    endLease(lease);
+    if (stopped?.() || this.#closing) throw this.#unavailable();
+    const fresh = await open();
+    if (stopped?.()) {
+      endLease(fresh);
+      throw this.#unavailable();
+    }
+    await fresh.s.write(frame);
+    const f = await fresh.reader.next();
+    if (stopped?.()) endLease(fresh); // cancelled meanwhile: the cancel went to the old stream
+    return [fresh, f];
+  }
+
+  /**
+   * A call on `lease` is over: its stream goes back to the idle set when `reusable` (the call had
+   * its whole answer and the other side keeps the stream), there is room, and the connection is
+   * not going away; otherwise it is ended.
+   */
+  #done(lease: Lease, reusable: boolean): void {
+    const idle = this.#idle;
+    if (reusable && idle.length < this.#guard.limits.maxIdleRequestStreams && !this.#closing && !this.#goingAway) {
+      lease.at = performance.now();
+      idle.push(lease);
+      this.#unsweep ??= after(this.#guard.limits.requestStreamIdleMs, this.#sweep);
+      return;
+    }
+    endLease(lease);
+  }
+
+  /** Ends the request streams idle for `requestStreamIdleMs` (oldest first), and re-arms for the rest. */
+  readonly #sweep = (): void => {
+    this.#unsweep = undefined;
+    const idle = this.#idle;
+    const keep = this.#guard.limits.requestStreamIdleMs;
+    const now = performance.now();
+    let n = 0;
+    while (n < idle.length && now - idle[n].at >= keep) endLease(idle[n++]);
+    if (n) idle.splice(0, n);
+    if (idle.length) this.#unsweep = after(Math.max(1, idle[0].at + keep - now), this.#sweep);
+  };
+
+  /** Ends every idle request stream (the other side is going away, or the connection closed). */
+  #dropIdle(): void {
+    for (const lease of this.#idle) endLease(lease);
+    this.#idle.length = 0;
+    this.#unsweep?.();
+    this.#unsweep = undefined;
   }
 
   /** The value of a response frame, or the error it carries. */
@@ -615,12 +735,15 @@ export class Peer<A extends RpcApi = UntypedApi> {
   /**
    * @internal The handshake is done and agreed on `datagrams` (both ends carry them) and this
    * side's clock sync: keeps the connection alive on the control stream and starts the clock
-   * exchange, on datagrams when both ends have them, else on the control stream.
+   * exchange, on datagrams when both ends have them, else on the control stream. `reuse`: the
+   * other side serves REQUESTs flagged REUSE (then request streams are reused unless this side's
+   * `maxIdleRequestStreams` is 0).
    */
-  start(datagrams: boolean, clockSync: ClockSyncOptions | false): void {
+  start(datagrams: boolean, clockSync: ClockSyncOptions | false, reuse = false): void {
     const { conn, control } = this.#init;
     const clock = this.clock;
     this.#datagrams = datagrams;
+    this.#reuse = reuse && this.#guard.limits.maxIdleRequestStreams > 0;
     this.#clockSync = clockSync !== false;
     clock.keepAlive({ transport: "stream", send: (f) => control.write(f) });
     this.closed.then(() => clock.detach());
@@ -641,7 +764,10 @@ export class Peer<A extends RpcApi = UntypedApi> {
   receiveControl(f: Frame, t: number): boolean {
     if (f.type === FrameType.PING) this.clock.answer(f, t, (b) => this.#init.control.write(b));
     else if (f.type === FrameType.PONG) this.clock.receive(f, t);
-    else if (f.type === FrameType.GOAWAY) this.#goingAway = { code: errorCodeFromNumber(f.code), reason: f.reason };
+    else if (f.type === FrameType.GOAWAY) {
+      this.#goingAway = { code: errorCodeFromNumber(f.code), reason: f.reason };
+      this.#dropIdle();
+    }
     else return false;
     return true;
   }

@@ -75,6 +75,17 @@ export interface PeerLimits {
    * @default {0}
    */
   streamIdleTimeoutMs: number;
+  /**
+   * Request streams this side keeps open after their call for its next calls (the stream-reuse
+   * lane: a call takes an idle stream instead of opening one, which costs less on every QUIC
+   * stack; still one call per stream at a time, so a lost packet delays only its own call). 0
+   * turns reuse off: one new stream per call. Used only when the other side announces it can
+   * take reused streams (every version since the REUSE flag).
+   * @default {64}
+   */
+  maxIdleRequestStreams: number;
+  /** How long an idle request stream is kept for reuse before this side ends it. @default {5000} */
+  requestStreamIdleMs: number;
 }
 
 /** Limits only a server has: admission of connections. */
@@ -103,6 +114,8 @@ export const DEFAULT_PEER_LIMITS: Readonly<PeerLimits> = Object.freeze({
   resetWindowMs: 10_000,
   firstFrameTimeoutMs: 10_000,
   streamIdleTimeoutMs: 0,
+  maxIdleRequestStreams: 64,
+  requestStreamIdleMs: 5000,
 });
 
 /** The defaults of {@link AdmissionLimits}. */
@@ -113,9 +126,9 @@ export const DEFAULT_CONNECTION_LIMITS: Readonly<AdmissionLimits> = Object.freez
 });
 
 /** Limits that may be 0 (meaning off). */
-const ZERO_OK = new Set(["streamIdleTimeoutMs"]);
+const ZERO_OK = new Set(["streamIdleTimeoutMs", "maxIdleRequestStreams"]);
 /** Limits that are timer delays. */
-const TIMERS = new Set(["resetWindowMs", "firstFrameTimeoutMs", "streamIdleTimeoutMs"]);
+const TIMERS = new Set(["resetWindowMs", "firstFrameTimeoutMs", "streamIdleTimeoutMs", "requestStreamIdleMs"]);
 
 /**
  * Splits `limits` into frame limits and the rest, with defaults, checking every key and value.

@@ -42,6 +42,14 @@ for (const server of RUNTIMES) {
         });
       });
 
+      test("request streams are reused: sequential calls share one, a second concurrent batch opens none", () => {
+        const reuse = r.reuse as { ok: number; sequential: number; first: number; second: number };
+        expect(reuse.ok).toBe(20);
+        expect(reuse.sequential).toBeLessThanOrEqual(1); // earlier calls may have left one idle
+        expect(reuse.first).toBeLessThanOrEqual(8);
+        expect(reuse.second).toBe(0);
+      });
+
       test("deadline and cancellation reach the handler's signal", () => {
         expect(r.deadline).toBe("DEADLINE_EXCEEDED");
         expect(r.cancel).toBe("CANCELLED");

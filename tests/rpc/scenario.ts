@@ -6,6 +6,7 @@
 
 import { handler, listener, streamHandler } from "../../src/rpc/definitions.ts";
 import { RpcClient } from "../../src/rpc/client.ts";
+import { inspectPeer } from "../../src/rpc/peer.ts";
 import { RpcServer } from "../../src/rpc/server.ts";
 import { RpcError } from "../../src/protocol/rpc_error.ts";
 import type { EchoStream } from "../../src/stream/echo_stream.ts";
@@ -146,6 +147,23 @@ if (args[0] === "server") {
   r.streamAbort = await code(a.recv());
   step("callback");
   r.callback = await client.request("callback", 21);
+  step("reuse");
+  {
+    // Stream reuse across runtimes: sequential calls share a stream; a second concurrent batch
+    // finds the first batch's streams idle and opens none.
+    const conn = inspectPeer(client.peer).conn;
+    let opens = 0;
+    const open = conn.openBidi.bind(conn);
+    conn.openBidi = (...a: Parameters<typeof conn.openBidi>) => (opens++, open(...a));
+    let ok = 0;
+    for (let i = 0; i < 20; i++) if ((await client.request("echo", i)) === i) ok++;
+    const sequential = opens;
+    await Promise.all(Array.from({ length: 8 }, (_, i) => client.request("echo", i)));
+    const first = opens - sequential;
+    await Promise.all(Array.from({ length: 8 }, (_, i) => client.request("echo", i)));
+    r.reuse = { ok, sequential, first, second: opens - sequential - first };
+    conn.openBidi = open;
+  }
   const many = await Promise.all(Array.from({ length: 1000 }, (_, i) => client.request("echo", i)));
   step("decorators");
   r.decorators = await client.request("greet", "deno-or-bun");
