@@ -1,7 +1,10 @@
-// RPC benchmark: EchoStream's RpcServer/RpcClient (OURS) beside the runtime's raw QUIC stack
-// with one new bidirectional stream per call (RAW, the ceiling for a stream-per-call design,
-// DESIGN §4) and @grpc/grpc-js (GRPC: plaintext HTTP/2, a generic service with raw Buffer
-// serializers, no protobuf). Client and server share this one process on 127.0.0.1. Prints
+// RPC benchmark: EchoStream's RpcServer/RpcClient (OURS: request streams reused from a pool per
+// connection, issue 15) beside the runtime's raw QUIC stack with one new bidirectional stream per
+// call (RAW, the ceiling for a stream-per-call design, DESIGN §4), the raw stack with streams kept
+// open and reused the same way (RAW_OPEN: the stack's own cost of a message on an open stream,
+// the ceiling for reuse; per-call metrics only), OURS with reuse turned off (FRESH, one stream per
+// call; per-call metrics only) and @grpc/grpc-js (GRPC: plaintext HTTP/2, a generic service with
+// raw Buffer serializers, no protobuf). Client and server share this one process on 127.0.0.1. Prints
 // one JSON line. Driven by bench/run.ts (`npm run bench`, or `BENCH=rpc`); also runs alone:
 //
 //   bun bench/rpc.ts
@@ -84,10 +87,10 @@ const P = {
  */
 const STEPS = new Set((env("BENCH_RPC_STEPS") ?? "unary,throughput,stream,connect").split(",").map((x) => x.trim()));
 
-type Name = "ours" | "raw" | "grpc" | "secured" | "traced" | "untraced";
-const NAMES: Name[] = ["ours", "raw", "grpc", "secured", "traced", "untraced"];
+type Name = "ours" | "raw" | "grpc" | "secured" | "traced" | "untraced" | "rawOpen" | "fresh";
+const NAMES: Name[] = ["ours", "raw", "grpc", "secured", "traced", "untraced", "rawOpen", "fresh"];
 /** Variants compared on the per-call metrics only (unary latency and req/s). */
-const PER_CALL_ONLY = new Set<Name>(["secured", "traced", "untraced"]);
+const PER_CALL_ONLY = new Set<Name>(["secured", "traced", "untraced", "rawOpen", "fresh"]);
 const now = () => performance.now();
 const GRPC_EXTRA = { "grpc.use_local_subchannel_pool": 1 }; // a fresh connection per client
 
@@ -99,8 +102,8 @@ const report: Any = {
   runtime: RUNTIME,
   version: VERSION,
   params: P,
-  results: { ours: {}, raw: {}, grpc: {}, secured: {}, traced: {}, untraced: {} },
-  ratios: { oursOverRaw: {}, oursOverGrpc: {}, securedOverOurs: {}, tracedOverOurs: {} },
+  results: { ours: {}, raw: {}, grpc: {}, secured: {}, traced: {}, untraced: {}, rawOpen: {}, fresh: {} },
+  ratios: { oursOverRaw: {}, oursOverGrpc: {}, securedOverOurs: {}, tracedOverOurs: {}, oursOverRawOpen: {}, freshOverRaw: {} },
   errors: [] as string[],
   /** Wall time per step (ms, summed over rounds): where a slow run spent its time. */
   stepMs: {} as Record<string, number>,
@@ -170,7 +173,7 @@ function u32pair(a: number, b: number): Uint8Array {
  * limits configured, as a production server would run: the cost of the security layer per call.
  * `traced` and `untraced` are OURS unchanged, under another name (the OTel child processes).
  */
-async function ours(variant: "ours" | "secured" | "traced" | "untraced" = "ours"): Promise<Impl> {
+async function ours(variant: "ours" | "secured" | "traced" | "untraced" | "fresh" = "ours"): Promise<Impl> {
   const secured = variant === "secured";
   const builder = RpcServer.builder();
   if (secured) {
@@ -205,7 +208,9 @@ async function ours(variant: "ours" | "secured" | "traced" | "untraced" = "ours"
   return {
     name: variant,
     async connect() {
-      const client = await RpcClient.connect(address, { ca, onError: noop });
+      // FRESH: reuse turned off on the client, one new stream per call (the design before issue 15).
+      const limits = variant === "fresh" ? { maxIdleRequestStreams: 0 } : undefined;
+      const client = await RpcClient.connect(address, { ca, onError: noop, limits });
       return {
         async call(req) {
           const r = await client.request<Uint8Array>("echo", req);
@@ -305,6 +310,41 @@ async function raw(certs: Any): Promise<Impl> {
           };
         },
         close: () => c.close(),
+      };
+    },
+    stop: () => r.stop(),
+  };
+}
+
+/**
+ * RAW_OPEN: the runtime's QUIC API with streams kept open: a call takes an idle stream (or opens
+ * one when none is idle), echoes its 64 B on it and gives it back, one call per stream at a time.
+ * The stack's own cost of a message on an open stream: the second ceiling, for stream reuse.
+ */
+async function rawOpen(certs: Any): Promise<Impl> {
+  const r: RawImpl = RUNTIME === "bun" ? await bunRaw(certs) : denoRaw(certs);
+  return {
+    name: "rawOpen",
+    async connect() {
+      const c: RawClient = await r.connect();
+      const idle: RawStream[] = [];
+      return {
+        async call(req) {
+          const s = idle.pop() ?? (await c.open());
+          await send(s, req);
+          const n = await s.readN(req.length);
+          idle.push(s);
+          return n;
+        },
+        serverStream: () => Promise.reject(new Error("per-call only")),
+        hold: () => Promise.reject(new Error("per-call only")),
+        async close() {
+          await Promise.all(idle.splice(0).map(async (s) => {
+            await endStream(s);
+            await s.readAll();
+          }));
+          await c.close();
+        },
       };
     },
     stop: () => r.stop(),
@@ -510,7 +550,7 @@ async function settle(): Promise<{ rss: number; heap: number }> {
  */
 async function memChild(name: Name): Promise<void> {
   const certs = await createDevCertificates({ hosts: ["localhost", "127.0.0.1"] });
-  const impl = name === "raw" ? await raw(certs) : name === "grpc" ? await grpcImpl() : await ours(name);
+  const impl = name === "raw" ? await raw(certs) : name === "rawOpen" ? await rawOpen(certs) : name === "grpc" ? await grpcImpl() : await ours(name);
   const out: Any = { name, gc: Boolean(G.Bun || G.gc) };
   let c: Conn | undefined;
   try {
@@ -617,6 +657,13 @@ function finish(): void {
       }
     }
   }
+  for (const k of ["unaryP50Us", "unaryP99Us", "reqPerSec"]) {
+    const open = report.results.rawOpen[k];
+    if (our[k] !== undefined && open) report.ratios.oursOverRawOpen[k] = Number((our[k] / open).toFixed(3));
+    const fresh = report.results.fresh[k];
+    const raw = report.results.raw[k];
+    if (fresh !== undefined && raw) report.ratios.freshOverRaw[k] = Number((fresh / raw).toFixed(3));
+  }
   const sec = report.results.secured;
   const traced = report.results.traced;
   const untraced = report.results.untraced;
@@ -674,7 +721,7 @@ async function measure(impl: Impl): Promise<void> {
 
 async function main(): Promise<void> {
   const certs = await createDevCertificates({ hosts: ["localhost", "127.0.0.1"] });
-  const impls: Impl[] = [await ours(), await raw(certs), await grpcImpl(), await ours("secured")];
+  const impls: Impl[] = [await ours(), await raw(certs), await grpcImpl(), await ours("secured"), await rawOpen(certs), await ours("fresh")];
   const only = env("BENCH_RPC_ONLY"); // e.g. "ours,raw" while profiling
   const chosen = only ? impls.filter((i) => only.split(",").includes(i.name)) : impls;
   for (let round = 0; round < P.rounds; round++) {
@@ -690,7 +737,7 @@ async function main(): Promise<void> {
   if (!only || only.split(",").includes("traced")) await otelPairs();
   if (env("BENCH_RPC_MEMORY") !== "0") {
     for (const impl of chosen) {
-      if (impl.name === "secured") continue;
+      if (PER_CALL_ONLY.has(impl.name)) continue;
       const t = now();
       try {
         const m = await memInChild(impl.name);
