@@ -12,7 +12,7 @@ import { ErrorCode, errorCodeFromNumber, errorCodeNumber, RpcError } from "../pr
 import type { BidiStream } from "../transport/types.ts";
 import { TransportError } from "../transport/transport_error.ts";
 import type { FrameReader } from "../wire/frame_reader.ts";
-import { writeFrame } from "../wire/frame_writer.ts";
+import { FrameWriter } from "../wire/frame_writer.ts";
 import { toRpcError } from "../wire/errors.ts";
 import { type SyncedClock, systemClock } from "../clock/sync.ts";
 import { type AlignedFrame, plainStreamStats, type StreamStats, TimeSyncReceiver, type TimeSyncOptions } from "./time_sync.ts";
@@ -20,6 +20,8 @@ import { type AlignedFrame, plainStreamStats, type StreamStats, TimeSyncReceiver
 /** Datagram frames an unreliable stream queues for `recv()` before dropping new ones. */
 const MAX_DATAGRAM_QUEUE = 4096;
 const EMPTY: Uint8Array = new Uint8Array(0);
+const RESOLVED: Promise<void> = Promise.resolve();
+const DONE: IteratorResult<Uint8Array> = Object.freeze({ done: true, value: undefined });
 
 /** @internal How an unreliable stream reaches the connection's datagrams. */
 export interface DatagramLink {
@@ -121,7 +123,8 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
   #blockedHead = 0;
   // Receiving: wakes recv() when a frame, the end or a failure arrives.
   #wake: (() => void) | undefined;
-  #writes: Promise<unknown> = Promise.resolve();
+  /** Writes this stream's frames in order, batching them (WINDOW frames go in between DATA). */
+  readonly #writer: FrameWriter;
   readonly #mode: StreamMode | undefined;
   readonly #rt: TimeSyncReceiver | undefined;
   #seq = 0;
@@ -145,6 +148,7 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
     this.name = name;
     this.metadata = metadata;
     this.#s = s;
+    this.#writer = new FrameWriter(s, codec);
     this.#reader = reader;
     this.#codec = codec;
     this.#mode = mode;
@@ -221,7 +225,8 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
   async #pump(): Promise<void> {
     let byPeer = false; // the peer aborted (ERROR frame), as opposed to a violation found here
     try {
-      for (let f = await this.#reader.next(); f; f = await this.#reader.next()) {
+      // Frames already split off a chunk are taken without an await each.
+      for (let f = await this.#reader.next(); f; f = this.#reader.take() ?? await this.#reader.next()) {
         if (this.#idleTimer !== undefined) this.#active = performance.now();
         if (f.type === FrameType.DATA) {
           if (this.#eof) throw new RpcError(ErrorCode.DATA_LOSS, `stream "${this.name}": the peer sent data after its end marker`);
@@ -380,23 +385,23 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
     this.#mode?.onDroppedDatagram?.();
   }
 
-  /** Serialises writes: a large DATA frame is two writes, and WINDOW frames go in between frames. */
+  /** Queues a frame behind every earlier one; settles once the stack has taken it. */
   #write(frame: Frame): Promise<void> {
     if (this.#idleTimer !== undefined) this.#active = performance.now();
-    const done = this.#writes.then(() => writeFrame(this.#s, this.#codec, frame));
-    this.#writes = done.catch(() => {});
-    return done;
+    return this.#writer.write(frame, true) ?? RESOLVED;
   }
 
   #maybeFinishQuic(): void {
     if (this.#send === "done" && this.#eof && !this.#quicEnded) {
       this.#quicEnded = true;
-      this.#writes.then(() => this.#s.end()).catch(() => {});
+      this.#writer.idle().then(() => this.#s.end()).catch(() => {});
     }
   }
 
   /**
-   * Sends one frame; waits while the peer has granted no credit.
+   * Sends one frame; waits while the peer has granted no credit. Once it resolves, `data` is
+   * the caller's again (it may be overwritten): a payload of up to 4 KiB was copied into the
+   * stream's write batch, a larger one was handed to the stack by reference and waited for.
    * @throws {TypeError} When `data` is not a Uint8Array.
    * @throws {RpcError} `FAILED_PRECONDITION` after `end()`/`abort()`; the peer's abort reason
    *   (`CANCELLED` by default); `UNAVAILABLE` when the connection is gone.
@@ -408,7 +413,8 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
     if (this.#send !== "open") throw this.#sendClosed();
     if (this.#rt) return await this.sendWithTimestamp(data, this.now());
     if (this.#mode?.datagram) return await this.#sendDatagram({ type: FrameType.DATA, flags: FrameFlag.RAW, streamId: this.#mode.datagram.id, seq: this.#seq++, payload: data });
-    return await this.#sendReliable({ type: FrameType.DATA, flags: FrameFlag.RAW, payload: data });
+    const w = this.#sendReliable({ type: FrameType.DATA, flags: FrameFlag.RAW, payload: data });
+    if (w) await w;
   }
 
   #sendClosed(): RpcError {
@@ -416,18 +422,30 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
     return new RpcError(ErrorCode.FAILED_PRECONDITION, `stream "${this.name}" ${why}; cannot send`);
   }
 
-  /** Writes a DATA frame on the stream once the peer has granted credit for its payload. */
-  async #sendReliable(frame: DataFrame): Promise<void> {
-    if (this.#aborted) throw this.#aborted;
+  /**
+   * Writes a DATA frame on the stream once the peer has granted credit for its payload. No
+   * promise when it needs no wait: credit was there and the writer took the frame (a small
+   * payload is copied into its batch; a large one goes by reference, and is waited for until
+   * the stack has taken it, so the caller may reuse its buffer once this settles).
+   */
+  #sendReliable(frame: DataFrame): Promise<void> | undefined {
+    if (this.#aborted) return Promise.reject(this.#aborted);
     const wait = this.#acquire(frame.payload.length);
-    if (wait) await wait;
-    if (this.#aborted) throw this.#aborted;
-    try {
-      await this.#write(frame);
+    return wait ? wait.then(() => this.#put(frame)) : this.#put(frame);
+  }
+
+  /** Hands a DATA frame whose credit is taken to the writer. */
+  #put(frame: DataFrame): Promise<void> | undefined {
+    if (this.#aborted) return Promise.reject(this.#aborted);
+    if (this.#idleTimer !== undefined) this.#active = performance.now();
+    const w = this.#writer.write(frame);
+    if (!w) {
       this.#sent++;
-    } catch (e) {
-      throw (this.#aborted ??= toRpcError(e));
+      return undefined;
     }
+    return w.then(() => void this.#sent++, (e) => {
+      throw (this.#aborted ??= toRpcError(e));
+    });
   }
 
   async #sendDatagram(frame: Frame): Promise<void> {
@@ -474,23 +492,29 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
    *   streams) a frame larger than one datagram; `UNAVAILABLE` when the connection is gone.
    * @throws {TypeError} When `data` is not a Uint8Array.
    */
-  async sendWithTimestamp(data: Uint8Array, timestampMs: number): Promise<void> {
-    if (!(data instanceof Uint8Array)) {
-      throw new TypeError(`stream frames must be Uint8Array, received ${data === null ? "null" : typeof data}`);
+  sendWithTimestamp(data: Uint8Array, timestampMs: number): Promise<void> {
+    // Not `async`: once per frame per stream, and a frame the writer took at once needs no
+    // promise of its own (the shared resolved one). Every failure is still a rejection.
+    try {
+      if (!(data instanceof Uint8Array)) {
+        throw new TypeError(`stream frames must be Uint8Array, received ${data === null ? "null" : typeof data}`);
+      }
+      if (!this.#rt) throw new RpcError(ErrorCode.FAILED_PRECONDITION, `stream "${this.name}" is not time-synced: build it with withTimeSync()`);
+      if (typeof timestampMs !== "number" || !Number.isFinite(timestampMs) || timestampMs < 0) {
+        throw new RpcError(ErrorCode.INVALID_ARGUMENT, `stream "${this.name}": timestamp must be a finite number of ms >= 0, received ${String(timestampMs)}`);
+      }
+      if (this.#send !== "open") throw this.#sendClosed();
+      if (this.#seq > Number.MAX_SAFE_INTEGER) throw new RpcError(ErrorCode.OUT_OF_RANGE, `stream "${this.name}": sequence numbers exhausted`);
+      const seq = this.#seq++;
+      const frame: DataFrame = { type: FrameType.DATA, flags: FrameFlag.RAW, seq, timestamp: timestampMs, payload: data };
+      if (this.#mode?.datagram) {
+        frame.streamId = this.#mode.datagram.id;
+        return this.#sendDatagram(frame);
+      }
+      return this.#sendReliable(frame) ?? RESOLVED;
+    } catch (e) {
+      return Promise.reject(e);
     }
-    if (!this.#rt) throw new RpcError(ErrorCode.FAILED_PRECONDITION, `stream "${this.name}" is not time-synced: build it with withTimeSync()`);
-    if (typeof timestampMs !== "number" || !Number.isFinite(timestampMs) || timestampMs < 0) {
-      throw new RpcError(ErrorCode.INVALID_ARGUMENT, `stream "${this.name}": timestamp must be a finite number of ms >= 0, received ${String(timestampMs)}`);
-    }
-    if (this.#send !== "open") throw this.#sendClosed();
-    if (this.#seq > Number.MAX_SAFE_INTEGER) throw new RpcError(ErrorCode.OUT_OF_RANGE, `stream "${this.name}": sequence numbers exhausted`);
-    const seq = this.#seq++;
-    const frame: DataFrame = { type: FrameType.DATA, flags: FrameFlag.RAW, seq, timestamp: timestampMs, payload: data };
-    if (this.#mode?.datagram) {
-      frame.streamId = this.#mode.datagram.id;
-      return await this.#sendDatagram(frame);
-    }
-    return await this.#sendReliable(frame);
   }
 
   /**
@@ -541,12 +565,23 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
    * The next frame, or `undefined` once the peer ended its direction.
    * @throws {RpcError} The peer's abort reason (`CANCELLED` by default), or `UNAVAILABLE`.
    */
-  async recv(): Promise<Uint8Array | undefined> {
+  recv(): Promise<Uint8Array | undefined> {
+    // A frame already queued costs one resolved promise, not an async function's ticks.
+    if (this.#queueHead < this.#queue.length) return Promise.resolve(this.#take());
+    return this.#recvWait();
+  }
+
+  async #recvWait(): Promise<Uint8Array | undefined> {
     while (this.#queueHead >= this.#queue.length) {
       if (this.#aborted) throw this.#aborted;
       if (this.#eof) return undefined;
       await this.#waitChange();
     }
+    return this.#take();
+  }
+
+  /** Takes the oldest queued frame (there is one) and grants its credit back. */
+  #take(): Uint8Array {
     const f = this.#queue[this.#queueHead];
     this.#queue[this.#queueHead++] = EMPTY;
     if (this.#queueHead > 1024 && this.#queueHead * 2 > this.#queue.length) {
@@ -563,12 +598,32 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
    * Iterates the frames the peer sends, as `recv()` returns them, until it ends its direction
    * (the loop then finishes); an abort by the peer or a lost connection throws, as from `recv()`.
    */
-  async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
-    while (true) {
-      const f = await this.recv();
-      if (f === undefined) return;
-      yield f;
-    }
+  [Symbol.asyncIterator](): AsyncIterableIterator<Uint8Array> {
+    // A plain iterator rather than an async generator: a queued frame is handed over with one
+    // resolved promise. Once it has ended, thrown or been returned, it stays done.
+    let over = false;
+    const got = (f: Uint8Array | undefined): IteratorResult<Uint8Array> => {
+      if (f !== undefined) return { done: false, value: f };
+      over = true;
+      return DONE;
+    };
+    const failed = (e: unknown): never => {
+      over = true;
+      throw e;
+    };
+    const it: AsyncIterableIterator<Uint8Array> = {
+      next: () => {
+        if (over) return Promise.resolve(DONE);
+        if (this.#queueHead < this.#queue.length) return Promise.resolve({ done: false, value: this.#take() });
+        return this.#recvWait().then(got, failed);
+      },
+      return: () => {
+        over = true;
+        return Promise.resolve(DONE);
+      },
+      [Symbol.asyncIterator]: () => it,
+    };
+    return it;
   }
 
   /**
@@ -613,7 +668,7 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
     await this.end().catch(() => {});
     if (!this.#quicEnded) {
       this.#quicEnded = true;
-      await this.#writes;
+      await this.#writer.idle();
       await this.#s.end().catch(() => {});
     }
     if (!this.#reader.finished) {

@@ -49,6 +49,7 @@ import {
 type Any = any;
 
 const DRAIN = Symbol.for("Stream.drainableProtocol");
+const RESOLVED: Promise<void> = Promise.resolve();
 
 let quicModule: Promise<Any> | undefined;
 function quic(): Promise<Any> {
@@ -126,8 +127,22 @@ class BunStream implements BidiStream {
     // error carries the peer's code anyway ("…reset by the peer with error code N").
   }
 
-  async write(chunk: Uint8Array): Promise<void> {
-    const w = (this.#w ??= this.#s.writer);
+  /** node:quic copies the bytes in `writeSync` (measured), so the caller may reuse them at once. */
+  writeSync(chunk: Uint8Array): boolean {
+    return (this.#w ??= this.#s.writer).writeSync(chunk);
+  }
+
+  write(chunk: Uint8Array): Promise<void> {
+    // Not async: a write the stack takes at once costs no promise of its own.
+    try {
+      return (this.#w ??= this.#s.writer).writeSync(chunk) ? RESOLVED : this.#writeWhenDrained(chunk);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  async #writeWhenDrained(chunk: Uint8Array): Promise<void> {
+    const w = this.#w;
     while (!w.writeSync(chunk)) {
       if (w.desiredSize === null) {
         throw new TransportError(E.STOP_SENDING, "the peer stopped this stream");

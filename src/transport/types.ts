@@ -175,6 +175,12 @@ export interface SendStream {
    * awaits each write keeps memory bounded however slow the reader is.
    */
   write(chunk: Uint8Array): Promise<void>;
+  /**
+   * Optional fast path: writes `chunk` at once when the stack has room, having taken (copied)
+   * its bytes before returning, so the caller may reuse them; `false` means nothing was written
+   * (call `write`, which waits for room). Stacks that cannot take bytes synchronously leave it out.
+   */
+  writeSync?(chunk: Uint8Array): boolean;
   /** Ends the stream cleanly (FIN) once everything written is sent. */
   end(): Promise<void>;
   /**

@@ -96,6 +96,14 @@ export class FrameReader {
     return this.#queue[this.#head++];
   }
 
+  /**
+   * The next frame when one is already split off a chunk read earlier, without waiting;
+   * `undefined` when `next()` has to read (or the stream is done).
+   */
+  take(): Frame | undefined {
+    return this.#head < this.#queue.length ? this.#queue[this.#head++] : undefined;
+  }
+
   /** Whether the stream has been read to its end (or reading was stopped). */
   get finished(): boolean {
     return this.#done;

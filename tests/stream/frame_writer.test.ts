@@ -1,0 +1,185 @@
+// FrameWriter (src/wire/frame_writer.ts), the batching writer under every EchoStream, over fake
+// send streams: frames keep their order whichever way they go, frames written while the stack is
+// busy go together in one write, a stalled stack makes the caller wait past the high-water mark,
+// large payloads go by reference (never copied) and are waited for, a failed write fails what
+// waits and what follows, and a stack that takes bytes synchronously is used that way.
+
+import { expect, test } from "bun:test";
+import { createFrameCodec } from "../../src/protocol/codec.ts";
+import { type Frame, FrameFlag, FrameType } from "../../src/protocol/frame.ts";
+import type { SendStream } from "../../src/transport/types.ts";
+import { FrameWriter } from "../../src/wire/frame_writer.ts";
+
+const codec = createFrameCodec();
+
+/** A send stream whose writes stay pending until `release()`; records each chunk (copied). */
+class SlowStream implements SendStream {
+  chunks: Uint8Array[] = [];
+  /** The chunks as handed over (not copied), to tell a reference from a copy. */
+  handed: Uint8Array[] = [];
+  #pending: { ok: () => void; fail: (e: unknown) => void }[] = [];
+  get inFlight(): number {
+    return this.#pending.length;
+  }
+  write(chunk: Uint8Array): Promise<void> {
+    this.handed.push(chunk);
+    return new Promise((ok, fail) =>
+      this.#pending.push({
+        ok: () => {
+          this.chunks.push(chunk.slice()); // what the stack took, at the moment it took it
+          ok();
+        },
+        fail,
+      })
+    );
+  }
+  /** Completes the oldest pending write. */
+  release(): void {
+    this.#pending.shift()!.ok();
+  }
+  failNext(e: unknown): void {
+    this.#pending.shift()!.fail(e);
+  }
+  end(): Promise<void> {
+    return Promise.resolve();
+  }
+  reset(): void {}
+}
+
+const tick = () => new Promise((r) => setTimeout(r, 0));
+const data = (i: number, size = 16): Frame => {
+  const payload = new Uint8Array(size).fill(i & 0xff);
+  if (size >= 4) new DataView(payload.buffer).setUint32(0, i);
+  return { type: FrameType.DATA, flags: FrameFlag.RAW, payload };
+};
+/** The DATA frames' indices in what the stack took, in order. */
+function decoded(chunks: Uint8Array[]): number[] {
+  const sp = codec.splitter();
+  const out: number[] = [];
+  for (const c of chunks) {
+    for (const f of sp.push(c)) {
+      if (f.type === FrameType.DATA) out.push(new DataView(f.payload.buffer, f.payload.byteOffset).getUint32(0));
+      else out.push(-1); // a WINDOW frame
+    }
+  }
+  sp.end();
+  return out;
+}
+
+test("frames written while the stack is busy go as one write, in order", async () => {
+  const s = new SlowStream();
+  const w = new FrameWriter(s, codec);
+  for (let i = 0; i < 50; i++) expect(w.write(data(i))).toBeUndefined(); // copied: no wait
+  expect(w.write({ type: FrameType.WINDOW, flags: 0, increment: 1000 })).toBeUndefined();
+  for (let i = 50; i < 60; i++) w.write(data(i));
+  expect(s.inFlight).toBe(1); // the first frame went at once; the rest wait for it
+  expect(s.handed.length).toBe(1);
+  s.release();
+  await tick();
+  expect(s.handed.length).toBe(2); // everything queued meanwhile: one write
+  s.release();
+  await tick();
+  expect(s.inFlight).toBe(0);
+  expect(decoded(s.chunks)).toEqual([...Array.from({ length: 50 }, (_, i) => i), -1, ...Array.from({ length: 10 }, (_, i) => 50 + i)]);
+  expect(w.backlog).toBe(0);
+});
+
+test("a stalled stack makes the writer ask its caller to wait past the high-water mark", async () => {
+  const s = new SlowStream();
+  const w = new FrameWriter(s, codec);
+  let waits: Promise<void> | undefined;
+  let n = 0;
+  for (; n < 1000 && !waits; n++) waits = w.write(data(n, 1024));
+  expect(waits).toBeDefined(); // bounded: not every frame is accepted without a wait
+  expect(n).toBeGreaterThan(60); // but a batch's worth is (64 KiB)
+  expect(n).toBeLessThan(70);
+  let done = false;
+  waits!.then(() => (done = true));
+  await tick();
+  expect(done).toBe(false);
+  s.release(); // the first frame's write
+  await tick();
+  expect(done).toBe(false); // the batch holding the waiting frame is being written now
+  s.release();
+  await tick();
+  expect(done).toBe(true);
+  expect(decoded(s.chunks)).toEqual(Array.from({ length: n }, (_, i) => i));
+});
+
+test("a large payload goes by reference, not copied, and is waited for until taken", async () => {
+  const s = new SlowStream();
+  const w = new FrameWriter(s, codec);
+  w.write(data(0)); // keeps the stack busy
+  const big = new Uint8Array(64 * 1024).fill(9);
+  new DataView(big.buffer).setUint32(0, 1);
+  const p = w.write({ type: FrameType.DATA, flags: FrameFlag.RAW, payload: big });
+  expect(p).toBeDefined();
+  let taken = false;
+  p!.then(() => (taken = true));
+  w.write(data(2));
+  s.release();
+  await tick();
+  s.release(); // the big frame's header
+  await tick();
+  expect(taken).toBe(false);
+  expect(s.handed).toContain(big); // the caller's own buffer, handed to the stack as is
+  s.release(); // the payload
+  await tick();
+  expect(taken).toBe(true);
+  s.release();
+  await tick();
+  expect(decoded(s.chunks)).toEqual([0, 1, 2]);
+});
+
+test("a failed write fails the frames waiting on it and every later write", async () => {
+  const s = new SlowStream();
+  const w = new FrameWriter(s, codec);
+  w.write(data(0));
+  const waiting = w.write(data(1), true)!;
+  const err = new Error("stream reset");
+  s.failNext(err);
+  await expect(waiting).rejects.toBe(err);
+  await expect(w.write(data(2))!).rejects.toBe(err);
+  await w.idle(); // settles, never rejects
+});
+
+test("a frame the codec refuses rejects without disturbing the others", async () => {
+  const s = new SlowStream();
+  const w = new FrameWriter(s, createFrameCodec({ limits: { maxFrameSize: 1024 } }));
+  w.write(data(0));
+  await expect(w.write(data(1, 2000))!).rejects.toThrow();
+  w.write(data(2));
+  s.release();
+  await tick();
+  s.release();
+  await tick();
+  expect(decoded(s.chunks)).toEqual([0, 2]);
+});
+
+test("a stack that takes bytes synchronously gets every frame at once, nothing queued", async () => {
+  const took: Uint8Array[] = [];
+  let refuse = false;
+  const s: SendStream = {
+    writeSync(chunk) {
+      if (refuse) return false;
+      took.push(chunk.slice()); // the stack copies
+      return true;
+    },
+    write(chunk) {
+      took.push(chunk.slice());
+      return Promise.resolve();
+    },
+    end: () => Promise.resolve(),
+    reset() {},
+  };
+  const w = new FrameWriter(s, codec);
+  for (let i = 0; i < 10; i++) expect(w.write(data(i, 1024))).toBeUndefined();
+  expect(took.length).toBe(10);
+  expect(w.backlog).toBe(0);
+  refuse = true; // full: the writer falls back to the waiting write
+  const big = data(10, 8192);
+  const p = w.write(big);
+  expect(p).toBeDefined();
+  await p;
+  expect(decoded(took)).toEqual(Array.from({ length: 11 }, (_, i) => i));
+});
