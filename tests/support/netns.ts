@@ -336,13 +336,14 @@ export function iptablesUnavailableReason(): string | undefined {
   return undefined;
 }
 
-/** Rules added by {@link dropUdp}; `remove()` deletes exactly those (idempotent). */
+/** Rules added by {@link dropUdp} / {@link dropPackets}; `remove()` deletes exactly those (idempotent). */
 export interface DropRules {
   readonly ns: string;
   /** The rule specs, as given to `iptables -A`. */
   readonly specs: string[][];
   /**
-   * Packet counts so far, `[INPUT, OUTPUT]`: `seen` by the matching rules, of which `dropped`.
+   * Packet counts so far, one entry per chain the rules are on (`[INPUT, OUTPUT]` by default):
+   * `seen` by the matching rules, of which `dropped`.
    * (Counted by rules of our own: iptables-nft keeps no policy counters.)
    */
   counters(): Promise<{ seen: number[]; dropped: number[] }>;
@@ -358,15 +359,47 @@ const RULE_TAG = () => `esd-${process.pid}`;
  * partition); below 1 it uses `-m statistic --mode random`. A counting rule (no target) ahead of
  * each drop rule sees every packet, for the loss rate actually applied.
  */
-export async function dropUdp(ns: string, opts: { probability: number; iface?: string }): Promise<DropRules> {
+export function dropUdp(ns: string, opts: { probability: number; iface?: string }): Promise<DropRules> {
+  return dropPackets(ns, { ...opts, protocol: "udp" });
+}
+
+/** {@link dropUdp} for TCP segments (tagged apart, so both can be on the same namespace at once). */
+export function dropTcp(
+  ns: string,
+  opts: { probability: number; iface?: string; chains?: ("INPUT" | "OUTPUT")[] },
+): Promise<DropRules> {
+  return dropPackets(ns, { ...opts, protocol: "tcp" });
+}
+
+/**
+ * {@link dropUdp} generalised: `protocol` "udp" (the default, tagged as dropUdp always was) or
+ * "tcp" (tagged `…-tcp-seen` / `…-tcp-drop`), on `chains` (default both). INPUT alone, in
+ * each namespace of a pair, drops each direction once on arrival, where the sender cannot see
+ * it: a drop on OUTPUT fails the sender's own send (EPERM), which TCP answers by keeping the
+ * segment queued and sending it again soon, not as a loss on the wire.
+ */
+export async function dropPackets(
+  ns: string,
+  opts: { probability: number; iface?: string; protocol?: "udp" | "tcp"; chains?: ("INPUT" | "OUTPUT")[] },
+): Promise<DropRules> {
   const p = opts.probability;
-  if (!(p > 0 && p <= 1)) throw new RangeError(`dropUdp: probability must be in (0, 1], received ${p}`);
+  const proto = opts.protocol ?? "udp";
+  const fn = proto === "udp" ? "dropUdp" : "dropTcp";
+  if (!(p > 0 && p <= 1)) throw new RangeError(`${fn}: probability must be in (0, 1], received ${p}`);
+  if (proto !== "udp" && proto !== "tcp") {
+    throw new RangeError(`dropPackets: protocol must be "udp" or "tcp", received ${proto}`);
+  }
+  const chains = opts.chains ?? ["INPUT", "OUTPUT"];
+  if (chains.length === 0 || chains.some((c) => c !== "INPUT" && c !== "OUTPUT")) {
+    throw new RangeError(`${fn}: chains must be INPUT and/or OUTPUT, received ${chains.join(",")}`);
+  }
   const match = p < 1 ? ["-m", "statistic", "--mode", "random", "--probability", String(p)] : [];
-  const tag = (what: string) => ["-m", "comment", "--comment", `${RULE_TAG()}-${what}`];
+  const kind = proto === "udp" ? "" : `${proto}-`;
+  const tag = (what: string) => ["-m", "comment", "--comment", `${RULE_TAG()}-${kind}${what}`];
   const on = (chain: string) => (opts.iface ? [chain === "INPUT" ? "-i" : "-o", opts.iface] : []);
-  const specs = ["INPUT", "OUTPUT"].flatMap((chain) => [
-    [chain, ...on(chain), "-p", "udp", ...tag("seen")],
-    [chain, ...on(chain), "-p", "udp", ...match, ...tag("drop"), "-j", "DROP"],
+  const specs = chains.flatMap((chain) => [
+    [chain, ...on(chain), "-p", proto, ...tag("seen")],
+    [chain, ...on(chain), "-p", proto, ...match, ...tag("drop"), "-j", "DROP"],
   ]);
   const added: string[][] = [];
   let removed = false;
@@ -388,9 +421,10 @@ export async function dropUdp(ns: string, opts: { probability: number; iface?: s
   const counters = async () => {
     const seen: number[] = [];
     const dropped: number[] = [];
-    for (const chain of ["INPUT", "OUTPUT"]) {
+    for (const chain of chains) {
       const rows = (await ip(["iptables", "-w", "5", "-L", chain, "-v", "-x", "-n"], ns)).split("\n");
-      const count = (what: string) => Number(rows.find((l) => l.includes(`${RULE_TAG()}-${what} `))?.trim().split(/\s+/)[0] ?? NaN);
+      const count = (what: string) =>
+        Number(rows.find((l) => l.includes(`${RULE_TAG()}-${kind}${what} `))?.trim().split(/\s+/)[0] ?? NaN);
       seen.push(count("seen"));
       dropped.push(count("drop"));
     }
