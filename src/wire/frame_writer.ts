@@ -55,7 +55,8 @@ const EMPTY_BYTES = new Uint8Array(0);
 /**
  * Writes one stream's frames in order, batching them: small frames are encoded into one buffer
  * and go to the stack as one write, taken together while the stack is still busy with the
- * previous one (or at once, when the stack takes bytes synchronously: `SendStream.writeSync`).
+ * previous one, or (a stack that takes bytes synchronously, `SendStream.writeSync`: Bun) at the
+ * end of the event-loop turn, so a burst of sends is one native write, not one per frame.
  * A payload above {@link LARGE} bytes is never copied: it goes as its own write, by reference,
  * and its `write` resolves only once the stack has taken it, so the caller may then reuse it.
  *
@@ -75,6 +76,12 @@ export class FrameWriter {
   #queueHead = 0;
   /** A write the stack has not finished taking. */
   #busy = false;
+  /** A flush is scheduled for the end of this event-loop turn (stacks with `writeSync`). */
+  #soon = false;
+  readonly #flush = (): void => {
+    this.#soon = false;
+    if (!this.#busy) this.#pump();
+  };
   #failed: unknown;
   #hasFailed = false;
   /** Bytes ever queued, and ever taken by the stack: a write is done once `#taken` passes its mark. */
@@ -120,7 +127,14 @@ export class FrameWriter {
       this.#queued += byRef.length;
     }
     const mark = this.#queued;
-    if (!this.#busy) this.#pump();
+    if (this.#sync) {
+      // The stack takes bytes synchronously: hand over everything queued in this turn of the
+      // event loop as one write (one native call and one view, not one per frame).
+      if (!this.#busy && !this.#soon) {
+        this.#soon = true;
+        setImmediate(this.#flush);
+      }
+    } else if (!this.#busy) this.#pump();
     if (this.#taken >= mark) return undefined;
     if (this.#hasFailed) return Promise.reject(this.#failed);
     if (!byRef && !untilTaken && this.#queued - this.#taken <= HIGH_WATER) return undefined;
