@@ -370,7 +370,7 @@ export class JitterCore {
   readonly #x: JitterExports;
   readonly #outPtr: number;
   #buf: ArrayBufferLike | undefined;
-  #out!: Float64Array;
+  #out: Float64Array | undefined;
 
   /** @param x The instance's exports. */
   constructor(x: JitterExports) {
@@ -380,12 +380,16 @@ export class JitterCore {
 
   /** The result slots (re-viewed when memory has grown). */
   #slots(): Float64Array {
+    // Growing the memory detaches its old buffer, whose views then read length 0: only then is
+    // `memory.buffer` (a slow getter on JavaScriptCore, once per pop) read again.
+    const out = this.#out;
+    if (out !== undefined && out.length !== 0) return out;
     const buf = this.#x.memory.buffer;
-    if (buf !== this.#buf) {
+    if (buf !== this.#buf || out === undefined) {
       this.#buf = buf;
-      this.#out = new Float64Array(buf, this.#outPtr * 8, JITTER_SLOTS);
+      return (this.#out = new Float64Array(buf, this.#outPtr * 8, JITTER_SLOTS));
     }
-    return this.#out;
+    return out;
   }
 
   /** A new buffer's id (`latency` NaN = adaptive), or -1 when the options are invalid. */

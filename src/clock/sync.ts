@@ -32,8 +32,11 @@ import { type ClockEstimator, createClockEstimator } from "./estimator.ts";
 /** A clock source: milliseconds on the Unix epoch, monotonic (never steps backwards on its own). */
 export type ClockSource = () => number;
 
+/** `performance.timeOrigin`, fixed for the life of the process (read once: the clock is per frame). */
+const TIME_ORIGIN = performance.timeOrigin;
+
 /** The default clock source: `performance.timeOrigin + performance.now()` (monotonic, sub-ms). */
-export const systemClock: ClockSource = (): number => performance.timeOrigin + performance.now();
+export const systemClock: ClockSource = (): number => TIME_ORIGIN + performance.now();
 
 /** How the clock-sync exchange runs. */
 export interface ClockSyncOptions {

@@ -21,13 +21,15 @@ interface Entry {
   fn: () => void;
   /** Index in the heap, -1 when not scheduled. */
   i: number;
+  /** Bumped by every `schedule`: tells `run` whether the callback re-armed its own entry. */
+  gen: number;
 }
 
 /** A cancellable wake-up slot owned by one stream. */
 export class Wakeup {
   readonly #e: Entry;
   constructor(fn: () => void) {
-    this.#e = { at: 0, fn, i: -1 };
+    this.#e = { at: 0, fn, i: -1, gen: 0 };
   }
   /** Wakes at `performance.now()` time `at` (replacing any earlier request). */
   at(at: number): void {
@@ -43,6 +45,8 @@ const heap: Entry[] = [];
 let timer: ReturnType<typeof setTimeout> | undefined;
 let timerAt = Infinity;
 let polling = false;
+/** `run` is calling wake-ups: re-arming waits until it has finished (it arms once, at the end). */
+let running = false;
 /** Below this many pending wake-ups the final millisecond is polled for precision. */
 const POLL_BELOW = 64;
 
@@ -90,19 +94,25 @@ function remove(e: Entry): void {
 }
 
 function schedule(e: Entry, at: number): void {
+  e.gen++;
   if (e.i >= 0) {
+    // Already in the heap (also while its own callback runs, see `run`): move it in place.
     if (e.at === at) return;
-    remove(e);
+    const earlier = at < e.at;
+    e.at = at;
+    if (earlier) up(e.i);
+    else down(e.i);
+  } else {
+    e.at = at;
+    e.i = heap.length;
+    heap.push(e);
+    up(e.i);
   }
-  e.at = at;
-  e.i = heap.length;
-  heap.push(e);
-  up(e.i);
   arm();
 }
 
 function arm(): void {
-  if (polling || heap.length === 0) return; // a pending poll runs run(), which re-arms
+  if (polling || running || heap.length === 0) return; // a pending poll or `run` re-arms
   const at = heap[0].at;
   if (timer !== undefined && timerAt <= at) return;
   clearTimeout(timer);
@@ -116,13 +126,18 @@ function run(): void {
   timer = undefined;
   timerAt = Infinity;
   const now = performance.now();
+  running = true;
   while (heap.length && heap[0].at <= now) {
+    // The entry stays in the heap while its callback runs: a stream re-arming its wake-up (the
+    // usual case, one release per frame) then moves it once instead of leaving and re-entering.
     const e = heap[0];
-    remove(e);
+    const gen = e.gen;
     try {
       e.fn();
     } catch { /* a stream's release step never throws; keep the scheduler alive regardless */ }
+    if (e.gen === gen) remove(e); // not re-armed (nor cancelled): this wake-up is done
   }
+  running = false;
   if (heap.length === 0) return;
   if (heap.length < POLL_BELOW && heap[0].at - performance.now() < 1) {
     // Within a millisecond of the next wake-up: poll rather than trust a timer.

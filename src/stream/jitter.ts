@@ -285,6 +285,9 @@ class TsJitter implements JitterBuffer {
   pop(now: number): JitterFrame | undefined {
     return (this.#b ?? freed()).pop(now, this.#out) ? frame(this.#out) : undefined;
   }
+  popSlots(now: number): Float64Array | undefined {
+    return (this.#b ?? freed()).pop(now, this.#out) ? this.#out : undefined;
+  }
   stats(): JitterStats {
     (this.#b ?? freed()).writeStats(this.#out);
     return statsOf(this.#out);
@@ -323,6 +326,11 @@ class WasmJitter implements JitterBuffer {
     if (s === null) freed();
     return s ? frame(s) : undefined;
   }
+  popSlots(now: number): Float64Array | undefined {
+    const s = this.#c.pop(this.#id, now);
+    if (s === null) freed();
+    return s;
+  }
   stats(): JitterStats {
     return statsOf(this.#c.stats(this.#id) ?? freed());
   }
@@ -336,6 +344,15 @@ class WasmJitter implements JitterBuffer {
     this.#c.free(this.#id);
     this.#id = -1;
   }
+}
+
+/**
+ * @internal `jb.pop(now)` without the `JitterFrame` object: the result slots (seq, ts,
+ * alignedTime, deliver 1/0, late 1/0, lateByMs), valid until the buffer's next call; undefined
+ * when nothing is due. For buffers made by `createJitterBuffer` (the per-frame release path).
+ */
+export function popSlots(jb: JitterBuffer, now: number): Float64Array | undefined {
+  return (jb as WasmJitter | TsJitter).popSlots(now);
 }
 
 function num(

@@ -10,8 +10,8 @@
 import { logger } from "../observe/log.ts";
 import { observeJitter } from "../observe/otel.ts";
 import { ErrorCode, RpcError } from "../protocol/rpc_error.ts";
-import type { SyncedClock } from "../clock/sync.ts";
-import { createJitterBuffer, type JitterBuffer, type JitterStats, zeroJitterStats } from "./jitter.ts";
+import { type SyncedClock, systemClock } from "../clock/sync.ts";
+import { createJitterBuffer, type JitterBuffer, type JitterStats, popSlots, zeroJitterStats } from "./jitter.ts";
 import { Wakeup } from "./_playout.ts";
 
 /** Options of `createStream(name).withTimeSync(options)`. They apply to both directions. */
@@ -103,24 +103,36 @@ export function wireTimeSyncOptions(o: TimeSyncOptions): Record<string, unknown>
 export class TimeSyncReceiver {
   readonly #clock: SyncedClock;
   readonly #jb: JitterBuffer;
-  readonly #payloads = new Map<number, { data: Uint8Array; ts: number }>();
+  readonly #payloads = new Map<number, Uint8Array>();
   readonly #ready: AlignedFrame[] = [];
   #readyHead = 0;
   readonly #maxFrames: number;
   readonly #syncTimeoutMs: number;
   readonly #wakeup: Wakeup;
+  /** Local-clock time the pending wake-up was armed for (Infinity: none pending). */
+  #armedDue = Infinity;
+  /** The clock is the system clock: local time − performance.now() is the constant time origin. */
+  readonly #systemClock: boolean;
   #held: { seq: number; ts: number; data: Uint8Array; arrival: number }[] = [];
   #heldCount = 0;
   #readyDrops = 0;
   #ended = false;
   #failed: RpcError | undefined;
   #waiter: (() => void) | undefined;
+  /**
+   * The one `recv()` waiting on the fast path (clock synced, nothing ready, stream live): the
+   * next release hands it the frame directly. Anything else that wakes it runs the full `recv`.
+   */
+  #direct: ((f: AlignedFrame | undefined | Promise<AlignedFrame | undefined>) => void) | undefined;
+  /** The clock model was seen synced (it stays so: the estimator never drops back to no model). */
+  #syncedSeen = false;
   readonly #syncEnabled: boolean;
   #freed = false;
   #final: JitterStats | undefined;
 
   constructor(clock: SyncedClock, options: TimeSyncOptions, syncEnabled: boolean) {
     this.#clock = clock;
+    this.#systemClock = clock.local === systemClock;
     this.#syncEnabled = syncEnabled;
     this.#maxFrames = options.maxFrames ?? 4096;
     this.#syncTimeoutMs = options.syncTimeoutMs ?? DEFAULT_SYNC_TIMEOUT;
@@ -147,6 +159,11 @@ export class TimeSyncReceiver {
    */
   push(seq: number, ts: number, data: Uint8Array, arrival: number): void {
     if (this.#freed) return;
+    if (this.#held.length === 0) {
+      // The usual case, one clock-model lookup per frame: a NaN offset means no model yet.
+      const offset = this.#clock.offsetAt(arrival);
+      if (!Number.isNaN(offset)) return this.#add(seq, ts, data, arrival, offset);
+    }
     if (!this.#clock.synced) {
       // No clock model yet: hold the frame (bounded) and schedule it at the first sample.
       if (this.#held.length >= this.#maxFrames) this.#held.shift();
@@ -154,39 +171,42 @@ export class TimeSyncReceiver {
       this.#heldCount++;
       return;
     }
-    this.#add(seq, ts, data, arrival);
+    this.#add(seq, ts, data, arrival, this.#clock.offsetAt(arrival));
   }
 
-  #add(seq: number, ts: number, data: Uint8Array, arrival: number): void {
+  #add(seq: number, ts: number, data: Uint8Array, arrival: number, offset: number): void {
     let r;
     try {
-      r = this.#jb.push(seq, ts, this.#clock.offsetAt(arrival), arrival);
+      r = this.#jb.push(seq, ts, offset, arrival);
     } catch {
       return; // counted `invalid` by the buffer
     }
-    if (r === "buffered" || r === "late-deliver" || r === "overflow") this.#payloads.set(seq, { data, ts });
+    if (r === "buffered" || r === "late-deliver" || r === "overflow") this.#payloads.set(seq, data);
     this.#arm();
   }
 
   #flushHeld(): void {
     const held = this.#held;
     this.#held = [];
-    for (const h of held) this.#add(h.seq, h.ts, h.data, h.arrival);
+    for (const h of held) this.#add(h.seq, h.ts, h.data, h.arrival, this.#clock.offsetAt(h.arrival));
   }
 
   /** Releases everything due now into the ready queue, then re-arms the wake-up. */
   #release(): void {
+    this.#armedDue = Infinity; // the wake-up fired (or was never needed)
     if (this.#freed) return;
     const now = this.#clock.local();
     let woke = false;
-    for (let item = this.#jb.pop(now); item; item = this.#jb.pop(now)) {
-      const p = this.#payloads.get(item.seq);
-      this.#payloads.delete(item.seq);
-      if (!item.deliver || !p) continue;
-      const frame: AlignedFrame = { data: p.data, seq: item.seq, timestamp: item.ts, alignedTime: item.alignedTime };
-      if (item.late) {
+    // The pop's result slots (seq, ts, alignedTime, deliver, late, lateByMs): no object per pop.
+    for (let s = popSlots(this.#jb, now); s; s = popSlots(this.#jb, now)) {
+      const seq = s[0];
+      const p = this.#payloads.get(seq);
+      this.#payloads.delete(seq);
+      if (s[3] !== 1 || !p) continue;
+      const frame: AlignedFrame = { data: p, seq, timestamp: s[1], alignedTime: s[2] };
+      if (s[4] === 1) {
         frame.late = true;
-        frame.lateByMs = item.lateByMs;
+        frame.lateByMs = s[5];
       }
       if (this.#ready.length - this.#readyHead >= this.#maxFrames) {
         this.#readyHead++;
@@ -204,14 +224,28 @@ export class TimeSyncReceiver {
     const due = this.#jb.nextDue();
     if (due === Infinity) {
       this.#wakeup.cancel();
+      this.#armedDue = Infinity;
       if (this.#ended || this.#failed) this.#notify();
       return;
     }
-    // Due on this side's clock → a performance.now() time.
-    this.#wakeup.at(performance.now() + Math.max(0, due - this.#clock.local()));
+    // A wake-up at or before `due` is pending: it releases what is due then and re-arms. (A
+    // frame pushed behind the first waiting one, the usual case, leaves the timer heap alone.)
+    if (due >= this.#armedDue) return;
+    this.#armedDue = due;
+    // Due on this side's clock → a performance.now() time (the heap fires what is past at once).
+    this.#wakeup.at(
+      this.#systemClock
+        ? Math.max(0, due - performance.timeOrigin)
+        : performance.now() + Math.max(0, due - this.#clock.local()),
+    );
   }
 
   #notify(): void {
+    const d = this.#direct;
+    if (d) {
+      this.#direct = undefined;
+      d(this.#readyHead < this.#ready.length ? this.#take() : this.#recv());
+    }
     const w = this.#waiter;
     this.#waiter = undefined;
     w?.();
@@ -242,7 +276,20 @@ export class TimeSyncReceiver {
   }
 
   /** The next aligned frame, or undefined once the stream ended and everything was released. */
-  async recv(): Promise<AlignedFrame | undefined> {
+  recv(): Promise<AlignedFrame | undefined> {
+    // Fast path, once per frame: a live, synced stream with nothing ready waits for the next
+    // release, which resolves this promise with the frame (no waiter chain, no loop).
+    if (
+      this.#direct === undefined && this.#waiter === undefined && this.#syncEnabled && !this.#freed &&
+      !this.#ended && this.#failed === undefined && this.#readyHead >= this.#ready.length &&
+      (this.#syncedSeen || (this.#syncedSeen = this.#clock.synced))
+    ) {
+      return new Promise((resolve) => (this.#direct = resolve));
+    }
+    return this.#recv();
+  }
+
+  async #recv(): Promise<AlignedFrame | undefined> {
     if (!this.#syncEnabled) {
       throw new RpcError(ErrorCode.FAILED_PRECONDITION, "time-synced streams need clock sync, which is disabled on this side (clockSync: false)");
     }
@@ -265,6 +312,11 @@ export class TimeSyncReceiver {
       }
       await this.#wait();
     }
+    return this.#take();
+  }
+
+  /** The first ready frame (there is one). */
+  #take(): AlignedFrame {
     const f = this.#ready[this.#readyHead];
     this.#ready[this.#readyHead++] = undefined as unknown as AlignedFrame;
     if (this.#readyHead > 1024 && this.#readyHead * 2 > this.#ready.length) {
@@ -301,6 +353,7 @@ export class TimeSyncReceiver {
     }
     this.#freed = true;
     this.#wakeup.cancel();
+    this.#armedDue = Infinity;
     this.#payloads.clear();
     this.#jb.free();
     this.#notify();
