@@ -14,6 +14,13 @@
 // (given them) connects, opens the streams, starts sending, prints {"phase":"start"} after the
 // warm-up and {"phase":"stop",...its own numbers} after the measured window; the orchestrator
 // passes "start"/"stop" to the server's stdin, and the server prints its numbers at "stop".
+//
+// Pacing is an absolute schedule: tick k of group g is due at t0 + k·period/20 (performance.now()
+// time), and every frame is stamped with that scheduled time (on the system clock, which is
+// also `stream.now()` of a default EchoStream peer), not with the time it went out: a sender
+// that misses its ticks shows up as transit and late frames, as it would for a user. Two windows
+// are reported: the warmed-up one (between "start" and "stop") and "from the first frame" (the
+// whole run, warm-up included: late %, transit and send → release from the first frame on).
 
 import { Buffer } from "node:buffer";
 import process from "node:process";
@@ -68,6 +75,12 @@ interface ServerImpl {
   counters(): { frames: number; late: number; lost: number; received: number };
   /** Transit histogram (raw, grpc) filled while `measuring`. */
   transit?: Hist;
+  /** Transit histogram (raw, grpc) from the first frame on. */
+  transitAll?: Hist;
+  /** Send → release histogram (ours) from the first frame on. */
+  e2eAll?: Hist;
+  /** Per-stream latency and transit p99 every second (ours, a sample of streams). */
+  trace?: [number, number, number, number][];
   /** Release error histogram (ours) filled while `measuring`. */
   release?: Hist;
   /** Send → release histogram (ours) filled while `measuring`. */
@@ -84,6 +97,7 @@ async function oursServer(): Promise<ServerImpl> {
   const { RpcServer, streamHandler } = await import("../mod.ts");
   const release = new Hist();
   const e2e = new Hist();
+  const e2eAll = new Hist();
   const open = new Set<Any>();
   let frames = 0;
   const server = RpcServer.builder()
@@ -96,10 +110,11 @@ async function oursServer(): Promise<ServerImpl> {
       try {
         for (let f = await s.recvAligned(); f; f = await s.recvAligned()) {
           frames++;
+          const t = s.now();
+          // Send → release: both processes run on the system clock of this machine.
+          e2eAll.add(t - f.timestamp);
           if (measuring) {
-            const t = s.now();
             release.add(t - f.alignedTime);
-            // Send → release: both processes run on the system clock of this machine.
             e2e.add(t - f.timestamp);
           }
         }
@@ -107,11 +122,37 @@ async function oursServer(): Promise<ServerImpl> {
     }))
     .build();
   await server.start();
+  // Every second: mean playout latency D, median transit p99 and late % in that second, over
+  // (up to) 200 streams.
+  const trace: [number, number, number, number][] = [];
+  const tt = performance.now();
+  let lastLate = 0, lastReceived = 0;
+  const traceTimer = setInterval(() => {
+    if (open.size === 0) return;
+    const D: number[] = [];
+    const p99: number[] = [];
+    let k = 0, late = 0, received = 0;
+    const step = Math.max(1, Math.floor(open.size / 200));
+    for (const s of open) {
+      if (k++ % step) continue;
+      const st = s.stats();
+      D.push(st.latencyMs);
+      if (Number.isFinite(st.transitP99Ms)) p99.push(st.transitP99Ms); // NaN: no frame yet
+      late += st.late;
+      received += st.received;
+    }
+    const latePct = (100 * (late - lastLate)) / Math.max(1, received - lastReceived);
+    lastLate = late;
+    lastReceived = received;
+    trace.push([Math.round((performance.now() - tt) / 1000), r3(mean(D), 1), r3(pct(p99, 0.5), 1), r3(latePct, 2)]);
+  }, 1000);
   return {
     address: server.address,
     ca: server.trust.ca as string,
     release,
     e2e,
+    e2eAll,
+    trace,
     counters() {
       let late = 0, lost = 0, received = 0;
       for (const s of open) {
@@ -125,21 +166,28 @@ async function oursServer(): Promise<ServerImpl> {
     perStream() {
       const p99: number[] = [];
       const D: number[] = [];
+      let heldForSync = 0;
       for (const s of open) {
         const st = s.stats();
-        p99.push(st.transitP99Ms);
+        if (Number.isFinite(st.transitP99Ms)) p99.push(st.transitP99Ms); // NaN: no frame yet
         D.push(st.latencyMs);
+        heldForSync += st.heldForSync;
       }
       return {
+        heldForSync,
         transitP99MsMedianOfStreams: r3(pct(p99, 0.5)),
         transitP99MsP90OfStreams: r3(pct(p99, 0.9)),
         transitP99MsMaxOfStreams: r3(Math.max(...p99)),
+        streamsWithoutFrames: open.size - p99.length,
         latencyMsMean: r3(mean(D)),
         latencyMsMax: r3(Math.max(...D)),
       };
     },
     streams: () => open.size,
-    stop: () => server.close({ graceMs: 100 }),
+    stop: () => {
+      clearInterval(traceTimer);
+      return server.close({ graceMs: 100 });
+    },
   };
 }
 
@@ -169,12 +217,15 @@ async function rawDenoServer(): Promise<ServerImpl> {
   const { createDevCertificates } = await import("../src/security/mod.ts");
   const certs = await createDevCertificates({ hosts: ["localhost", "127.0.0.1"] });
   const transit = new Hist();
+  const transitAll = new Hist();
   let frames = 0;
   let streams = 0;
   const conns = new Set<Any>();
   const onFrame = (sentAt: number) => {
     frames++;
-    if (measuring) transit.add(sys() - sentAt);
+    const x = sys() - sentAt;
+    transitAll.add(x);
+    if (measuring) transit.add(x);
   };
   const ep = new D.QuicEndpoint({ hostname: "127.0.0.1", port: 0 });
   const listener = ep.listen({
@@ -218,6 +269,7 @@ async function rawDenoServer(): Promise<ServerImpl> {
     address: `127.0.0.1:${Number(ep.addr.port)}`,
     ca: certs.ca,
     transit,
+    transitAll,
     counters: () => ({ frames, late: 0, lost: 0, received: frames }),
     streams: () => streams,
     stop() {
@@ -243,12 +295,15 @@ async function rawServer(): Promise<ServerImpl> {
   const certs = await createDevCertificates({ hosts: ["localhost", "127.0.0.1"] });
   const te = new TextEncoder();
   const transit = new Hist();
+  const transitAll = new Hist();
   let frames = 0;
   let streams = 0;
   const sessions = new Set<Any>();
   const onFrame = (sentAt: number) => {
     frames++;
-    if (measuring) transit.add(sys() - sentAt);
+    const x = sys() - sentAt;
+    transitAll.add(x);
+    if (measuring) transit.add(x);
   };
   const ep = await q.listen((session: Any) => {
     session.closed.catch(noop);
@@ -277,6 +332,7 @@ async function rawServer(): Promise<ServerImpl> {
     address: `127.0.0.1:${Number(ep.address.port)}`,
     ca: certs.ca,
     transit,
+    transitAll,
     counters: () => ({ frames, late: 0, lost: 0, received: frames }),
     streams: () => streams,
     async stop() {
@@ -300,6 +356,7 @@ const PIPE = {
 async function grpcServer(): Promise<ServerImpl> {
   const grpc: Any = await import("@grpc/grpc-js");
   const transit = new Hist();
+  const transitAll = new Hist();
   let frames = 0;
   let streams = 0;
   const server = new grpc.Server({ "grpc.max_concurrent_streams": c.n + 64 });
@@ -308,7 +365,9 @@ async function grpcServer(): Promise<ServerImpl> {
       streams++;
       call.on("data", (b: Buffer) => {
         frames++;
-        if (measuring) transit.add(sys() - b.readDoubleBE(0));
+        const x = sys() - b.readDoubleBE(0);
+        transitAll.add(x);
+        if (measuring) transit.add(x);
       });
       call.on("end", () => call.end());
       call.on("error", noop);
@@ -325,6 +384,7 @@ async function grpcServer(): Promise<ServerImpl> {
     address: `127.0.0.1:${port}`,
     ca: "",
     transit,
+    transitAll,
     counters: () => ({ frames, late: 0, lost: 0, received: frames }),
     streams: () => streams,
     stop: () => Promise.resolve(server.forceShutdown()),
@@ -389,6 +449,19 @@ async function runServer(): Promise<void> {
         out.earlyReleases = s.release.negative;
       }
       if (s.perStream) Object.assign(out, s.perStream());
+      // From the first frame: every counter since the streams opened, warm-up included.
+      out.fromFirstFrame = {
+        received: c1.received,
+        late: c1.late,
+        lost: c1.lost,
+        latePct: r3((100 * c1.late) / Math.max(1, c1.received)),
+        lostPct: r3((100 * c1.lost) / Math.max(1, c1.received + c1.lost)),
+        ...(s.transitAll
+          ? { transit: s.transitAll.summary(), transitOver50Pct: r3(100 * s.transitAll.fractionAbove(50)) }
+          : {}),
+        ...(s.e2eAll ? { sendToRelease: s.e2eAll.summary() } : {}),
+      };
+      if (s.trace) out.latencyTrace = s.trace; // [s, mean D ms, median transit p99 ms, late % that second] every second
       clearInterval(memTimer);
       out.memTrace = memTrace;
       emit(out);
@@ -403,8 +476,8 @@ async function runServer(): Promise<void> {
 // Client side
 
 interface Sender {
-  /** Sends one frame on stream i. */
-  send(i: number, frame: Uint8Array): void;
+  /** Sends one frame on stream i, stamped `ts` (ms on the system clock: its scheduled time). */
+  send(i: number, frame: Uint8Array, ts: number): void;
   close(): Promise<void>;
   errors(): number;
 }
@@ -428,9 +501,9 @@ async function oursClient(): Promise<Sender> {
   let errors = 0;
   const fail = () => errors++;
   return {
-    send(i, frame) {
-      const s = streams[i];
-      s.sendWithTimestamp(frame, s.now()).catch(fail);
+    send(i, frame, ts) {
+      // `ts` is on the system clock, which is this side's `stream.now()` clock.
+      streams[i].sendWithTimestamp(frame, ts).catch(fail);
     },
     async close() {
       await client.close();
@@ -556,13 +629,15 @@ async function runClient(): Promise<void> {
   const openMs = performance.now() - t;
   const rssOpen = rssMB();
 
-  // Pacing: stream i belongs to group i % 20; group g sends at t0 + k·period + g·period/20.
+  // Pacing: stream i belongs to group i % 20; group g sends at t0 + k·period + g·period/20, an
+  // absolute schedule; each frame carries its scheduled time, not the time it left.
   const period = 1000 / c.fps;
   const tick = period / GROUPS;
   const frame = new Uint8Array(c.size);
   for (let i = 8; i < c.size; i++) frame[i] = i & 0xff;
   const view = new DataView(frame.buffer);
   const lag = new Hist();
+  const lagAll = new Hist();
   let sent = 0;
   let running = true;
   const t0 = performance.now();
@@ -572,10 +647,13 @@ async function runClient(): Promise<void> {
       const wait = due - performance.now();
       if (wait >= 1) await sleep(wait);
       else if (k % 64 === 0) await new Promise((r) => setTimeout(r, 0)); // let I/O run when behind
-      lag.add(Math.max(0, performance.now() - due));
+      const late = Math.max(0, performance.now() - due);
+      lag.add(late);
+      lagAll.add(late);
+      const ts = performance.timeOrigin + due; // the scheduled time on the system clock
+      view.setFloat64(0, ts);
       for (let i = k % GROUPS; i < c.n; i += GROUPS) {
-        view.setFloat64(0, sys());
-        sender.send(i, frame);
+        sender.send(i, frame, ts);
         sent++;
       }
     }
@@ -603,6 +681,15 @@ async function runClient(): Promise<void> {
     sentPctOfNominal: r3((100 * (sent - s0)) / nominal, 1),
     lagP99Ms: r3(lag.quantile(0.99)),
     lagMaxMs: r3(lag.max),
+    // From the first frame (warm-up included): how far behind its schedule the sender ran.
+    fromFirstFrame: {
+      sent,
+      sentPctOfNominal: r3((100 * sent) / (c.n * c.fps * ((performance.now() - t0) / 1000)), 1),
+      lagP50Ms: r3(lagAll.quantile(0.5)),
+      lagP99Ms: r3(lagAll.quantile(0.99)),
+      lagMaxMs: r3(lagAll.max),
+      ticksOver5MsLatePct: r3(100 * lagAll.fractionAbove(5)),
+    },
     sendErrors: sender.errors(),
     cpuPct: r3(cpuPct, 1),
     rssMB: r3(rssMB(), 1),

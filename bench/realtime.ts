@@ -92,8 +92,11 @@ interface Child {
   kill(): void;
 }
 
-function spawnChild(rt: "bun" | "deno", script: string, cfg: unknown, limitMs: number): Child {
-  const proc = Bun.spawn(runtimeCommand(rt, script, [JSON.stringify(cfg)]), {
+function spawnChild(rt: "bun" | "deno", script: string, cfg: unknown, limitMs: number, flags: string[] = []): Child {
+  const cmd = runtimeCommand(rt, script, [JSON.stringify(cfg)]);
+  // Runtime flags (the scale runs' CPU profiles) go right after `bun` / `deno run`.
+  if (flags.length) cmd.splice(rt === "bun" ? 1 : 2, 0, ...flags);
+  const proc = Bun.spawn(cmd, {
     cwd: ROOT,
     stdin: "pipe",
     stdout: "pipe",
@@ -251,6 +254,22 @@ interface ScaleSpec {
   unreliable?: boolean;
 }
 
+// RT_SCALE_WARMUP_S / RT_SCALE_MEASURE_S override the scale runs' windows (short runs while
+// iterating); RT_SCALE_PROF=<dir> writes a CPU profile of each scale child there (a heap
+// profile with RT_SCALE_PROF_KIND=heap, Bun only).
+const SCALE_WARMUP_S = Number(env("RT_SCALE_WARMUP_S") ?? P.scaleWarmupS);
+const SCALE_MEASURE_S = Number(env("RT_SCALE_MEASURE_S") ?? P.scaleMeasureS);
+const SCALE_PROF = env("RT_SCALE_PROF");
+
+function profFlags(rt: "bun" | "deno", name: string): string[] {
+  if (!SCALE_PROF) return [];
+  if (rt === "bun" && env("RT_SCALE_PROF_KIND") === "heap") {
+    return ["--heap-prof", "--heap-prof-md", `--heap-prof-dir=${SCALE_PROF}`, `--heap-prof-name=${name}`];
+  }
+  if (rt === "bun") return ["--cpu-prof", "--cpu-prof-md", `--cpu-prof-dir=${SCALE_PROF}`, `--cpu-prof-name=${name}`];
+  return [`--v8-flags=--prof,--logfile=${SCALE_PROF}/${name}.v8.log,--no-logfile-per-isolate`];
+}
+
 /** One scale run: server and client in their own processes; the orchestrator relays the phases. */
 async function scaleRun(spec: ScaleSpec): Promise<Any> {
   const t = now();
@@ -259,23 +278,36 @@ async function scaleRun(spec: ScaleSpec): Promise<Any> {
     n: spec.n,
     fps: spec.fps,
     size: 160,
-    warmupS: P.scaleWarmupS,
-    measureS: P.scaleMeasureS,
+    warmupS: SCALE_WARMUP_S,
+    measureS: SCALE_MEASURE_S,
     unreliable: spec.unreliable,
   };
-  const limitMs = (P.scaleWarmupS + P.scaleMeasureS + 200) * 1000;
-  const server = spawnChild(spec.rt, "bench/_rt_scale.ts", { ...base, role: "server" }, limitMs);
+  const limitMs = (SCALE_WARMUP_S + SCALE_MEASURE_S + 200) * 1000;
+  const tag = `${spec.impl}-${spec.rt}-${spec.n}x${spec.fps}${spec.unreliable ? "-dg" : ""}`;
+  const server = spawnChild(
+    spec.rt,
+    "bench/_rt_scale.ts",
+    { ...base, role: "server" },
+    limitMs,
+    profFlags(spec.rt, `server-${tag}`),
+  );
   let client: Child | undefined;
   try {
     const ready = (await server.lines.next()).value;
     if (!ready?.ready) throw new Error(`server did not start: ${ready?.error ?? (await server.stderr)}`);
-    client = spawnChild(spec.rt, "bench/_rt_scale.ts", {
-      ...base,
-      role: "client",
-      address: ready.address,
-      ca: ready.ca,
-      openBatch: 100,
-    }, limitMs);
+    client = spawnChild(
+      spec.rt,
+      "bench/_rt_scale.ts",
+      {
+        ...base,
+        role: "client",
+        address: ready.address,
+        ca: ready.ca,
+        openBatch: 100,
+      },
+      limitMs,
+      profFlags(spec.rt, `client-${tag}`),
+    );
     let clientOut: Any;
     for await (const x of client.lines) {
       if (x.error) throw new Error(`client: ${x.error}`);
@@ -294,6 +326,7 @@ async function scaleRun(spec: ScaleSpec): Promise<Any> {
     const received = serverOut.received ?? 0;
     const checks = {
       lateOk: (serverOut.latePct ?? 0) <= 1,
+      lateFromFirstFrameOk: (serverOut.fromFirstFrame?.latePct ?? 0) <= 1,
       lostOk: (serverOut.lostPct ?? 0) <= 1,
       senderKeptPace: clientOut.sentPctOfNominal >= 95,
       // Frames counted by the server in its window against the client's in its (a few ms apart).
@@ -301,14 +334,22 @@ async function scaleRun(spec: ScaleSpec): Promise<Any> {
     };
     Object.assign(run, { checks, holds: Object.values(checks).every(Boolean) });
     log(
-      `scale ${spec.label}: late ${serverOut.latePct ?? "–"}%, transit p99 ${
-        serverOut.transit?.p99 ?? serverOut.transitP99MsMedianOfStreams
-      } ms, ` +
+      `scale ${spec.label}: late ${serverOut.latePct ?? "–"}% (from the first frame ${
+        serverOut.fromFirstFrame?.latePct ?? "–"
+      }%), transit p99 ${serverOut.transit?.p99 ?? serverOut.transitP99MsMedianOfStreams} ms (from the first frame ${
+        serverOut.fromFirstFrame?.transit?.p99 ?? "–"
+      }), send → release p99 ${serverOut.sendToRelease?.p99 ?? "–"} / ${
+        serverOut.fromFirstFrame?.sendToRelease?.p99 ?? "–"
+      } ms, D ${
+        serverOut.latencyMsMean ?? "–"
+      } ms, sender lag p99 ${clientOut.lagP99Ms} / ${clientOut.fromFirstFrame?.lagP99Ms} ms, ` +
         `sent ${clientOut.sentPctOfNominal}% of nominal, received ${received}/${clientOut.sent}, cpu ${serverOut.cpuPct}/${clientOut.cpuPct}% ` +
         `(${run.seconds} s)${(run as Any).holds ? "" : " — does not hold"}`,
     );
     return run;
   } finally {
+    // A profiled client needs its own exit (it leaves about 1 s after "stop") to write the profile.
+    if (SCALE_PROF && client) await Promise.race([client.proc.exited, new Promise((r) => setTimeout(r, 8000))]);
     client?.kill();
     await Promise.race([server.proc.exited, new Promise((r) => setTimeout(r, 3000))]);
     server.kill();
