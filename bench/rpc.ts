@@ -147,6 +147,17 @@ interface Impl {
   name: Name;
   connect(): Promise<Conn>;
   stop(): Promise<void>;
+  /** OURS: a client with these limits, against the same server (FRESH). */
+  connectWith?(limits: Record<string, number> | undefined): Promise<Conn>;
+}
+
+/**
+ * A variant measured against another implementation's server (FRESH on OURS's, RAW OPEN on RAW's):
+ * one more QUIC endpoint in this process made every connect slower (cold connect went from about
+ * 6 to 10-30 ms on Bun), so variants add clients, never servers.
+ */
+function variant(name: Name, connect: () => Promise<Conn>): Impl {
+  return { name, connect, stop: () => Promise.resolve() };
 }
 
 function pattern(size: number, first = 0): Uint8Array {
@@ -173,7 +184,7 @@ function u32pair(a: number, b: number): Uint8Array {
  * limits configured, as a production server would run: the cost of the security layer per call.
  * `traced` and `untraced` are OURS unchanged, under another name (the OTel child processes).
  */
-async function ours(variant: "ours" | "secured" | "traced" | "untraced" | "fresh" = "ours"): Promise<Impl> {
+async function ours(variant: "ours" | "secured" | "traced" | "untraced" = "ours"): Promise<Impl> {
   const secured = variant === "secured";
   const builder = RpcServer.builder();
   if (secured) {
@@ -205,11 +216,10 @@ async function ours(variant: "ours" | "secured" | "traced" | "untraced" | "fresh
   await server.start();
   const address = server.address;
   const ca = server.trust.ca;
-  return {
+  const impl: Impl = {
     name: variant,
-    async connect() {
-      // FRESH: reuse turned off on the client, one new stream per call (the design before issue 15).
-      const limits = variant === "fresh" ? { maxIdleRequestStreams: 0 } : undefined;
+    connect: () => impl.connectWith!(undefined),
+    async connectWith(limits) {
       const client = await RpcClient.connect(address, { ca, onError: noop, limits });
       return {
         async call(req) {
@@ -240,6 +250,7 @@ async function ours(variant: "ours" | "secured" | "traced" | "untraced" | "fresh
     },
     stop: () => server.close({ graceMs: 100 }),
   };
+  return impl;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -276,8 +287,7 @@ async function readMessages(s: RawStream, size: number): Promise<number> {
   return messages;
 }
 
-async function raw(certs: Any): Promise<Impl> {
-  const r: RawImpl = RUNTIME === "bun" ? await bunRaw(certs) : denoRaw(certs);
+async function raw(r: RawImpl): Promise<Impl> {
   return {
     name: "raw",
     async connect() {
@@ -321,34 +331,29 @@ async function raw(certs: Any): Promise<Impl> {
  * one when none is idle), echoes its 64 B on it and gives it back, one call per stream at a time.
  * The stack's own cost of a message on an open stream: the second ceiling, for stream reuse.
  */
-async function rawOpen(certs: Any): Promise<Impl> {
-  const r: RawImpl = RUNTIME === "bun" ? await bunRaw(certs) : denoRaw(certs);
-  return {
-    name: "rawOpen",
-    async connect() {
-      const c: RawClient = await r.connect();
-      const idle: RawStream[] = [];
-      return {
-        async call(req) {
-          const s = idle.pop() ?? (await c.open());
-          await send(s, req);
-          const n = await s.readN(req.length);
-          idle.push(s);
-          return n;
-        },
-        serverStream: () => Promise.reject(new Error("per-call only")),
-        hold: () => Promise.reject(new Error("per-call only")),
-        async close() {
-          await Promise.all(idle.splice(0).map(async (s) => {
-            await endStream(s);
-            await s.readAll();
-          }));
-          await c.close();
-        },
-      };
-    },
-    stop: () => r.stop(),
-  };
+function rawOpen(r: RawImpl): Impl {
+  return variant("rawOpen", async () => {
+    const c: RawClient = await r.connect();
+    const idle: RawStream[] = [];
+    return {
+      async call(req) {
+        const s = idle.pop() ?? (await c.open());
+        await send(s, req);
+        const n = await s.readN(req.length);
+        idle.push(s);
+        return n;
+      },
+      serverStream: () => Promise.reject(new Error("per-call only")),
+      hold: () => Promise.reject(new Error("per-call only")),
+      async close() {
+        await Promise.all(idle.splice(0).map(async (s) => {
+          await endStream(s);
+          await s.readAll();
+        }));
+        await c.close();
+      },
+    };
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -550,7 +555,8 @@ async function settle(): Promise<{ rss: number; heap: number }> {
  */
 async function memChild(name: Name): Promise<void> {
   const certs = await createDevCertificates({ hosts: ["localhost", "127.0.0.1"] });
-  const impl = name === "raw" ? await raw(certs) : name === "rawOpen" ? await rawOpen(certs) : name === "grpc" ? await grpcImpl() : await ours(name);
+  const rawServer = () => (RUNTIME === "bun" ? bunRaw(certs) : Promise.resolve(denoRaw(certs)));
+  const impl = name === "raw" ? await raw(await rawServer()) : name === "grpc" ? await grpcImpl() : await ours(name as "ours");
   const out: Any = { name, gc: Boolean(G.Bun || G.gc) };
   let c: Conn | undefined;
   try {
@@ -721,7 +727,17 @@ async function measure(impl: Impl): Promise<void> {
 
 async function main(): Promise<void> {
   const certs = await createDevCertificates({ hosts: ["localhost", "127.0.0.1"] });
-  const impls: Impl[] = [await ours(), await raw(certs), await grpcImpl(), await ours("secured"), await rawOpen(certs), await ours("fresh")];
+  const oursImpl = await ours();
+  const rawServer: RawImpl = RUNTIME === "bun" ? await bunRaw(certs) : denoRaw(certs);
+  const impls: Impl[] = [
+    oursImpl,
+    await raw(rawServer),
+    await grpcImpl(),
+    await ours("secured"),
+    rawOpen(rawServer),
+    // FRESH: OURS's server, a client with reuse turned off: one new stream per call (before issue 15).
+    variant("fresh", () => oursImpl.connectWith!({ maxIdleRequestStreams: 0 })),
+  ];
   const only = env("BENCH_RPC_ONLY"); // e.g. "ours,raw" while profiling
   const chosen = only ? impls.filter((i) => only.split(",").includes(i.name)) : impls;
   for (let round = 0; round < P.rounds; round++) {
