@@ -15,7 +15,7 @@ import { readFileSync } from "node:fs";
 import process from "node:process";
 import { handler, RpcServer } from "../mod.ts";
 import { G, RUNTIME, VERSION } from "./_env.ts";
-import { ALPN, type Any, noop, serveBunRaw, serveWebRaw } from "./_quic_raw.ts";
+import { acceptWebRaw, ALPN, type Any, noop, serveBunRaw } from "./_quic_raw.ts";
 import { GRPC_ECHO } from "./_loss_common.ts";
 
 const cfg = JSON.parse(process.argv.slice(2).find((a) => a.startsWith("{")) ?? "{}") as {
@@ -99,24 +99,7 @@ if (RUNTIME === "bun") {
     maxConcurrentUnidirectionalStreams: 64,
     maxIdleTimeout: 30000,
   });
-  (async () => {
-    try {
-      for await (const incoming of listener) {
-        incoming.accept().then((conn: Any) => {
-          (async () => {
-            const r = conn.incomingBidirectionalStreams.getReader();
-            try {
-              while (true) {
-                const { value, done } = await r.read();
-                if (done) return;
-                serveWebRaw(value);
-              }
-            } catch { /* connection closed */ }
-          })();
-        }, noop);
-      }
-    } catch { /* listener stopped */ }
-  })();
+  acceptWebRaw(listener);
   rawPort = Number(ep.addr.port);
   stopRaw = () => ep.close();
 }

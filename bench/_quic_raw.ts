@@ -361,24 +361,16 @@ export async function serveWebRaw(b: Any): Promise<void> {
   }
 }
 
-export function denoRaw(certs: Any): Impl {
-  const D = G.Deno;
-  const ep = new D.QuicEndpoint({ hostname: HOST, port: 0 });
-  const listener = ep.listen({
-    alpnProtocols: [ALPN],
-    cert: certs.cert,
-    key: certs.key,
-    maxConcurrentBidirectionalStreams: 1024,
-    maxConcurrentUnidirectionalStreams: 64,
-    maxIdleTimeout: 30000,
-  });
-  const conns = new Set<Any>();
+/**
+ * Accepts every connection of a Deno QUIC listener and serves each bidirectional stream with
+ * {@link serveWebRaw}; `onConn` sees each accepted connection. Runs until the listener stops.
+ */
+export function acceptWebRaw(listener: Any, onConn?: (conn: Any) => void): void {
   (async () => {
     try {
       for await (const incoming of listener) {
         incoming.accept().then((conn: Any) => {
-          conns.add(conn);
-          conn.closed.then(() => conns.delete(conn), noop);
+          onConn?.(conn);
           (async () => {
             const r = conn.incomingBidirectionalStreams.getReader();
             try {
@@ -393,6 +385,24 @@ export function denoRaw(certs: Any): Impl {
       }
     } catch { /* listener stopped */ }
   })();
+}
+
+export function denoRaw(certs: Any): Impl {
+  const D = G.Deno;
+  const ep = new D.QuicEndpoint({ hostname: HOST, port: 0 });
+  const listener = ep.listen({
+    alpnProtocols: [ALPN],
+    cert: certs.cert,
+    key: certs.key,
+    maxConcurrentBidirectionalStreams: 1024,
+    maxConcurrentUnidirectionalStreams: 64,
+    maxIdleTimeout: 30000,
+  });
+  const conns = new Set<Any>();
+  acceptWebRaw(listener, (conn) => {
+    conns.add(conn);
+    conn.closed.then(() => conns.delete(conn), noop);
+  });
   const port = Number(ep.addr.port);
   return {
     name: "raw",
