@@ -67,7 +67,10 @@ export interface ChurnResult {
 
 const [address] = args;
 const cfg = await stdinJson<ChurnConfig>();
-const client = await RpcClient.connect(address, { ca: cfg.ca });
+// Request streams are reused during a wave (issue 15) and kept idle for requestStreamIdleMs after
+// it: swept after 20 ms here, so "back to baseline" also checks that the sweep ends them on both
+// sides (the server's incoming streams count them until then).
+const client = await RpcClient.connect(address, { ca: cfg.ca, limits: { requestStreamIdleMs: 20 } });
 
 /** Counters that must return to zero once a wave is over. */
 export interface Live {

@@ -25,6 +25,11 @@ const server = RpcServer.builder()
   // BENCH=churn: past the default rapid-reset budget (1,000 per 10 s), which would rightly end
   // its connection. This test is about state returning to baseline under churn, so it lifts it.
   .limits({ maxResets: 1_000_000 })
+  // A wave holds 1,000 streams at once. The client's idle request streams (reused by its calls,
+  // issue 15) hold slots too, and Bun's stack gives closed streams' credit back only in batches
+  // of half its window: at the default 1,024 a bun → bun wave stalled about one run in two
+  // (docs/TRANSPORT.md "Stream limits and credit"). Room for the wave and the idle streams.
+  .maxStreams(2048)
   .handler(handler("echo", (_ctx, v: unknown) => v))
   .handler(handler("runtime", () => runtime))
   .handler(handler("slow", async (ctx, ms: number) => {
