@@ -238,19 +238,21 @@ function untilAborted<T>(link: PeerLink, call: CallSignal, work: T | PromiseLike
   });
 }
 
-/** The error a refused request or stream open is answered with. */
-function refusal(v: Refused, what: string): RpcError {
-  return v.why === "permissionDenied"
+/**
+ * Answers a request or stream open refused before any of it was decoded or run. The stream is
+ * then done, unless it is a reused request stream (`reuse`): the refused call is answered and the
+ * stream kept for the caller's next REQUEST, which is returned.
+ */
+async function refuse(link: PeerLink, s: BidiStream, reader: FrameReader, v: Refused, what: string, reuse = false): Promise<RequestFrame | undefined> {
+  const err = v.why === "permissionDenied"
     ? new RpcError(ErrorCode.PERMISSION_DENIED, `${what}: permission denied`)
     : new RpcError(ErrorCode.RESOURCE_EXHAUSTED, `${what}: rate limit exceeded, retry after ${v.retryAfterMs} ms`, { retryAfterMs: v.retryAfterMs });
-}
-
-/** Answers a request or stream open refused before any of it was decoded or run. */
-async function refuse(link: PeerLink, s: BidiStream, reader: FrameReader, v: Refused, what: string): Promise<void> {
-  stopReading(s, reader);
-  if (link.signal.aborted) return;
-  await writeFrame(s, link.frames, errorFrame(refusal(v, what), link)).catch(() => {});
-  s.end().catch(() => {});
+  if (!reuse) stopReading(s, reader);
+  if (link.signal.aborted) return undefined;
+  const written = await writeFrame(s, link.frames, errorFrame(err, link)).then(() => true, () => false);
+  if (reuse && written) return nextRequest(link, s, reader);
+  if (!reuse) s.end().catch(() => {});
+  return undefined;
 }
 
 /**
@@ -304,17 +306,7 @@ async function serveRequest(link: PeerLink, s: BidiStream, reader: FrameReader, 
   const checked = guard.check("request", req.method);
   const verdict = "then" in checked ? await checked : checked;
   const reuse = (req.flags & FrameFlag.REUSE) !== 0;
-  if (!verdict.ok) {
-    if (!reuse) return void await refuse(link, s, reader, verdict, `"${req.method}"`);
-    // On a reused stream the refused call is answered and the stream kept for the next one.
-    if (link.signal.aborted) return undefined;
-    try {
-      await writeFrame(s, link.frames, errorFrame(refusal(verdict, `"${req.method}"`), link));
-    } catch {
-      return undefined;
-    }
-    return nextRequest(link, s, reader);
-  }
+  if (!verdict.ok) return refuse(link, s, reader, verdict, `"${req.method}"`, reuse);
   const def = registry.handlers.get(req.method);
   // Data sent as 0-RTT early data can be replayed by an attacker: only idempotent handlers may
   // run on it; anything else waits for the handshake (a replay never completes one).
@@ -439,7 +431,7 @@ async function serveOpen(link: PeerLink, s: BidiStream, reader: FrameReader, ope
   const guard = link.guard;
   const checked = guard.check("stream", open.name);
   const verdict = "then" in checked ? await checked : checked;
-  if (!verdict.ok) return refuse(link, s, reader, verdict, `stream "${open.name}"`);
+  if (!verdict.ok) return void await refuse(link, s, reader, verdict, `stream "${open.name}"`);
   // Opened in 0-RTT early data, which an attacker can replay: wait for the handshake.
   const early = guard.holdEarly();
   if (early) await early;
