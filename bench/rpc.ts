@@ -287,7 +287,7 @@ async function readMessages(s: RawStream, size: number): Promise<number> {
   return messages;
 }
 
-async function raw(r: RawImpl): Promise<Impl> {
+function raw(r: RawImpl): Impl {
   return {
     name: "raw",
     async connect() {
@@ -556,7 +556,7 @@ async function settle(): Promise<{ rss: number; heap: number }> {
 async function memChild(name: Name): Promise<void> {
   const certs = await createDevCertificates({ hosts: ["localhost", "127.0.0.1"] });
   const rawServer = () => (RUNTIME === "bun" ? bunRaw(certs) : Promise.resolve(denoRaw(certs)));
-  const impl = name === "raw" ? await raw(await rawServer()) : name === "grpc" ? await grpcImpl() : await ours(name as "ours");
+  const impl = name === "raw" ? raw(await rawServer()) : name === "grpc" ? await grpcImpl() : await ours(name as "ours");
   const out: Any = { name, gc: Boolean(G.Bun || G.gc) };
   let c: Conn | undefined;
   try {
@@ -731,7 +731,7 @@ async function main(): Promise<void> {
   const rawServer: RawImpl = RUNTIME === "bun" ? await bunRaw(certs) : denoRaw(certs);
   const impls: Impl[] = [
     oursImpl,
-    await raw(rawServer),
+    raw(rawServer),
     await grpcImpl(),
     await ours("secured"),
     rawOpen(rawServer),
