@@ -17,8 +17,12 @@ export const FORGET = 0.997;
 export const MIN_SAMPLES = 50;
 /** Most histogram buckets. */
 export const MAX_BUCKETS = 1536;
-/** Fastest decrease of the playout delay, ms per ms of local time (5 ms/s). */
+/** Slowest decrease of the playout delay while above its target, ms per ms of local time (5 ms/s). */
 export const SLEW = 0.005;
+/** Fastest decrease of the playout delay, ms per ms of local time (50 ms/s). */
+export const MAX_SLEW = 0.05;
+/** Time constant of the playout delay's fall towards its target between SLEW and MAX_SLEW (ms). */
+export const RELAX_MS = 2000;
 /** A frame due more than this long before its arrival is wild (ms). */
 export const JUMP_LATE_MS = 1000;
 /** A frame due more than max(maxLatency, D) plus this after its arrival is wild (ms). */
@@ -235,7 +239,9 @@ export class TsJitterBuffer {
       const el = t - this.#lastT;
       this.#lastT = t;
       if (this.#d > this.#target) {
-        const nd = this.#d - el * SLEW;
+        const r = (this.#d - this.#target) / RELAX_MS;
+        const rate = r > MAX_SLEW ? MAX_SLEW : r < SLEW ? SLEW : r;
+        const nd = this.#d - el * rate;
         this.#d = nd < this.#target ? this.#target : nd;
       }
     }

@@ -7,8 +7,9 @@
  * - Latency: fixed (`latencyMs`) or adaptive: the `quantile` (0.99) of transit (arrival − mapped
  *   ts) from a histogram with 1 ms buckets that forgets (weight 0.997 per sample, ≈ 6.7 s at
  *   50 fps), plus `marginMs`, clamped to [`minLatencyMs`, `maxLatencyMs`]; `initialLatencyMs`
- *   until 50 frames have arrived. Rises at once; falls at most 5 ms per second so output spacing
- *   shrinks by at most 0.5%. Lost frames never raise it; late ones do.
+ *   until 50 frames have arrived. Rises at once; falls towards its target at (D − target) / 2 s
+ *   per second, between 5 and 50 ms per second, so output spacing shrinks by at most 5%. Lost
+ *   frames never raise it; late ones do.
  * - Frames arriving after their playout time (or behind an already released seq: `belated`)
  *   are dropped and counted (`latePolicy: "drop"`) or returned at once with `late: true`.
  * - Lost = seqs skipped when a later frame was released and that never arrived; a skipped frame

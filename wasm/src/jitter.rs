@@ -13,8 +13,10 @@
 //!   by 2^−200 (exact) once the increment passes 2^200. The q-quantile is tracked by a cursor
 //!   that moves a bucket or two per sample (interpolated within its bucket). D* = clamp(Q_q +
 //!   margin, min, max), at least the initial latency until `MIN_SAMPLES` samples (more when the
-//!   first samples need it). D rises to D* at once;
-//!   it falls towards D* at most `SLEW` ms per ms of local time. Only frames that arrive feed
+//!   first samples need it). D rises to D* at once; it falls towards D* at (D − D*) / `RELAX_MS`
+//!   ms per ms of local time, kept between `SLEW` and `MAX_SLEW` (far above D* it comes down at
+//!   `MAX_SLEW`, then relaxes with a time constant of `RELAX_MS`, the last few ms at `SLEW`).
+//!   Only frames that arrive feed
 //!   the histogram (loss never raises D); late ones do.
 //! * Sequence window: one bit per seq over the last `SEQ_WINDOW` seqs below the highest seen.
 //!   A seen seq is a duplicate. When a frame is released (or evicted), the unseen seqs between
@@ -44,8 +46,13 @@ pub const FORGET: f64 = 0.997;
 pub const MIN_SAMPLES: f64 = 50.0;
 /// Most histogram buckets (12 KiB of f64).
 pub const MAX_BUCKETS: f64 = 1536.0;
-/// Fastest decrease of D, ms per ms of local time (5 ms/s).
+/// Slowest decrease of D while above D*, ms per ms of local time (5 ms/s).
 pub const SLEW: f64 = 0.005;
+/// Fastest decrease of D, ms per ms of local time (50 ms/s: output spacing shrinks by at most
+/// 5%). With `SLEW` alone a start-up spike to 440 ms took 80 s to come back to a 45 ms D*.
+pub const MAX_SLEW: f64 = 0.05;
+/// Time constant of D's fall towards D* between `SLEW` and `MAX_SLEW` (ms).
+pub const RELAX_MS: f64 = 2000.0;
 /// A frame due more than this long before its arrival is wild (ms).
 pub const JUMP_LATE_MS: f64 = 1000.0;
 /// A frame due more than max(maxLatency, D) plus this after its arrival is wild (ms).
@@ -327,7 +334,9 @@ impl Buffer {
             let el = t - self.last_t;
             self.last_t = t;
             if self.d > self.target {
-                let nd = self.d - el * SLEW;
+                let r = (self.d - self.target) / RELAX_MS;
+                let rate = if r > MAX_SLEW { MAX_SLEW } else if r < SLEW { SLEW } else { r };
+                let nd = self.d - el * rate;
                 self.d = if nd < self.target { self.target } else { nd };
             }
         }
@@ -1031,7 +1040,7 @@ mod tests {
         run(&mut b, 60.0, 10.0, 30.0);
         assert!((b.d - d_low).abs() < 5.0, "{} vs {}", b.d, d_low);
         assert!(
-            max_fall_rate > 0.004 && max_fall_rate <= SLEW + 1e-12,
+            max_fall_rate > 0.004 && max_fall_rate <= MAX_SLEW + 1e-12,
             "{}",
             max_fall_rate
         );
