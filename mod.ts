@@ -42,7 +42,9 @@ export {
   streamHandler,
   type StreamHandlerDefinition,
   type StreamHandlerFn,
+  type StreamHandlerOptions,
 } from "./src/rpc/definitions.ts";
+export { type MethodDescription, REFLECTION_METHOD, type ServiceDescription } from "./src/rpc/reflection.ts";
 export type { Context, HelloInfo } from "./src/rpc/context.ts";
 export type {
   AnyDefinition,

@@ -46,6 +46,8 @@ export interface HandlerOptions<I = unknown, W = I> {
    * @default {false}
    */
   idempotent?: boolean;
+  /** What the handler does, for reflection (`REFLECTION_METHOD`) and tools such as the CLI. */
+  description?: string;
 }
 
 /**
@@ -96,6 +98,13 @@ export interface ListenerDefinition<I = unknown, N extends string = string, P ex
 export interface ListenerOptions<I = unknown, W = I> {
   /** Validates (and may transform) the payload; bad events are counted and dropped. */
   input?: StandardSchema<I, W>;
+  /** What the event means, for reflection (`REFLECTION_METHOD`). */
+  description?: string;
+}
+/** Options for a stream handler. */
+export interface StreamHandlerOptions {
+  /** What the stream carries, for reflection (`REFLECTION_METHOD`). */
+  description?: string;
 }
 /** A registered stream handler: stream name `N`, serving a peer with API `P`. */
 // deno-lint-ignore no-explicit-any
@@ -106,8 +115,8 @@ export interface StreamHandlerDefinition<N extends string = string, P extends Rp
   readonly name: N;
   /** The stream handler. */
   readonly fn: StreamHandlerFn<P>;
-  /** None yet. */
-  readonly options: Record<string, never>;
+  /** Its description. */
+  readonly options: StreamHandlerOptions;
 }
 /** Any definition. */
 // deno-lint-ignore no-explicit-any
@@ -217,7 +226,7 @@ export function listener<I = any, N extends string = string, P extends RpcApi = 
  * @returns The decorator.
  */
 export function listener(name: string, options?: ListenerOptions): (value: unknown, context: unknown) => void;
-export function listener(name: string, fnOrOptions?: unknown, options?: { input?: StandardSchema }): unknown {
+export function listener(name: string, fnOrOptions?: unknown, options?: ListenerOptions): unknown {
   checkName("listener", name);
   if (typeof fnOrOptions === "function") {
     return Object.freeze({ kind: "listener", name, fn: fnOrOptions as ListenerFn, options: { ...options } });
@@ -238,21 +247,27 @@ export function listener(name: string, fnOrOptions?: unknown, options?: { input?
  *
  * @param name The stream name.
  * @param fn The handler; omit it to get a decorator.
+ * @param options Its description.
  * @returns A definition to register, or a decorator.
  */
-export function streamHandler<N extends string = string, P extends RpcApi = UntypedApi>(name: N, fn: StreamHandlerFn<P>): StreamHandlerDefinition<N, P>;
+export function streamHandler<N extends string = string, P extends RpcApi = UntypedApi>(
+  name: N,
+  fn: StreamHandlerFn<P>,
+  options?: StreamHandlerOptions,
+): StreamHandlerDefinition<N, P>;
 /**
  * Returns a method decorator declaring a stream handler (`@streamHandler("audio.stream")`) on a
  * class registered with `.service(instance)`.
  *
  * @param name The stream name.
+ * @param options Its description.
  * @returns The decorator.
  */
-export function streamHandler(name: string): (value: unknown, context: unknown) => void;
-export function streamHandler(name: string, fn?: StreamHandlerFn): unknown {
+export function streamHandler(name: string, options?: StreamHandlerOptions): (value: unknown, context: unknown) => void;
+export function streamHandler(name: string, fnOrOptions?: unknown, options?: StreamHandlerOptions): unknown {
   checkName("streamHandler", name);
-  if (typeof fn === "function") return Object.freeze({ kind: "stream", name, fn, options: {} });
-  return decorator({ kind: "stream", name, options: {} });
+  if (typeof fnOrOptions === "function") return Object.freeze({ kind: "stream", name, fn: fnOrOptions as StreamHandlerFn, options: { ...options } });
+  return decorator({ kind: "stream", name, options: { ...(fnOrOptions as StreamHandlerOptions) } });
 }
 
 /**

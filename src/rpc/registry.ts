@@ -7,6 +7,7 @@
 
 import type { Context } from "./context.ts";
 import { assertDefinition, type Definition, type HandlerDefinition, type ListenerDefinition, type StreamHandlerDefinition } from "./definitions.ts";
+import { RESERVED_PREFIX } from "./reflection.ts";
 
 /**
  * Middleware runs around every request, event and stream open (`ctx.kind` tells which). Call
@@ -32,10 +33,12 @@ export class Registry {
 
   /**
    * Adds a definition.
-   * @throws {TypeError} When it is not a definition, or its name is taken for that kind.
+   * @param reserved Allows a name under the reserved `$echostream.` prefix (the server's own).
+   * @throws {TypeError} When it is not a definition, its name is taken for that kind, or reserved.
    */
-  add(def: Definition): void {
+  add(def: Definition, reserved = false): void {
     assertDefinition(def);
+    if (!reserved && def.name.startsWith(RESERVED_PREFIX)) throw new TypeError(`"${def.name}": names starting with "${RESERVED_PREFIX}" are reserved`);
     const map = (def.kind === "handler" ? this.handlers : def.kind === "listener" ? this.listeners : this.streams) as Map<string, Definition>;
     if (map.has(def.name)) throw new TypeError(`a ${def.kind} named "${def.name}" is already registered`);
     map.set(def.name, def);

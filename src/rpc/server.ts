@@ -10,10 +10,11 @@ import { observeConnections, observeHandshake, observeServer } from "../observe/
 import type { ProtocolLimits } from "../protocol/limits.ts";
 import type { PayloadCodec } from "../protocol/payload_codec.ts";
 import { ErrorCode, errorCodeNumber, RpcError } from "../protocol/rpc_error.ts";
-import { ALPN, CloseCode } from "../protocol/version.ts";
+import { ALPN, CloseCode, PROTOCOL_VERSION } from "../protocol/version.ts";
 import { defaultTransport } from "../transport/select.ts";
 import type { Connection, Listener, ServerTls, Transport } from "../transport/types.ts";
-import { type Definition, serviceDefinitions } from "./definitions.ts";
+import { type Definition, handler, serviceDefinitions } from "./definitions.ts";
+import { describeRegistry, REFLECTION_METHOD } from "./reflection.ts";
 import { acceptPeer } from "./_handshake.ts";
 import type { HelloInfo } from "./context.ts";
 import { codecs, defaultOnError, formatAddress, parseAddress } from "./_options.ts";
@@ -64,6 +65,8 @@ interface ServerConfig {
   clock: ClockSource;
   clockSync: ClockSyncOptions | false;
   discovery?: DiscoveryOptions & { name: string };
+  /** Set by `.reflection()`; unset, on exactly when the server makes a development certificate. */
+  reflection?: boolean;
 }
 
 /**
@@ -353,8 +356,37 @@ export class RpcServerBuilder<D = never, P extends RpcApi = UntypedApi> {
     this.#c.discovery = { ...options, name };
     return this;
   }
+  /**
+   * Answers {@link REFLECTION_METHOD} with what this server serves (a `ServiceDescription`:
+   * handlers, listeners and stream handlers with their descriptions, idempotency and input JSON
+   * Schemas), for tools such as the `echostream` CLI. Access control, rate limits and middleware
+   * apply to it like to any method: a policy that allows only named methods must allow
+   * `"$echostream.reflect"` too.
+   *
+   * @param on `false` turns it off. @default {true} when called; without a call, on exactly
+   *   when the server makes a development certificate (no `.tls()`).
+   */
+  reflection(on = true): this {
+    if (typeof on !== "boolean") throw new TypeError(`reflection: expected a boolean, received ${typeof on}`);
+    this.#c.reflection = on;
+    return this;
+  }
   /** The server, not yet listening: call `start()` or `run()`. */
   build(): RpcServer<DefinitionsApi<D>, P> {
+    if (this.#c.reflection ?? !this.#c.tls) {
+      const registry = this.#c.registry;
+      if (!registry.handlers.has(REFLECTION_METHOD)) {
+        let answer: unknown;
+        const name = () => this.#c.name;
+        registry.add(
+          handler(REFLECTION_METHOD, () => (answer ??= describeRegistry(registry, name(), PROTOCOL_VERSION)), {
+            idempotent: true,
+            description: "What this server serves: handlers, listeners and stream handlers",
+          }),
+          true,
+        );
+      }
+    }
     return new RpcServer({ ...this.#c, peerLimits: { ...this.#c.peerLimits }, connectionLimits: { ...this.#c.connectionLimits }, rateLimits: [...this.#c.rateLimits] });
   }
 }

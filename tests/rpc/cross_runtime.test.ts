@@ -50,6 +50,16 @@ for (const server of RUNTIMES) {
         expect(reuse.second).toBe(0);
       });
 
+      test("reflection lists what the server serves, with descriptions and input JSON Schemas", () => {
+        const d = r.reflection as Record<string, unknown>;
+        expect(d.handlers).toEqual(["aborts", "callback", "echo", "events", "greet", "len", "not-found", "runtime", "slow", "slowStarted", "throws"]);
+        expect(d.listeners).toEqual(["tick"]);
+        expect(d.streams).toEqual(["abort", "echo", "one"]);
+        expect(d.len).toEqual({ name: "len", description: "Length of a string", idempotent: true, inputSchema: { type: "string" } });
+        expect(d.tick).toEqual({ name: "tick", description: "A counter tick" });
+        expect(d.protocol).toBe(1);
+      });
+
       test("deadline and cancellation reach the handler's signal", () => {
         expect(r.deadline).toBe("DEADLINE_EXCEEDED");
         expect(r.cancel).toBe("CANCELLED");

@@ -4,7 +4,8 @@
 //   scenario.ts client <address>  reads the CA from stdin's first line (JSON), runs every check,
 //                                 prints one JSON line of results
 
-import { handler, listener, streamHandler } from "../../src/rpc/definitions.ts";
+import { handler, listener, type StandardSchema, streamHandler } from "../../src/rpc/definitions.ts";
+import { REFLECTION_METHOD, type ServiceDescription } from "../../src/rpc/reflection.ts";
 import { RpcClient } from "../../src/rpc/client.ts";
 import { inspectPeer } from "../../src/rpc/peer.ts";
 import { RpcServer } from "../../src/rpc/server.ts";
@@ -66,7 +67,17 @@ if (args[0] === "server") {
       throw new RpcError("NOT_FOUND", "no item", { id: 1 });
     }))
     .handler(handler("len", (_ctx, s: string) => s.length, {
-      input: { "~standard": { version: 1, vendor: "t", validate: (v) => (typeof v === "string" ? { value: v } : { issues: [{ message: "expected a string" }] }) } },
+      description: "Length of a string",
+      idempotent: true,
+      input: {
+        "~standard": {
+          version: 1,
+          vendor: "t",
+          validate: (v) => (typeof v === "string" ? { value: v } : { issues: [{ message: "expected a string" }] }),
+          // Standard JSON Schema: what reflection reports as the input schema.
+          jsonSchema: { input: () => ({ type: "string" }) },
+        } as StandardSchema<string>["~standard"],
+      },
     }))
     .handler(handler("slow", (ctx) =>
       new Promise((r) => {
@@ -82,7 +93,7 @@ if (args[0] === "server") {
     .handler(handler("slowStarted", (ctx) => list(slowStarted, ctx.peer).length))
     .handler(handler("events", (ctx) => list(events, ctx.peer)))
     .handler(handler("callback", (ctx, n: number) => ctx.peer.request("client.double", n)))
-    .listener(listener("tick", (ctx, n: number) => void list(events, ctx.peer).push(n)))
+    .listener(listener("tick", (ctx, n: number) => void list(events, ctx.peer).push(n), { description: "A counter tick" }))
     .streamHandler(streamHandler("echo", async (_ctx, s: EchoStream) => {
       for await (const f of s) await s.send(f);
     }))
@@ -165,6 +176,20 @@ if (args[0] === "server") {
     conn.openBidi = open;
   }
   const many = await Promise.all(Array.from({ length: 1000 }, (_, i) => client.request("echo", i)));
+  step("reflection");
+  {
+    // Reflection (on by default with a development certificate) across runtimes.
+    const d = await client.request<ServiceDescription>(REFLECTION_METHOD);
+    const len = d.handlers.find((h) => h.name === "len");
+    r.reflection = {
+      handlers: d.handlers.map((h) => h.name),
+      listeners: d.listeners.map((h) => h.name),
+      streams: d.streams.map((h) => h.name),
+      len,
+      tick: d.listeners.find((h) => h.name === "tick"),
+      protocol: d.protocol,
+    };
+  }
   step("decorators");
   r.decorators = await client.request("greet", "deno-or-bun");
   step("streams10k");
