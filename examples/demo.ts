@@ -1,6 +1,6 @@
 // `npm run demo`: what EchoStream can do so far, on loopback: the WASM core's self-check, a
 // frame codec round trip, frames over real QUIC + TLS 1.3 (0-RTT included), the RPC layer, clock
-// sync and time-synced audio, discovery, and access control with rate limits.
+// sync and time-synced audio, discovery, access control with rate limits, and reflection.
 // Runs on Bun (npm run demo) and on Deno (deno run --unstable-net -A examples/demo.ts).
 
 import { ALPN, createFrameCodec, DecodeError, type Frame, FrameType, PROTOCOL_VERSION } from "../src/protocol/mod.ts";
@@ -15,7 +15,7 @@ import { WASM_SOURCE_HASH } from "../wasm/generated.ts";
 import { startRelay } from "../src/testing/mod.ts";
 import { type ReceiverReport, startReceiver } from "./audio_sync/receiver.ts";
 import { sendAudio } from "./audio_sync/sender.ts";
-import { DiscoveryError, handler, RpcClient, RpcServer } from "../mod.ts";
+import { DiscoveryError, handler, REFLECTION_METHOD, RpcClient, RpcServer, type ServiceDescription } from "../mod.ts";
 import { ABI_VERSION, wasmCore } from "../wasm/mod.ts";
 
 const runtime = "Deno" in globalThis ? "Deno" : "Bun" in globalThis ? "Bun" : "Node";
@@ -152,6 +152,14 @@ if (transport) {
   console.log("\nRPC quick start (examples/quickstart.ts):");
   const server = await startServer((l) => console.log(`  ${l}`));
   await runClient(server.address, server.trust.ca, (l) => console.log(`  ${l}`));
+  {
+    // Reflection: on by default with a development certificate (docs/PROTOCOL.md).
+    const c = await RpcClient.connect(server.address, { ca: server.trust.ca });
+    const d = await c.request<ServiceDescription>(REFLECTION_METHOD);
+    const names = (l: { name: string; idempotent?: boolean }[]) => l.map((m) => m.name + (m.idempotent ? " (idempotent)" : "")).join(", ") || "none";
+    console.log(`  reflection (${REFLECTION_METHOD}): handlers ${names(d.handlers)}; listeners ${names(d.listeners)}; streams ${names(d.streams)}`);
+    await c.close();
+  }
   await server.close();
   console.log("RPC callback, server -> client, typed both ways (examples/callback.ts):");
   await callbackExample((l) => console.log(`  ${l}`));
