@@ -68,8 +68,25 @@ function hexToBytes(hex: string): Uint8Array {
 const READ_MIN = 2048;
 const READ_MAX = 64 * 1024;
 
+/**
+ * How long `close()` lets quinn transmit what was just written (ms). Deno resolves a stream
+ * write once quinn has buffered the bytes, and `QuicConn.close()` discards whatever quinn has
+ * not sent yet (docs/TRANSPORT.md "Deno: close discards unsent data"), so a close right after
+ * `emit()` or a stream's `end()` lost them. 1 ms was enough on loopback; 25 leaves room for a
+ * busy event loop.
+ */
+const FLUSH_BEFORE_CLOSE_MS = 25;
+/** Writes older than this are taken as sent: `close()` does not wait for them (ms). */
+const RECENT_WRITE_MS = 1000;
+
+/** When a connection's streams last wrote (performance.now()), for `close()`. */
+interface WriteClock {
+  at: number;
+}
+
 class DenoStream implements BidiStream {
   readonly #h: WebHalves;
+  readonly #wrote: WriteClock | undefined;
   // Which halves are finished, for `onDone` (a half this stream lacks counts as finished).
   #sendDone: boolean;
   #recvDone: boolean;
@@ -77,9 +94,11 @@ class DenoStream implements BidiStream {
 
   /**
    * @param onDone Called once both halves are finished: quinn frees the stream's slot then.
+   * @param wrote The connection's record of its last write.
    */
-  constructor(readable?: ReadableStream<Uint8Array>, writable?: WritableStream<Uint8Array>, onDone?: () => void) {
+  constructor(readable?: ReadableStream<Uint8Array>, writable?: WritableStream<Uint8Array>, onDone?: () => void, wrote?: WriteClock) {
     this.#h = new WebHalves(readable, writable);
+    this.#wrote = wrote;
     this.#recvDone = !readable;
     this.#sendDone = !writable;
     this.#onDone = onDone;
@@ -96,6 +115,7 @@ class DenoStream implements BidiStream {
   }
 
   async write(chunk: Uint8Array): Promise<void> {
+    if (this.#wrote) this.#wrote.at = performance.now();
     try {
       await this.#h.writer.write(chunk);
     } catch (e) {
@@ -106,6 +126,7 @@ class DenoStream implements BidiStream {
   }
 
   async end(): Promise<void> {
+    if (this.#wrote) this.#wrote.at = performance.now();
     try {
       await this.#h.writer.close();
       this.#finished("send");
@@ -188,6 +209,7 @@ class DenoConnection implements Connection {
   readonly #c: Any;
   readonly #maxBidi: number;
   readonly #opens: OpenQueue;
+  readonly #wrote: WriteClock = { at: -Infinity };
   #gate: StreamGate<Any> | undefined;
   readonly closed: Promise<CloseInfo>;
   #local = false;
@@ -230,7 +252,7 @@ class DenoConnection implements Connection {
     // No queue of early streams: Deno's own incoming-stream readables hold them until read.
     checkFirstHandle(this.#handlers);
     this.#handlers = h;
-    const gate = (this.#gate = new StreamGate<Any>(this.#maxBidi, (b, done) => h.bidi!(new DenoStream(b.readable, b.writable, done))));
+    const gate = (this.#gate = new StreamGate<Any>(this.#maxBidi, (b, done) => h.bidi!(new DenoStream(b.readable, b.writable, done, this.#wrote))));
     this.closed.then(() => gate.clear());
     forEachValue(this.#c.incomingBidirectionalStreams, (b: Any) => {
       if (h.bidi) gate.push(b);
@@ -252,7 +274,7 @@ class DenoConnection implements Connection {
   async openBidi(options?: OpenStreamOptions): Promise<BidiStream> {
     try {
       const b = await this.#opens.open(options?.signal);
-      return new DenoStream(b.readable, b.writable);
+      return new DenoStream(b.readable, b.writable, undefined, this.#wrote);
     } catch (e) {
       if (e instanceof TransportError) throw e;
       throw new TransportError(E.CLOSED, `cannot open a stream: ${(e as Error).message}`, { cause: e });
@@ -262,7 +284,7 @@ class DenoConnection implements Connection {
   async openUni(): Promise<SendStream> {
     try {
       const w = await this.#c.createUnidirectionalStream({ waitUntilAvailable: true });
-      return new DenoStream(undefined, w);
+      return new DenoStream(undefined, w, undefined, this.#wrote);
     } catch (e) {
       throw new TransportError(E.CLOSED, `cannot open a stream: ${(e as Error).message}`, { cause: e });
     }
@@ -275,6 +297,8 @@ class DenoConnection implements Connection {
 
   async close(code = 0, reason = ""): Promise<void> {
     this.#local = true;
+    // Let quinn send what streams wrote just now: its close discards unsent data.
+    if (performance.now() - this.#wrote.at < RECENT_WRITE_MS) await new Promise((r) => setTimeout(r, FLUSH_BEFORE_CLOSE_MS));
     try {
       this.#c.close({ closeCode: code, reason });
     } catch { /* already closed */ }
