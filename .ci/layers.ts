@@ -98,6 +98,7 @@ export const LAYERS: readonly Layer[] = [
     what: "impairment relay and seeded PRNG for tests; nothing in the library uses it",
   },
   { name: "api", paths: ["mod.ts"], what: "the package's public exports" },
+  { name: "cli", paths: ["src/cli/"], what: "the `echostream` command line: a client of the RPC layer" },
 ];
 
 /** The `_`-prefixed modules another folder may import, with why. */

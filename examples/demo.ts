@@ -1,6 +1,6 @@
 // `npm run demo`: what EchoStream can do so far, on loopback: the WASM core's self-check, a
 // frame codec round trip, frames over real QUIC + TLS 1.3 (0-RTT included), the RPC layer, clock
-// sync and time-synced audio, discovery, access control with rate limits, and reflection.
+// sync and time-synced audio, discovery, access control with rate limits, reflection and the CLI.
 // Runs on Bun (npm run demo) and on Deno (deno run --unstable-net -A examples/demo.ts).
 
 import { ALPN, createFrameCodec, DecodeError, type Frame, FrameType, PROTOCOL_VERSION } from "../src/protocol/mod.ts";
@@ -17,6 +17,10 @@ import { type ReceiverReport, startReceiver } from "./audio_sync/receiver.ts";
 import { sendAudio } from "./audio_sync/sender.ts";
 import { DiscoveryError, handler, REFLECTION_METHOD, RpcClient, RpcServer, type ServiceDescription } from "../mod.ts";
 import { ABI_VERSION, wasmCore } from "../wasm/mod.ts";
+import { main as cliMain } from "../src/cli/main.ts";
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 const runtime = "Deno" in globalThis ? "Deno" : "Bun" in globalThis ? "Bun" : "Node";
 const hex = (b: Uint8Array, max = 40) =>
@@ -159,6 +163,13 @@ if (transport) {
     const names = (l: { name: string; idempotent?: boolean }[]) => l.map((m) => m.name + (m.idempotent ? " (idempotent)" : "")).join(", ") || "none";
     console.log(`  reflection (${REFLECTION_METHOD}): handlers ${names(d.handlers)}; listeners ${names(d.listeners)}; streams ${names(d.streams)}`);
     await c.close();
+    // The same through the command line (docs/CLI.md), run in-process: `echostream call … --json`.
+    const caFile = join(await mkdtemp(join(tmpdir(), "echostream-demo-")), "ca.pem");
+    await writeFile(caFile, server.trust.ca!);
+    const lines: string[] = [];
+    const io = { out: (l: string) => lines.push(l), err: () => {}, lines: async function* () {}, interrupted: new Promise<void>(() => {}) };
+    const code = await cliMain(["call", server.address, "audio.play", '"cli.ogg"', "--ca", caFile, "--json"], io);
+    console.log(`  echostream call ${server.address} audio.play '"cli.ogg"' --ca … --json -> ${lines.join(" ")} (exit ${code})`);
   }
   await server.close();
   console.log("RPC callback, server -> client, typed both ways (examples/callback.ts):");

@@ -18,6 +18,7 @@ for (const rt of ["bun", "deno"] as const) {
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('REQUEST demo.reverse("olleh") -> RESPONSE "hello"');
     expect(r.stdout).toContain("reflection ($echostream.reflect): handlers audio.play; listeners audio.stopped; streams audio.stream");
+    expect(r.stdout).toMatch(/echostream call 127\.0\.0\.1:\d+ audio\.play '"cli\.ogg"' --ca … --json -> \{"playing":"cli\.ogg"\} \(exit 0\)/);
     expect(r.stdout).toContain("zeroRtt connect #2: resumed=true");
     expect(r.stdout).toContain('audio.play("intro.ogg") -> {"playing":"intro.ogg"}');
     expect(r.stdout).toContain("audio.stream ended after 10 frames, 1600 bytes");

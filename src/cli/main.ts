@@ -1,0 +1,457 @@
+#!/usr/bin/env bun
+/**
+ * The `echostream` command line: poke at an EchoStream server the way grpcurl and the NATS CLI
+ * poke at theirs. Runs on Bun and Deno (`deno run -A --unstable-net`); arguments are parsed by
+ * `node:util` `parseArgs` (no dependency, the same on every runtime).
+ *
+ * ```text
+ * echostream serve --echo [--bind host:port] [--out dir]   a throwaway server to try things against
+ * echostream list <target>                                 what the server serves (reflection)
+ * echostream call <target> <method> [json|-]               one request; "-": one per stdin line
+ * echostream emit <target> <topic> [json]                  one event
+ * echostream listen <target> <topic...> [--count N]        events as JSON lines
+ * echostream clock <target> [--count N] [--interval ms]    clock offset, uncertainty, RTT, skew
+ * echostream cert [--out dir] [--hosts h1,h2]              a development CA and leaf, as files
+ * ```
+ *
+ * A target is "host:port". Trust: `--ca <file>` (PEM) or `--fingerprint <sha256 hex>`; `-H
+ * key=value` adds request metadata; `--timeout <ms>` bounds each call; `--json` makes every
+ * command print JSON lines. Exit codes: 0 success, 1 a failure that is not an RPC error, 2 bad
+ * usage, 100 + the gRPC number of an RpcError's code (101 CANCELLED … 105 NOT_FOUND, 107
+ * PERMISSION_DENIED, 114 UNAVAILABLE, 116 UNAUTHENTICATED; docs/CLI.md has the table).
+ *
+ * @example Running a command from code (what the binary does with its arguments)
+ * ```ts
+ * import { main } from "@echostream/core/cli";
+ * const code = await main(["cert", "--out", "/tmp/echostream-certs"]);
+ * console.log(code); // 0
+ * ```
+ *
+ * @module
+ */
+
+import process from "node:process";
+import { parseArgs } from "node:util";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { ErrorCode, errorCodeNumber, RpcError } from "../protocol/rpc_error.ts";
+import { handler, listener, streamHandler } from "../rpc/definitions.ts";
+import { RpcClient } from "../rpc/client.ts";
+import { RpcServer } from "../rpc/server.ts";
+import { REFLECTION_METHOD, type ServiceDescription } from "../rpc/reflection.ts";
+import { createDevCertificates } from "../security/dev_cert.ts";
+import type { EchoStream } from "../stream/echo_stream.ts";
+
+/** Where a command writes; tests and embedders pass their own. */
+export interface CliIo {
+  /** One line of output (no trailing newline). */
+  out(line: string): void;
+  /** One line of diagnostics. */
+  err(line: string): void;
+  /** Lines of standard input, for `call … -`. */
+  lines(): AsyncIterable<string>;
+  /** Resolves when the command should stop (Ctrl-C); `listen` and `serve` wait on it. */
+  interrupted: Promise<void>;
+}
+
+/** Exit codes besides 100 + an RpcError's number. */
+export const ExitCode = { OK: 0, FAILURE: 1, USAGE: 2 } as const;
+
+const USAGE = `Usage: echostream <command> [options]
+
+Commands:
+  serve --echo [--bind host:port] [--out dir]   a throwaway server to try things against
+  list <target>                                 what the server serves (reflection)
+  call <target> <method> [json|-]               one request; "-" reads one JSON value per stdin line
+  emit <target> <topic> [json]                  one event
+  listen <target> <topic...> [--count N]        print events as JSON lines
+  clock <target> [--count N] [--interval ms]    clock offset, uncertainty, RTT and skew
+  cert [--out dir] [--hosts h1,h2]              write a development CA and leaf certificate
+
+Options:
+  --ca <file>            trust this CA certificate (PEM)
+  --fingerprint <hex>    trust the server certificate with this SHA-256
+  -H, --header k=v       request metadata (repeatable)
+  --timeout <ms>         per call (default 10000)
+  --json                 JSON lines output
+  -h, --help             this text
+
+A target is host:port. Exit codes: 0 ok, 1 failure, 2 usage, 100 + gRPC code of an RpcError.`;
+
+class UsageError extends Error {}
+
+const OPTIONS = {
+  ca: { type: "string" },
+  fingerprint: { type: "string" },
+  header: { type: "string", short: "H", multiple: true },
+  timeout: { type: "string" },
+  json: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+  echo: { type: "boolean" },
+  bind: { type: "string" },
+  out: { type: "string" },
+  hosts: { type: "string" },
+  count: { type: "string" },
+  interval: { type: "string" },
+} as const;
+
+type Values = {
+  ca?: string;
+  fingerprint?: string;
+  header?: string[];
+  timeout?: string;
+  json?: boolean;
+  help?: boolean;
+  echo?: boolean;
+  bind?: string;
+  out?: string;
+  hosts?: string;
+  count?: string;
+  interval?: string;
+};
+
+function positiveInt(v: string | undefined, name: string, fallback: number): number {
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${name}: expected a positive integer, received ${JSON.stringify(v)}`);
+  return n;
+}
+
+function parseJson(text: string, what: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new UsageError(`${what}: not JSON (${(e as Error).message}): ${text.length > 80 ? text.slice(0, 80) + "…" : text}`);
+  }
+}
+
+function metadata(headers: string[] | undefined): Record<string, string> | undefined {
+  if (!headers?.length) return undefined;
+  const out: Record<string, string> = {};
+  for (const h of headers) {
+    const i = h.indexOf("=");
+    if (i <= 0) throw new UsageError(`-H: expected key=value, received ${JSON.stringify(h)}`);
+    out[h.slice(0, i)] = h.slice(i + 1);
+  }
+  return out;
+}
+
+/** JSON text of a value; bytes become `{ "$base64": "…" }`. */
+export function toJson(value: unknown, pretty = false): string {
+  return JSON.stringify(
+    value === undefined ? null : value,
+    (_k, v) => {
+      if (v instanceof Uint8Array) {
+        let s = "";
+        for (let i = 0; i < v.length; i++) s += String.fromCharCode(v[i]);
+        return { $base64: btoa(s) };
+      }
+      return v;
+    },
+    pretty ? 2 : undefined,
+  );
+}
+
+/** The exit code for an error: 100 + an RpcError's number, else 1 (2 for usage). */
+export function exitCodeOf(e: unknown): number {
+  if (e instanceof UsageError) return ExitCode.USAGE;
+  if (e instanceof RpcError) return 100 + errorCodeNumber(e.code);
+  return ExitCode.FAILURE;
+}
+
+async function connect(target: string | undefined, v: Values): Promise<RpcClient> {
+  if (!target) throw new UsageError("missing <target> (host:port)");
+  if (!/^(?:\[[^\]]+\]|[^:]+):\d{1,5}$/.test(target)) throw new UsageError(`<target>: expected host:port, received ${JSON.stringify(target)}`);
+  if (!v.ca && !v.fingerprint) throw new UsageError("no trust given: pass --ca <file> (the server's CA, PEM) or --fingerprint <sha256 hex>");
+  let ca: string | undefined;
+  if (v.ca) {
+    try {
+      ca = await readFile(v.ca, "utf8");
+    } catch (e) {
+      throw new UsageError(`--ca: cannot read ${v.ca}: ${(e as Error).message}`);
+    }
+  }
+  return await RpcClient.connect(target, {
+    ca,
+    fingerprint: v.fingerprint,
+    name: "echostream-cli",
+    timeoutMs: positiveInt(v.timeout, "timeout", 10_000),
+    onError: () => {},
+  });
+}
+
+function describe(d: ServiceDescription, io: CliIo): void {
+  io.out(`${d.server} (protocol ${d.protocol})`);
+  const section = (title: string, list: ServiceDescription["handlers"]) => {
+    io.out(`${title}:`);
+    if (list.length === 0) io.out("  (none)");
+    for (const m of list) {
+      const flags = m.idempotent ? " [idempotent]" : "";
+      io.out(`  ${m.name}${flags}${m.description ? `  ${m.description}` : ""}`);
+      if (m.inputSchema) io.out(`    input: ${toJson(m.inputSchema)}`);
+    }
+  };
+  section("handlers", d.handlers);
+  section("listeners", d.listeners);
+  section("streams", d.streams);
+}
+
+async function cmdList(args: string[], v: Values, io: CliIo): Promise<number> {
+  const client = await connect(args[0], v);
+  try {
+    const d = await client.request<ServiceDescription>(REFLECTION_METHOD, undefined, { timeoutMs: positiveInt(v.timeout, "timeout", 10_000) });
+    if (v.json) io.out(toJson(d));
+    else describe(d, io);
+    return ExitCode.OK;
+  } catch (e) {
+    if (e instanceof RpcError && e.code === "NOT_FOUND") {
+      throw new RpcError("NOT_FOUND", "the server does not answer reflection (turn it on with RpcServerBuilder.reflection())");
+    }
+    throw e;
+  } finally {
+    await client.close();
+  }
+}
+
+async function cmdCall(args: string[], v: Values, io: CliIo): Promise<number> {
+  const [target, method, body] = args;
+  if (!method) throw new UsageError("call: missing <method>");
+  if (args.length > 3) throw new UsageError(`call: unexpected argument ${JSON.stringify(args[3])}`);
+  const input = body === undefined || body === "-" ? undefined : parseJson(body, "call input");
+  const client = await connect(target, v);
+  const opts = { timeoutMs: positiveInt(v.timeout, "timeout", 10_000), metadata: metadata(v.header) };
+  try {
+    if (body !== "-") {
+      const r = await client.request(method, input, opts);
+      io.out(toJson(r, !v.json));
+      return ExitCode.OK;
+    }
+    // One call per stdin line, in order; a failed call prints its error and the run goes on.
+    let worst: number = ExitCode.OK;
+    let n = 0;
+    for await (const line of io.lines()) {
+      n++;
+      if (line.trim() === "") continue;
+      try {
+        const r = await client.request(method, parseJson(line, `stdin line ${n}`), opts);
+        io.out(toJson(r));
+      } catch (e) {
+        const code = exitCodeOf(e);
+        if (code === ExitCode.USAGE) throw e;
+        worst = worst === ExitCode.OK ? code : worst;
+        io.out(toJson({ error: e instanceof RpcError ? { code: e.code, message: e.message, details: e.details } : { message: String((e as Error)?.message ?? e) } }));
+      }
+    }
+    return worst;
+  } finally {
+    await client.close();
+  }
+}
+
+async function cmdEmit(args: string[], v: Values, io: CliIo): Promise<number> {
+  const [target, topic, body] = args;
+  if (!topic) throw new UsageError("emit: missing <topic>");
+  const payload = body === undefined ? undefined : parseJson(body, "emit payload");
+  const client = await connect(target, v);
+  try {
+    await client.emit(topic, payload, { metadata: metadata(v.header) });
+    if (v.json) io.out(toJson({ emitted: topic }));
+    return ExitCode.OK;
+  } finally {
+    await client.close();
+  }
+}
+
+async function cmdListen(args: string[], v: Values, io: CliIo): Promise<number> {
+  const [target, ...topics] = args;
+  if (topics.length === 0) throw new UsageError("listen: name at least one <topic>");
+  const count = v.count === undefined ? Infinity : positiveInt(v.count, "count", 1);
+  const client = await connect(target, v);
+  let seen = 0;
+  let done!: () => void;
+  const enough = new Promise<void>((r) => (done = r));
+  for (const topic of new Set(topics)) {
+    client.handle(listener(topic, (ctx, payload: unknown) => {
+      if (seen >= count) return;
+      seen++;
+      io.out(toJson({ topic, payload, metadata: ctx.metadata, receivedAt: new Date().toISOString() }));
+      if (seen >= count) done();
+    }));
+  }
+  if (!v.json) io.err(`listening to ${[...new Set(topics)].join(", ")} on ${target} (Ctrl-C to stop)`);
+  const lost = client.closed.then(() => "closed" as const);
+  const why = await Promise.race([enough.then(() => "count" as const), io.interrupted.then(() => "interrupted" as const), lost]);
+  await client.close();
+  if (why === "closed") throw new RpcError("UNAVAILABLE", "the connection closed");
+  return ExitCode.OK;
+}
+
+async function cmdClock(args: string[], v: Values, io: CliIo): Promise<number> {
+  const count = positiveInt(v.count, "count", 5);
+  const interval = positiveInt(v.interval, "interval", 1000);
+  const client = await connect(args[0], v);
+  try {
+    await client.clock.ready;
+    for (let i = 0; i < count; i++) {
+      if (i > 0) {
+        const stop = await Promise.race([new Promise((r) => setTimeout(() => r(false), interval)), io.interrupted.then(() => true)]);
+        if (stop) break;
+      }
+      const s = client.clock.stats();
+      if (v.json) {
+        io.out(toJson({ offsetMs: s.offsetMs, uncertaintyMs: s.uncertaintyMs, rttMs: s.rttMs, skewPpm: s.skewPpm, samples: s.samples, transport: s.transport }));
+      } else {
+        io.out(
+          `offset ${s.offsetMs.toFixed(3)} ms ± ${s.uncertaintyMs.toFixed(3)}  rtt ${s.rttMs.toFixed(3)} ms  skew ${s.skewPpm.toFixed(2)} ppm  ` +
+            `(${s.samples} samples via ${s.transport})`,
+        );
+      }
+    }
+    return ExitCode.OK;
+  } finally {
+    await client.close();
+  }
+}
+
+async function cmdCert(v: Values, io: CliIo): Promise<number> {
+  const dir = v.out ?? ".";
+  const hosts = v.hosts ? v.hosts.split(",").map((h) => h.trim()).filter(Boolean) : undefined;
+  const c = await createDevCertificates(hosts ? { hosts } : {});
+  await mkdir(dir, { recursive: true });
+  const files = { ca: join(dir, "ca.pem"), caKey: join(dir, "ca-key.pem"), cert: join(dir, "cert.pem"), key: join(dir, "key.pem") };
+  await writeFile(files.ca, c.ca);
+  await writeFile(files.caKey, c.caKey, { mode: 0o600 });
+  await writeFile(files.cert, c.cert);
+  await writeFile(files.key, c.key, { mode: 0o600 });
+  if (v.json) io.out(toJson({ ...files, fingerprint: c.fingerprint, caFingerprint: c.caFingerprint, hosts: c.hosts }));
+  else {
+    io.out(`wrote ${files.ca}, ${files.caKey}, ${files.cert}, ${files.key}`);
+    io.out(`hosts ${c.hosts.join(", ")}; leaf fingerprint ${c.fingerprint}`);
+  }
+  return ExitCode.OK;
+}
+
+async function cmdServe(v: Values, io: CliIo): Promise<number> {
+  if (!v.echo) throw new UsageError("serve: only --echo is supported (a throwaway server to try things against)");
+  const server = RpcServer.builder()
+    .name("echostream-echo")
+    .bind(v.bind ?? "127.0.0.1:0")
+    .log(() => {})
+    .onError(() => {})
+    .handler(handler("echo", (_ctx, input: unknown) => input, { description: "Answers its input", idempotent: true }))
+    .handler(handler("time", () => Date.now(), { description: "The server's clock (ms since the epoch)", idempotent: true }))
+    .handler(handler("fail", (_ctx, code: unknown) => {
+      throw new RpcError(typeof code === "string" && code in ErrorCode ? code as ErrorCode : "FAILED_PRECONDITION", "failed on request");
+    }, { description: "Fails with the error code it is given (default FAILED_PRECONDITION)" }))
+    .listener(listener("echo", (ctx, payload: unknown) => {
+      // Every event on "echo" goes to every connected client as "echoed".
+      void server.broadcast("echoed", { from: ctx.peer.name, payload });
+    }, { description: "Re-broadcast to every client as \"echoed\"" }))
+    .streamHandler(streamHandler("echo", async (_ctx, s: EchoStream) => {
+      for await (const f of s) await s.send(f);
+    }, { description: "Sends back every frame" }))
+    .reflection()
+    .build();
+  await server.start();
+  const info: Record<string, unknown> = { address: server.address, fingerprint: server.trust.fingerprint };
+  if (server.trust.ca) {
+    const dir = v.out ?? ".";
+    await mkdir(dir, { recursive: true });
+    const caFile = join(dir, "echostream-ca.pem");
+    await writeFile(caFile, server.trust.ca);
+    info.ca = caFile;
+  }
+  if (v.json) io.out(toJson(info));
+  else {
+    io.out(`echo server on ${info.address}; CA in ${info.ca} (fingerprint ${info.fingerprint})`);
+    io.out(`try: echostream call ${info.address} echo '{"hello":1}' --ca ${info.ca}`);
+  }
+  await io.interrupted;
+  await server.close({ graceMs: 500 });
+  return ExitCode.OK;
+}
+
+/**
+ * Runs one command line (`argv` without the runtime and script) and resolves with its exit
+ * code; it never throws and never exits the process.
+ */
+export async function main(argv: string[], io: CliIo = processIo()): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (e) {
+    io.err(`echostream: ${(e as Error).message}`);
+    io.err("run `echostream --help` for usage");
+    return ExitCode.USAGE;
+  }
+  const v = parsed.values as Values;
+  const [command, ...args] = parsed.positionals;
+  if (v.help || !command) {
+    (command || v.help ? io.out : io.err)(USAGE);
+    return v.help ? ExitCode.OK : ExitCode.USAGE;
+  }
+  try {
+    switch (command) {
+      case "list":
+        return await cmdList(args, v, io);
+      case "call":
+        return await cmdCall(args, v, io);
+      case "emit":
+        return await cmdEmit(args, v, io);
+      case "listen":
+        return await cmdListen(args, v, io);
+      case "clock":
+        return await cmdClock(args, v, io);
+      case "cert":
+        return await cmdCert(v, io);
+      case "serve":
+        return await cmdServe(v, io);
+      default:
+        throw new UsageError(`unknown command ${JSON.stringify(command)} (list, call, emit, listen, clock, cert, serve)`);
+    }
+  } catch (e) {
+    const code = exitCodeOf(e);
+    if (v.json && code !== ExitCode.USAGE) {
+      io.out(toJson({ error: e instanceof RpcError ? { code: e.code, message: e.message, details: e.details } : { message: String((e as Error)?.message ?? e) } }));
+    }
+    io.err(`echostream ${command}: ${e instanceof RpcError ? `${e.code}: ` : ""}${(e as Error)?.message ?? e}`);
+    if (code === ExitCode.USAGE) io.err("run `echostream --help` for usage");
+    return code;
+  }
+}
+
+/** Standard output, standard error, standard input lines, and SIGINT/SIGTERM as `interrupted`. */
+export function processIo(): CliIo {
+  const interrupted = new Promise<void>((resolve) => {
+    process.once("SIGINT", () => resolve());
+    process.once("SIGTERM", () => resolve());
+  });
+  return {
+    out: (line) => void process.stdout.write(line + "\n"),
+    err: (line) => void process.stderr.write(line + "\n"),
+    lines: () => createInterface({ input: process.stdin, crlfDelay: Infinity }),
+    interrupted,
+  };
+}
+
+/**
+ * Bun prints node:quic's "ExperimentalWarning: quic is an experimental feature" on every run; a
+ * command line's stderr is for its own diagnostics, so that one warning (and only it) is dropped.
+ */
+function quietQuicWarning(): void {
+  const emit = process.emitWarning.bind(process) as (...a: unknown[]) => void;
+  (process as { emitWarning: (...a: unknown[]) => void }).emitWarning = (warning: unknown, ...rest: unknown[]) => {
+    const text = typeof warning === "string" ? warning : (warning as Error)?.message ?? "";
+    const type = typeof rest[0] === "string" ? rest[0] : (rest[0] as { type?: string })?.type ?? (warning as Error)?.name;
+    if (type === "ExperimentalWarning" && /\bquic\b/i.test(text)) return;
+    emit(warning, ...rest);
+  };
+}
+
+if (import.meta.main) {
+  quietQuicWarning();
+  const code = await main(process.argv.slice(2));
+  // Let stdout drain, then leave (a listener or timer of the runtime must not hold the process).
+  process.stdout.write("", () => process.exit(code));
+}

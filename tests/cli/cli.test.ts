@@ -1,0 +1,180 @@
+// The `echostream` command line, run as a user runs it: the real CLI in its own process (Bun and
+// Deno) against `echostream serve --echo` in another process (the other runtime), over real QUIC.
+// Every command of src/cli/main.ts: serve, list, call (argument and stdin lines), emit, listen,
+// clock, cert; and its failures: exit codes from RpcError codes, usage errors, missing trust.
+
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { run, runtimeCommand } from "../support/process.ts";
+
+const CLI = join(import.meta.dir, "../../src/cli/main.ts");
+const dir = mkdtempSync(join(tmpdir(), "echostream-cli-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+interface Served {
+  address: string;
+  fingerprint: string;
+  ca: string;
+  proc: ReturnType<typeof Bun.spawn>;
+}
+
+/** `echostream serve --echo --json` in its own process; its first stdout line describes it. */
+async function serveEcho(rt: "bun" | "deno", out: string): Promise<Served> {
+  const proc = Bun.spawn(runtimeCommand(rt, CLI, ["serve", "--echo", "--json", "--out", out]), { stdout: "pipe", stderr: "pipe", stdin: "ignore" });
+  const reader = proc.stdout.getReader();
+  let text = "";
+  const deadline = setTimeout(() => proc.kill(), 20_000);
+  while (!text.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`serve exited before printing: ${text} ${await new Response(proc.stderr).text()}`);
+    text += new TextDecoder().decode(value);
+  }
+  clearTimeout(deadline);
+  reader.releaseLock();
+  return { ...JSON.parse(text.split("\n")[0]), proc };
+}
+
+const PAIRS = [["bun", "deno"], ["deno", "bun"]] as const;
+
+for (const [client, server] of PAIRS) {
+  describe(`${client} CLI → ${server} "serve --echo"`, () => {
+    let s: Served;
+    const cli = (args: string[], opts: { stdin?: string; timeoutMs?: number } = {}) =>
+      run(runtimeCommand(client, CLI, args), { timeoutMs: opts.timeoutMs ?? 20_000, stdin: opts.stdin });
+    const trust = () => ["--ca", s.ca];
+
+    beforeAll(async () => {
+      s = await serveEcho(server, join(dir, `${client}-${server}`));
+    }, 30_000);
+    afterAll(async () => {
+      // SIGTERM is how a user stops it (Ctrl-C is SIGINT): it closes gracefully and exits 0.
+      s.proc.kill("SIGTERM");
+      expect(await s.proc.exited).toBe(0);
+    });
+
+    test("serve --echo wrote its CA and printed address and fingerprint", () => {
+      expect(s.address).toMatch(/^127\.0\.0\.1:\d+$/);
+      expect(s.fingerprint).toMatch(/^[0-9a-f]{64}$/);
+      expect(readFileSync(s.ca, "utf8")).toContain("BEGIN CERTIFICATE");
+    });
+
+    test("list: reflection, as text and as JSON", async () => {
+      const text = await cli(["list", s.address, ...trust()]);
+      expect(text.code).toBe(0);
+      expect(text.stdout).toContain("echostream-echo (protocol 1)");
+      expect(text.stdout).toContain("  echo [idempotent]  Answers its input");
+      expect(text.stdout).toMatch(/listeners:\n {2}echo {2}Re-broadcast/);
+      expect(text.stderr).not.toContain("ExperimentalWarning");
+      const json = await cli(["list", s.address, ...trust(), "--json"]);
+      expect(json.code).toBe(0);
+      const d = JSON.parse(json.stdout);
+      expect(d.handlers.map((h: { name: string }) => h.name)).toEqual(["echo", "fail", "time"]);
+      expect(d.streams).toEqual([{ name: "echo", description: "Sends back every frame" }]);
+    }, 30_000);
+
+    test("call: a JSON argument, pinned by fingerprint instead of the CA", async () => {
+      const r = await cli(["call", s.address, "echo", '{"a":[1,"two",null]}', "--fingerprint", s.fingerprint, "--json"]);
+      expect(r.code).toBe(0);
+      expect(JSON.parse(r.stdout)).toEqual({ a: [1, "two", null] });
+    }, 30_000);
+
+    test("call -: one call per stdin line, in order; a failed line reports and the run goes on", async () => {
+      const r = await cli(["call", s.address, "fail", "-", ...trust()], { stdin: '"NOT_FOUND"\n\n"x"\n' });
+      expect(r.stdout.trim().split("\n").map((l) => JSON.parse(l).error.code)).toEqual(["NOT_FOUND", "FAILED_PRECONDITION"]);
+      expect(r.code).toBe(105); // the first failure's code: 100 + NOT_FOUND (5)
+      const ok = await cli(["call", s.address, "echo", "-", ...trust()], { stdin: '1\n"two"\n{"three":3}\n' });
+      expect(ok.code).toBe(0);
+      expect(ok.stdout.trim().split("\n").map((l) => JSON.parse(l))).toEqual([1, "two", { three: 3 }]);
+    }, 30_000);
+
+    test("emit and listen: an event through the server's re-broadcast, metadata included", async () => {
+      const listenProc = Bun.spawn(runtimeCommand(client, CLI, ["listen", s.address, "echoed", "--count", "2", ...trust()]), { stdout: "pipe", stderr: "pipe" });
+      // Wait until it listens (it says so on stderr) before emitting.
+      const errReader = listenProc.stderr.getReader();
+      let err = "";
+      while (!err.includes("listening to echoed")) {
+        const { value, done } = await errReader.read();
+        if (done) break;
+        err += new TextDecoder().decode(value);
+      }
+      errReader.releaseLock();
+      expect(err).toContain("listening to echoed");
+      expect((await cli(["emit", s.address, "echo", '{"n":1}', ...trust()])).code).toBe(0);
+      expect((await cli(["emit", s.address, "echo", '"two"', "-H", "k=v", ...trust()])).code).toBe(0);
+      const t = setTimeout(() => listenProc.kill(), 15_000);
+      const [code, out] = await Promise.all([listenProc.exited, new Response(listenProc.stdout).text()]);
+      clearTimeout(t);
+      expect(code).toBe(0);
+      const lines = out.trim().split("\n").map((l) => JSON.parse(l));
+      expect(lines.map((l) => l.topic)).toEqual(["echoed", "echoed"]);
+      expect(lines.map((l) => l.payload.payload)).toEqual([{ n: 1 }, "two"]);
+      expect(lines[0].payload.from).toBe("echostream-cli");
+    }, 45_000);
+
+    test("clock: offset, uncertainty, RTT and skew samples", async () => {
+      const r = await cli(["clock", s.address, "--count", "3", "--interval", "100", "--json", ...trust()]);
+      expect(r.code).toBe(0);
+      const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
+      expect(lines.length).toBe(3);
+      for (const l of lines) {
+        expect(Math.abs(l.offsetMs)).toBeLessThan(50); // same machine, same clock
+        expect(l.uncertaintyMs).toBeGreaterThan(0);
+        expect(l.rttMs).toBeGreaterThan(0);
+        expect(l.samples).toBeGreaterThanOrEqual(1);
+      }
+    }, 30_000);
+
+    test("exit codes: NOT_FOUND 105, UNAUTHENTICATED 116 (wrong pin), UNAVAILABLE 114 (nobody there), usage 2", async () => {
+      const nf = await cli(["call", s.address, "no.such.method", ...trust(), "--json"]);
+      expect(nf.code).toBe(105);
+      expect(JSON.parse(nf.stdout).error.code).toBe("NOT_FOUND");
+      expect(nf.stderr).toContain('NOT_FOUND: no handler for "no.such.method"');
+      const pin = await cli(["call", s.address, "echo", "1", "--fingerprint", "00".repeat(32)]);
+      expect(pin.code).toBe(116);
+      const gone = await cli(["call", "127.0.0.1:9", "echo", "1", ...trust(), "--timeout", "1500"]);
+      expect(gone.code).toBe(114);
+      for (const args of [["call", s.address, "echo"], ["call", s.address, "echo", "{bad", ...trust()], ["frobnicate"], ["call", "nohost", "echo", ...trust()], ["list", s.address, ...trust(), "--bogus"]]) {
+        const r = await cli(args);
+        expect({ args, code: r.code }).toEqual({ args, code: 2 });
+        expect(r.stderr).toContain("echostream");
+      }
+    }, 45_000);
+  });
+}
+
+test("cert writes a CA and a leaf a server can use", async () => {
+  const out = join(dir, "certs");
+  const r = await run(runtimeCommand("deno", CLI, ["cert", "--out", out, "--hosts", "localhost,127.0.0.1", "--json"]), { timeoutMs: 20_000 });
+  expect(r.code).toBe(0);
+  const info = JSON.parse(r.stdout);
+  expect(info.hosts).toEqual(["localhost", "127.0.0.1"]);
+  for (const f of [info.ca, info.cert]) expect(readFileSync(f, "utf8")).toContain("BEGIN CERTIFICATE");
+  expect(readFileSync(info.key, "utf8")).toContain("PRIVATE KEY");
+  // A server with those files, and the CLI trusting that CA.
+  const { RpcServer } = await import("../../src/rpc/server.ts");
+  const { handler } = await import("../../src/rpc/definitions.ts");
+  const server = RpcServer.builder().bind("127.0.0.1:0").log(() => {}).tls({ cert: readFileSync(info.cert, "utf8"), key: readFileSync(info.key, "utf8") })
+    .handler(handler("hi", () => "hello")).build();
+  await server.start();
+  try {
+    const call = await run(runtimeCommand("bun", CLI, ["call", server.address, "hi", "--ca", info.ca, "--json"]), { timeoutMs: 20_000 });
+    expect({ code: call.code, out: call.stdout.trim() }).toEqual({ code: 0, out: '"hello"' });
+    // Its own certificate: reflection is off unless asked for.
+    const list = await run(runtimeCommand("bun", CLI, ["list", server.address, "--ca", info.ca]), { timeoutMs: 20_000 });
+    expect(list.code).toBe(105);
+    expect(list.stderr).toContain("does not answer reflection");
+  } finally {
+    await server.close({ graceMs: 0 });
+  }
+}, 60_000);
+
+test("--help prints the usage and exits 0; no command is a usage error", async () => {
+  const help = await run(runtimeCommand("bun", CLI, ["--help"]), { timeoutMs: 20_000 });
+  expect(help.code).toBe(0);
+  for (const c of ["serve --echo", "list <target>", "call <target> <method>", "emit", "listen", "clock", "cert"]) expect(help.stdout).toContain(c);
+  const none = await run(runtimeCommand("bun", CLI, []), { timeoutMs: 20_000 });
+  expect(none.code).toBe(2);
+  expect(none.stderr).toContain("Usage: echostream");
+}, 30_000);
