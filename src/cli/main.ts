@@ -11,6 +11,9 @@
  * echostream emit <target> <topic> [json]                  one event
  * echostream listen <target> <topic...> [--count N]        events as JSON lines
  * echostream clock <target> [--count N] [--interval ms]    clock offset, uncertainty, RTT, skew
+ * echostream stream send <target> <name>                   stdin lines out as frames, frames back to stdout
+ * echostream stream recv <target> <name> [--count N]       frames the stream handler sends, to stdout
+ * echostream bench <target> <method> [json] [--count N] [--concurrency C]   latency and req/s
  * echostream cert [--out dir] [--hosts h1,h2]              a development CA and leaf, as files
  * ```
  *
@@ -53,6 +56,8 @@ export interface CliIo {
   lines(): AsyncIterable<string>;
   /** Resolves when the command should stop (Ctrl-C); `listen` and `serve` wait on it. */
   interrupted: Promise<void>;
+  /** Draws `bench`'s progress (`done` of `total`; `final` once finished); absent: no progress shown. */
+  progress?: (done: number, total: number, final?: boolean) => void;
 }
 
 /** Exit codes besides 100 + an RpcError's number. */
@@ -67,6 +72,10 @@ Commands:
   emit <target> <topic> [json]                  one event
   listen <target> <topic...> [--count N]        print events as JSON lines
   clock <target> [--count N] [--interval ms]    clock offset, uncertainty, RTT and skew
+  stream send <target> <name>                   stdin lines out as frames; frames back printed
+  stream recv <target> <name> [--count N]       print the frames a stream handler sends
+  bench <target> <method> [json] [--count N] [--concurrency C]
+                                                latency percentiles and requests/s
   cert [--out dir] [--hosts h1,h2]              write a development CA and leaf certificate
 
 Options:
@@ -94,6 +103,7 @@ const OPTIONS = {
   hosts: { type: "string" },
   count: { type: "string" },
   interval: { type: "string" },
+  concurrency: { type: "string" },
 } as const;
 
 type Values = {
@@ -109,6 +119,7 @@ type Values = {
   hosts?: string;
   count?: string;
   interval?: string;
+  concurrency?: string;
 };
 
 function positiveInt(v: string | undefined, name: string, fallback: number): number {
@@ -314,6 +325,113 @@ async function cmdClock(args: string[], v: Values, io: CliIo): Promise<number> {
   }
 }
 
+const UTF8 = new TextDecoder("utf-8", { fatal: true });
+const ENCODER = new TextEncoder();
+
+/** One received frame as a line: its UTF-8 text, or with `--json` `{ "text" }` / `{ "$base64" }`. */
+function frameLine(f: Uint8Array, json: boolean | undefined): string {
+  let text: string | undefined;
+  try {
+    text = UTF8.decode(f);
+  } catch { /* not UTF-8 */ }
+  if (!json && text !== undefined && !text.includes("\n")) return text;
+  return text !== undefined ? toJson({ text }) : toJson(f);
+}
+
+async function cmdStream(args: string[], v: Values, io: CliIo): Promise<number> {
+  const [mode, target, name] = args;
+  if (mode !== "send" && mode !== "recv") throw new UsageError(`stream: expected "send" or "recv", received ${JSON.stringify(mode ?? "")}`);
+  if (!name) throw new UsageError(`stream ${mode}: missing <name>`);
+  const count = v.count === undefined ? Infinity : positiveInt(v.count, "count", 1);
+  const client = await connect(target, v);
+  try {
+    const s = await client.createStream(name).build();
+    let got = 0;
+    // Everything the handler sends, printed as it comes, until it ends its side (or --count).
+    const printing = (async () => {
+      for await (const f of s) {
+        io.out(frameLine(f, v.json));
+        if (++got >= count) return;
+      }
+    })();
+    if (mode === "send") {
+      for await (const line of io.lines()) await s.send(ENCODER.encode(line));
+    }
+    await s.end();
+    const stop = await Promise.race([printing.then(() => false), io.interrupted.then(() => true)]);
+    if (stop || got >= count) await s.abort().catch(() => {});
+    return ExitCode.OK;
+  } finally {
+    await client.close();
+  }
+}
+
+/** Nearest-rank percentile of sorted `xs`. */
+function percentile(xs: number[], q: number): number {
+  return xs.length === 0 ? NaN : xs[Math.min(xs.length - 1, Math.max(0, Math.ceil(q * xs.length) - 1))];
+}
+
+async function cmdBench(args: string[], v: Values, io: CliIo): Promise<number> {
+  const [target, method, body] = args;
+  if (!method) throw new UsageError("bench: missing <method>");
+  const input = body === undefined ? undefined : parseJson(body, "bench input");
+  const total = positiveInt(v.count, "count", 1000);
+  const concurrency = Math.min(total, positiveInt(v.concurrency, "concurrency", 1));
+  const opts = { timeoutMs: positiveInt(v.timeout, "timeout", 10_000), metadata: metadata(v.header) };
+  const client = await connect(target, v);
+  try {
+    await client.request(method, input, opts); // warm-up, and fail fast on a wrong method
+    const lat: number[] = [];
+    let next = 0, failed = 0, firstError: unknown;
+    let interrupted = false;
+    void io.interrupted.then(() => (interrupted = true));
+    const progress = io.progress;
+    const t0 = performance.now();
+    let lastDraw = 0;
+    await Promise.all(Array.from({ length: concurrency }, async () => {
+      while (next < total && !interrupted) {
+        next++;
+        const t = performance.now();
+        try {
+          await client.request(method, input, opts);
+          lat.push((performance.now() - t) * 1000);
+        } catch (e) {
+          failed++;
+          firstError ??= e;
+        }
+        const now = performance.now();
+        if (progress && now - lastDraw > 100) {
+          lastDraw = now;
+          progress(lat.length + failed, total);
+        }
+      }
+    }));
+    const seconds = (performance.now() - t0) / 1000;
+    if (progress) progress(lat.length + failed, total, true);
+    lat.sort((a, b) => a - b);
+    const r = {
+      method,
+      calls: lat.length,
+      failed,
+      concurrency,
+      seconds: Math.round(seconds * 1000) / 1000,
+      reqPerSec: Math.round(lat.length / seconds),
+      latencyUs: { p50: percentile(lat, 0.5), p90: percentile(lat, 0.9), p99: percentile(lat, 0.99), max: lat[lat.length - 1] ?? NaN },
+    };
+    if (v.json) io.out(toJson(r));
+    else {
+      const us = (x: number) => (x >= 1000 ? `${(x / 1000).toFixed(2)} ms` : `${x.toFixed(0)} µs`);
+      io.out(`${r.calls} calls of ${method} (${concurrency} in flight) in ${r.seconds} s: ${r.reqPerSec} req/s`);
+      io.out(`latency p50 ${us(r.latencyUs.p50)}  p90 ${us(r.latencyUs.p90)}  p99 ${us(r.latencyUs.p99)}  max ${us(r.latencyUs.max)}`);
+      if (failed) io.out(`${failed} failed; first: ${(firstError as Error)?.message ?? firstError}`);
+    }
+    if (failed && firstError instanceof RpcError) return 100 + errorCodeNumber(firstError.code);
+    return failed ? ExitCode.FAILURE : ExitCode.OK;
+  } finally {
+    await client.close();
+  }
+}
+
 async function cmdCert(v: Values, io: CliIo): Promise<number> {
   const dir = v.out ?? ".";
   const hosts = v.hosts ? v.hosts.split(",").map((h) => h.trim()).filter(Boolean) : undefined;
@@ -351,6 +469,14 @@ async function cmdServe(v: Values, io: CliIo): Promise<number> {
     .streamHandler(streamHandler("echo", async (_ctx, s: EchoStream) => {
       for await (const f of s) await s.send(f);
     }, { description: "Sends back every frame" }))
+    .streamHandler(streamHandler("ticks", async (ctx, s: EchoStream) => {
+      // 50 frames of JSON text, 100 ms apart, whatever the client sends; stops if it goes away.
+      for (let i = 1; i <= 50 && !ctx.signal.aborted; i++) {
+        await s.send(new TextEncoder().encode(JSON.stringify({ tick: i, at: Date.now() })));
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      await s.end();
+    }, { description: "50 JSON frames {tick, at}, 100 ms apart" }))
     .reflection()
     .build();
   await server.start();
@@ -403,12 +529,16 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
         return await cmdListen(args, v, io);
       case "clock":
         return await cmdClock(args, v, io);
+      case "stream":
+        return await cmdStream(args, v, io);
+      case "bench":
+        return await cmdBench(args, v, io);
       case "cert":
         return await cmdCert(v, io);
       case "serve":
         return await cmdServe(v, io);
       default:
-        throw new UsageError(`unknown command ${JSON.stringify(command)} (list, call, emit, listen, clock, cert, serve)`);
+        throw new UsageError(`unknown command ${JSON.stringify(command)} (list, call, emit, listen, clock, stream, bench, cert, serve)`);
     }
   } catch (e) {
     const code = exitCodeOf(e);
@@ -432,7 +562,15 @@ export function processIo(): CliIo {
     err: (line) => void process.stderr.write(line + "\n"),
     lines: () => createInterface({ input: process.stdin, crlfDelay: Infinity }),
     interrupted,
+    // A progress bar on stderr, redrawn in place, only when stderr is a terminal.
+    progress: process.stderr.isTTY ? drawProgress : undefined,
   };
+}
+
+function drawProgress(done: number, total: number, final = false): void {
+  const width = 30;
+  const filled = Math.round((width * done) / Math.max(1, total));
+  process.stderr.write(`\r[${"#".repeat(filled)}${"-".repeat(width - filled)}] ${done}/${total}${final ? "\n" : ""}`);
 }
 
 /**

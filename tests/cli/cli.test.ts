@@ -71,7 +71,10 @@ for (const [client, server] of PAIRS) {
       expect(json.code).toBe(0);
       const d = JSON.parse(json.stdout);
       expect(d.handlers.map((h: { name: string }) => h.name)).toEqual(["echo", "fail", "time"]);
-      expect(d.streams).toEqual([{ name: "echo", description: "Sends back every frame" }]);
+      expect(d.streams).toEqual([
+        { name: "echo", description: "Sends back every frame" },
+        { name: "ticks", description: "50 JSON frames {tick, at}, 100 ms apart" },
+      ]);
     }, 30_000);
 
     test("call: a JSON argument, pinned by fingerprint instead of the CA", async () => {
@@ -126,6 +129,33 @@ for (const [client, server] of PAIRS) {
       }
     }, 30_000);
 
+    test("stream send: stdin lines out as frames, the echoes back on stdout; stream recv: what the handler sends", async () => {
+      const send = await cli(["stream", "send", s.address, "echo", ...trust()], { stdin: "hello\nwörld\n\n" });
+      expect(send.code).toBe(0);
+      expect(send.stdout).toBe("hello\nwörld\n\n"); // the empty line is an empty frame, echoed
+      const recv = await cli(["stream", "recv", s.address, "ticks", "--count", "3", "--json", ...trust()]);
+      expect(recv.code).toBe(0);
+      expect(recv.stdout.trim().split("\n").map((l) => JSON.parse(JSON.parse(l).text).tick)).toEqual([1, 2, 3]);
+      const none = await cli(["stream", "recv", s.address, "no.such.stream", ...trust()]);
+      expect(none.code).toBe(105);
+      expect((await cli(["stream", "sideways", s.address, "echo", ...trust()])).code).toBe(2);
+    }, 30_000);
+
+    test("bench: calls, req/s and latency percentiles; a failing method exits with its code", async () => {
+      const r = await cli(["bench", s.address, "echo", '{"x":1}', "--count", "500", "--concurrency", "4", "--json", ...trust()]);
+      expect(r.code).toBe(0);
+      const b = JSON.parse(r.stdout);
+      expect(b).toMatchObject({ method: "echo", calls: 500, failed: 0, concurrency: 4 });
+      expect(b.reqPerSec).toBeGreaterThan(0);
+      expect(b.latencyUs.p50).toBeGreaterThan(0);
+      expect(b.latencyUs.p50).toBeLessThanOrEqual(b.latencyUs.p99);
+      expect(b.latencyUs.p99).toBeLessThanOrEqual(b.latencyUs.max);
+      const text = await cli(["bench", s.address, "echo", "--count", "50", ...trust()]);
+      expect(text.stdout).toMatch(/^50 calls of echo \(1 in flight\) in [\d.]+ s: \d+ req\/s\nlatency p50 /);
+      expect(text.stderr).not.toContain("["); // no progress bar when stderr is not a terminal
+      expect((await cli(["bench", s.address, "fail", '"PERMISSION_DENIED"', "--count", "5", ...trust()])).code).toBe(107);
+    }, 30_000);
+
     test("exit codes: NOT_FOUND 105, UNAUTHENTICATED 116 (wrong pin), UNAVAILABLE 114 (nobody there), usage 2", async () => {
       const nf = await cli(["call", s.address, "no.such.method", ...trust(), "--json"]);
       expect(nf.code).toBe(105);
@@ -170,10 +200,52 @@ test("cert writes a CA and a leaf a server can use", async () => {
   }
 }, 60_000);
 
+/** Runs `cmd` in a detached tmux session (a real pseudo-terminal) and returns a screen reader. */
+async function inTerminal(name: string, cmd: string[]) {
+  const tmux = Bun.which("tmux");
+  if (!tmux) throw new Error("tmux is not installed (apt-get install tmux; .ci/run installs it): the live-output tests need a pseudo-terminal");
+  const quoted = cmd.map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(" ");
+  const session = `echostream-${name}-${process.pid}`;
+  // The pane stays after the command exits (remain-on-exit), so its last screen can be read.
+  expect((await run([tmux, "new-session", "-d", "-s", session, "-x", "160", "-y", "40", `${quoted}; echo "[exit $?]"; sleep 30`])).code).toBe(0);
+  return {
+    screen: async () => (await run([tmux, "capture-pane", "-p", "-t", session])).stdout,
+    close: () => run([tmux, "kill-session", "-t", session]),
+  };
+}
+
+test("live output in a terminal (tmux): bench draws a progress bar, listen prints events as they come", async () => {
+  const s = await serveEcho("bun", join(dir, "tty"));
+  const b = await inTerminal("bench", runtimeCommand("deno", CLI, ["bench", s.address, "echo", "--count", "3000", "--ca", s.ca]));
+  const l = await inTerminal("listen", runtimeCommand("bun", CLI, ["listen", s.address, "echoed", "--ca", s.ca]));
+  try {
+    const { waitFor } = await import("../support/wait.ts");
+    await waitFor(async () => (await b.screen()).includes("[exit 0]"), { timeoutMs: 20_000 });
+    const bench = await b.screen();
+    // The bar was redrawn in place ("\r"): one line, ending full.
+    expect(bench).toMatch(/\[#{30}\] 3000\/3000\n3000 calls of echo \(1 in flight\)/);
+    expect(bench.match(/\] \d+\/3000/g)?.length).toBe(1);
+    await waitFor(async () => (await l.screen()).includes("listening to echoed"), { timeoutMs: 15_000 });
+    for (const n of [1, 2]) {
+      expect((await run(runtimeCommand("bun", CLI, ["emit", s.address, "echo", String(n), "--ca", s.ca]))).code).toBe(0);
+      // Seen on the terminal while listen is still running (it has no --count).
+      await waitFor(async () => (await l.screen()).includes(`"payload":${n}}`), { timeoutMs: 10_000 });
+    }
+    expect(await l.screen()).not.toContain("[exit");
+  } finally {
+    await b.close();
+    await l.close();
+    s.proc.kill("SIGTERM");
+    await s.proc.exited;
+  }
+}, 60_000);
+
 test("--help prints the usage and exits 0; no command is a usage error", async () => {
   const help = await run(runtimeCommand("bun", CLI, ["--help"]), { timeoutMs: 20_000 });
   expect(help.code).toBe(0);
-  for (const c of ["serve --echo", "list <target>", "call <target> <method>", "emit", "listen", "clock", "cert"]) expect(help.stdout).toContain(c);
+  for (const c of ["serve --echo", "list <target>", "call <target> <method>", "emit", "listen", "clock", "stream send", "stream recv", "bench", "cert"]) {
+    expect(help.stdout).toContain(c);
+  }
   const none = await run(runtimeCommand("bun", CLI, []), { timeoutMs: 20_000 });
   expect(none.code).toBe(2);
   expect(none.stderr).toContain("Usage: echostream");
