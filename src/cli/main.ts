@@ -14,10 +14,13 @@
  * echostream stream send <target> <name>                   stdin lines out as frames, frames back to stdout
  * echostream stream recv <target> <name> [--count N]       frames the stream handler sends, to stdout
  * echostream bench <target> <method> [json] [--count N] [--concurrency C]   latency and req/s
+ * echostream discover <name> [--watch] [--count N]        servers advertising <name> on the LAN (mDNS)
  * echostream cert [--out dir] [--hosts h1,h2]              a development CA and leaf, as files
  * ```
  *
- * A target is "host:port". Trust: `--ca <file>` (PEM) or `--fingerprint <sha256 hex>`; `-H
+ * A target is "host:port" or the name of a discovered service. Trust: `--ca <file>` (PEM),
+ * `--fingerprint <sha256 hex>`, or, for a discovered service, `--trust-advertised` (trust on
+ * first use of the fingerprint its unauthenticated mDNS answer carries); `-H
  * key=value` adds request metadata; `--timeout <ms>` bounds each call; `--json` makes every
  * command print JSON lines. Exit codes: 0 success, 1 a failure that is not an RPC error, 2 bad
  * usage, 100 + the gRPC number of an RpcError's code (101 CANCELLED … 105 NOT_FOUND, 107
@@ -41,6 +44,7 @@ import { createInterface } from "node:readline";
 import { ErrorCode, errorCodeNumber, RpcError } from "../protocol/rpc_error.ts";
 import { handler, listener, streamHandler } from "../rpc/definitions.ts";
 import { RpcClient } from "../rpc/client.ts";
+import type { DiscoveredService } from "../discovery/types.ts";
 import { RpcServer } from "../rpc/server.ts";
 import { REFLECTION_METHOD, type ServiceDescription } from "../rpc/reflection.ts";
 import { createDevCertificates } from "../security/dev_cert.ts";
@@ -66,7 +70,8 @@ export const ExitCode = { OK: 0, FAILURE: 1, USAGE: 2 } as const;
 const USAGE = `Usage: echostream <command> [options]
 
 Commands:
-  serve --echo [--bind host:port] [--out dir]   a throwaway server to try things against
+  serve --echo [--bind host:port] [--out dir] [--advertise name]
+                                                a throwaway server to try things against
   list <target>                                 what the server serves (reflection)
   call <target> <method> [json|-]               one request; "-" reads one JSON value per stdin line
   emit <target> <topic> [json]                  one event
@@ -76,17 +81,19 @@ Commands:
   stream recv <target> <name> [--count N]       print the frames a stream handler sends
   bench <target> <method> [json] [--count N] [--concurrency C]
                                                 latency percentiles and requests/s
+  discover <name> [--watch] [--count N]         servers advertising <name> on the LAN (mDNS)
   cert [--out dir] [--hosts h1,h2]              write a development CA and leaf certificate
 
 Options:
   --ca <file>            trust this CA certificate (PEM)
   --fingerprint <hex>    trust the server certificate with this SHA-256
+  --trust-advertised     a service-name target: trust the fingerprint its mDNS answer carries (TOFU)
   -H, --header k=v       request metadata (repeatable)
   --timeout <ms>         per call (default 10000)
   --json                 JSON lines output
   -h, --help             this text
 
-A target is host:port. Exit codes: 0 ok, 1 failure, 2 usage, 100 + gRPC code of an RpcError.`;
+A target is host:port or a service name (found by mDNS). Exit codes: 0 ok, 1 failure, 2 usage, 100 + gRPC code of an RpcError.`;
 
 class UsageError extends Error {}
 
@@ -104,6 +111,9 @@ const OPTIONS = {
   count: { type: "string" },
   interval: { type: "string" },
   concurrency: { type: "string" },
+  advertise: { type: "string" },
+  watch: { type: "boolean" },
+  "trust-advertised": { type: "boolean" },
 } as const;
 
 type Values = {
@@ -120,6 +130,9 @@ type Values = {
   count?: string;
   interval?: string;
   concurrency?: string;
+  advertise?: string;
+  watch?: boolean;
+  "trust-advertised"?: boolean;
 };
 
 function positiveInt(v: string | undefined, name: string, fallback: number): number {
@@ -171,10 +184,22 @@ export function exitCodeOf(e: unknown): number {
   return ExitCode.FAILURE;
 }
 
+const HOST_PORT = /^(?:\[[^\]]+\]|[^:\s]+):\d{1,5}$/;
+
 async function connect(target: string | undefined, v: Values): Promise<RpcClient> {
-  if (!target) throw new UsageError("missing <target> (host:port)");
-  if (!/^(?:\[[^\]]+\]|[^:]+):\d{1,5}$/.test(target)) throw new UsageError(`<target>: expected host:port, received ${JSON.stringify(target)}`);
-  if (!v.ca && !v.fingerprint) throw new UsageError("no trust given: pass --ca <file> (the server's CA, PEM) or --fingerprint <sha256 hex>");
+  if (!target) throw new UsageError("missing <target> (host:port, or a service name)");
+  const timeoutMs = positiveInt(v.timeout, "timeout", 10_000);
+  const byName = !HOST_PORT.test(target);
+  if (byName && /[:\s]/.test(target.replace(/ \(\d+\)$/, "").replaceAll(" ", ""))) {
+    throw new UsageError(`<target>: expected host:port or a service name, received ${JSON.stringify(target)}`);
+  }
+  if (!v.ca && !v.fingerprint && !(byName && v["trust-advertised"])) {
+    throw new UsageError(
+      byName
+        ? "no trust given: pass --ca <file>, --fingerprint <sha256 hex>, or --trust-advertised (trust the fingerprint the service advertises, on first use)"
+        : "no trust given: pass --ca <file> (the server's CA, PEM) or --fingerprint <sha256 hex>",
+    );
+  }
   let ca: string | undefined;
   if (v.ca) {
     try {
@@ -183,13 +208,62 @@ async function connect(target: string | undefined, v: Values): Promise<RpcClient
       throw new UsageError(`--ca: cannot read ${v.ca}: ${(e as Error).message}`);
     }
   }
-  return await RpcClient.connect(target, {
-    ca,
-    fingerprint: v.fingerprint,
-    name: "echostream-cli",
-    timeoutMs: positiveInt(v.timeout, "timeout", 10_000),
-    onError: () => {},
-  });
+  let address: string | DiscoveredService = target;
+  let fingerprint = v.fingerprint;
+  if (byName) {
+    // "Name" finds every instance of that service; "Name (2)" one instance of it.
+    const service = target.replace(/ \(\d+\)$/, "");
+    const found = await RpcClient.discover(service, { timeoutMs: Math.min(timeoutMs, 5000) }).catch((e) => {
+      throw new RpcError("UNAVAILABLE", `cannot look for "${target}" on the local network: ${(e as Error)?.message ?? e}`);
+    });
+    const svc = found.find((s) => s.instance === target) ?? (service === target ? found[0] : undefined);
+    if (!svc) throw new RpcError("UNAVAILABLE", `no server advertising "${target}" answered on the local network`);
+    if (!ca && !fingerprint) {
+      if (!svc.fingerprint) throw new RpcError("UNAUTHENTICATED", `"${svc.instance}" advertises no fingerprint: pass --ca or --fingerprint`);
+      fingerprint = svc.fingerprint;
+    }
+    address = svc;
+  }
+  return await RpcClient.connect(address, { ca, fingerprint, name: "echostream-cli", timeoutMs, onError: () => {} });
+}
+
+/** One discovered service, for `discover`'s output. */
+function serviceInfo(s: DiscoveredService): Record<string, unknown> {
+  return { instance: s.instance, name: s.name, host: s.host, port: s.port, addresses: s.addresses, fingerprint: s.fingerprint, version: s.version, txt: s.txt };
+}
+
+async function cmdDiscover(args: string[], v: Values, io: CliIo): Promise<number> {
+  const [name] = args;
+  if (!name) throw new UsageError("discover: missing <name> (the service name servers advertise)");
+  const timeoutMs = positiveInt(v.timeout, "timeout", 3000);
+  const line = (type: string | undefined, s: DiscoveredService) =>
+    v.json
+      ? io.out(toJson(type ? { type, service: serviceInfo(s) } : serviceInfo(s)))
+      : io.out(`${type ? `${type.padEnd(4)} ` : ""}${s.instance}  ${s.addresses.map((a) => (a.includes(":") ? `[${a}]` : a) + `:${s.port}`).join(" ")}  v${s.version ?? "?"}  fp ${s.fingerprint?.slice(0, 16) ?? "-"}…`);
+  if (!v.watch) {
+    const found = await RpcClient.discover(name, { timeoutMs }).catch((e) => {
+      throw new RpcError("UNAVAILABLE", `cannot look for "${name}" on the local network: ${(e as Error)?.message ?? e}`);
+    });
+    for (const s of found) line(undefined, s);
+    if (found.length === 0 && !v.json) io.err(`no server advertising "${name}" answered within ${timeoutMs} ms`);
+    return found.length ? ExitCode.OK : 100 + errorCodeNumber("UNAVAILABLE");
+  }
+  // Live: every up (appeared or changed) and down, until --count events or Ctrl-C.
+  const count = v.count === undefined ? Infinity : positiveInt(v.count, "count", 1);
+  const browser = RpcClient.browse(name);
+  if (!v.json) io.err(`watching for "${name}" (Ctrl-C to stop)`);
+  let seen = 0;
+  const stop = io.interrupted.then(() => browser.close());
+  try {
+    for await (const e of browser) {
+      line(e.type, e.service);
+      if (++seen >= count) break;
+    }
+  } finally {
+    await browser.close();
+    void stop;
+  }
+  return ExitCode.OK;
 }
 
 function describe(d: ServiceDescription, io: CliIo): void {
@@ -452,7 +526,7 @@ async function cmdCert(v: Values, io: CliIo): Promise<number> {
 
 async function cmdServe(v: Values, io: CliIo): Promise<number> {
   if (!v.echo) throw new UsageError("serve: only --echo is supported (a throwaway server to try things against)");
-  const server = RpcServer.builder()
+  const builder = RpcServer.builder()
     .name("echostream-echo")
     .bind(v.bind ?? "127.0.0.1:0")
     .log(() => {})
@@ -477,10 +551,12 @@ async function cmdServe(v: Values, io: CliIo): Promise<number> {
       }
       await s.end();
     }, { description: "50 JSON frames {tick, at}, 100 ms apart" }))
-    .reflection()
-    .build();
+    .reflection();
+  if (v.advertise) builder.enableDiscovery(v.advertise);
+  const server = builder.build();
   await server.start();
   const info: Record<string, unknown> = { address: server.address, fingerprint: server.trust.fingerprint };
+  if (v.advertise) info.advertised = server.discovery?.instanceName ?? v.advertise;
   if (server.trust.ca) {
     const dir = v.out ?? ".";
     await mkdir(dir, { recursive: true });
@@ -533,12 +609,14 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
         return await cmdStream(args, v, io);
       case "bench":
         return await cmdBench(args, v, io);
+      case "discover":
+        return await cmdDiscover(args, v, io);
       case "cert":
         return await cmdCert(v, io);
       case "serve":
         return await cmdServe(v, io);
       default:
-        throw new UsageError(`unknown command ${JSON.stringify(command)} (list, call, emit, listen, clock, stream, bench, cert, serve)`);
+        throw new UsageError(`unknown command ${JSON.stringify(command)} (list, call, emit, listen, clock, stream, bench, discover, cert, serve)`);
     }
   } catch (e) {
     const code = exitCodeOf(e);

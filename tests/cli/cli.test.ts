@@ -165,7 +165,11 @@ for (const [client, server] of PAIRS) {
       expect(pin.code).toBe(116);
       const gone = await cli(["call", "127.0.0.1:9", "echo", "1", ...trust(), "--timeout", "1500"]);
       expect(gone.code).toBe(114);
-      for (const args of [["call", s.address, "echo"], ["call", s.address, "echo", "{bad", ...trust()], ["frobnicate"], ["call", "nohost", "echo", ...trust()], ["list", s.address, ...trust(), "--bogus"]]) {
+      // A name, not host:port: looked up by mDNS (loopback only here: nobody answers).
+      const byName = await cli(["call", "NobodyAdvertisesThis", "echo", "1", "--trust-advertised", "--timeout", "1000"]);
+      expect(byName.code).toBe(114);
+      expect(byName.stderr).toContain("NobodyAdvertisesThis");
+      for (const args of [["call", s.address, "echo"], ["call", s.address, "echo", "{bad", ...trust()], ["frobnicate"], ["call", "host:port:x", "echo", ...trust()], ["call", "SomeService", "echo"], ["list", s.address, ...trust(), "--bogus"]]) {
         const r = await cli(args);
         expect({ args, code: r.code }).toEqual({ args, code: 2 });
         expect(r.stderr).toContain("echostream");
