@@ -18,6 +18,7 @@ import { sendAudio } from "./audio_sync/sender.ts";
 import { DiscoveryError, handler, REFLECTION_METHOD, RpcClient, RpcServer, type ServiceDescription } from "../mod.ts";
 import { ABI_VERSION, wasmCore } from "../wasm/mod.ts";
 import { main as cliMain } from "../src/cli/main.ts";
+import { iotExample } from "./iot/main.ts";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -176,6 +177,12 @@ if (transport) {
   await callbackExample((l) => console.log(`  ${l}`));
   console.log("RPC broadcast to every client (examples/chat_broadcast.ts):");
   await chatExample((l) => console.log(`  ${l}`));
+}
+// 6b. Use case: an IoT fleet (examples/iot): a controller and device processes, commands into
+//     the devices, per-device names guarded by access control both ways.
+if (transport) {
+  console.log("IoT fleet, 3 device processes for 1.5 s (examples/iot):");
+  await iotExample(3, 1.5, (l) => console.log(`  ${l}`));
 }
 // 7. Real time: clock sync against a server whose clock is shifted +1234.567 ms, then the
 //    audio_sync example (50 fps time-synced stream) through the impairment relay.

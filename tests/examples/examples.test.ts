@@ -18,6 +18,8 @@ for (const rt of ["bun", "deno"] as const) {
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('REQUEST demo.reverse("olleh") -> RESPONSE "hello"');
     expect(r.stdout).toContain("reflection ($echostream.reflect): handlers audio.play; listeners audio.stopped; streams audio.stream");
+    expect(r.stdout).toContain("[operator] fleet.list: 3 of 3 online");
+    expect(r.stdout).toContain("[controller] 3 of 3 devices offline at the end");
     expect(r.stdout).toMatch(/echostream call 127\.0\.0\.1:\d+ audio\.play '"cli\.ogg"' --ca … --json -> \{"playing":"cli\.ogg"\} \(exit 0\)/);
     expect(r.stdout).toContain("zeroRtt connect #2: resumed=true");
     expect(r.stdout).toContain('audio.play("intro.ogg") -> {"playing":"intro.ogg"}');
@@ -38,6 +40,22 @@ for (const rt of ["bun", "deno"] as const) {
     expect(r.stdout).toMatch(/\[DBG\] echostream·security: denied ['"]request['"] ['"]admin\.wipe['"]: access policy/);
     expect(r.stdout.trim().endsWith("demo ok")).toBe(true);
   }, 70_000);
+
+  test(`iot: a controller and 4 device processes on ${rt}`, async () => {
+    const r = await run(runtimeCommand(rt, join(EXAMPLES, "iot", "main.ts"), ["4", "2"]), { timeoutMs: 40_000 });
+    expect(r.code).toBe(0);
+    for (let i = 1; i <= 4; i++) {
+      expect(r.stdout).toContain(`[controller] d${i} online`);
+      expect(r.stdout).toContain(`[controller] cmd.d${i}.blink -> blinked 2 times`);
+      expect(r.stdout).toContain(`[controller] cmd.not-d${i}.blink on d${i} -> PERMISSION_DENIED`);
+      // Every reading a device sent reached the controller, the last ones included.
+      const sent = Number(new RegExp(`\\[d${i}\\] sent (\\d+) readings, blinked 2, fleet.list -> PERMISSION_DENIED`).exec(r.stdout)?.[1]);
+      expect(sent).toBeGreaterThan(5);
+      expect(r.stdout).toContain(`[controller] d${i} offline after ${sent} readings`);
+    }
+    expect(r.stdout).toContain("[operator] fleet.list: 4 of 4 online");
+    expect(r.stdout).toContain("[controller] 4 of 4 devices offline at the end");
+  }, 50_000);
 
   test(`audio_sync through the relay on ${rt}`, async () => {
     const r = await run(runtimeCommand(rt, join(EXAMPLES, "audio_sync", "run.ts"), ["--relay", "--unreliable", "--seconds", "2"]), { timeoutMs: 40_000 });
