@@ -19,6 +19,7 @@ import { DiscoveryError, handler, REFLECTION_METHOD, RpcClient, RpcServer, type 
 import { ABI_VERSION, wasmCore } from "../wasm/mod.ts";
 import { main as cliMain } from "../src/cli/main.ts";
 import { iotExample } from "./iot/main.ts";
+import { gameExample } from "./game/main.ts";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -183,6 +184,12 @@ if (transport) {
 if (transport) {
   console.log("IoT fleet, 3 device processes for 1.5 s (examples/iot):");
   await iotExample(3, 1.5, (l) => console.log(`  ${l}`));
+}
+// 6c. Use case: a game (examples/game): 30 Hz snapshots over datagrams, reliable match events,
+//     time-synced voice, one player behind a lossy relay.
+if (transport) {
+  console.log("Game, 30 Hz for 1.5 s, one player behind 10% loss (examples/game):");
+  await gameExample(1.5, (l) => console.log(`  ${l}`));
 }
 // 7. Real time: clock sync against a server whose clock is shifted +1234.567 ms, then the
 //    audio_sync example (50 fps time-synced stream) through the impairment relay.

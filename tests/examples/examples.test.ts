@@ -19,6 +19,7 @@ for (const rt of ["bun", "deno"] as const) {
     expect(r.stdout).toContain('REQUEST demo.reverse("olleh") -> RESPONSE "hello"');
     expect(r.stdout).toContain("reflection ($echostream.reflect): handlers audio.play; listeners audio.stopped; streams audio.stream");
     expect(r.stdout).toContain("[operator] fleet.list: 3 of 3 online");
+    expect(r.stdout).toMatch(/\[cyd-lossy\] \d+ snapshots over \d+ ticks/);
     expect(r.stdout).toContain("[controller] 3 of 3 devices offline at the end");
     expect(r.stdout).toMatch(/echostream call 127\.0\.0\.1:\d+ audio\.play '"cli\.ogg"' --ca … --json -> \{"playing":"cli\.ogg"\} \(exit 0\)/);
     expect(r.stdout).toContain("zeroRtt connect #2: resumed=true");
@@ -55,6 +56,37 @@ for (const rt of ["bun", "deno"] as const) {
     }
     expect(r.stdout).toContain("[operator] fleet.list: 4 of 4 online");
     expect(r.stdout).toContain("[controller] 4 of 4 devices offline at the end");
+  }, 50_000);
+
+  test(`game: 30 Hz server, datagram snapshots, events, voice, a player behind a lossy relay, on ${rt}`, async () => {
+    const r = await run(runtimeCommand(rt, join(EXAMPLES, "game", "main.ts"), ["2"]), { timeoutMs: 40_000 });
+    expect(r.code).toBe(0);
+    const player = (name: string) => {
+      const m = new RegExp(`\\[${name}\\] (\\d+) snapshots over (\\d+) ticks .*input -> snapshot p50 ([\\d.]+) ms .*events: (\\d+) joins, (\\d+) leader updates`).exec(r.stdout);
+      expect(m).not.toBeNull();
+      return { got: Number(m![1]), span: Number(m![2]), p50: Number(m![3]), joins: Number(m![4]), leaders: Number(m![5]) };
+    };
+    const voice = (name: string) => {
+      const m = new RegExp(`voice from ${name}: (\\d+) of (\\d+) frames played, (\\d+) late \\(dropped\\), (\\d+) lost`).exec(r.stdout);
+      expect(m).not.toBeNull();
+      return { played: Number(m![1]), sent: Number(m![2]), late: Number(m![3]), lost: Number(m![4]) };
+    };
+    const [ann, bob, cyd] = [player("ann"), player("bob"), player("cyd-lossy")];
+    for (const p of [ann, bob]) expect(p.got / p.span).toBeGreaterThan(0.9); // loopback: (nearly) every tick
+    expect(cyd.got).toBeLessThan(cyd.span); // 10% of packets lost: some snapshots never arrive…
+    expect(cyd.got / cyd.span).toBeGreaterThan(0.6); // …but most do, without waiting for the lost ones
+    expect(cyd.p50).toBeGreaterThan(ann.p50); // the relay's 2 × 20 ms
+    for (const p of [ann, bob, cyd]) {
+      expect(p.joins).toBeGreaterThanOrEqual(1); // reliable events: at least its own join
+      expect(p.leaders).toBeGreaterThanOrEqual(1);
+    }
+    for (const name of ["ann", "bob", "cyd-lossy"]) {
+      const v = voice(name);
+      expect(v.sent).toBeGreaterThan(50);
+      expect(v.lost).toBe(0); // a reliable stream: every frame arrives, played or late
+      expect(v.played + v.late).toBe(v.sent);
+    }
+    expect(r.stdout).toMatch(/\[relay\] dropped [1-9]\d* of \d+ packets up, [1-9]\d* of \d+ down/);
   }, 50_000);
 
   test(`audio_sync through the relay on ${rt}`, async () => {
