@@ -20,6 +20,7 @@ import { ABI_VERSION, wasmCore } from "../wasm/mod.ts";
 import { main as cliMain } from "../src/cli/main.ts";
 import { iotExample } from "./iot/main.ts";
 import { gameExample } from "./game/main.ts";
+import { remoteDesktopExample } from "./remote_desktop/main.ts";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -190,6 +191,12 @@ if (transport) {
 if (transport) {
   console.log("Game, 30 Hz for 1.5 s, one player behind 10% loss (examples/game):");
   await gameExample(1.5, (l) => console.log(`  ${l}`));
+}
+// 6d. Use case: remote desktop (examples/remote_desktop): screen frames with backpressure, input
+//     events down, audio the host opens to the viewer, all on one connection.
+if (transport) {
+  console.log("Remote desktop for 1.5 s, a busy viewer in the middle (examples/remote_desktop):");
+  await remoteDesktopExample(1.5, (l) => console.log(`  ${l}`));
 }
 // 7. Real time: clock sync against a server whose clock is shifted +1234.567 ms, then the
 //    audio_sync example (50 fps time-synced stream) through the impairment relay.

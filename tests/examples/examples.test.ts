@@ -20,6 +20,7 @@ for (const rt of ["bun", "deno"] as const) {
     expect(r.stdout).toContain("reflection ($echostream.reflect): handlers audio.play; listeners audio.stopped; streams audio.stream");
     expect(r.stdout).toContain("[operator] fleet.list: 3 of 3 online");
     expect(r.stdout).toMatch(/\[cyd-lossy\] \d+ snapshots over \d+ ticks/);
+    expect(r.stdout).toMatch(/\[viewer\] \d+ frames, [\d.]+ MB\/s; input -> screen/);
     expect(r.stdout).toContain("[controller] 3 of 3 devices offline at the end");
     expect(r.stdout).toMatch(/echostream call 127\.0\.0\.1:\d+ audio\.play '"cli\.ogg"' --ca … --json -> \{"playing":"cli\.ogg"\} \(exit 0\)/);
     expect(r.stdout).toContain("zeroRtt connect #2: resumed=true");
@@ -87,6 +88,23 @@ for (const rt of ["bun", "deno"] as const) {
       expect(v.played + v.late).toBe(v.sent);
     }
     expect(r.stdout).toMatch(/\[relay\] dropped [1-9]\d* of \d+ packets up, [1-9]\d* of \d+ down/);
+  }, 50_000);
+
+  test(`remote_desktop: screen with backpressure, input down, audio up, one connection, on ${rt}`, async () => {
+    const r = await run(runtimeCommand(rt, join(EXAMPLES, "remote_desktop", "main.ts"), ["3"]), { timeoutMs: 40_000 });
+    expect(r.code).toBe(0);
+    const host = /\[host\] captured (\d+) frames, sent (\d+), skipped (\d+) .*; (\d+) input events applied; (\d+) audio frames sent/.exec(r.stdout);
+    const view = /\[viewer\] (\d+) frames, [\d.]+ MB\/s; input -> screen p50 ([\d.]+) ms/.exec(r.stdout);
+    const audio = /\[viewer\] audio: (\d+) frames played, (\d+) late/.exec(r.stdout);
+    expect([host, view, audio].every(Boolean)).toBe(true);
+    const [captured, sent, skipped, inputs, audioSent] = host!.slice(1).map(Number);
+    expect(Number(view![1])).toBe(sent); // every frame sent arrived
+    expect(skipped).toBeGreaterThan(0); // the busy third: captures replaced, not queued
+    expect(captured - sent - skipped).toBeGreaterThanOrEqual(0);
+    expect(captured - sent - skipped).toBeLessThanOrEqual(1); // at most the last capture unsent
+    expect(inputs).toBeGreaterThan(20);
+    expect(Number(view![2])).toBeLessThan(500); // input -> screen, median
+    expect(Number(audio![1]) + Number(audio![2])).toBe(audioSent); // every audio frame arrived
   }, 50_000);
 
   test(`audio_sync through the relay on ${rt}`, async () => {
