@@ -177,6 +177,11 @@ export function toJson(value: unknown, pretty = false): string {
   );
 }
 
+/** `{"error": {code, message, details}}` for an RpcError, `{"error": {message}}` for anything else. */
+function errorJson(e: unknown): string {
+  return toJson({ error: e instanceof RpcError ? { code: e.code, message: e.message, details: e.details } : { message: String((e as Error)?.message ?? e) } });
+}
+
 /** The exit code for an error: 100 + an RpcError's number, else 1 (2 for usage). */
 export function exitCodeOf(e: unknown): number {
   if (e instanceof UsageError) return ExitCode.USAGE;
@@ -325,7 +330,7 @@ async function cmdCall(args: string[], v: Values, io: CliIo): Promise<number> {
         const code = exitCodeOf(e);
         if (code === ExitCode.USAGE) throw e;
         worst = worst === ExitCode.OK ? code : worst;
-        io.out(toJson({ error: e instanceof RpcError ? { code: e.code, message: e.message, details: e.details } : { message: String((e as Error)?.message ?? e) } }));
+        io.out(errorJson(e));
       }
     }
     return worst;
@@ -574,6 +579,20 @@ async function cmdServe(v: Values, io: CliIo): Promise<number> {
   return ExitCode.OK;
 }
 
+/** Every command, by name. */
+const COMMANDS: Record<string, (args: string[], v: Values, io: CliIo) => Promise<number>> = {
+  list: cmdList,
+  call: cmdCall,
+  emit: cmdEmit,
+  listen: cmdListen,
+  clock: cmdClock,
+  stream: cmdStream,
+  bench: cmdBench,
+  discover: cmdDiscover,
+  cert: (_args, v, io) => cmdCert(v, io),
+  serve: (_args, v, io) => cmdServe(v, io),
+};
+
 /**
  * Runs one command line (`argv` without the runtime and script) and resolves with its exit
  * code; it never throws and never exits the process.
@@ -594,34 +613,13 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
     return v.help ? ExitCode.OK : ExitCode.USAGE;
   }
   try {
-    switch (command) {
-      case "list":
-        return await cmdList(args, v, io);
-      case "call":
-        return await cmdCall(args, v, io);
-      case "emit":
-        return await cmdEmit(args, v, io);
-      case "listen":
-        return await cmdListen(args, v, io);
-      case "clock":
-        return await cmdClock(args, v, io);
-      case "stream":
-        return await cmdStream(args, v, io);
-      case "bench":
-        return await cmdBench(args, v, io);
-      case "discover":
-        return await cmdDiscover(args, v, io);
-      case "cert":
-        return await cmdCert(v, io);
-      case "serve":
-        return await cmdServe(v, io);
-      default:
-        throw new UsageError(`unknown command ${JSON.stringify(command)} (list, call, emit, listen, clock, stream, bench, discover, cert, serve)`);
-    }
+    const run = COMMANDS[command];
+    if (!run) throw new UsageError(`unknown command ${JSON.stringify(command)} (${Object.keys(COMMANDS).join(", ")})`);
+    return await run(args, v, io);
   } catch (e) {
     const code = exitCodeOf(e);
     if (v.json && code !== ExitCode.USAGE) {
-      io.out(toJson({ error: e instanceof RpcError ? { code: e.code, message: e.message, details: e.details } : { message: String((e as Error)?.message ?? e) } }));
+      io.out(errorJson(e));
     }
     io.err(`echostream ${command}: ${e instanceof RpcError ? `${e.code}: ` : ""}${(e as Error)?.message ?? e}`);
     if (code === ExitCode.USAGE) io.err("run `echostream --help` for usage");
