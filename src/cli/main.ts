@@ -20,7 +20,8 @@
  *
  * A target is "host:port" or the name of a discovered service. Trust: `--ca <file>` (PEM),
  * `--fingerprint <sha256 hex>`, or, for a discovered service, `--trust-advertised` (trust on
- * first use of the fingerprint its unauthenticated mDNS answer carries); `-H
+ * first use of the fingerprint its unauthenticated mDNS answer carries), or
+ * `--insecure-skip-verify` (no verification at all: development only); `-H
  * key=value` adds request metadata; `--timeout <ms>` bounds each call; `--json` makes every
  * command print JSON lines. Exit codes: 0 success, 1 a failure that is not an RPC error, 2 bad
  * usage, 100 + the gRPC number of an RpcError's code (101 CANCELLED … 105 NOT_FOUND, 107
@@ -88,6 +89,8 @@ Options:
   --ca <file>            trust this CA certificate (PEM)
   --fingerprint <hex>    trust the server certificate with this SHA-256
   --trust-advertised     a service-name target: trust the fingerprint its mDNS answer carries (TOFU)
+  --insecure-skip-verify accept any server certificate (development only; on Deno, run it with
+                         --unsafely-ignore-certificate-errors)
   -H, --header k=v       request metadata (repeatable)
   --timeout <ms>         per call (default 10000)
   --json                 JSON lines output
@@ -114,6 +117,7 @@ const OPTIONS = {
   advertise: { type: "string" },
   watch: { type: "boolean" },
   "trust-advertised": { type: "boolean" },
+  "insecure-skip-verify": { type: "boolean" },
 } as const;
 
 type Values = {
@@ -133,6 +137,7 @@ type Values = {
   advertise?: string;
   watch?: boolean;
   "trust-advertised"?: boolean;
+  "insecure-skip-verify"?: boolean;
 };
 
 function positiveInt(v: string | undefined, name: string, fallback: number): number {
@@ -198,11 +203,15 @@ async function connect(target: string | undefined, v: Values): Promise<RpcClient
   if (byName && /[:\s]/.test(target.replace(/ \(\d+\)$/, "").replaceAll(" ", ""))) {
     throw new UsageError(`<target>: expected host:port or a service name, received ${JSON.stringify(target)}`);
   }
-  if (!v.ca && !v.fingerprint && !(byName && v["trust-advertised"])) {
+  const insecure = v["insecure-skip-verify"] === true;
+  if (insecure && (v.ca || v.fingerprint || v["trust-advertised"])) {
+    throw new UsageError("--insecure-skip-verify cannot be combined with --ca, --fingerprint or --trust-advertised");
+  }
+  if (!v.ca && !v.fingerprint && !insecure && !(byName && v["trust-advertised"])) {
     throw new UsageError(
       byName
         ? "no trust given: pass --ca <file>, --fingerprint <sha256 hex>, or --trust-advertised (trust the fingerprint the service advertises, on first use)"
-        : "no trust given: pass --ca <file> (the server's CA, PEM) or --fingerprint <sha256 hex>",
+        : "no trust given: pass --ca <file> (the server's CA, PEM) or --fingerprint <sha256 hex> (or --insecure-skip-verify, development only)",
     );
   }
   let ca: string | undefined;
@@ -223,13 +232,13 @@ async function connect(target: string | undefined, v: Values): Promise<RpcClient
     });
     const svc = found.find((s) => s.instance === target) ?? (service === target ? found[0] : undefined);
     if (!svc) throw new RpcError("UNAVAILABLE", `no server advertising "${target}" answered on the local network`);
-    if (!ca && !fingerprint) {
+    if (!ca && !fingerprint && !insecure) {
       if (!svc.fingerprint) throw new RpcError("UNAUTHENTICATED", `"${svc.instance}" advertises no fingerprint: pass --ca or --fingerprint`);
       fingerprint = svc.fingerprint;
     }
     address = svc;
   }
-  return await RpcClient.connect(address, { ca, fingerprint, name: "echostream-cli", timeoutMs, onError: () => {} });
+  return await RpcClient.connect(address, { ca, fingerprint, insecureSkipVerify: insecure || undefined, name: "echostream-cli", timeoutMs, onError: () => {} });
 }
 
 /** One discovered service, for `discover`'s output. */

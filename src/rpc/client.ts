@@ -46,6 +46,14 @@ export interface ClientOptions {
   cert?: string;
   /** The private key (PEM) of `cert`. */
   key?: string;
+  /**
+   * Accept any server certificate (no `ca`, no `fingerprint`): anyone on the path can then
+   * impersonate the server. For development tools only, such as the CLI's
+   * `--insecure-skip-verify`. Bun and Node skip verification; Deno's QUIC client always
+   * verifies, so on Deno this connects only in a process started with
+   * `--unsafely-ignore-certificate-errors` (the error says so). @default {false}
+   */
+  insecureSkipVerify?: boolean;
   /** Credentials sent in HELLO for the server's `authenticate`. */
   auth?: unknown;
   /** This client's name, sent in HELLO. @default {"echostream-client"} */
@@ -327,7 +335,14 @@ export class RpcClient<A extends RpcApi = UntypedApi> {
           host,
           port,
           alpn: ALPN,
-          tls: { ca: options.ca, fingerprint: options.fingerprint, serverName: options.serverName, cert: options.cert, key: options.key },
+          tls: {
+            ca: options.ca,
+            fingerprint: options.fingerprint,
+            serverName: options.serverName,
+            cert: options.cert,
+            key: options.key,
+            insecureSkipVerify: options.insecureSkipVerify,
+          },
           handshakeTimeoutMs: timeoutMs,
           idleTimeoutMs: options.idleTimeoutMs,
           zeroRtt: options.zeroRtt,

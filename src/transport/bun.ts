@@ -430,7 +430,7 @@ export const bunTransport: Transport = {
 
   async connect(o: ConnectOptions): Promise<Connection> {
     const q = await quic();
-    const { ca, fingerprint: fp, serverName } = clientTrust(o.tls, o.host);
+    const { ca, fingerprint: fp, serverName, insecure } = clientTrust(o.tls, o.host);
     const enc = new TextEncoder();
     const key = `${hostPort(o.host, o.port)}/${serverName}`;
     const ticket = o.zeroRtt ? tickets.get(key) : undefined;
@@ -450,7 +450,8 @@ export const bunTransport: Transport = {
       alpn: o.alpn,
       servername: serverName,
       ca: ca?.map((p) => enc.encode(p)),
-      verifyPeer: fp && !ca ? "manual" : undefined,
+      // "manual": the stack leaves the certificate to us (a pin below, or nothing when insecure).
+      verifyPeer: insecure || (fp && !ca) ? "manual" : undefined,
       ...clientCert,
       ...(ticket ? { sessionTicket: ticket, enableEarlyData: true } : {}),
       onsessionticket: o.zeroRtt

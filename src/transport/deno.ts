@@ -396,7 +396,7 @@ export const denoTransport: Transport = {
 
   async connect(o: ConnectOptions): Promise<Connection> {
     const D = deno();
-    const { ca, fingerprint: fp, serverName } = clientTrust(o.tls, o.host);
+    const { ca, fingerprint: fp, serverName, insecure } = clientTrust(o.tls, o.host);
     if (!!o.tls.cert !== !!o.tls.key) throw new TransportError(E.INVALID_ARGUMENT, "a client certificate needs both cert and key");
     if (o.zeroRtt) zeroRttEndpoint ??= new D.QuicEndpoint({ hostname: o.host.includes(":") ? "::" : "0.0.0.0", port: 0 });
     const pending = D.connectQuic({
@@ -430,7 +430,12 @@ export const denoTransport: Transport = {
     try {
       return Object.assign(new DenoConnection(await deadline.race(pending), o.maxBidiStreams ?? DEFAULT_MAX_BIDI_STREAMS), { idleTimeoutMs: o.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS });
     } catch (e) {
-      throw handshakeError(e);
+      const err = handshakeError(e);
+      // With no CA and no pin, Deno checked the system roots: it cannot skip verification per connection.
+      if (insecure && err.code === E.TLS_VERIFICATION) {
+        throw new TransportError(E.TLS_VERIFICATION, `${err.message} (insecureSkipVerify: Deno's QUIC client always verifies; run Deno with --unsafely-ignore-certificate-errors to connect anyway)`, { cause: e });
+      }
+      throw err;
     } finally {
       deadline.clear();
     }

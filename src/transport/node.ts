@@ -290,7 +290,7 @@ export const nodeTransport: Transport = {
   },
 
   async connect(o: ConnectOptions): Promise<Connection> {
-    const { ca, fingerprint: fp, serverName } = clientTrust(o.tls, o.host);
+    const { ca, fingerprint: fp, serverName, insecure } = clientTrust(o.tls, o.host);
     if (o.tls.cert || o.tls.key) throw new TransportError(E.UNSUPPORTED, "client certificates are not supported on Node");
     let pinError = "";
     const verifyCallback = async (certs: Uint8Array[]) => {
@@ -312,7 +312,7 @@ export const nodeTransport: Transport = {
         config: {
           ...common(o.alpn, o.idleTimeoutMs, o.maxBidiStreams),
           ca,
-          verifyPeer: true,
+          verifyPeer: !insecure,
           // A callback replaces the library's chain check: pin this way only without a CA.
           verifyCallback: fp && !ca ? verifyCallback : undefined,
           enableEarlyData: false,

@@ -113,16 +113,20 @@ export function checkDatagram(size: number, max: number): void {
 
 /** A client's trust settings, checked: CA list and/or pinned leaf fingerprint, and the TLS server name. */
 export function clientTrust(
-  tls: { ca?: string | string[]; fingerprint?: string; serverName?: string },
+  tls: { ca?: string | string[]; fingerprint?: string; serverName?: string; insecureSkipVerify?: boolean },
   host: string,
-): { ca: string[] | undefined; fingerprint: string | undefined; serverName: string } {
+): { ca: string[] | undefined; fingerprint: string | undefined; serverName: string; insecure: boolean } {
+  const insecure = tls.insecureSkipVerify === true;
+  if (insecure && (tls.ca !== undefined || tls.fingerprint)) {
+    throw new TransportError(TransportErrorCode.INVALID_ARGUMENT, "insecureSkipVerify cannot be combined with a ca or a fingerprint");
+  }
   const fingerprint = tls.fingerprint ? normalizeFingerprint(tls.fingerprint) : undefined;
   const ca = tls.ca === undefined ? undefined : (Array.isArray(tls.ca) ? tls.ca : [tls.ca]);
-  if (!ca && !fingerprint) {
+  if (!ca && !fingerprint && !insecure) {
     throw new TransportError(TransportErrorCode.INVALID_ARGUMENT, "tls needs a ca or a fingerprint to verify the server");
   }
   const isIp = /^[\d.]+$|:/.test(host);
-  return { ca, fingerprint, serverName: tls.serverName ?? (isIp ? "localhost" : host) };
+  return { ca, fingerprint, serverName: tls.serverName ?? (isIp ? "localhost" : host), insecure };
 }
 
 /** PING interval that keeps a live but quiet connection from reaching its idle timeout. */

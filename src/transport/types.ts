@@ -43,6 +43,13 @@ export interface ClientTls {
   cert?: string;
   /** The client certificate's private key (PKCS#8 PEM). */
   key?: string;
+  /**
+   * Accept any server certificate: no CA, no pin, so anyone on the path can impersonate the
+   * server. For development tools only (the CLI's `--insecure-skip-verify`). Bun and Node skip
+   * verification; Deno's QUIC client always verifies, so on Deno this connects only in a process
+   * started with `--unsafely-ignore-certificate-errors`.
+   */
+  insecureSkipVerify?: boolean;
 }
 
 /** Options for {@link Transport.listen}. */

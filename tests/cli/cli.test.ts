@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { run, runtimeCommand } from "../support/process.ts";
+import { run, runtimeCommand, tool } from "../support/process.ts";
 
 const CLI = join(import.meta.dir, "../../src/cli/main.ts");
 const dir = mkdtempSync(join(tmpdir(), "echostream-cli-"));
@@ -154,6 +154,19 @@ for (const [client, server] of PAIRS) {
       expect(text.stdout).toMatch(/^50 calls of echo \(1 in flight\) in [\d.]+ s: \d+ req\/s\nlatency p50 /);
       expect(text.stderr).not.toContain("["); // no progress bar when stderr is not a terminal
       expect((await cli(["bench", s.address, "fail", '"PERMISSION_DENIED"', "--count", "5", ...trust()])).code).toBe(107);
+    }, 30_000);
+
+    test("--insecure-skip-verify: no CA, no pin; on Deno only with --unsafely-ignore-certificate-errors; never with --ca", async () => {
+      const r = await cli(["call", s.address, "echo", '"unverified"', "--insecure-skip-verify", "--json"]);
+      if (client === "deno") {
+        expect(r.code).toBe(116); // UNAUTHENTICATED: Deno's QUIC client verified anyway
+        expect(r.stderr).toContain("--unsafely-ignore-certificate-errors");
+        const flagged = await run([tool("deno"), "run", "--unstable-net", "-A", "--unsafely-ignore-certificate-errors", CLI, "call", s.address, "echo", '"unverified"', "--insecure-skip-verify", "--json"], { timeoutMs: 20_000 });
+        expect({ code: flagged.code, out: flagged.stdout.trim() }).toEqual({ code: 0, out: '"unverified"' });
+      } else {
+        expect({ code: r.code, out: r.stdout.trim() }).toEqual({ code: 0, out: '"unverified"' });
+      }
+      expect((await cli(["call", s.address, "echo", "--insecure-skip-verify", ...trust()])).code).toBe(2);
     }, 30_000);
 
     test("exit codes: NOT_FOUND 105, UNAUTHENTICATED 116 (wrong pin), UNAVAILABLE 114 (nobody there), usage 2", async () => {

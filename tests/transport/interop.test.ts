@@ -138,6 +138,15 @@ for (const server of RUNTIMES) {
       test("a pinned leaf fingerprint connects; a wrong pin is refused", () => {
         expect(results.fingerprint).toMatchObject({ echo: "pinned", wrongPin: "TLS_VERIFICATION" });
       });
+
+      test("insecureSkipVerify: connects with no CA and no pin (Bun, Node); Deno refuses and names its flag", () => {
+        if (client === "deno") {
+          expect(results.fingerprint).toMatchObject({ insecure: "TLS_VERIFICATION" });
+          expect(String(results.fingerprint.insecureMessage)).toContain("--unsafely-ignore-certificate-errors");
+        } else {
+          expect(results.fingerprint).toMatchObject({ insecure: "insecure" });
+        }
+      });
     });
   }
 }

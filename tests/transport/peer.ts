@@ -92,7 +92,7 @@ if (mode === "server") {
   const port = Number(portArg);
   // A generous handshake timeout: under a loaded CI machine a slow stack (Node) must still get
   // to the TLS verdict rather than time out. The dead-port check uses 3 s on purpose.
-  const connect = (tls: { ca?: string; fingerprint?: string }, p = port, handshakeTimeoutMs = 15_000) =>
+  const connect = (tls: { ca?: string; fingerprint?: string; insecureSkipVerify?: boolean }, p = port, handshakeTimeoutMs = 15_000) =>
     t.connect({ host: "127.0.0.1", port: p, alpn: ALPN, tls, handshakeTimeoutMs });
   for (const [check, arg] of checks.split(",").map((c) => c.split(":"))) {
     const result: Record<string, unknown> = { runtime: t.name, check };
@@ -201,6 +201,18 @@ if (mode === "server") {
           result.wrongPin = "connected";
         } catch (e) {
           result.wrongPin = (e as { code?: string }).code;
+        }
+        // No CA, no pin: connects on Bun and Node; Deno's client always verifies, and says how to proceed.
+        try {
+          const c = await connect({ insecureSkipVerify: true });
+          const s2 = await c.openBidi();
+          await s2.write(enc.encode("insecure"));
+          await s2.end();
+          result.insecure = dec.decode(await readAll(s2));
+          await c.close();
+        } catch (e) {
+          result.insecure = (e as { code?: string }).code;
+          result.insecureMessage = (e as Error).message;
         }
       } else if (check === "dead-port") {
         const t0 = performance.now();
