@@ -147,6 +147,16 @@ function positiveInt(v: string | undefined, name: string, fallback: number): num
   return n;
 }
 
+/** `--count` when given, else no limit. */
+function countOption(v: Values): number {
+  return v.count === undefined ? Infinity : positiveInt(v.count, "count", 1);
+}
+
+/** `--timeout`: the connect and per-call deadline (ms). */
+function timeoutOption(v: Values): number {
+  return positiveInt(v.timeout, "timeout", 10_000);
+}
+
 function parseJson(text: string, what: string): unknown {
   try {
     return JSON.parse(text);
@@ -198,9 +208,11 @@ const HOST_PORT = /^(?:\[[^\]]+\]|[^:\s]+):\d{1,5}$/;
 
 async function connect(target: string | undefined, v: Values): Promise<RpcClient> {
   if (!target) throw new UsageError("missing <target> (host:port, or a service name)");
-  const timeoutMs = positiveInt(v.timeout, "timeout", 10_000);
+  const timeoutMs = timeoutOption(v);
   const byName = !HOST_PORT.test(target);
-  if (byName && /[:\s]/.test(target.replace(/ \(\d+\)$/, "").replaceAll(" ", ""))) {
+  // "Name" finds every instance of that service; "Name (2)" one instance of it.
+  const service = target.replace(/ \(\d+\)$/, "");
+  if (byName && /[:\s]/.test(service.replaceAll(" ", ""))) {
     throw new UsageError(`<target>: expected host:port or a service name, received ${JSON.stringify(target)}`);
   }
   const insecure = v["insecure-skip-verify"] === true;
@@ -225,11 +237,7 @@ async function connect(target: string | undefined, v: Values): Promise<RpcClient
   let address: string | DiscoveredService = target;
   let fingerprint = v.fingerprint;
   if (byName) {
-    // "Name" finds every instance of that service; "Name (2)" one instance of it.
-    const service = target.replace(/ \(\d+\)$/, "");
-    const found = await RpcClient.discover(service, { timeoutMs: Math.min(timeoutMs, 5000) }).catch((e) => {
-      throw new RpcError("UNAVAILABLE", `cannot look for "${target}" on the local network: ${(e as Error)?.message ?? e}`);
-    });
+    const found = await discoverOrUnavailable(service, Math.min(timeoutMs, 5000));
     const svc = found.find((s) => s.instance === target) ?? (service === target ? found[0] : undefined);
     if (!svc) throw new RpcError("UNAVAILABLE", `no server advertising "${target}" answered on the local network`);
     if (!ca && !fingerprint && !insecure) {
@@ -239,6 +247,23 @@ async function connect(target: string | undefined, v: Values): Promise<RpcClient
     address = svc;
   }
   return await RpcClient.connect(address, { ca, fingerprint, insecureSkipVerify: insecure || undefined, name: "echostream-cli", timeoutMs, onError: () => {} });
+}
+
+/** Connects to `target` (see {@link connect}), runs `fn` with the client, and closes it whatever happens. */
+async function withClient<T>(target: string | undefined, v: Values, fn: (client: RpcClient) => Promise<T>): Promise<T> {
+  const client = await connect(target, v);
+  try {
+    return await fn(client);
+  } finally {
+    await client.close();
+  }
+}
+
+/** `RpcClient.discover`, with "multicast cannot work here" reported as UNAVAILABLE (exit 114). */
+function discoverOrUnavailable(name: string, timeoutMs: number): Promise<DiscoveredService[]> {
+  return RpcClient.discover(name, { timeoutMs }).catch((e) => {
+    throw new RpcError("UNAVAILABLE", `cannot look for "${name}" on the local network: ${(e as Error)?.message ?? e}`);
+  });
 }
 
 /** One discovered service, for `discover`'s output. */
@@ -255,19 +280,17 @@ async function cmdDiscover(args: string[], v: Values, io: CliIo): Promise<number
       ? io.out(toJson(type ? { type, service: serviceInfo(s) } : serviceInfo(s)))
       : io.out(`${type ? `${type.padEnd(4)} ` : ""}${s.instance}  ${s.addresses.map((a) => (a.includes(":") ? `[${a}]` : a) + `:${s.port}`).join(" ")}  v${s.version ?? "?"}  fp ${s.fingerprint?.slice(0, 16) ?? "-"}…`);
   if (!v.watch) {
-    const found = await RpcClient.discover(name, { timeoutMs }).catch((e) => {
-      throw new RpcError("UNAVAILABLE", `cannot look for "${name}" on the local network: ${(e as Error)?.message ?? e}`);
-    });
+    const found = await discoverOrUnavailable(name, timeoutMs);
     for (const s of found) line(undefined, s);
     if (found.length === 0 && !v.json) io.err(`no server advertising "${name}" answered within ${timeoutMs} ms`);
     return found.length ? ExitCode.OK : 100 + errorCodeNumber("UNAVAILABLE");
   }
   // Live: every up (appeared or changed) and down, until --count events or Ctrl-C.
-  const count = v.count === undefined ? Infinity : positiveInt(v.count, "count", 1);
+  const count = countOption(v);
   const browser = RpcClient.browse(name);
   if (!v.json) io.err(`watching for "${name}" (Ctrl-C to stop)`);
   let seen = 0;
-  const stop = io.interrupted.then(() => browser.close());
+  void io.interrupted.then(() => browser.close()); // ends the iteration below
   try {
     for await (const e of browser) {
       line(e.type, e.service);
@@ -275,7 +298,6 @@ async function cmdDiscover(args: string[], v: Values, io: CliIo): Promise<number
     }
   } finally {
     await browser.close();
-    void stop;
   }
   return ExitCode.OK;
 }
@@ -297,20 +319,17 @@ function describe(d: ServiceDescription, io: CliIo): void {
 }
 
 async function cmdList(args: string[], v: Values, io: CliIo): Promise<number> {
-  const client = await connect(args[0], v);
-  try {
-    const d = await client.request<ServiceDescription>(REFLECTION_METHOD, undefined, { timeoutMs: positiveInt(v.timeout, "timeout", 10_000) });
+  return await withClient(args[0], v, async (client) => {
+    const d = await client.request<ServiceDescription>(REFLECTION_METHOD, undefined, { timeoutMs: timeoutOption(v) }).catch((e) => {
+      if (e instanceof RpcError && e.code === "NOT_FOUND") {
+        throw new RpcError("NOT_FOUND", "the server does not answer reflection (turn it on with RpcServerBuilder.reflection())");
+      }
+      throw e;
+    });
     if (v.json) io.out(toJson(d));
     else describe(d, io);
     return ExitCode.OK;
-  } catch (e) {
-    if (e instanceof RpcError && e.code === "NOT_FOUND") {
-      throw new RpcError("NOT_FOUND", "the server does not answer reflection (turn it on with RpcServerBuilder.reflection())");
-    }
-    throw e;
-  } finally {
-    await client.close();
-  }
+  });
 }
 
 async function cmdCall(args: string[], v: Values, io: CliIo): Promise<number> {
@@ -318,9 +337,8 @@ async function cmdCall(args: string[], v: Values, io: CliIo): Promise<number> {
   if (!method) throw new UsageError("call: missing <method>");
   if (args.length > 3) throw new UsageError(`call: unexpected argument ${JSON.stringify(args[3])}`);
   const input = body === undefined || body === "-" ? undefined : parseJson(body, "call input");
-  const client = await connect(target, v);
-  const opts = { timeoutMs: positiveInt(v.timeout, "timeout", 10_000), metadata: metadata(v.header) };
-  try {
+  const opts = { timeoutMs: timeoutOption(v), metadata: metadata(v.header) };
+  return await withClient(target, v, async (client) => {
     if (body !== "-") {
       const r = await client.request(method, input, opts);
       io.out(toJson(r, !v.json));
@@ -343,34 +361,30 @@ async function cmdCall(args: string[], v: Values, io: CliIo): Promise<number> {
       }
     }
     return worst;
-  } finally {
-    await client.close();
-  }
+  });
 }
 
 async function cmdEmit(args: string[], v: Values, io: CliIo): Promise<number> {
   const [target, topic, body] = args;
   if (!topic) throw new UsageError("emit: missing <topic>");
   const payload = body === undefined ? undefined : parseJson(body, "emit payload");
-  const client = await connect(target, v);
-  try {
+  return await withClient(target, v, async (client) => {
     await client.emit(topic, payload, { metadata: metadata(v.header) });
     if (v.json) io.out(toJson({ emitted: topic }));
     return ExitCode.OK;
-  } finally {
-    await client.close();
-  }
+  });
 }
 
 async function cmdListen(args: string[], v: Values, io: CliIo): Promise<number> {
   const [target, ...topics] = args;
   if (topics.length === 0) throw new UsageError("listen: name at least one <topic>");
-  const count = v.count === undefined ? Infinity : positiveInt(v.count, "count", 1);
+  const count = countOption(v);
+  const unique = [...new Set(topics)];
   const client = await connect(target, v);
   let seen = 0;
   let done!: () => void;
   const enough = new Promise<void>((r) => (done = r));
-  for (const topic of new Set(topics)) {
+  for (const topic of unique) {
     client.handle(listener(topic, (ctx, payload: unknown) => {
       if (seen >= count) return;
       seen++;
@@ -378,7 +392,7 @@ async function cmdListen(args: string[], v: Values, io: CliIo): Promise<number> 
       if (seen >= count) done();
     }));
   }
-  if (!v.json) io.err(`listening to ${[...new Set(topics)].join(", ")} on ${target} (Ctrl-C to stop)`);
+  if (!v.json) io.err(`listening to ${unique.join(", ")} on ${target} (Ctrl-C to stop)`);
   const lost = client.closed.then(() => "closed" as const);
   const why = await Promise.race([enough.then(() => "count" as const), io.interrupted.then(() => "interrupted" as const), lost]);
   await client.close();
@@ -389,8 +403,7 @@ async function cmdListen(args: string[], v: Values, io: CliIo): Promise<number> 
 async function cmdClock(args: string[], v: Values, io: CliIo): Promise<number> {
   const count = positiveInt(v.count, "count", 5);
   const interval = positiveInt(v.interval, "interval", 1000);
-  const client = await connect(args[0], v);
-  try {
+  return await withClient(args[0], v, async (client) => {
     await client.clock.ready;
     for (let i = 0; i < count; i++) {
       if (i > 0) {
@@ -408,9 +421,7 @@ async function cmdClock(args: string[], v: Values, io: CliIo): Promise<number> {
       }
     }
     return ExitCode.OK;
-  } finally {
-    await client.close();
-  }
+  });
 }
 
 const UTF8 = new TextDecoder("utf-8", { fatal: true });
@@ -430,9 +441,8 @@ async function cmdStream(args: string[], v: Values, io: CliIo): Promise<number> 
   const [mode, target, name] = args;
   if (mode !== "send" && mode !== "recv") throw new UsageError(`stream: expected "send" or "recv", received ${JSON.stringify(mode ?? "")}`);
   if (!name) throw new UsageError(`stream ${mode}: missing <name>`);
-  const count = v.count === undefined ? Infinity : positiveInt(v.count, "count", 1);
-  const client = await connect(target, v);
-  try {
+  const count = countOption(v);
+  return await withClient(target, v, async (client) => {
     const s = await client.createStream(name).build();
     let got = 0;
     // Everything the handler sends, printed as it comes, until it ends its side (or --count).
@@ -449,9 +459,7 @@ async function cmdStream(args: string[], v: Values, io: CliIo): Promise<number> 
     const stop = await Promise.race([printing.then(() => false), io.interrupted.then(() => true)]);
     if (stop || got >= count) await s.abort().catch(() => {});
     return ExitCode.OK;
-  } finally {
-    await client.close();
-  }
+  });
 }
 
 /** Nearest-rank percentile of sorted `xs`. */
@@ -465,9 +473,8 @@ async function cmdBench(args: string[], v: Values, io: CliIo): Promise<number> {
   const input = body === undefined ? undefined : parseJson(body, "bench input");
   const total = positiveInt(v.count, "count", 1000);
   const concurrency = Math.min(total, positiveInt(v.concurrency, "concurrency", 1));
-  const opts = { timeoutMs: positiveInt(v.timeout, "timeout", 10_000), metadata: metadata(v.header) };
-  const client = await connect(target, v);
-  try {
+  const opts = { timeoutMs: timeoutOption(v), metadata: metadata(v.header) };
+  return await withClient(target, v, async (client) => {
     await client.request(method, input, opts); // warm-up, and fail fast on a wrong method
     const lat: number[] = [];
     let next = 0, failed = 0, firstError: unknown;
@@ -513,11 +520,8 @@ async function cmdBench(args: string[], v: Values, io: CliIo): Promise<number> {
       io.out(`latency p50 ${us(r.latencyUs.p50)}  p90 ${us(r.latencyUs.p90)}  p99 ${us(r.latencyUs.p99)}  max ${us(r.latencyUs.max)}`);
       if (failed) io.out(`${failed} failed; first: ${(firstError as Error)?.message ?? firstError}`);
     }
-    if (failed && firstError instanceof RpcError) return 100 + errorCodeNumber(firstError.code);
-    return failed ? ExitCode.FAILURE : ExitCode.OK;
-  } finally {
-    await client.close();
-  }
+    return failed ? exitCodeOf(firstError) : ExitCode.OK; // the first failure's code
+  });
 }
 
 async function cmdCert(v: Values, io: CliIo): Promise<number> {
