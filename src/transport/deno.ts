@@ -86,17 +86,17 @@ interface WriteClock {
 
 class DenoStream implements BidiStream {
   readonly #h: WebHalves;
-  readonly #wrote: WriteClock | undefined;
+  readonly #wrote: WriteClock;
   // Which halves are finished, for `onDone` (a half this stream lacks counts as finished).
   #sendDone: boolean;
   #recvDone: boolean;
   #onDone: (() => void) | undefined;
 
   /**
-   * @param onDone Called once both halves are finished: quinn frees the stream's slot then.
    * @param wrote The connection's record of its last write.
+   * @param onDone Called once both halves are finished: quinn frees the stream's slot then.
    */
-  constructor(readable?: ReadableStream<Uint8Array>, writable?: WritableStream<Uint8Array>, onDone?: () => void, wrote?: WriteClock) {
+  constructor(wrote: WriteClock, readable?: ReadableStream<Uint8Array>, writable?: WritableStream<Uint8Array>, onDone?: () => void) {
     this.#h = new WebHalves(readable, writable);
     this.#wrote = wrote;
     this.#recvDone = !readable;
@@ -115,7 +115,7 @@ class DenoStream implements BidiStream {
   }
 
   async write(chunk: Uint8Array): Promise<void> {
-    if (this.#wrote) this.#wrote.at = performance.now();
+    this.#wrote.at = performance.now();
     try {
       await this.#h.writer.write(chunk);
     } catch (e) {
@@ -126,7 +126,7 @@ class DenoStream implements BidiStream {
   }
 
   async end(): Promise<void> {
-    if (this.#wrote) this.#wrote.at = performance.now();
+    this.#wrote.at = performance.now();
     try {
       await this.#h.writer.close();
       this.#finished("send");
@@ -252,14 +252,14 @@ class DenoConnection implements Connection {
     // No queue of early streams: Deno's own incoming-stream readables hold them until read.
     checkFirstHandle(this.#handlers);
     this.#handlers = h;
-    const gate = (this.#gate = new StreamGate<Any>(this.#maxBidi, (b, done) => h.bidi!(new DenoStream(b.readable, b.writable, done, this.#wrote))));
+    const gate = (this.#gate = new StreamGate<Any>(this.#maxBidi, (b, done) => h.bidi!(new DenoStream(this.#wrote, b.readable, b.writable, done))));
     this.closed.then(() => gate.clear());
     forEachValue(this.#c.incomingBidirectionalStreams, (b: Any) => {
       if (h.bidi) gate.push(b);
       else b.readable.cancel(0).catch(() => {});
     });
     forEachValue(this.#c.incomingUnidirectionalStreams, (r: Any) => {
-      if (h.uni) h.uni(new DenoStream(r, undefined));
+      if (h.uni) h.uni(new DenoStream(this.#wrote, r, undefined));
       else r.cancel(0).catch(() => {});
     });
     if (h.datagram) {
@@ -274,7 +274,7 @@ class DenoConnection implements Connection {
   async openBidi(options?: OpenStreamOptions): Promise<BidiStream> {
     try {
       const b = await this.#opens.open(options?.signal);
-      return new DenoStream(b.readable, b.writable, undefined, this.#wrote);
+      return new DenoStream(this.#wrote, b.readable, b.writable);
     } catch (e) {
       if (e instanceof TransportError) throw e;
       throw new TransportError(E.CLOSED, `cannot open a stream: ${(e as Error).message}`, { cause: e });
@@ -284,7 +284,7 @@ class DenoConnection implements Connection {
   async openUni(): Promise<SendStream> {
     try {
       const w = await this.#c.createUnidirectionalStream({ waitUntilAvailable: true });
-      return new DenoStream(undefined, w, undefined, this.#wrote);
+      return new DenoStream(this.#wrote, undefined, w);
     } catch (e) {
       throw new TransportError(E.CLOSED, `cannot open a stream: ${(e as Error).message}`, { cause: e });
     }
