@@ -25,6 +25,7 @@
 
 import type { Definition, StandardSchema } from "./definitions.ts";
 import type { Registry } from "./registry.ts";
+import { PROTOCOL_VERSION } from "../protocol/version.ts";
 
 /**
  * The reserved request name that answers a {@link ServiceDescription}. Names starting with
@@ -91,14 +92,14 @@ function byName(a: MethodDescription, b: MethodDescription): number {
 }
 
 /**
- * Describes what `registry` serves. Computed once per server start: definitions are fixed once
- * the server is built.
+ * Describes what `registry` serves. The server computes it at the first reflection request and
+ * keeps it: definitions are fixed once the server is built.
  */
-export function describeRegistry(registry: Registry, server: string, protocol: number): ServiceDescription {
+export function describeRegistry(registry: Registry, server: string): ServiceDescription {
   const list = (m: Map<string, Definition>) => [...m.values()].filter((d) => d.name !== REFLECTION_METHOD).map(describeOne).sort(byName);
   return {
     server,
-    protocol,
+    protocol: PROTOCOL_VERSION,
     handlers: list(registry.handlers as Map<string, Definition>),
     listeners: list(registry.listeners as Map<string, Definition>),
     streams: list(registry.streams as Map<string, Definition>),

@@ -10,7 +10,7 @@ import { observeConnections, observeHandshake, observeServer } from "../observe/
 import type { ProtocolLimits } from "../protocol/limits.ts";
 import type { PayloadCodec } from "../protocol/payload_codec.ts";
 import { ErrorCode, errorCodeNumber, RpcError } from "../protocol/rpc_error.ts";
-import { ALPN, CloseCode, PROTOCOL_VERSION } from "../protocol/version.ts";
+import { ALPN, CloseCode } from "../protocol/version.ts";
 import { defaultTransport } from "../transport/select.ts";
 import type { Connection, Listener, ServerTls, Transport } from "../transport/types.ts";
 import { type Definition, handler, serviceDefinitions } from "./definitions.ts";
@@ -379,7 +379,7 @@ export class RpcServerBuilder<D = never, P extends RpcApi = UntypedApi> {
         let answer: unknown;
         const name = () => this.#c.name;
         registry.add(
-          handler(REFLECTION_METHOD, () => (answer ??= describeRegistry(registry, name(), PROTOCOL_VERSION)), {
+          handler(REFLECTION_METHOD, () => (answer ??= describeRegistry(registry, name())), {
             idempotent: true,
             description: "What this server serves: handlers, listeners and stream handlers",
           }),
