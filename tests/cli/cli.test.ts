@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { run, runtimeCommand, tool } from "../support/process.ts";
+import { run, runtimeCommand, spawnServer, tool } from "../support/process.ts";
 
 const CLI = join(import.meta.dir, "../../src/cli/main.ts");
 const dir = mkdtempSync(join(tmpdir(), "echostream-cli-"));
@@ -22,18 +22,8 @@ interface Served {
 
 /** `echostream serve --echo --json` in its own process; its first stdout line describes it. */
 async function serveEcho(rt: "bun" | "deno", out: string): Promise<Served> {
-  const proc = Bun.spawn(runtimeCommand(rt, CLI, ["serve", "--echo", "--json", "--out", out]), { stdout: "pipe", stderr: "pipe", stdin: "ignore" });
-  const reader = proc.stdout.getReader();
-  let text = "";
-  const deadline = setTimeout(() => proc.kill(), 20_000);
-  while (!text.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`serve exited before printing: ${text} ${await new Response(proc.stderr).text()}`);
-    text += new TextDecoder().decode(value);
-  }
-  clearTimeout(deadline);
-  reader.releaseLock();
-  return { ...JSON.parse(text.split("\n")[0]), proc };
+  const { info, proc } = await spawnServer<Omit<Served, "proc">>(runtimeCommand(rt, CLI, ["serve", "--echo", "--json", "--out", out]));
+  return { ...info, proc };
 }
 
 const PAIRS = [["bun", "deno"], ["deno", "bun"]] as const;
