@@ -22,6 +22,7 @@ import { iotExample } from "./iot/main.ts";
 import { gameExample } from "./game/main.ts";
 import { remoteDesktopExample } from "./remote_desktop/main.ts";
 import { mkdtemp, writeFile } from "node:fs/promises";
+import { execFile } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -173,6 +174,9 @@ if (transport) {
     const io = { out: (l: string) => lines.push(l), err: () => {}, lines: async function* () {}, interrupted: new Promise<void>(() => {}) };
     const code = await cliMain(["call", server.address, "audio.play", '"cli.ogg"', "--ca", caFile, "--json"], io);
     console.log(`  echostream call ${server.address} audio.play '"cli.ogg"' --ca … --json -> ${lines.join(" ")} (exit ${code})`);
+    // And as its own process on Node, through the package's bin (`npx echostream …`).
+    const onNode = await runNodeCli(["call", server.address, "audio.play", '"node.ogg"', "--ca", caFile, "--json"]);
+    console.log(`  node bin/echostream.mjs call … '"node.ogg"' --json -> ${onNode}`);
   }
   await server.close();
   console.log("RPC callback, server -> client, typed both ways (examples/callback.ts):");
@@ -280,3 +284,14 @@ if (transport) {
   await loggingExample((l) => console.log(`  ${l.split("\n")[0].slice(0, 150)}`));
 }
 console.log("\ndemo ok");
+
+/** The CLI in a Node process (bin/echostream.mjs); its output and exit code as one line. */
+function runNodeCli(args: string[]): Promise<string> {
+  const bin = join(import.meta.dirname ?? ".", "../bin/echostream.mjs");
+  return new Promise((resolve) =>
+    execFile("node", [bin, ...args], { timeout: 20_000 }, (error, stdout, stderr) => {
+      const code = error ? (typeof error.code === "number" ? error.code : String(error.code ?? error.message)) : 0;
+      resolve(`${(stdout || stderr).trim() || "(no output)"} (exit ${code})`);
+    })
+  );
+}

@@ -676,9 +676,19 @@ function quietQuicWarning(): void {
   };
 }
 
-if (import.meta.main) {
+/**
+ * What the `echostream` binary does: runs {@link main} on `argv` with the process's standard
+ * streams, lets standard output drain, then exits the process with the command's code (a
+ * listener or timer of the runtime must not hold it open). `bin/echostream.mjs` calls this on
+ * Node (from the `dist/node/cli.mjs` build) and on Bun; `deno run` runs this module directly.
+ *
+ * @param argv The arguments after the runtime and the script.
+ * @returns Never: the process exits.
+ */
+export async function runCli(argv: string[]): Promise<never> {
   quietQuicWarning();
-  const code = await main(process.argv.slice(2));
-  // Let stdout drain, then leave (a listener or timer of the runtime must not hold the process).
-  process.stdout.write("", () => process.exit(code));
+  const code = await main(argv);
+  return await new Promise<never>(() => process.stdout.write("", () => process.exit(code)));
 }
+
+if (import.meta.main) await runCli(process.argv.slice(2));

@@ -4,14 +4,31 @@
 // clock, cert; and its failures: exit codes from RpcError codes, usage errors, missing trust.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { run, runtimeCommand, spawnServer, tool } from "../support/process.ts";
+import { inTerminal } from "../support/terminal.ts";
 
 const CLI = join(import.meta.dir, "../../src/cli/main.ts");
+/** package.json's `bin`: on Node it runs dist/node/cli.mjs, the bundle `npm run build:node` makes. */
+const BIN = join(import.meta.dir, "../../bin/echostream.mjs");
 const dir = mkdtempSync(join(tmpdir(), "echostream-cli-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+type Rt = "bun" | "deno" | "node";
+
+/** The CLI on `rt` as a user starts it: Bun and Deno run the source, Node the package's bin. */
+function cliCommand(rt: Rt, args: string[]): string[] {
+  return rt === "node" ? [Bun.which("node") ?? "node", BIN, ...args] : runtimeCommand(rt, CLI, args);
+}
+
+// The Node bundle is rebuilt from the current source (`npm install` built it once, at "prepare";
+// the source may have changed since), so the Node tests never run stale code.
+beforeAll(async () => {
+  const built = await run([tool("bun"), "run", "build:node"], { timeoutMs: 60_000 });
+  if (built.code !== 0) throw new Error(`npm run build:node failed: ${built.stderr}`);
+}, 60_000);
 
 interface Served {
   address: string;
@@ -21,18 +38,20 @@ interface Served {
 }
 
 /** `echostream serve --echo --json` in its own process; its first stdout line describes it. */
-async function serveEcho(rt: "bun" | "deno", out: string): Promise<Served> {
-  const { info, proc } = await spawnServer<Omit<Served, "proc">>(runtimeCommand(rt, CLI, ["serve", "--echo", "--json", "--out", out]));
+async function serveEcho(rt: Rt, out: string): Promise<Served> {
+  const { info, proc } = await spawnServer<Omit<Served, "proc">>(cliCommand(rt, ["serve", "--echo", "--json", "--out", out]));
   return { ...info, proc };
 }
 
-const PAIRS = [["bun", "deno"], ["deno", "bun"]] as const;
+// Every command on Bun and Deno, each against the other; Node's CLI (through the bin) against
+// Deno, and a Node `serve --echo` under Bun's CLI.
+const PAIRS = [["bun", "deno"], ["deno", "bun"], ["node", "deno"], ["bun", "node"]] as const;
 
 for (const [client, server] of PAIRS) {
   describe(`${client} CLI → ${server} "serve --echo"`, () => {
     let s: Served;
     const cli = (args: string[], opts: { stdin?: string; timeoutMs?: number } = {}) =>
-      run(runtimeCommand(client, CLI, args), { timeoutMs: opts.timeoutMs ?? 20_000, stdin: opts.stdin });
+      run(cliCommand(client, args), { timeoutMs: opts.timeoutMs ?? 20_000, stdin: opts.stdin });
     const trust = () => ["--ca", s.ca];
 
     beforeAll(async () => {
@@ -83,7 +102,7 @@ for (const [client, server] of PAIRS) {
     }, 30_000);
 
     test("emit and listen: an event through the server's re-broadcast, metadata included", async () => {
-      const listenProc = Bun.spawn(runtimeCommand(client, CLI, ["listen", s.address, "echoed", "--count", "2", ...trust()]), { stdout: "pipe", stderr: "pipe" });
+      const listenProc = Bun.spawn(cliCommand(client, ["listen", s.address, "echoed", "--count", "2", ...trust()]), { stdout: "pipe", stderr: "pipe" });
       // Wait until it listens (it says so on stderr) before emitting.
       const errReader = listenProc.stderr.getReader();
       let err = "";
@@ -207,36 +226,22 @@ test("cert writes a CA and a leaf a server can use", async () => {
   }
 }, 60_000);
 
-/** Runs `cmd` in a detached tmux session (a real pseudo-terminal) and returns a screen reader. */
-async function inTerminal(name: string, cmd: string[]) {
-  const tmux = Bun.which("tmux");
-  if (!tmux) throw new Error("tmux is not installed (apt-get install tmux; .ci/run installs it): the live-output tests need a pseudo-terminal");
-  const quoted = cmd.map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(" ");
-  const session = `echostream-${name}-${process.pid}`;
-  // The pane stays after the command exits (remain-on-exit), so its last screen can be read.
-  expect((await run([tmux, "new-session", "-d", "-s", session, "-x", "160", "-y", "40", `${quoted}; echo "[exit $?]"; sleep 30`])).code).toBe(0);
-  return {
-    screen: async () => (await run([tmux, "capture-pane", "-p", "-t", session])).stdout,
-    close: () => run([tmux, "kill-session", "-t", session]),
-  };
-}
-
 test("live output in a terminal (tmux): bench draws a progress bar, listen prints events as they come", async () => {
   const s = await serveEcho("bun", join(dir, "tty"));
   const b = await inTerminal("bench", runtimeCommand("deno", CLI, ["bench", s.address, "echo", "--count", "3000", "--ca", s.ca]));
   const l = await inTerminal("listen", runtimeCommand("bun", CLI, ["listen", s.address, "echoed", "--ca", s.ca]));
   try {
     const { waitFor } = await import("../support/wait.ts");
-    await waitFor(async () => (await b.screen()).includes("[exit 0]"), { timeoutMs: 20_000 });
+    await waitFor(async () => (await b.screen()).includes("[exit 0]"), "bench to finish", { timeoutMs: 20_000, everyMs: 100 });
     const bench = await b.screen();
     // The bar was redrawn in place ("\r"): one line, ending full.
     expect(bench).toMatch(/\[#{30}\] 3000\/3000\n3000 calls of echo \(1 in flight\)/);
     expect(bench.match(/\] \d+\/3000/g)?.length).toBe(1);
-    await waitFor(async () => (await l.screen()).includes("listening to echoed"), { timeoutMs: 15_000 });
+    await waitFor(async () => (await l.screen()).includes("listening to echoed"), "listen to start", { timeoutMs: 15_000, everyMs: 100 });
     for (const n of [1, 2]) {
       expect((await run(runtimeCommand("bun", CLI, ["emit", s.address, "echo", String(n), "--ca", s.ca]))).code).toBe(0);
       // Seen on the terminal while listen is still running (it has no --count).
-      await waitFor(async () => (await l.screen()).includes(`"payload":${n}}`), { timeoutMs: 10_000 });
+      await waitFor(async () => (await l.screen()).includes(`"payload":${n}}`), `event ${n} on the terminal`, { timeoutMs: 10_000, everyMs: 100 });
     }
     expect(await l.screen()).not.toContain("[exit");
   } finally {
@@ -257,3 +262,22 @@ test("--help prints the usage and exits 0; no command is a usage error", async (
   expect(none.code).toBe(2);
   expect(none.stderr).toContain("Usage: echostream");
 }, 30_000);
+
+test("the package's bin: `npx echostream` runs it on Node; without the Node build it says how to make one", async () => {
+  const npx = Bun.which("npx");
+  if (!npx) throw new Error("npx (from Node's npm) is not on PATH: the bin test needs it");
+  const viaNpx = await run([npx, "--no-install", "echostream", "--help"], { timeoutMs: 30_000 });
+  expect(viaNpx.code).toBe(0);
+  expect(viaNpx.stdout).toContain("Usage: echostream");
+  // Bun runs the same bin from the TypeScript source.
+  const viaBun = await run([tool("bun"), BIN, "--help"], { timeoutMs: 20_000 });
+  expect({ code: viaBun.code, usage: viaBun.stdout.includes("Usage: echostream") }).toEqual({ code: 0, usage: true });
+  // A copy of the bin with no dist/ beside it: a clear error, not a stack trace.
+  const bare = join(dir, "bare", "bin");
+  mkdirSync(bare, { recursive: true });
+  copyFileSync(BIN, join(bare, "echostream.mjs"));
+  const missing = await run([Bun.which("node") ?? "node", join(bare, "echostream.mjs"), "--help"], { timeoutMs: 20_000 });
+  expect(missing.code).toBe(1);
+  expect(missing.stderr).toContain("npm run build:node");
+  expect(missing.stderr).not.toContain("    at ");
+}, 60_000);
