@@ -8,6 +8,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { netnsUnavailableReason, runIn, spawnIn } from "../support/netns.ts";
 import { runtimeCommand } from "../support/process.ts";
+import { inTerminal, type Terminal } from "../support/terminal.ts";
+import { waitFor } from "../support/wait.ts";
 import { usePair } from "../discovery/_pair.ts";
 
 const CLI = join(import.meta.dir, "../../src/cli/main.ts");
@@ -21,6 +23,7 @@ describe.skipIf(!!reason)("echostream discover, and service names as targets (mD
     const out = mkdtempSync(join(tmpdir(), "echostream-cli-mdns-"));
     const server = spawnIn(net.pair.a.name, runtimeCommand("bun", CLI, ["serve", "--echo", "--json", "--bind", "0.0.0.0:0", "--advertise", "CliEcho", "--out", out]));
     let watch: ReturnType<typeof spawnIn> | undefined;
+    let tty: Terminal | undefined;
     try {
       const info = JSON.parse(await server.waitLine((l) => l.startsWith("{"), 15_000));
       expect(info.advertised).toBe("CliEcho");
@@ -48,7 +51,12 @@ describe.skipIf(!!reason)("echostream discover, and service names as targets (mD
       const unreachable = await runIn(net.pair.b.name, runtimeCommand("bun", CLI, ["call", "NobodyHere", "echo", "--trust-advertised", "--timeout", "1500"]), { timeoutMs: 20_000 });
       expect(unreachable.code).toBe(114);
 
-      // Live: up now, down once the server says goodbye.
+      // Live: up now, down once the server says goodbye. Once as JSON lines, and once in a
+      // terminal as a user sees it (text, no --count, stopped with Ctrl-C).
+      tty = await inTerminal("discover", ["ip", "netns", "exec", net.pair.b.name, ...runtimeCommand("deno", CLI, ["discover", "CliEcho", "--watch"])]);
+      const upLine = new RegExp(`^up {3}CliEcho  \\S+:${port}\\b.*  v1  fp ${info.fingerprint.slice(0, 16)}…$`, "m");
+      await waitFor(async () => upLine.test(await tty!.screen()), "the up line on the terminal", { timeoutMs: 15_000, everyMs: 100 });
+      expect(await tty.screen()).toContain('watching for "CliEcho" (Ctrl-C to stop)');
       watch = spawnIn(net.pair.b.name, runtimeCommand("bun", CLI, ["discover", "CliEcho", "--watch", "--json", "--count", "2"]));
       const up = JSON.parse(await watch.waitLine((l) => l.includes('"type":"up"'), 15_000));
       expect(up.service.instance).toBe("CliEcho");
@@ -57,7 +65,12 @@ describe.skipIf(!!reason)("echostream discover, and service names as targets (mD
       const down = JSON.parse(await watch.waitLine((l) => l.includes('"type":"down"'), 15_000));
       expect(down.service.instance).toBe("CliEcho");
       expect(await watch.exited).toBe(0);
+      await waitFor(async () => /^down CliEcho {2}/m.test(await tty!.screen()), "the down line on the terminal", { timeoutMs: 15_000, everyMs: 100 });
+      expect(await tty.screen()).not.toContain("[exit");
+      await tty.keys("C-c");
+      await waitFor(async () => (await tty!.screen()).includes("[exit 0]"), "discover --watch to exit 0 on Ctrl-C", { timeoutMs: 10_000, everyMs: 100 });
     } finally {
+      await tty?.close();
       server.kill("SIGKILL");
       watch?.kill("SIGKILL");
     }
