@@ -38,6 +38,7 @@ import { ConnectionSet, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_BIDI_STREAMS, DEFAU
 import { handshakeDeadline } from "./_handshake.ts";
 import { checkFirstHandle } from "./_incoming.ts";
 import { forEachValue, WebHalves } from "./_web_stream.ts";
+import { flushBeforeClose, type WriteClock } from "./_flush.ts";
 import {
   checkDatagram,
   clientTrust,
@@ -67,22 +68,6 @@ function hexToBytes(hex: string): Uint8Array {
 /** First and largest read size of a stream (bytes): see DenoStream's iterator. */
 const READ_MIN = 2048;
 const READ_MAX = 64 * 1024;
-
-/**
- * How long `close()` lets quinn transmit what was just written (ms). Deno resolves a stream
- * write once quinn has buffered the bytes, and `QuicConn.close()` discards whatever quinn has
- * not sent yet (docs/TRANSPORT.md "Deno: close discards unsent data"), so a close right after
- * `emit()` or a stream's `end()` lost them. 1 ms was enough on loopback; 25 leaves room for a
- * busy event loop.
- */
-const FLUSH_BEFORE_CLOSE_MS = 25;
-/** Writes older than this are taken as sent: `close()` does not wait for them (ms). */
-const RECENT_WRITE_MS = 1000;
-
-/** When a connection's streams last wrote (performance.now()), for `close()`. */
-interface WriteClock {
-  at: number;
-}
 
 class DenoStream implements BidiStream {
   readonly #h: WebHalves;
@@ -298,7 +283,7 @@ class DenoConnection implements Connection {
   async close(code = 0, reason = ""): Promise<void> {
     this.#local = true;
     // Let quinn send what streams wrote just now: its close discards unsent data.
-    if (performance.now() - this.#wrote.at < RECENT_WRITE_MS) await new Promise((r) => setTimeout(r, FLUSH_BEFORE_CLOSE_MS));
+    await flushBeforeClose(this.#wrote);
     try {
       this.#c.close({ closeCode: code, reason });
     } catch { /* already closed */ }

@@ -37,6 +37,7 @@ import { serverTls } from "./_server_tls.ts";
 import { ConnectionSet, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_BIDI_STREAMS, DEFAULT_MAX_UNI_STREAMS, lowerIdle } from "./_connections.ts";
 import { handshakeDeadline } from "./_handshake.ts";
 import { Incoming } from "./_incoming.ts";
+import { flushBeforeClose, type WriteClock } from "./_flush.ts";
 import { WebHalves } from "./_web_stream.ts";
 
 // deno-lint-ignore no-explicit-any
@@ -81,12 +82,15 @@ const why = (e: Any) => String(e?.message || e?.name || e);
 
 class NodeStream implements BidiStream {
   readonly #h: WebHalves;
+  readonly #wrote: WriteClock;
 
-  constructor(s: Any) {
+  constructor(wrote: WriteClock, s: Any) {
+    this.#wrote = wrote;
     this.#h = new WebHalves(s.readable, s.writable);
   }
 
   async write(chunk: Uint8Array): Promise<void> {
+    this.#wrote.at = performance.now();
     try {
       await this.#h.writer.write(chunk);
     } catch (e) {
@@ -97,6 +101,7 @@ class NodeStream implements BidiStream {
   }
 
   async end(): Promise<void> {
+    this.#wrote.at = performance.now();
     try {
       await this.#h.writer.close();
     } catch (e) {
@@ -140,6 +145,7 @@ class NodeConnection implements Connection {
   }
   readonly #c: Any;
   readonly #stop: (code: number, reason: string) => Promise<void>;
+  readonly #wrote: WriteClock = { at: -Infinity };
   readonly closed: Promise<CloseInfo>;
   readonly maxDatagramSize = 0; // @matrixai/quic has no datagram API.
   /** Always a full handshake: 0-RTT is not wired up on this stack. */
@@ -149,7 +155,7 @@ class NodeConnection implements Connection {
   /** The peer's streams, held until handle() (which may be called once). */
   readonly #incoming = new Incoming<Any>((stream, h) => {
     const fn = stream.type === "uni" ? h.uni : h.bidi;
-    if (fn) fn(new NodeStream(stream));
+    if (fn) fn(new NodeStream(this.#wrote, stream));
     else stream.cancel({ [CODE]: 0 });
   });
   #local = false;
@@ -187,7 +193,7 @@ class NodeConnection implements Connection {
   async #open(type: "bidi" | "uni"): Promise<NodeStream> {
     while (true) {
       try {
-        return new NodeStream(this.#c.newStream(type));
+        return new NodeStream(this.#wrote, this.#c.newStream(type));
       } catch (e) {
         // Past the peer's stream limit: wait for more, as on Bun and Deno.
         if (e instanceof errors.ErrorQUICStreamLimit && !this.#c.closed) {
@@ -214,6 +220,8 @@ class NodeConnection implements Connection {
 
   async close(code = 0, reason = ""): Promise<void> {
     this.#local = true;
+    // Let what streams wrote just now reach the peer, and its accept loop take the streams.
+    await flushBeforeClose(this.#wrote);
     await this.#stop(code, reason).catch(noop);
     await this.closed;
   }

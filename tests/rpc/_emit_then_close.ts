@@ -1,4 +1,4 @@
-// A client process (Bun or Deno) that emits events and closes at once: `close()` must not lose
+// A client process (Bun, Deno or Node) that emits events and closes at once: `close()` must not lose
 // what `emit()` already resolved for. Args: <address>; stdin: the CA (PEM, JSON string line).
 import process from "node:process";
 import { RpcClient } from "../../src/rpc/client.ts";
