@@ -26,7 +26,19 @@
  * @module
  */
 
-export { RpcServer, RpcServerBuilder } from "./src/rpc/server.ts";
+export { PeerRef, RpcServer, RpcServerBuilder } from "./src/rpc/server.ts";
+export type { EmitResult } from "./src/cluster/node.ts";
+export type {
+  ClusterAdapter,
+  ClusterBusEvents,
+  ClusterEmitOptions,
+  ClusterInstance,
+  ClusterOptions,
+  ClusterStats,
+  ClusterView,
+  PresenceEntry,
+  PresenceEvent,
+} from "./src/cluster/types.ts";
 export { type ClientOptions, type ReconnectOptions, RpcClient } from "./src/rpc/client.ts";
 export {
   type Definition,

@@ -88,6 +88,11 @@ export const LAYERS: readonly Layer[] = [
   },
   { name: "discovery", paths: ["src/discovery/"], what: "DNS-SD over mDNS: advertise, discover, browse" },
   {
+    name: "cluster",
+    paths: ["src/cluster/"],
+    what: "the cross-instance protocol (presence, broadcast, groups, peer calls) over a bus adapter, and the NATS and Redis adapters; knows no Peer",
+  },
+  {
     name: "rpc",
     paths: ["src/rpc/"],
     what: "RpcServer, RpcClient, Peer, definitions; the transport only through its interface",

@@ -7,7 +7,7 @@
 import { getConfig, getLogger, type Logger } from "@logtape/logtape";
 
 /** The layers that log, each its own category under `["echostream"]`. */
-export type LogLayer = "transport" | "rpc" | "stream" | "clock" | "discovery" | "security";
+export type LogLayer = "transport" | "rpc" | "stream" | "clock" | "discovery" | "security" | "cluster";
 
 const loggers = new Map<LogLayer, Logger>();
 

@@ -150,6 +150,11 @@ let inspect: (peer: Peer) => PeerInternals;
  * the names it serves, with its input and output types; `UntypedApi` (the default) accepts any.
  */
 export class Peer<A extends RpcApi = UntypedApi> {
+  /**
+   * This connection's id: random, unique in a cluster; what `server.peer(id)` and the presence
+   * view (`server.cluster.presence()`) know it by.
+   */
+  readonly id: string = crypto.randomUUID();
   /** The other side's name, as it introduced itself. */
   readonly name: string;
   /** Who the other side authenticated as (server side: what `authenticate` returned). */

@@ -19,7 +19,7 @@ import { acceptPeer } from "./_handshake.ts";
 import type { HelloInfo } from "./context.ts";
 import { codecs, defaultOnError, formatAddress, parseAddress } from "./_options.ts";
 import { inspectPeer, type Peer } from "./peer.ts";
-import type { DefinitionsApi, EmitArgs, EventName, RpcApi, UntypedApi } from "./api.ts";
+import type { DefinitionsApi, EmitArgs, EventName, RequestArgs, RequestName, RequestOutput, RpcApi, UntypedApi } from "./api.ts";
 import { type Middleware, Registry } from "./registry.ts";
 import { type ServerStats, StatsTotals } from "./stats.ts";
 import { FrameType } from "../protocol/frame.ts";
@@ -37,6 +37,10 @@ import { type Rejections, zeroRejections } from "./stats.ts";
 import type { GuardInit } from "./_guard.ts";
 import type { Advertisement, AdvertiseOptions } from "../discovery/advertise.ts";
 import { checkClockSyncOptions, type ClockSource, type ClockSyncOptions, systemClock } from "../clock/sync.ts";
+import { ClusterNode, type EmitResult } from "../cluster/node.ts";
+import type { ClusterAdapter, ClusterEmitOptions, ClusterOptions, ClusterView, PresenceEntry } from "../cluster/types.ts";
+import type { Metadata } from "../protocol/frame.ts";
+import { toRpcError } from "../wire/errors.ts";
 
 const log = logger("rpc");
 
@@ -67,6 +71,8 @@ interface ServerConfig {
   discovery?: DiscoveryOptions & { name: string };
   /** Set by `.reflection()`; unset, on exactly when the server makes a development certificate. */
   reflection?: boolean;
+  /** Set by `.cluster()`. */
+  cluster?: { adapter: ClusterAdapter; options: ClusterOptions };
 }
 
 /**
@@ -357,6 +363,37 @@ export class RpcServerBuilder<D = never, P extends RpcApi = UntypedApi> {
     return this;
   }
   /**
+   * Joins this server to a cluster of instances over a message bus, so that `broadcast`,
+   * `emitToGroup`, `peer(id)` and `cluster.presence()` reach the peers of every instance, not
+   * only this one's. `start()` connects to the bus (and fails when it cannot); `close()` says
+   * goodbye. Without it a server is one instance alone and needs no bus. The adapters are their
+   * own exports: `natsCluster` (`@echostream/core/cluster/nats`) and `redisCluster`
+   * (`@echostream/core/cluster/redis`). Semantics (at-most-once, order per sender, failure
+   * detection) are in docs/CLUSTER.md.
+   *
+   * @example Three processes behind one NATS server
+   * ```ts ignore
+   * import { RpcServer } from "@echostream/core";
+   * import { natsCluster } from "@echostream/core/cluster/nats";
+   * const server = RpcServer.builder()
+   *   .bind("0.0.0.0:4433")
+   *   .cluster(natsCluster({ servers: "nats://127.0.0.1:4222" }), { namespace: "chat" })
+   *   .build();
+   * await server.start();
+   * await server.broadcast("news", "reaches every client of every instance");
+   * ```
+   *
+   * @param adapter The bus.
+   * @param options Namespace, heartbeat and failure-detection times, the default call deadline.
+   */
+  cluster(adapter: ClusterAdapter, options: ClusterOptions = {}): this {
+    if (!adapter || typeof adapter.publish !== "function" || typeof adapter.subscribe !== "function") {
+      throw new TypeError("cluster: expected a cluster adapter (natsCluster(...), redisCluster(...))");
+    }
+    this.#c.cluster = { adapter, options: { ...options } };
+    return this;
+  }
+  /**
    * Answers {@link REFLECTION_METHOD} with what this server serves (a `ServiceDescription`:
    * handlers, listeners and stream handlers with their descriptions, idempotency and input JSON
    * Schemas), for tools such as the `echostream` CLI. Access control, rate limits and middleware
@@ -417,10 +454,17 @@ export class RpcServer<A extends RpcApi = UntypedApi, P extends RpcApi = Untyped
   #closing: Promise<void> | undefined;
   #closed!: () => void;
   readonly #done = new Promise<void>((r) => (this.#closed = r));
+  /** Peers by id, for the cluster node. */
+  readonly #byId = new Map<string, Peer>();
+  readonly #node: ClusterNode;
 
   /** @internal Use `RpcServer.builder()`. */
   constructor(config: ServerConfig) {
     this.#c = config;
+    this.#node = new ClusterNode(config.cluster?.adapter, config.cluster?.options ?? {}, codecs(config).payload, {
+      emit: (id, topic, payload, metadata) => this.#byId.get(id)?.emit(topic, payload, { metadata }),
+      request: (id, method, input, o) => this.#byId.get(id)?.request(method, input, o),
+    });
   }
 
   /**
@@ -453,6 +497,13 @@ export class RpcServer<A extends RpcApi = UntypedApi, P extends RpcApi = Untyped
     const earlyData = this.#c.earlyData && t.name !== "bun";
     if (this.#c.earlyData && !earlyData) {
       this.#notice("echostream: earlyData() is off on Bun: node:quic cannot tell when 0-RTT data is confirmed, so replayed early requests could not be held (docs/SECURITY.md)");
+    }
+    if (this.#c.cluster) {
+      try {
+        await this.#node.start();
+      } catch (e) {
+        throw new RpcError(ErrorCode.UNAVAILABLE, `cannot start: the ${this.#c.cluster.adapter.kind} cluster bus is unreachable: ${(e as Error)?.message ?? e}`, undefined, { cause: e });
+      }
     }
     const { frames, payload } = codecs(this.#c);
     const setup = { frames, payload, registry: this.#c.registry, name: this.#c.name, onError: this.#c.onError, clock: this.#c.clock, clockSync: this.#c.clockSync, limits: this.#c.peerLimits };
@@ -492,10 +543,14 @@ export class RpcServer<A extends RpcApi = UntypedApi, P extends RpcApi = Untyped
           (peer) => {
             this.#handshaking--;
             this.#peers.add(peer);
+            this.#byId.set(peer.id, peer);
+            this.#node.peerUp({ id: peer.id, name: peer.name, principal: peer.principal, remote, connectedAt: Date.now() });
             this.#opened++;
             log.info("connection from {remote} accepted: peer {peer}", { remote, peer: peer.name, principal: peer.principal });
             peer.closed.then((info) => {
               this.#peers.delete(peer);
+              this.#byId.delete(peer.id);
+              this.#node.peerDown(peer.id);
               this.#totals.retire(peer);
               const code = `0x${info.code.toString(16)}`;
               this.#closedByCode[code] = (this.#closedByCode[code] ?? 0) + 1;
@@ -643,14 +698,84 @@ export class RpcServer<A extends RpcApi = UntypedApi, P extends RpcApi = Untyped
   }
 
   /**
-   * Emits an event to every connected peer.
-   * @returns How many peers it reached and how many failed.
+   * Emits an event to every connected peer; with `.cluster()`, to every peer of every instance
+   * (published once on the bus; each instance delivers to its own peers). A bus that is down is
+   * logged and the event still reaches this instance's peers.
+   * @returns How many of this instance's peers it reached and how many failed, and whether it
+   *   was published to the other instances.
+   * @throws {RpcError} `INVALID_ARGUMENT` for a payload the codec cannot encode.
    */
-  broadcast<N extends EventName<P>>(topic: N, ...args: EmitArgs<P, N, never>): Promise<{ delivered: number; failed: number }>;
-  async broadcast(topic: string, payload?: unknown, ..._none: unknown[]): Promise<{ delivered: number; failed: number }> {
-    const results = await Promise.allSettled([...this.#peers].map((p) => p.emit(topic, payload)));
-    const failed = results.filter((r) => r.status === "rejected").length;
-    return { delivered: results.length - failed, failed };
+  broadcast<N extends EventName<P>>(topic: N, ...args: EmitArgs<P, N, ClusterEmitOptions>): Promise<EmitResult>;
+  broadcast(topic: string, payload?: unknown, options?: ClusterEmitOptions): Promise<EmitResult> {
+    return this.#node.broadcast(topic, payload, options).catch((e) => {
+      throw toRpcError(e);
+    });
+  }
+
+  /**
+   * Emits an event to every member of `group`, wherever it is connected (with `.cluster()`, the
+   * bus carries it only to instances that have members). Peers join with {@link join}.
+   * @returns Deliveries on this instance, and whether it was published to the others.
+   * @throws {RpcError} `INVALID_ARGUMENT` for a bad group name or a payload the codec cannot encode.
+   *
+   * @example A chat room
+   * ```ts
+   * import { handler, RpcServer, type Context } from "@echostream/core";
+   * const server = RpcServer.builder()
+   *   .handler(handler("room.join", async (ctx: Context, room: string) => void (await server.join(ctx.peer, room))))
+   *   .handler(handler("room.say", async (ctx: Context, m: { room: string; text: string }) => {
+   *     await server.emitToGroup(m.room, "room.message", { from: ctx.peer.name, text: m.text }, { except: [ctx.peer.id] });
+   *   }))
+   *   .build();
+   * ```
+   */
+  emitToGroup<N extends EventName<P>>(group: string, topic: N, ...args: EmitArgs<P, N, ClusterEmitOptions>): Promise<EmitResult>;
+  emitToGroup(group: string, topic: string, payload?: unknown, options?: ClusterEmitOptions): Promise<EmitResult> {
+    return this.#node.emitToGroup(group, topic, payload, options).catch((e) => {
+      throw toRpcError(e);
+    });
+  }
+
+  /**
+   * Puts a peer in `group` (created on first join, gone when its last member leaves or
+   * disconnects). `peer` is a connected `Peer` or a peer id, which may be connected to another
+   * instance of the cluster (then the join is routed to it).
+   * @throws {RpcError} `NOT_FOUND` for an id no instance has; `UNAVAILABLE` when the bus is down.
+   */
+  join(peer: Peer | string, group: string): Promise<void> {
+    return this.#node.join(typeof peer === "string" ? peer : peer.id, group);
+  }
+
+  /** Takes a peer (a `Peer` or an id, anywhere in the cluster) out of `group`. */
+  leave(peer: Peer | string, group: string): Promise<void> {
+    return this.#node.leave(typeof peer === "string" ? peer : peer.id, group);
+  }
+
+  /**
+   * A handle on peer `id` wherever it is connected: `request`, `emit`, `join` and `leave` go to
+   * it directly when it is connected here, through the bus when it is on another instance.
+   * Nothing is looked up until a call: a peer that is nowhere fails that call with `NOT_FOUND`.
+   *
+   * @example Calling a device by id from any instance
+   * ```ts
+   * import type { RpcServer } from "@echostream/core";
+   * export async function reboot(server: RpcServer, deviceId: string): Promise<unknown> {
+   *   return await server.peer(deviceId).request("device.reboot", { delayMs: 100 }, { timeoutMs: 5000 });
+   * }
+   * ```
+   */
+  peer(id: string): PeerRef<P> {
+    if (typeof id !== "string" || id.length === 0) throw new TypeError("peer: expected a peer id (peer.id)");
+    return new PeerRef<P>(id, this.#node);
+  }
+
+  /**
+   * The cluster as this instance sees it: presence (every peer of every instance, with its
+   * principal and groups), the live instances, a watch of peers coming and going, and traffic
+   * counters. Without `.cluster()` it describes this instance alone (`bus` is `"none"`).
+   */
+  get cluster(): ClusterView {
+    return this.#node;
   }
 
   /**
@@ -666,6 +791,8 @@ export class RpcServer<A extends RpcApi = UntypedApi, P extends RpcApi = Untyped
   async #shutdown(graceMs: number): Promise<void> {
     await this.#starting?.catch(() => {}); // a listener still coming up is closed below, not leaked
     this.#unobserve();
+    // Goodbye to the cluster first: the other instances drop this one's peers at once.
+    await this.#node.close();
     // Goodbye packets first, so browsers see the service leave before connections drop.
     await this.#advert?.close().catch(() => {});
     const { frames } = codecs(this.#c);
@@ -682,5 +809,65 @@ export class RpcServer<A extends RpcApi = UntypedApi, P extends RpcApi = Untyped
     }
     await this.#listener?.close(CloseCode.GOING_AWAY, "server shutting down");
     this.#closed();
+  }
+}
+
+/**
+ * A peer by id, wherever it is connected in the cluster (from `server.peer(id)`). `P` is the API
+ * the peer serves, as for `Peer<P>`.
+ */
+export class PeerRef<P extends RpcApi = UntypedApi> {
+  /** The peer's id. */
+  readonly id: string;
+  readonly #node: ClusterNode;
+
+  /** @internal Use `server.peer(id)`. */
+  constructor(id: string, node: ClusterNode) {
+    this.id = id;
+    this.#node = node;
+  }
+
+  /** Where the peer is connected now (its presence entry), or undefined when nowhere. */
+  get location(): PresenceEntry | undefined {
+    const e = this.#node.locate(this.id);
+    return e && { ...e, groups: [...e.groups] };
+  }
+
+  /**
+   * Calls the peer's handler `method`, through the bus when it is on another instance.
+   * @throws {RpcError} The handler's code; `NOT_FOUND` when the peer is connected nowhere;
+   *   `DEADLINE_EXCEEDED` past `timeoutMs` (default: the cluster's `requestTimeoutMs`);
+   *   `UNAVAILABLE` when the bus is down or the peer's instance dies during the call.
+   */
+  request<T = unknown, N extends RequestName<P> = RequestName<P>>(method: N, ...args: RequestArgs<P, N, { timeoutMs?: number; metadata?: Metadata }>): Promise<RequestOutput<P, N, T>>;
+  async request(method: string, input?: unknown, options: { timeoutMs?: number; metadata?: Metadata } = {}): Promise<unknown> {
+    try {
+      return await this.#node.request(this.id, method, input, options);
+    } catch (e) {
+      throw toRpcError(e);
+    }
+  }
+
+  /**
+   * Emits an event to the peer (at most once when it crosses the bus).
+   * @throws {RpcError} `NOT_FOUND` when the peer is connected nowhere; `UNAVAILABLE` when the bus is down.
+   */
+  emit<N extends EventName<P>>(topic: N, ...args: EmitArgs<P, N, { metadata?: Metadata }>): Promise<void>;
+  async emit(topic: string, payload?: unknown, options: { metadata?: Metadata } = {}): Promise<void> {
+    try {
+      await this.#node.emitTo(this.id, topic, payload, options.metadata);
+    } catch (e) {
+      throw toRpcError(e);
+    }
+  }
+
+  /** Puts the peer in `group` (see `RpcServer.join`). */
+  join(group: string): Promise<void> {
+    return this.#node.join(this.id, group);
+  }
+
+  /** Takes the peer out of `group`. */
+  leave(group: string): Promise<void> {
+    return this.#node.leave(this.id, group);
   }
 }

@@ -83,7 +83,7 @@ test("typed streams open by name", async () => {
 test("the server's typed peers and broadcast reach the client's listener", async () => {
   expect(server.peers.length).toBe(1);
   progress.length = 0;
-  expect(await server.broadcast("job.progress", 7)).toEqual({ delivered: 1, failed: 0 });
+  expect(await server.broadcast("job.progress", 7)).toEqual({ delivered: 1, failed: 0, published: false });
   await server.peers[0].emit("job.progress", 8);
   // Events on one connection arrive in order: once the last one is seen, the earlier ones were.
   const seen = new Promise<void>((r) => (notified = r));
