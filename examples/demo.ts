@@ -1,6 +1,7 @@
 // `npm run demo`: what EchoStream can do so far, on loopback: the WASM core's self-check, a
 // frame codec round trip, frames over real QUIC + TLS 1.3 (0-RTT included), the RPC layer, clock
-// sync and time-synced audio, discovery, access control with rate limits, reflection and the CLI.
+// sync and time-synced audio, discovery, access control with rate limits, reflection and the CLI,
+// the use-case examples, and two instances of a cluster over NATS.
 // Runs on Bun (npm run demo) and on Deno (deno run --unstable-net -A examples/demo.ts).
 
 import { ALPN, createFrameCodec, DecodeError, type Frame, FrameType, PROTOCOL_VERSION } from "../src/protocol/mod.ts";
@@ -21,6 +22,7 @@ import { main as cliMain } from "../src/cli/main.ts";
 import { iotExample } from "./iot/main.ts";
 import { gameExample } from "./game/main.ts";
 import { remoteDesktopExample } from "./remote_desktop/main.ts";
+import { clusterExample } from "./cluster/main.ts";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { execFile } from "node:child_process";
 import { tmpdir } from "node:os";
@@ -201,6 +203,14 @@ if (transport) {
 if (transport) {
   console.log("Remote desktop for 1.5 s, a busy viewer in the middle (examples/remote_desktop):");
   await remoteDesktopExample(1.5, (l) => console.log(`  ${l}`));
+}
+// 6e. Scale-out (examples/cluster): two instances behind a real NATS server, a client on each:
+//     a broadcast, a room spanning both, a call to a client on the other instance, presence.
+if (transport) {
+  console.log("Cluster: two instances over NATS, a client on each (examples/cluster, docs/CLUSTER.md):");
+  await clusterExample("nats", (l) => console.log(`  ${l}`)).catch((e) => {
+    console.log(`  not run: ${(e as Error).message}`);
+  });
 }
 // 7. Real time: clock sync against a server whose clock is shifted +1234.567 ms, then the
 //    audio_sync example (50 fps time-synced stream) through the impairment relay.

@@ -23,6 +23,8 @@ for (const rt of ["bun", "deno"] as const) {
     expect(r.stdout).toMatch(/\[viewer\] \d+ frames, [\d.]+ MB\/s; input -> screen/);
     expect(r.stdout).toContain("[controller] 3 of 3 devices offline at the end");
     expect(r.stdout).toMatch(/echostream call 127\.0\.0\.1:\d+ audio\.play '"cli\.ogg"' --ca … --json -> \{"playing":"cli\.ogg"\} \(exit 0\)/);
+    expect(r.stdout).toContain(`node bin/echostream.mjs call … '"node.ogg"' --json -> {"playing":"node.ogg"} (exit 0)`);
+    expect(r.stdout).toContain("bob received: news: hello from east | room.message: bob: hi lobby");
     expect(r.stdout).toContain("zeroRtt connect #2: resumed=true");
     expect(r.stdout).toContain('audio.play("intro.ogg") -> {"playing":"intro.ogg"}');
     expect(r.stdout).toContain("audio.stream ended after 10 frames, 1600 bytes");
@@ -106,6 +108,18 @@ for (const rt of ["bun", "deno"] as const) {
     expect(Number(view![2])).toBeLessThan(500); // input -> screen, median
     expect(Number(audio![1]) + Number(audio![2])).toBe(audioSent); // every audio frame arrived
   }, 50_000);
+
+  test(`cluster: two instances over a real NATS and Redis, a client on each, on ${rt}`, async () => {
+    for (const bus of ["nats", "redis"]) {
+      const r = await run(runtimeCommand(rt, join(EXAMPLES, "cluster", "main.ts"), [bus]), { timeoutMs: 40_000 });
+      expect({ bus, code: r.code, err: r.code ? r.stderr : "" }).toEqual({ bus, code: 0, err: "" });
+      expect(r.stdout).toContain("presence seen from east: alice@east, bob@west");
+      expect(r.stdout).toContain('east.broadcast("news"): 1 local delivery, published to the other instances: true');
+      expect(r.stdout).toMatch(/east\.peer\(<bob's id>\)\.request\("whereami"\) -> bob, connected to \w+…/);
+      for (const who of ["alice", "bob"]) expect(r.stdout).toContain(`${who} received: news: hello from east | room.message: bob: hi lobby`);
+      expect(r.stdout).toContain(`"bus":"${bus}","connected":true,"instances":2,"peers":2`);
+    }
+  }, 90_000);
 
   test(`audio_sync through the relay on ${rt}`, async () => {
     const r = await run(runtimeCommand(rt, join(EXAMPLES, "audio_sync", "run.ts"), ["--relay", "--unreliable", "--seconds", "2"]), { timeoutMs: 40_000 });
