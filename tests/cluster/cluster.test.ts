@@ -44,6 +44,31 @@ async function connectClient(inst: Instance, at: number, n: number): Promise<Cli
   return { c, id: me.id, at, events };
 }
 
+/** A cluster message as src/cluster/node.ts frames it: u32 header length, header JSON, payload. */
+function frame(header: Record<string, unknown>, payload = new Uint8Array(0)): Uint8Array {
+  const h = new TextEncoder().encode(JSON.stringify(header));
+  const out = new Uint8Array(4 + h.length + payload.length);
+  new DataView(out.buffer).setUint32(0, h.length);
+  out.set(h, 4);
+  out.set(payload, 4 + h.length);
+  return out;
+}
+
+/** Publishes each message to each subject with the bus's own client, as a stranger would. */
+async function publishRaw(kind: "nats" | "redis", url: string, subjects: string[], messages: Uint8Array[]): Promise<void> {
+  if (kind === "nats") {
+    const { connect } = await import("@nats-io/transport-node");
+    const nc = await connect({ servers: url });
+    for (const s of subjects) for (const m of messages) nc.publish(s, m);
+    await nc.drain();
+  } else {
+    const { Redis } = await import("ioredis");
+    const r = new Redis(url);
+    for (const s of subjects) for (const m of messages) await r.publish(s, Buffer.from(m));
+    await r.quit();
+  }
+}
+
 const presenceIds = async (c: Client) => (await c.c.request<{ id: string }[]>("presence")).map((p) => p.id).sort();
 
 for (const kind of ["nats", "redis"] as const) {
@@ -123,6 +148,22 @@ for (const kind of ["nats", "redis"] as const) {
       const deadline = await clients[0].c.request("call", { peer: target.id, method: "slow", timeoutMs: 300 }).catch((e) => e);
       expect((deadline as RpcError).code).toBe("DEADLINE_EXCEEDED");
     }, 30_000);
+
+    test("garbage on the bus (not ours, truncated, another version, unknown type) is counted and dropped; the cluster goes on", async () => {
+      const before = await clients[0].c.request<{ malformed: number }>("stats");
+      const junk = [
+        new TextEncoder().encode("hello, not a cluster message"),
+        new Uint8Array([0, 0, 0, 200, 123]), // a header longer than the message
+        frame({ v: 99, t: "b", o: "x" }),
+        frame({ v: 1, t: "nonsense", o: "x" }),
+        frame({ v: 1, t: "b", o: "x", topic: "news", f: 0 }, new Uint8Array([0xc1])), // a payload msgpack cannot decode
+      ];
+      await publishRaw(kind, bus.url, ["echostream.default.all", "echostream.default.hb", "echostream.default.n.nats0", "echostream.default.n.redis0"], junk);
+      await waitFor(async () => (await clients[0].c.request<{ malformed: number }>("stats")).malformed >= before.malformed + 4, "instance 0 to count the junk", { timeoutMs: 5000, everyMs: 50 });
+      for (const c of clients) c.events.length = 0;
+      await clients[3].c.request("broadcast", { topic: "news", payloads: ["still fine"] });
+      for (const c of clients) await waitFor(() => c.events.length === 1, `client ${c.id} to get the broadcast after the junk`, { timeoutMs: 5000 });
+    }, 20_000);
 
     test("a client that leaves leaves presence everywhere", async () => {
       const extra = await connectClient(instances[1], 1, 9);
