@@ -2,7 +2,8 @@
 // a bundle) in separate processes, writes bench/results/<name>.json and .md, and refreshes the
 // matching table in README.md. BENCH=codec, BENCH=transport, BENCH=rpc, BENCH=realtime or
 // BENCH=discovery runs only that one. The reliability benchmarks (BENCH=credit, churn, soak,
-// fuzz, idle, abuse, loss) run only when named. The real-time benchmark (about 9 minutes) has a
+// fuzz, idle, abuse, loss) and the cluster one (BENCH=cluster: NATS, Redis, socket.io) run only
+// when named. The real-time benchmark (about 9 minutes) has a
 // smoke-test mode: QUICK=1 (about 1.5). The discovery one needs root (network namespaces).
 // BENCH_README=0 leaves README.md alone (only bench/results/ is written); BENCH_SOURCE names the
 // code measured when this tree is not a git checkout (e.g. a copy of one).
@@ -30,6 +31,7 @@ const SCRIPTS: Record<string, string> = {
   idle: "bench/idle.ts",
   abuse: "bench/abuse.ts",
   loss: "bench/loss.ts",
+  cluster: "bench/cluster.ts",
 };
 const NAMES = ["codec", "transport", "rpc", "realtime", "discovery", ...Object.keys(SCRIPTS)];
 if (ONLY && !NAMES.includes(ONLY)) {
