@@ -389,6 +389,12 @@ export const bunTransport: Transport = {
     const { tls, trust } = await serverTls(o);
     const enc = new TextEncoder();
     const sessions = new ConnectionSet<Any>();
+    // An endpoint of our own, so its `closed` promise has a handler: node:quic rejects it when the
+    // bind fails, and the endpoint listen() makes by itself leaves that rejection unhandled, which
+    // ended the process after start() had already failed (docs/TRANSPORT.md, "Bun: a failed bind").
+    const endpoint = new q.QuicEndpoint({ address: hostPort(o.host, o.port) });
+    let bindError: Any;
+    endpoint.closed.catch((e: Any) => void (bindError = e));
     const ep = await q.listen(
       (session: Any) => {
         session.closed.catch(() => {});
@@ -403,7 +409,7 @@ export const bunTransport: Transport = {
       {
         alpn: [o.alpn],
         sni: { "*": { keys: [createPrivateKey(tls.key)], certs: [enc.encode(tls.cert)] } },
-        endpoint: { address: hostPort(o.host, o.port) },
+        endpoint,
         enableEarlyData: o.earlyData ?? false,
         ...(tls.clientCa ? { verifyClient: true, ca: [enc.encode(tls.clientCa)] } : {}),
         transportParams: {
@@ -416,7 +422,12 @@ export const bunTransport: Transport = {
         keepAlive: keepAliveMs(o.idleTimeoutMs),
       },
     );
+    // A failed bind does not throw here: listen() returns the endpoint, already destroyed.
+    await Promise.resolve();
     const addr = ep.address;
+    if (bindError || ep.destroyed || !addr) {
+      throw new TransportError(E.LISTEN_FAILED, `cannot listen on ${hostPort(o.host, o.port)}: ${bindError?.message ?? "the endpoint closed"}`, { cause: bindError });
+    }
     return {
       address: { host: String(addr?.address ?? o.host), port: Number(addr?.port) },
       trust,

@@ -314,7 +314,12 @@ export const denoTransport: Transport = {
     if (tls.clientCa) {
       throw new TransportError(E.UNSUPPORTED, "client certificates (clientCa) are not supported by Deno's QUIC server; authenticate clients in HELLO");
     }
-    const ep = new D.QuicEndpoint({ hostname: o.host, port: o.port });
+    let ep: Any;
+    try {
+      ep = new D.QuicEndpoint({ hostname: o.host, port: o.port });
+    } catch (e) {
+      throw new TransportError(E.LISTEN_FAILED, `cannot listen on ${o.host}:${o.port}: ${(e as Error)?.message ?? e}`, { cause: e });
+    }
     const listener = ep.listen({
       alpnProtocols: [o.alpn],
       cert: tls.cert,

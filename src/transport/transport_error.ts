@@ -26,6 +26,8 @@ export const TransportErrorCode = {
   UNSUPPORTED: "UNSUPPORTED",
   /** Invalid options. */
   INVALID_ARGUMENT: "INVALID_ARGUMENT",
+  /** The listener could not bind its address (in use, or not this machine's). */
+  LISTEN_FAILED: "LISTEN_FAILED",
 } as const;
 
 /** A transport error code. */
