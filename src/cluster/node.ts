@@ -205,11 +205,26 @@ export class ClusterNode implements ClusterView {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    clearInterval(this.#timer);
     for (const q of this.#watchers) q.end();
     this.#failPending(() => true, "the server is closing");
+    await this.#leaveBus();
+  }
+
+  /**
+   * Undoes a `start()` whose server then failed to listen: leaves the bus (with a goodbye), and
+   * `start()` may be called again.
+   */
+  async abortStart(): Promise<void> {
+    await this.#leaveBus();
+  }
+
+  async #leaveBus(): Promise<void> {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
     if (!this.#bus || !this.#started) return;
     if (this.#up) await this.#send(`${this.#prefix}.hb`, { t: "bye" }).catch(() => {});
+    this.#up = false;
+    this.#started = false;
     await this.#bus.close().catch((e) => log.warn("closing the {bus} bus failed: {error}", { bus: this.#bus!.kind, error: e }));
   }
 

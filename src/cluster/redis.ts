@@ -52,6 +52,7 @@ class RedisBus implements ClusterAdapter {
   }
 
   async connect(events: ClusterBusEvents): Promise<void> {
+    this.#closing = false;
     const opts: RedisOptions = {
       lazyConnect: true,
       enableOfflineQueue: false,

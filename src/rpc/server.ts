@@ -483,7 +483,9 @@ export class RpcServer<A extends RpcApi = UntypedApi, P extends RpcApi = Untyped
    */
   start(): Promise<void> {
     if (this.#closing) return Promise.reject(new RpcError(ErrorCode.FAILED_PRECONDITION, "cannot start: the server is closed"));
-    return (this.#starting ??= this.#listen().catch((e) => {
+    return (this.#starting ??= this.#listen().catch(async (e) => {
+      // A cluster joined before the listener failed is left again: a retry starts from scratch.
+      await this.#node.abortStart().catch(() => {});
       this.#starting = undefined;
       throw e;
     }));

@@ -105,3 +105,25 @@ test("a peer that disconnects leaves presence and its groups; watch reports it",
   const r = await server.emitToGroup("lobby", "room.message", "after cyd left");
   expect(r.delivered).toBe(1); // ann only
 }, 10_000);
+
+test("a server whose listener cannot start (its port is taken) leaves the cluster it had joined", async () => {
+  const { startNats } = await import("../support/buses.ts");
+  const { natsCluster } = await import("../../src/cluster/nats.ts");
+  const bus = await startNats();
+  const watcher = RpcServer.builder().bind("127.0.0.1:0").log(() => {}).cluster(natsCluster({ servers: bus.url }), { heartbeatMs: 100 }).build();
+  // The same UDP port as a running server: binding fails after the cluster was joined.
+  const taken = server.address.split(":").pop();
+  const failing = RpcServer.builder().bind(`127.0.0.1:${taken}`).log(() => {}).cluster(natsCluster({ servers: bus.url }), { heartbeatMs: 100 }).build();
+  try {
+    await watcher.start();
+    const err = await failing.start().catch((e) => e);
+    expect(err).toBeInstanceOf(Error);
+    // It said goodbye: the other instance does not keep it.
+    await waitFor(() => watcher.cluster.instances().length === 1, "the failed instance to be gone", { timeoutMs: 3000 });
+    expect(failing.cluster.connected).toBe(false);
+  } finally {
+    await failing.close({ graceMs: 0 });
+    await watcher.close({ graceMs: 0 });
+    await bus.stop();
+  }
+}, 20_000);
