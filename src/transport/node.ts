@@ -285,7 +285,11 @@ export const nodeTransport: Transport = {
     server.addEventListener(events.EventQUICConnectionStream.name, (e: Any) => wrap(e.detail.connection).incoming(e.detail));
     server.addEventListener(events.EventQUICServerConnection.name, (e: Any) => onConnection(wrap(e.detail)));
     server.addEventListener(events.EventQUICServerError.name, noop);
-    await server.start({ host: o.host, port: o.port });
+    try {
+      await server.start({ host: o.host, port: o.port });
+    } catch (e) {
+      throw new TransportError(E.LISTEN_FAILED, `cannot listen on ${o.host}:${o.port}: ${why(e)}`, { cause: e });
+    }
     growBuffers(server);
     return {
       trust,

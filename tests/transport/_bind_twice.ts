@@ -1,4 +1,4 @@
-// A process (Bun or Deno) that starts a server on a port another server holds: start() must
+// A process (Bun, Deno or Node) that starts a server on a port another server holds: start() must
 // reject with LISTEN_FAILED and the process must live on (Bun's node:quic left an unhandled
 // rejection that ended it). Prints one JSON line.
 import { RpcServer } from "../../mod.ts";
