@@ -42,6 +42,13 @@ export const CLUSTER_PROTOCOL = 1;
 export interface LocalPeers {
   /** Emits to local peer `id`; undefined when it is not connected here. */
   emit(id: string, topic: string, payload: unknown, metadata: Metadata): Promise<void> | undefined;
+  /**
+   * Encodes an event once for many local peers; undefined when it cannot be shared (then each
+   * peer gets `emit`).
+   */
+  prepare(topic: string, payload: unknown, metadata: Metadata): unknown;
+  /** Sends what `prepare` made to local peer `id`; undefined when it is not connected here. */
+  emitPrepared(id: string, prepared: unknown): Promise<void> | undefined;
   /** Calls local peer `id`; undefined when it is not connected here. */
   request(id: string, method: string, input: unknown, options: { timeoutMs: number; metadata: Metadata }): Promise<unknown> | undefined;
 }
@@ -376,9 +383,11 @@ export class ClusterNode implements ClusterView {
   async #deliver(ids: Iterable<string>, except: readonly string[], topic: string, payload: unknown, metadata: Metadata): Promise<{ delivered: number; failed: number }> {
     const skip = new Set(except);
     const sends: Promise<void>[] = [];
+    // Encoded once for all of them, unless that cannot be shared (then per peer).
+    const prepared = this.#peers.prepare(topic, payload, metadata);
     for (const id of ids) {
       if (skip.has(id)) continue;
-      const s = this.#peers.emit(id, topic, payload, metadata);
+      const s = prepared === undefined ? this.#peers.emit(id, topic, payload, metadata) : this.#peers.emitPrepared(id, prepared);
       if (s) sends.push(s);
     }
     const results = await Promise.allSettled(sends);

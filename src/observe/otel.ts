@@ -211,6 +211,14 @@ export function serverCall(method: string, ends: () => CallEnds, metadata: Recor
   return observe(SpanKind.SERVER, method, method, ends, metadata, parent, (m) => m.serverDuration);
 }
 
+/**
+ * Whether an OpenTelemetry SDK is registered (tracer or meter provider): then every event sent
+ * gets its own PRODUCER span, and one encoding cannot be shared by many peers.
+ */
+export function telemetryRegistered(): boolean {
+  return !nothingRegistered();
+}
+
 /** An event or stream open this side sends: a PRODUCER span, context injected into its metadata. */
 export function produce(name: string, ends: () => CallEnds, metadata: Record<string, string> | undefined): ObservedCall | undefined {
   return observe(SpanKind.PRODUCER, name, name, ends, metadata, context.active(), undefined);

@@ -7,7 +7,7 @@
 
 import { logger } from "../observe/log.ts";
 import { formatAddress } from "./_options.ts";
-import { type CallEnds, clientCall, observeConnection, produce } from "../observe/otel.ts";
+import { type CallEnds, clientCall, observeConnection, produce, telemetryRegistered } from "../observe/otel.ts";
 import type { FrameCodec } from "../protocol/codec.ts";
 import { type Frame, FrameFlag, FrameType, type Metadata } from "../protocol/frame.ts";
 import type { PayloadCodec } from "../protocol/payload_codec.ts";
@@ -85,6 +85,27 @@ export interface PeerStats {
   overrunHandlers: number;
   /** What this connection's defences refused, by reason (see docs/SECURITY.md). */
   rejected: Rejections;
+}
+
+/** @internal An EVENT frame encoded once, to be sent to many peers with `sendPrepared`. */
+export interface PreparedEvent {
+  readonly topic: string;
+  readonly parts: Uint8Array[];
+}
+
+/**
+ * @internal Encodes an event once for many peers; undefined when it cannot be shared: an
+ * OpenTelemetry SDK is registered (each peer's event gets its own span and trace context), or
+ * the frame does not encode (each peer's `emit` then reports it).
+ */
+export function prepareEvent(frames: FrameCodec, payloadCodec: PayloadCodec, topic: string, payload: unknown, metadata: Metadata): PreparedEvent | undefined {
+  if (telemetryRegistered()) return undefined;
+  try {
+    const p = encodePayload(payload, payloadCodec);
+    return { topic, parts: encodeFrame(frames, { type: FrameType.EVENT, flags: p.flags, topic, metadata, payload: p.payload }) };
+  } catch {
+    return undefined;
+  }
 }
 
 /** @internal What a Peer is built from (by RpcServer and RpcClient). */
@@ -526,6 +547,20 @@ export class Peer<A extends RpcApi = UntypedApi> {
       obs?.end(ErrorCode.INVALID_ARGUMENT, e);
       return Promise.reject(new RpcError(ErrorCode.INVALID_ARGUMENT, `cannot emit "${topic}": ${(e as Error).message}`, undefined, { cause: e }));
     }
+    return this.#sendEvent(topic, parts);
+  }
+
+  /**
+   * @internal Sends an EVENT frame encoded once for many peers ({@link prepareEvent}: the
+   * server's broadcasts and group emits) on this connection's event lane, as `emit` would.
+   */
+  sendPrepared(event: PreparedEvent): Promise<void> {
+    if (this.#closing) return Promise.reject(this.#unavailable());
+    return this.#sendEvent(event.topic, event.parts);
+  }
+
+  /** Queues an encoded EVENT frame on the event lane (one frame at a time, in call order). */
+  #sendEvent(topic: string, parts: Uint8Array[]): Promise<void> {
     this.#lane ??= this.#init.conn.openUni();
     const lane = this.#lane;
     let bytes = 0;

@@ -18,7 +18,7 @@ import { describeRegistry, REFLECTION_METHOD } from "./reflection.ts";
 import { acceptPeer } from "./_handshake.ts";
 import type { HelloInfo } from "./context.ts";
 import { codecs, defaultOnError, formatAddress, parseAddress } from "./_options.ts";
-import { inspectPeer, type Peer } from "./peer.ts";
+import { inspectPeer, type Peer, prepareEvent, type PreparedEvent } from "./peer.ts";
 import type { DefinitionsApi, EmitArgs, EventName, RequestArgs, RequestName, RequestOutput, RpcApi, UntypedApi } from "./api.ts";
 import { type Middleware, Registry } from "./registry.ts";
 import { type ServerStats, StatsTotals } from "./stats.ts";
@@ -461,8 +461,11 @@ export class RpcServer<A extends RpcApi = UntypedApi, P extends RpcApi = Untyped
   /** @internal Use `RpcServer.builder()`. */
   constructor(config: ServerConfig) {
     this.#c = config;
-    this.#node = new ClusterNode(config.cluster?.adapter, config.cluster?.options ?? {}, codecs(config).payload, {
+    const { frames, payload: payloadCodec } = codecs(config);
+    this.#node = new ClusterNode(config.cluster?.adapter, config.cluster?.options ?? {}, payloadCodec, {
       emit: (id, topic, payload, metadata) => this.#byId.get(id)?.emit(topic, payload, { metadata }),
+      prepare: (topic, payload, metadata) => prepareEvent(frames, payloadCodec, topic, payload, metadata),
+      emitPrepared: (id, prepared) => this.#byId.get(id)?.sendPrepared(prepared as PreparedEvent),
       request: (id, method, input, o) => this.#byId.get(id)?.request(method, input, o),
     });
   }

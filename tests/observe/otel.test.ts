@@ -121,6 +121,18 @@ test("an event and a stream open carry the trace context: CONSUMER spans under P
   }
 });
 
+test("a broadcast with an SDK registered: each peer's event gets its own PRODUCER span (the shared encoding is skipped)", async () => {
+  spans.reset();
+  client.handle(listener("news.flash", () => {}));
+  const r = await server.broadcast("news.flash", "to all");
+  expect(r.delivered).toBe(server.peers.length);
+  await waitForSpan("news.flash", SpanKind.CONSUMER);
+  expect(byName("news.flash", SpanKind.PRODUCER).length).toBe(server.peers.length);
+  const [p] = byName("news.flash", SpanKind.PRODUCER);
+  const [c] = byName("news.flash", SpanKind.CONSUMER);
+  expect(parentOf(c)).toBe(p.spanContext().spanId);
+});
+
 test("call durations: rpc.server.call.duration and rpc.client.call.duration in seconds, by method and status", async () => {
   const { resourceMetrics } = await reader.collect();
   const all = resourceMetrics.scopeMetrics.filter((s) => s.scope.name === "@echostream/core").flatMap((s) => s.metrics);
