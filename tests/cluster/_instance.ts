@@ -1,4 +1,4 @@
-// One instance of a cluster, in its own process, for tests/cluster/cluster.test.ts (Bun or Deno):
+// One instance of a cluster, in its own process, for tests/cluster/cluster.test.ts (Bun, Deno, or Node from a bundle):
 //   _instance.ts <nats|redis> <bus url> <instance id>
 // Prints one JSON line {address, ca, instance}, then serves until stdin closes or it is killed.
 // Its handlers let the test drive the server side of the cluster API from any client:

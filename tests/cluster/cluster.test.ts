@@ -1,5 +1,5 @@
-// Scale-out, as it runs in production: three server instances in their own processes (two on
-// Bun, one on Deno) behind one real bus (Debian's nats-server, then redis-server, on loopback),
+// Scale-out, as it runs in production: three server instances in their own processes (Bun,
+// Node, Deno) behind one real bus (Debian's nats-server, then redis-server, on loopback),
 // two clients connected to each, over real QUIC. Broadcast reaches every client exactly once and
 // in order; a group emit reaches its members wherever they are; a call goes to a peer connected
 // to another instance; presence follows clients and instances coming and going; an instance
@@ -11,11 +11,11 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { listener, RpcClient, RpcError, handler } from "../../mod.ts";
 import { type Bus, startNats, startRedis } from "../support/buses.ts";
-import { runtimeCommand, spawnServer } from "../support/process.ts";
+import { bundleForNode, runtimeCommand, spawnServer } from "../support/process.ts";
 import { waitFor } from "../support/wait.ts";
 
 const INSTANCE = join(import.meta.dir, "_instance.ts");
-const RUNTIMES = ["bun", "bun", "deno"] as const;
+const RUNTIMES = ["bun", "node", "deno"] as const;
 
 interface Instance {
   info: { address: string; ca: string; instance: string };
@@ -30,9 +30,13 @@ interface Client {
   events: { topic: string; payload: unknown }[];
 }
 
-async function startInstance(rt: "bun" | "deno", bus: Bus, id: string): Promise<Instance> {
-  return await spawnServer(runtimeCommand(rt, INSTANCE, [bus.kind, bus.url, id]), 30_000);
+let nodeBundle: Awaited<ReturnType<typeof bundleForNode>> | undefined;
+
+async function startInstance(rt: "bun" | "deno" | "node", bus: Bus, id: string): Promise<Instance> {
+  if (rt === "node") nodeBundle ??= await bundleForNode([INSTANCE]);
+  return await spawnServer(runtimeCommand(rt, INSTANCE, [bus.kind, bus.url, id], nodeBundle?.dir), 30_000);
 }
+afterAll(() => nodeBundle?.cleanup());
 
 async function connectClient(inst: Instance, at: number, n: number): Promise<Client> {
   const events: Client["events"] = [];
@@ -72,7 +76,7 @@ async function publishRaw(kind: "nats" | "redis", url: string, subjects: string[
 const presenceIds = async (c: Client) => (await c.c.request<{ id: string }[]>("presence")).map((p) => p.id).sort();
 
 for (const kind of ["nats", "redis"] as const) {
-  describe(`cluster over ${kind}: 3 instances (Bun, Bun, Deno), 6 clients`, () => {
+  describe(`cluster over ${kind}: 3 instances (Bun, Node, Deno), 6 clients`, () => {
     let bus: Bus;
     const instances: Instance[] = [];
     const clients: Client[] = [];
