@@ -281,15 +281,26 @@ export class ClusterNode implements ClusterView {
 
   watch(signal?: AbortSignal): AsyncIterable<PresenceEvent> {
     const q = new EventQueue<PresenceEvent>();
+    const watchers = this.#watchers;
+    const stop = () => {
+      watchers.delete(q);
+      q.end();
+    };
     if (this.#closed || signal?.aborted) q.end();
     else {
-      this.#watchers.add(q);
-      signal?.addEventListener("abort", () => {
-        this.#watchers.delete(q);
-        q.end();
-      }, { once: true });
+      watchers.add(q);
+      signal?.addEventListener("abort", stop, { once: true });
     }
-    return q.drain();
+    // A consumer that stops iterating (break, return, throw) stops the queue too: no events pile
+    // up for nobody.
+    return (async function* () {
+      try {
+        yield* q.drain();
+      } finally {
+        stop();
+        signal?.removeEventListener("abort", stop);
+      }
+    })();
   }
 
   stats(): ClusterStats {
