@@ -47,7 +47,7 @@ for (const impl of ["wasm", "ts"] as const) {
         err = e;
       }
       expect(err).toBeInstanceOf(DecodeError);
-      expect({ code: (err as DecodeError).code, offset: (err as DecodeError).offset }).toEqual({ code: v.code, offset: v.offset });
+      expect({ code: (err as DecodeError).code as string, offset: (err as DecodeError).offset }).toEqual({ code: v.code, offset: v.offset });
       if (!v.wholeFrameOnly) {
         const splitter = codec.splitter();
         splitter.push(hex.decode(vectors.frames[0].hex)); // a valid frame first: offsets count from the stream start
@@ -59,7 +59,7 @@ for (const impl of ["wasm", "ts"] as const) {
           serr = e;
         }
         expect(serr).toBeInstanceOf(DecodeError);
-        expect({ code: (serr as DecodeError).code, offset: (serr as DecodeError).offset }).toEqual({ code: v.code, offset: base + v.offset });
+        expect({ code: (serr as DecodeError).code as string, offset: (serr as DecodeError).offset }).toEqual({ code: v.code, offset: base + v.offset });
       }
     });
 

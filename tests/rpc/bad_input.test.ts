@@ -9,6 +9,7 @@ import { RpcServer } from "../../src/rpc/server.ts";
 import { createFrameCodec } from "../../src/protocol/codec.ts";
 import { type Frame, FrameType } from "../../src/protocol/frame.ts";
 import { PROTOCOL_VERSION } from "../../src/protocol/version.ts";
+import type { RpcError } from "../../src/protocol/rpc_error.ts";
 import { defaultPayloadCodec } from "../../src/protocol/payload_codec.ts";
 import { bunTransport } from "../../src/transport/bun.ts";
 import type { Connection } from "../../src/transport/types.ts";
@@ -105,12 +106,12 @@ test("a normal client still connects and calls after all of that", async () => {
   expect(await client.request("echo", [1, 2])).toEqual([1, 2]);
   // Over the server's 64 KiB limit (the client's own is 16 MiB): refused from the frame prefix,
   // and the caller is told why.
-  const e = await client.request("echo", new Uint8Array(100 * 1024)).catch((e) => e);
+  const e = (await client.request("echo", new Uint8Array(100 * 1024)).catch((e) => e)) as RpcError;
   expect(e.code).toBe("RESOURCE_EXHAUSTED");
   expect(e.message).toMatch(/larger than the maximum frame size/);
   // Over the client's own limit: refused before anything is sent.
   const small = await RpcClient.connect(server.address, { ca: server.trust.ca, limits: { maxFrameSize: 1024 } });
-  expect((await small.request("echo", new Uint8Array(2048)).catch((e) => e)).code).toBe("INVALID_ARGUMENT");
+  expect(((await small.request("echo", new Uint8Array(2048)).catch((e) => e)) as RpcError).code).toBe("INVALID_ARGUMENT");
   await small.close();
   await client.close();
 });

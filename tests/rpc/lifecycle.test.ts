@@ -113,7 +113,7 @@ test("a connection lost mid-call fails the call with UNAVAILABLE, never hangs", 
   const call = client.request("forever").catch((e) => e); // it rejects while the server closes
   await waitFor(() => server.stats().inFlight === 1, "the server to run the call"); // mid-call, not before it
   await server.close({ graceMs: 0 });
-  const e = await call;
+  const e = (await call) as RpcError;
   expect(e).toBeInstanceOf(RpcError);
   expect(e.code).toBe("UNAVAILABLE");
 });

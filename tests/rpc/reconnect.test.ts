@@ -6,6 +6,7 @@ import { handler } from "../../src/rpc/definitions.ts";
 import { RpcClient } from "../../src/rpc/client.ts";
 import { RpcServer } from "../../src/rpc/server.ts";
 import { createDevCertificates } from "../../src/security/dev_cert.ts";
+import type { RpcError } from "../../src/protocol/rpc_error.ts";
 import { waitFor } from "../support/wait.ts";
 
 test("a client with reconnect survives a server restart on the same address", async () => {
@@ -31,13 +32,13 @@ test("a client with reconnect survives a server restart on the same address", as
   client.handle(handler("client.name", () => "me"));
   expect(await client.request("gen")).toBe(1);
 
-  const inFlight = client.request("hang").catch((e) => e);
+  const inFlight = client.request("hang").catch((e) => e) as Promise<RpcError>;
   await waitFor(() => first.stats().inFlight === 1, "the server to run the call"); // in flight at the close
   await first.close({ graceMs: 0 });
   expect((await inFlight).code).toBe("UNAVAILABLE");
   expect(client.connected).toBe(false);
   const t0 = performance.now();
-  expect((await client.request("gen").catch((e) => e)).code).toBe("UNAVAILABLE");
+  expect(((await client.request("gen").catch((e) => e)) as RpcError).code).toBe("UNAVAILABLE");
   expect(performance.now() - t0).toBeLessThan(100); // fails at once while disconnected
 
   const second = build(port, 2);

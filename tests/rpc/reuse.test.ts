@@ -84,7 +84,7 @@ describe("reuse", () => {
   test("sequential calls share one stream; answers and errors keep it", async () => {
     const { client, opens } = await counted();
     for (let i = 0; i < 50; i++) expect(await client.request<number>("echo", i)).toBe(i);
-    const e = await client.request("fail").catch((x) => x);
+    const e = (await client.request("fail").catch((x) => x)) as RpcError;
     expect(e).toBeInstanceOf(RpcError);
     expect(e.code).toBe("NOT_FOUND");
     expect(e.details).toEqual({ id: 7 });
@@ -150,7 +150,7 @@ describe("reuse", () => {
     held.started = 0;
     await client.request("echo", 0); // one idle stream
     const ac = new AbortController();
-    const call = client.request("hold", null, { signal: ac.signal }).catch((e) => e);
+    const call = client.request("hold", null, { signal: ac.signal }).catch((e) => e) as Promise<RpcError>;
     await waitFor(() => held.started === 1, "the held call to start");
     ac.abort();
     expect((await call).code).toBe("CANCELLED");
@@ -159,7 +159,7 @@ describe("reuse", () => {
     // The cancelled call used the idle stream; it is dropped, so the next call opens a new one.
     expect(await client.request("echo", "next")).toBe("next");
     expect(opens()).toBe(2);
-    const late = await client.request("hold", null, { timeoutMs: 100 }).catch((e) => e);
+    const late = (await client.request("hold", null, { timeoutMs: 100 }).catch((e) => e)) as RpcError;
     expect(late.code).toBe("DEADLINE_EXCEEDED");
     expect(await client.request("echo", "after deadline")).toBe("after deadline");
     gate.resolve();
@@ -171,7 +171,7 @@ describe("reuse", () => {
     const before = await client.request<number>("count");
     // Over the server's 64 KiB frame limit on the idle stream: refused (RESOURCE_EXHAUSTED) and the
     // server ends that stream; the client still holds it as idle.
-    const big = await client.request("echo", new Uint8Array(100 * 1024)).catch((e) => e);
+    const big = (await client.request("echo", new Uint8Array(100 * 1024)).catch((e) => e)) as RpcError;
     expect(big.code).toBe("RESOURCE_EXHAUSTED");
     const after = await client.request<number>("count");
     expect(after).toBe(before + 1); // ran exactly once

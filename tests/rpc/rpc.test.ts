@@ -107,14 +107,14 @@ describe("requests", () => {
   });
 
   test("unknown method answers NOT_FOUND", async () => {
-    const e = await client.request("no.such.method").catch((e) => e);
+    const e = (await client.request("no.such.method").catch((e) => e)) as RpcError;
     expect(e).toBeInstanceOf(RpcError);
     expect(e.code).toBe("NOT_FOUND");
     expect(e.message).toContain("no.such.method");
   });
 
   test("a throwing handler answers INTERNAL without leaking its message; the connection lives on", async () => {
-    const e = await client.request("throws").catch((e) => e);
+    const e = (await client.request("throws").catch((e) => e)) as RpcError;
     expect(e.code).toBe("INTERNAL");
     expect(e.message).not.toContain("hunter2");
     expect(seen.errors.some((x) => String((x as Error).message).includes("hunter2"))).toBe(true);
@@ -122,21 +122,21 @@ describe("requests", () => {
   });
 
   test("an RpcError crosses with its code, message and details", async () => {
-    const e = await client.request("rpc-error").catch((e) => e);
+    const e = (await client.request("rpc-error").catch((e) => e)) as RpcError;
     expect({ code: e.code, message: e.message, details: e.details }).toEqual({ code: "NOT_FOUND", message: "no user 7", details: { id: 7 } });
   });
 
   test("Standard Schema validation: bad input answers INVALID_ARGUMENT with the issues; good input is transformed", async () => {
-    const e = await client.request("upper", 42).catch((e) => e);
+    const e = (await client.request("upper", 42).catch((e) => e)) as RpcError;
     expect(e.code).toBe("INVALID_ARGUMENT");
-    expect(e.details.issues[0].message).toContain("3+ characters");
+    expect((e.details as { issues: { message: string }[] }).issues[0].message).toContain("3+ characters");
     expect(await client.request("upper", "abc")).toBe("ABC");
   });
 
   test("timeoutMs: DEADLINE_EXCEEDED, and the handler's signal fires", async () => {
     seen.aborts.length = 0;
     const t0 = performance.now();
-    const e = await client.request("slow", null, { timeoutMs: 150 }).catch((e) => e);
+    const e = (await client.request("slow", null, { timeoutMs: 150 }).catch((e) => e)) as RpcError;
     expect(e.code).toBe("DEADLINE_EXCEEDED");
     expect(performance.now() - t0).toBeLessThan(1000);
     await waitFor(() => seen.aborts.length > 0, "the slow handler's signal to fire");
@@ -150,14 +150,14 @@ describe("requests", () => {
     const p = client.request("slow", null, { signal: ac.signal });
     await waitFor(() => server.stats().inFlight > inFlight, "the slow handler to start"); // so the cancel reaches it
     ac.abort();
-    const e = await p.catch((e) => e);
+    const e = (await p.catch((e) => e)) as RpcError;
     expect(e.code).toBe("CANCELLED");
     await waitFor(() => seen.aborts.length > 0, "the slow handler's signal to fire");
     expect(seen.aborts).toContain("slow: CANCELLED");
   });
 
   test("input the codec cannot encode fails locally with INVALID_ARGUMENT", async () => {
-    const e = await client.request("echo", { f: () => 1 }).catch((e) => e);
+    const e = (await client.request("echo", { f: () => 1 }).catch((e) => e)) as RpcError;
     expect(e.code).toBe("INVALID_ARGUMENT");
   });
 
@@ -243,7 +243,7 @@ describe("middleware and auth", () => {
     const s = await client.createStream("echo");
     await s.end();
     await waitFor(() => seen.mw.includes("event:tick") && seen.mw.includes("stream:echo"), "the middleware to see the event and the stream");
-    const e = await client.request("admin.only").catch((e) => e);
+    const e = (await client.request("admin.only").catch((e) => e)) as RpcError;
     expect(e.code).toBe("PERMISSION_DENIED");
     expect(seen.mw).toEqual(expect.arrayContaining(["request:echo", "event:tick", "stream:echo", "request:admin.only"]));
   });

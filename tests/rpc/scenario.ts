@@ -121,9 +121,9 @@ if (args[0] === "server") {
   r.bytes = bytes instanceof Uint8Array ? Array.from(bytes) : "not bytes";
   step("notFound");
   r.notFound = await code(client.request("missing"));
-  const internal = await client.request("throws").catch((e) => e);
+  const internal = (await client.request("throws").catch((e) => e)) as RpcError;
   r.internal = { code: internal.code, leaked: String(internal.message).includes("secret-detail") };
-  const nf = await client.request("not-found").catch((e) => e);
+  const nf = (await client.request("not-found").catch((e) => e)) as RpcError;
   r.details = { code: nf.code, details: nf.details };
   r.invalid = await code(client.request("len", 5));
   r.valid = await client.request("len", "abcd");

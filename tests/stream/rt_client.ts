@@ -7,9 +7,10 @@ import { RpcClient } from "../../mod.ts";
 import { systemClock } from "../../src/clock/sync.ts";
 import { waitFor } from "../support/wait.ts";
 
-const [address] = typeof Deno !== "undefined" ? Deno.args : process.argv.slice(2);
+const deno = (globalThis as { Deno?: { args: string[]; stdin: { readable: AsyncIterable<Uint8Array> } } }).Deno;
+const [address] = deno ? deno.args : process.argv.slice(2);
 let input = "";
-for await (const chunk of (typeof Deno !== "undefined" ? Deno.stdin.readable : process.stdin) as AsyncIterable<Uint8Array>) {
+for await (const chunk of (deno ? deno.stdin.readable : process.stdin) as AsyncIterable<Uint8Array>) {
   input += new TextDecoder().decode(chunk);
 }
 const { ca } = JSON.parse(input);
@@ -35,6 +36,6 @@ for (let i = 0; i < 50; i++) {
 await waitFor(() => got.length >= 50, "the 50 echoed frames", { timeoutMs: 3000 });
 await s.end();
 await reading;
-const runtime = typeof Deno !== "undefined" ? "deno" : "bun";
+const runtime = deno ? "deno" : "bun";
 console.log(JSON.stringify({ runtime, clock: client.clock.stats(), got, stats: s.stats() }));
 await client.close();

@@ -5,9 +5,10 @@
 
 import { RpcClient } from "../../mod.ts";
 
-const [address] = typeof Deno !== "undefined" ? Deno.args : process.argv.slice(2);
+const deno = (globalThis as { Deno?: { args: string[]; stdin: { readable: AsyncIterable<Uint8Array> } } }).Deno;
+const [address] = deno ? deno.args : process.argv.slice(2);
 let input = "";
-for await (const chunk of (typeof Deno !== "undefined" ? Deno.stdin.readable : process.stdin) as AsyncIterable<Uint8Array>) {
+for await (const chunk of (deno ? deno.stdin.readable : process.stdin) as AsyncIterable<Uint8Array>) {
   input += new TextDecoder().decode(chunk);
 }
 const { ca } = JSON.parse(input);
@@ -24,5 +25,5 @@ for (const [size, count] of [[1024, 600], [64 * 1024, 40], [300, 600], [20_000, 
 }
 await s.end();
 const verdict = await s.recv();
-console.log(JSON.stringify({ runtime: typeof Deno !== "undefined" ? "deno" : "bun", sent: i, ...JSON.parse(new TextDecoder().decode(verdict!)) }));
+console.log(JSON.stringify({ runtime: deno ? "deno" : "bun", sent: i, ...JSON.parse(new TextDecoder().decode(verdict!)) }));
 await client.close();

@@ -9,6 +9,7 @@ import { RpcServer } from "../../src/rpc/server.ts";
 import { inspectPeer } from "../../src/rpc/peer.ts";
 import { streamHandler } from "../../src/rpc/definitions.ts";
 import { RpcError } from "../../src/protocol/rpc_error.ts";
+import type { DataFrame } from "../../src/protocol/frame.ts";
 import type { EchoStream } from "../../src/stream/echo_stream.ts";
 import type { AlignedFrame, StreamStats } from "../../src/stream/time_sync.ts";
 import { type Impairment, startRelay } from "../../src/testing/relay.ts";
@@ -122,7 +123,7 @@ test("datagram mode: lost, late and reordered counts match the relay's log and w
     const arrived: { seq: number; at: number }[] = [];
     const orig = peer.receiveDatagram.bind(peer);
     peer.receiveDatagram = (d: Uint8Array, t: number) => {
-      if (d.length > 400) arrived.push({ seq: inspectPeer(peer).frames.decode(d).seq as number, at: t });
+      if (d.length > 400) arrived.push({ seq: (inspectPeer(peer).frames.decode(d) as DataFrame).seq as number, at: t });
       orig(d, t);
     };
     const s = await client.createStream("rt").withTimeSync({ latencyMs: 30 }).unreliable().build();

@@ -123,8 +123,9 @@ function probe(kind: Kind, port: number): Promise<boolean> {
 /** Appends everything `stream` produces to `out.text`, keeping the last OUTPUT_LIMIT characters. */
 async function drain(stream: ReadableStream<Uint8Array>, out: { text: string }): Promise<void> {
   const decoder = new TextDecoder();
-  // Read for the process's whole life: a pipe nobody empties would block a chatty server.
-  for await (const chunk of stream) {
+  // Read for the process's whole life: a pipe nobody empties would block a chatty server. (The
+  // cast: Bun's ReadableStream is async iterable, tsc's DOM lib does not say so.)
+  for await (const chunk of stream as unknown as AsyncIterable<Uint8Array>) {
     out.text = (out.text + decoder.decode(chunk, { stream: true })).slice(-OUTPUT_LIMIT);
   }
 }

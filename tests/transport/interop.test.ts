@@ -30,7 +30,7 @@ let dir: string;
 let node: { dir: string; cleanup: () => void };
 const cmd = (rt: Runtime, ...args: string[]) => runtimeCommand(rt, PEER, args, node?.dir);
 
-const servers: Partial<Record<Runtime, { port: number; proc: ReturnType<typeof Bun.spawn> }>> = {};
+const servers: Partial<Record<Runtime, { port: number; proc: Bun.Subprocess<"pipe", "pipe", "ignore"> }>> = {};
 const perf: Record<string, unknown>[] = [];
 
 /** A UDP port with nothing listening on it. */
