@@ -482,7 +482,10 @@ export class RpcServer<A extends RpcApi = UntypedApi, P extends RpcApi = Untyped
    * Starts listening; resolves once the server accepts connections. Idempotent, even while a
    * first call is still starting: every call shares that one start and its one listener. A start
    * that failed can be retried.
-   * @throws {RpcError} `FAILED_PRECONDITION` once `close()` has been called.
+   * @throws {RpcError} `FAILED_PRECONDITION` once `close()` has been called; `UNAVAILABLE` when
+   *   `.cluster()` was set and its bus cannot be reached.
+   * @throws {TransportError} `LISTEN_FAILED` when the address cannot be bound (in use, or not
+   *   this machine's).
    */
   start(): Promise<void> {
     if (this.#closing) return Promise.reject(new RpcError(ErrorCode.FAILED_PRECONDITION, "cannot start: the server is closed"));
