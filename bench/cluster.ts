@@ -1,6 +1,7 @@
 // BENCH=cluster: broadcast fan-out to CLIENTS (default "1000,100": each count a full run) clients over 1 and 3 server
 // instances, each instance and each half of the clients in its own Bun process, through Bun's
-// node:quic used directly (the ceiling: a JSON line written to one stream per client, no RPC),
+// node:quic used directly (a JSON line written to one stream per client, no RPC: the floor for
+// latency at low load; one write per message makes it no ceiling for throughput),
 // EchoStream with no bus (one process, no bus hop), with the NATS adapter, with the
 // Redis adapter, and socket.io 4 with its Redis adapter (WebSocket transport) doing the same
 // work. Real nats-server and redis-server on loopback (tests/support/buses.ts). Two phases per
@@ -32,7 +33,7 @@ interface Setup {
   instances: number;
 }
 const SETUPS: Setup[] = [
-  { label: "raw node:quic, no RPC, no bus (the stack's ceiling)", mode: "raw", instances: 1 },
+  { label: "raw node:quic, one write per message, no RPC, no bus (a latency floor at low load, not a throughput ceiling)", mode: "raw", instances: 1 },
   { label: "EchoStream, no bus", mode: "none", instances: 1 },
   { label: "EchoStream + NATS", mode: "nats", instances: 1 },
   { label: "EchoStream + NATS", mode: "nats", instances: 3 },
