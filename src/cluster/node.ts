@@ -18,7 +18,7 @@
  * @module
  */
 
-import type { Metadata } from "../protocol/frame.ts";
+import { FrameFlag, type Metadata } from "../protocol/frame.ts";
 import type { PayloadCodec } from "../protocol/payload_codec.ts";
 import { ErrorCode, RpcError } from "../protocol/rpc_error.ts";
 import { decodePayload, encodePayload } from "../wire/payload.ts";
@@ -43,10 +43,10 @@ export interface LocalPeers {
   /** Emits to local peer `id`; undefined when it is not connected here. */
   emit(id: string, topic: string, payload: unknown, metadata: Metadata): Promise<void> | undefined;
   /**
-   * Encodes an event once for many local peers; undefined when it cannot be shared (then each
-   * peer gets `emit`).
+   * Frames an event once for many local peers from its encoded payload (the bytes the bus
+   * carries too); undefined when that cannot be shared (then each peer gets `emit`).
    */
-  prepare(topic: string, payload: unknown, metadata: Metadata): unknown;
+  prepare(topic: string, encoded: { flags: number; payload: Uint8Array }, metadata: Metadata): unknown;
   /** Sends what `prepare` made to local peer `id`; undefined when it is not connected here. */
   emitPrepared(id: string, prepared: unknown): Promise<void> | undefined;
   /** Calls local peer `id`; undefined when it is not connected here. */
@@ -387,18 +387,23 @@ export class ClusterNode implements ClusterView {
         this.#stats.publishFailed++;
       }
     }
-    const [{ delivered, failed }, published] = await Promise.all([this.#deliver(members, except, topic, payload, metadata), publishing]);
+    const [{ delivered, failed }, published] = await Promise.all([this.#deliver(members, except, topic, p, payload, metadata), publishing]);
     return { delivered, failed, published };
   }
 
-  async #deliver(ids: Iterable<string>, except: readonly string[], topic: string, payload: unknown, metadata: Metadata): Promise<{ delivered: number; failed: number }> {
+  /**
+   * Delivers an event to the local peers `ids` (but `except`): framed once from `encoded`, the
+   * payload bytes already made for the bus (or received from it), unless that cannot be shared;
+   * then each peer's `emit` encodes `value` itself.
+   */
+  async #deliver(ids: Iterable<string>, except: readonly string[], topic: string, encoded: { flags: number; payload: Uint8Array }, value: unknown, metadata: Metadata): Promise<{ delivered: number; failed: number }> {
     const skip = new Set(except);
+    const targets = [...ids].filter((id) => !skip.has(id));
+    if (targets.length === 0) return { delivered: 0, failed: 0 };
+    const prepared = this.#peers.prepare(topic, encoded, metadata);
     const sends: Promise<void>[] = [];
-    // Encoded once for all of them, unless that cannot be shared (then per peer).
-    const prepared = this.#peers.prepare(topic, payload, metadata);
-    for (const id of ids) {
-      if (skip.has(id)) continue;
-      const s = prepared === undefined ? this.#peers.emit(id, topic, payload, metadata) : this.#peers.emitPrepared(id, prepared);
+    for (const id of targets) {
+      const s = prepared === undefined ? this.#peers.emit(id, topic, value, metadata) : this.#peers.emitPrepared(id, prepared);
       if (s) sends.push(s);
     }
     const results = await Promise.allSettled(sends);
@@ -575,7 +580,7 @@ export class ClusterNode implements ClusterView {
   }
 
   #value(h: Header, body: Uint8Array): unknown {
-    return decodePayload(typeof h.f === "number" ? h.f : 0, body, this.#codec);
+    return decodePayload(payloadFlags(h), body, this.#codec);
   }
 
   #handle(h: Header, body: Uint8Array): void {
@@ -584,8 +589,12 @@ export class ClusterNode implements ClusterView {
       case "b":
       case "g": {
         const ids = h.t === "b" ? this.#local.keys() : (this.#groups.get(String(h.g)) ?? []);
-        const value = this.#value(h, body);
-        void this.#deliver([...ids], Array.isArray(h.x) ? h.x.map(String) : [], String(h.topic), value, (h.m ?? {}) as Metadata);
+        // Decoded to check it (a payload the codec refuses is dropped as malformed), then sent
+        // on as the bytes that came: no second encoding. Copied, since the frame is written
+        // later and the bus client may reuse its buffer.
+        const encoded = { flags: payloadFlags(h), payload: body.slice() };
+        const value = decodePayload(encoded.flags, encoded.payload, this.#codec);
+        void this.#deliver(ids, Array.isArray(h.x) ? h.x.map(String) : [], String(h.topic), encoded, value, (h.m ?? {}) as Metadata);
         return;
       }
       case "hello":
@@ -699,6 +708,11 @@ export class ClusterNode implements ClusterView {
     r.peers = next;
     r.version = version;
   }
+}
+
+/** The payload flags a message's header carries: only RAW (bytes, not codec output) means anything. */
+function payloadFlags(h: Header): number {
+  return typeof h.f === "number" ? h.f & FrameFlag.RAW : 0;
 }
 
 function checkGroup(group: string): void {

@@ -94,15 +94,15 @@ export interface PreparedEvent {
 }
 
 /**
- * @internal Encodes an event once for many peers; undefined when it cannot be shared: an
- * OpenTelemetry SDK is registered (each peer's event gets its own span and trace context), or
- * the frame does not encode (each peer's `emit` then reports it).
+ * @internal Frames an event once for many peers from its already encoded payload (what
+ * `encodePayload` made; the cluster's bus carries the same bytes); undefined when it cannot be
+ * shared: an OpenTelemetry SDK is registered (each peer's event gets its own span and trace
+ * context), or the frame does not encode (each peer's `emit` then reports it).
  */
-export function prepareEvent(frames: FrameCodec, payloadCodec: PayloadCodec, topic: string, payload: unknown, metadata: Metadata): PreparedEvent | undefined {
+export function prepareEvent(frames: FrameCodec, topic: string, encoded: { flags: number; payload: Uint8Array }, metadata: Metadata): PreparedEvent | undefined {
   if (telemetryRegistered()) return undefined;
   try {
-    const p = encodePayload(payload, payloadCodec);
-    return { topic, parts: encodeFrame(frames, { type: FrameType.EVENT, flags: p.flags, topic, metadata, payload: p.payload }) };
+    return { topic, parts: encodeFrame(frames, { type: FrameType.EVENT, flags: encoded.flags, topic, metadata, payload: encoded.payload }) };
   } catch {
     return undefined;
   }

@@ -464,7 +464,7 @@ export class RpcServer<A extends RpcApi = UntypedApi, P extends RpcApi = Untyped
     const { frames, payload: payloadCodec } = codecs(config);
     this.#node = new ClusterNode(config.cluster?.adapter, config.cluster?.options ?? {}, payloadCodec, {
       emit: (id, topic, payload, metadata) => this.#byId.get(id)?.emit(topic, payload, { metadata }),
-      prepare: (topic, payload, metadata) => prepareEvent(frames, payloadCodec, topic, payload, metadata),
+      prepare: (topic, encoded, metadata) => prepareEvent(frames, topic, encoded, metadata),
       emitPrepared: (id, prepared) => this.#byId.get(id)?.sendPrepared(prepared as PreparedEvent),
       request: (id, method, input, o) => this.#byId.get(id)?.request(method, input, o),
     });
