@@ -8,6 +8,7 @@
 import { logger } from "../observe/log.ts";
 import { observeConnections, observeHandshake, observeServer } from "../observe/otel.ts";
 import type { ProtocolLimits } from "../protocol/limits.ts";
+import type { FrameCodec } from "../protocol/codec.ts";
 import type { PayloadCodec } from "../protocol/payload_codec.ts";
 import { ErrorCode, errorCodeNumber, RpcError } from "../protocol/rpc_error.ts";
 import { ALPN, CloseCode } from "../protocol/version.ts";
@@ -437,7 +438,8 @@ export class RpcServer<A extends RpcApi = UntypedApi, P extends RpcApi = Untyped
   declare readonly "~api"?: A;
   readonly #c: ServerConfig;
   #listener: Listener | undefined;
-  readonly #peers = new Set<Peer>();
+  /** The connected peers, by id (`peer.id`: what the cluster node and `server.peer(id)` use). */
+  readonly #peers = new Map<string, Peer>();
   readonly #totals = new StatsTotals();
   #handshaking = 0;
   /** Connections per remote host (open and handshaking), for `maxConnectionsPerAddress`. */
@@ -454,19 +456,20 @@ export class RpcServer<A extends RpcApi = UntypedApi, P extends RpcApi = Untyped
   #closing: Promise<void> | undefined;
   #closed!: () => void;
   readonly #done = new Promise<void>((r) => (this.#closed = r));
-  /** Peers by id, for the cluster node. */
-  readonly #byId = new Map<string, Peer>();
   readonly #node: ClusterNode;
+  /** The frame and payload codecs, shared by every connection and the cluster node. */
+  readonly #codecs: { frames: FrameCodec; payload: PayloadCodec };
 
   /** @internal Use `RpcServer.builder()`. */
   constructor(config: ServerConfig) {
     this.#c = config;
-    const { frames, payload: payloadCodec } = codecs(config);
-    this.#node = new ClusterNode(config.cluster?.adapter, config.cluster?.options ?? {}, payloadCodec, {
-      emit: (id, topic, payload, metadata) => this.#byId.get(id)?.emit(topic, payload, { metadata }),
+    this.#codecs = codecs(config);
+    const { frames } = this.#codecs;
+    this.#node = new ClusterNode(config.cluster?.adapter, config.cluster?.options ?? {}, this.#codecs.payload, {
+      emit: (id, topic, payload, metadata) => this.#peers.get(id)?.emit(topic, payload, { metadata }),
       prepare: (topic, encoded, metadata) => prepareEvent(frames, topic, encoded, metadata),
-      emitPrepared: (id, prepared) => this.#byId.get(id)?.sendPrepared(prepared as PreparedEvent),
-      request: (id, method, input, o) => this.#byId.get(id)?.request(method, input, o),
+      emitPrepared: (id, prepared) => this.#peers.get(id)?.sendPrepared(prepared as PreparedEvent),
+      request: (id, method, input, o) => this.#peers.get(id)?.request(method, input, o),
     });
   }
 
@@ -513,7 +516,7 @@ export class RpcServer<A extends RpcApi = UntypedApi, P extends RpcApi = Untyped
         throw new RpcError(ErrorCode.UNAVAILABLE, `cannot start: the ${this.#c.cluster.adapter.kind} cluster bus is unreachable: ${(e as Error)?.message ?? e}`, undefined, { cause: e });
       }
     }
-    const { frames, payload } = codecs(this.#c);
+    const { frames, payload } = this.#codecs;
     const setup = { frames, payload, registry: this.#c.registry, name: this.#c.name, onError: this.#c.onError, clock: this.#c.clock, clockSync: this.#c.clockSync, limits: this.#c.peerLimits };
     const handshakeOpts = {
       authenticate: this.#c.authenticate,
@@ -550,14 +553,12 @@ export class RpcServer<A extends RpcApi = UntypedApi, P extends RpcApi = Untyped
         acceptPeer(conn, setup, handshakeOpts).then(
           (peer) => {
             this.#handshaking--;
-            this.#peers.add(peer);
-            this.#byId.set(peer.id, peer);
+            this.#peers.set(peer.id, peer);
             this.#node.peerUp({ id: peer.id, name: peer.name, principal: peer.principal, remote, connectedAt: Date.now() });
             this.#opened++;
             log.info("connection from {remote} accepted: peer {peer}", { remote, peer: peer.name, principal: peer.principal });
             peer.closed.then((info) => {
-              this.#peers.delete(peer);
-              this.#byId.delete(peer.id);
+              this.#peers.delete(peer.id);
               this.#node.peerDown(peer.id);
               this.#totals.retire(peer);
               const code = `0x${info.code.toString(16)}`;
@@ -575,7 +576,7 @@ export class RpcServer<A extends RpcApi = UntypedApi, P extends RpcApi = Untyped
     );
     // The server's own instruments, when an OpenTelemetry meter provider is registered (read from stats() at each collection).
     const unobserveServer = observeServer(() => this.stats());
-    const unobserveClocks = observeConnections("server", () => [...this.#peers].map((p) => ({ remote: p.remote, clock: p.clock, bytes: () => inspectPeer(p).conn.stats() })));
+    const unobserveClocks = observeConnections("server", () => [...this.#peers.values()].map((p) => ({ remote: p.remote, clock: p.clock, bytes: () => inspectPeer(p).conn.stats() })));
     this.#unobserve = () => (unobserveServer(), unobserveClocks());
     const d = this.#c.discovery;
     if (d && !this.#closing) {
@@ -687,7 +688,7 @@ export class RpcServer<A extends RpcApi = UntypedApi, P extends RpcApi = Untyped
    * ```
    */
   stats(): ServerStats {
-    const totals = this.#totals.snapshot(this.#peers);
+    const totals = this.#totals.snapshot(this.#peers.values());
     const rejected = { ...totals.rejected };
     for (const k of Object.keys(rejected) as (keyof Rejections)[]) rejected[k] += this.#rejected[k];
     return {
@@ -702,7 +703,7 @@ export class RpcServer<A extends RpcApi = UntypedApi, P extends RpcApi = Untyped
 
   /** The connected peers. */
   get peers(): Peer<P>[] {
-    return [...this.#peers];
+    return [...this.#peers.values()];
   }
 
   /**
@@ -803,7 +804,7 @@ export class RpcServer<A extends RpcApi = UntypedApi, P extends RpcApi = Untyped
     await this.#node.close();
     // Goodbye packets first, so browsers see the service leave before connections drop.
     await this.#advert?.close().catch(() => {});
-    const { frames } = codecs(this.#c);
+    const { frames } = this.#codecs;
     await Promise.allSettled(this.peers.map((p) => p.announceGoAway(frames.encode({
       type: FrameType.GOAWAY,
       flags: 0,
