@@ -41,6 +41,7 @@ import {
   clientTrust,
   handshakeError,
   keepAliveMs,
+  listenError,
   TransportError,
   TransportErrorCode as E,
 } from "./transport_error.ts";
@@ -426,10 +427,10 @@ export const bunTransport: Transport = {
     await Promise.resolve();
     const addr = ep.address;
     if (bindError || ep.destroyed || !addr) {
-      throw new TransportError(E.LISTEN_FAILED, `cannot listen on ${hostPort(o.host, o.port)}: ${bindError?.message ?? "the endpoint closed"}`, { cause: bindError });
+      throw listenError(o.host, o.port, bindError);
     }
     return {
-      address: { host: String(addr?.address ?? o.host), port: Number(addr?.port) },
+      address: { host: String(addr.address ?? o.host), port: Number(addr.port) },
       trust,
       async close(code = 0, reason = "") {
         await sessions.closeAll((s) => closeSession(s, code, reason));

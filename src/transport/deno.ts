@@ -44,6 +44,7 @@ import {
   clientTrust,
   handshakeError,
   keepAliveMs,
+  listenError,
   TransportError,
   TransportErrorCode as E,
 } from "./transport_error.ts";
@@ -318,7 +319,7 @@ export const denoTransport: Transport = {
     try {
       ep = new D.QuicEndpoint({ hostname: o.host, port: o.port });
     } catch (e) {
-      throw new TransportError(E.LISTEN_FAILED, `cannot listen on ${o.host}:${o.port}: ${(e as Error)?.message ?? e}`, { cause: e });
+      throw listenError(o.host, o.port, e);
     }
     const listener = ep.listen({
       alpnProtocols: [o.alpn],

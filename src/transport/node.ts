@@ -32,7 +32,14 @@ import type {
 
 /** The transport interface types this adapter implements, so this entry point documents itself. */
 export type * from "./types.ts";
-import { checkDatagram, clientTrust, keepAliveMs, TransportError, TransportErrorCode as E } from "./transport_error.ts";
+import {
+  checkDatagram,
+  clientTrust,
+  keepAliveMs,
+  listenError,
+  TransportError,
+  TransportErrorCode as E,
+} from "./transport_error.ts";
 import { serverTls } from "./_server_tls.ts";
 import { ConnectionSet, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_BIDI_STREAMS, DEFAULT_MAX_UNI_STREAMS, lowerIdle } from "./_connections.ts";
 import { handshakeDeadline } from "./_handshake.ts";
@@ -288,7 +295,7 @@ export const nodeTransport: Transport = {
     try {
       await server.start({ host: o.host, port: o.port });
     } catch (e) {
-      throw new TransportError(E.LISTEN_FAILED, `cannot listen on ${o.host}:${o.port}: ${why(e)}`, { cause: e });
+      throw listenError(o.host, o.port, e);
     }
     growBuffers(server);
     return {

@@ -148,3 +148,14 @@ export function handshakeError(e: unknown): TransportError {
     { cause: e },
   );
 }
+
+/**
+ * The error of a listener that could not bind `host:port` (in use, or not this machine's), with
+ * the stack's reason; every adapter raises it the same way.
+ */
+export function listenError(host: string, port: number, cause: unknown): TransportError {
+  const address = host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+  const e = cause as Error | undefined;
+  const reason = e?.message || e?.name || (cause === undefined ? "the endpoint closed" : String(cause));
+  return new TransportError(TransportErrorCode.LISTEN_FAILED, `cannot listen on ${address}: ${reason}`, { cause });
+}
