@@ -204,7 +204,7 @@ export class ClusterNode implements ClusterView {
     }
     this.#up = true;
     this.#timer = setInterval(() => this.#tick(), this.#heartbeatMs);
-    await this.#send(`${this.#prefix}.hb`, { t: "hello", pv: this.#version, n: this.#local.size });
+    await this.#send(`${this.#prefix}.hb`, { t: "hello", pv: this.#version });
     log.info("cluster instance {instance} joined over {bus}", { instance: this.instanceId, bus: this.#bus.kind });
   }
 
@@ -468,7 +468,7 @@ export class ClusterNode implements ClusterView {
         this.#dropInstance(id, `instance ${id} stopped answering`);
       }
     }
-    if (this.#up) this.#send(`${this.#prefix}.hb`, { t: "hb", pv: this.#version, n: this.#local.size }).catch(() => {});
+    if (this.#up) this.#send(`${this.#prefix}.hb`, { t: "hb", pv: this.#version }).catch(() => {});
   }
 
   #dropInstance(id: string, why: string): void {
@@ -499,7 +499,7 @@ export class ClusterNode implements ClusterView {
     if (!this.#up) log.info("the {bus} bus is back: resynchronising presence", { bus: this.bus });
     this.#up = true;
     // What was published meanwhile is lost: announce again, and every instance sends its list.
-    this.#send(`${this.#prefix}.hb`, { t: "hello", pv: this.#version, n: this.#local.size }).catch(() => {});
+    this.#send(`${this.#prefix}.hb`, { t: "hello", pv: this.#version }).catch(() => {});
   }
 
   async #call(instance: string, head: Omit<Header, "v" | "o" | "r">, input: { value: unknown } | undefined, timeoutMs: number, what: string): Promise<unknown> {
