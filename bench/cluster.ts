@@ -50,39 +50,44 @@ interface Report {
   lastAt: number;
 }
 
-/** A client process: connects, then answers "report" lines. */
-async function startClients(mode: Mode, n: number, addresses: { address: string; ca?: string }[]) {
-  const proc = Bun.spawn([tool("bun"), CLIENTS_SCRIPT, mode === "sio" || mode === "raw" ? mode : "ours", String(n)], { cwd: ROOT, stdin: "pipe", stdout: "pipe", stderr: "ignore" });
-  proc.stdin.write(JSON.stringify({ addresses }) + "\n");
-  proc.stdin.flush();
+/**
+ * Line-by-line talk with a child process: `next` reads its next stdout line (within
+ * `timeoutMs`), `ask` writes a line to its stdin first.
+ */
+function childLines(proc: { stdin: { write(s: string): unknown; flush(): unknown }; stdout: ReadableStream<Uint8Array> }, what: string) {
   const reader = proc.stdout.getReader();
+  const decoder = new TextDecoder();
   let buf = "";
-  const nextLine = async (timeoutMs: number): Promise<string> => {
+  const next = async (timeoutMs = 30_000): Promise<string> => {
     const deadline = Date.now() + timeoutMs;
     while (!buf.includes("\n")) {
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error("client process: no answer in time");
+      if (left <= 0) throw new Error(`${what}: no answer in time`);
       const r = await Promise.race([reader.read(), new Promise<{ done: true; value: undefined }>((res) => setTimeout(() => res({ done: true, value: undefined }), left))]);
-      if (r.done) throw new Error("client process ended");
-      buf += new TextDecoder().decode(r.value);
+      if (r.done) throw new Error(`${what} ended`);
+      buf += decoder.decode(r.value, { stream: true });
     }
     const i = buf.indexOf("\n");
     const line = buf.slice(0, i);
     buf = buf.slice(i + 1);
     return line;
   };
-  await nextLine(120_000); // {"ready": n}
+  const ask = (line: string, timeoutMs?: number): Promise<string> => {
+    proc.stdin.write(line + "\n");
+    proc.stdin.flush();
+    return next(timeoutMs);
+  };
+  return { next, ask, release: () => reader.releaseLock() };
+}
+
+/** A client process: connects, then answers "count" and "report" lines. */
+async function startClients(mode: Mode, n: number, addresses: { address: string; ca?: string }[]) {
+  const proc = Bun.spawn([tool("bun"), CLIENTS_SCRIPT, mode === "sio" || mode === "raw" ? mode : "ours", String(n)], { cwd: ROOT, stdin: "pipe", stdout: "pipe", stderr: "ignore" });
+  const lines = childLines(proc, "client process");
+  await lines.ask(JSON.stringify({ addresses }), 120_000); // answered with {"ready": n}
   return {
-    count: async (): Promise<number> => {
-      proc.stdin.write("count\n");
-      proc.stdin.flush();
-      return JSON.parse(await nextLine(30_000)).received;
-    },
-    report: async (): Promise<Report> => {
-      proc.stdin.write("report\n");
-      proc.stdin.flush();
-      return JSON.parse(await nextLine(30_000));
-    },
+    count: async (): Promise<number> => JSON.parse(await lines.ask("count")).received,
+    report: async (): Promise<Report> => JSON.parse(await lines.ask("report")),
     stop: async () => {
       proc.stdin.end();
       const t = setTimeout(() => proc.kill(), 5000);
@@ -96,26 +101,12 @@ async function startClients(mode: Mode, n: number, addresses: { address: string;
 async function control(mode: Mode, addresses: { address: string; ca?: string }[], procs: ReturnType<typeof Bun.spawn>[]) {
   if (mode === "raw") {
     // stdin/stdout lines of the one raw instance process.
-    const p = procs[0] as ReturnType<typeof Bun.spawn> & { stdin: { write(s: string): void; flush(): void }; stdout: ReadableStream<Uint8Array> };
-    const reader = p.stdout.getReader();
-    let buf = "";
-    const ask = async (line: string) => {
-      p.stdin.write(line + "\n");
-      p.stdin.flush();
-      while (!buf.includes("\n")) {
-        const r = await reader.read();
-        if (r.done) throw new Error("raw instance ended");
-        buf += new TextDecoder().decode(r.value);
-      }
-      const i = buf.indexOf("\n");
-      const out = JSON.parse(buf.slice(0, i));
-      buf = buf.slice(i + 1);
-      return out;
-    };
+    const lines = childLines(procs[0] as Parameters<typeof childLines>[0], "raw instance");
+    const ask = async (line: string, timeoutMs?: number) => JSON.parse(await lines.ask(line, timeoutMs));
     return {
-      fanout: async (a: { count: number; intervalMs: number }) => (await ask(`fanout ${a.count} ${a.intervalMs}`)).ms as number,
+      fanout: async (a: { count: number; intervalMs: number }) => (await ask(`fanout ${a.count} ${a.intervalMs}`, 120_000)).ms as number,
       cpu: async () => [await ask("cpu")] as { cpuUs: number; wallMs: number; slowConsumers?: number }[],
-      close: () => reader.releaseLock(),
+      close: () => lines.release(),
     };
   }
   if (mode === "sio") {
