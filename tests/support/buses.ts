@@ -63,16 +63,21 @@ function binary(name: string): string {
   return path;
 }
 
-/** A port nothing listens on right now (the OS picks it; the listener is closed at once). */
-async function freePort(): Promise<number> {
+/** Binds a TCP listener on 127.0.0.1:`port` (0: any free one), closes it, and returns the port. */
+async function bindAndClose(port: number): Promise<number> {
   const srv = createServer();
   await new Promise<void>((resolve, reject) => {
     srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", resolve);
+    srv.listen(port, "127.0.0.1", resolve);
   });
-  const port = (srv.address() as { port: number }).port;
+  const bound = (srv.address() as { port: number }).port;
   await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
+  return bound;
+}
+
+/** A port nothing listens on right now (the OS picks it; the listener is closed at once). */
+function freePort(): Promise<number> {
+  return bindAndClose(0);
 }
 
 /**
@@ -80,16 +85,9 @@ async function freePort(): Promise<number> {
  * probe while ours fails to bind and exits.
  */
 async function assertFree(port: number): Promise<void> {
-  const srv = createServer();
-  try {
-    await new Promise<void>((resolve, reject) => {
-      srv.once("error", reject);
-      srv.listen(port, "127.0.0.1", resolve);
-    });
-  } catch (e) {
+  await bindAndClose(port).catch((e) => {
     throw new Error(`port ${port} on 127.0.0.1 is already in use: ${(e as Error).message}`);
-  }
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
+  });
 }
 
 /**
