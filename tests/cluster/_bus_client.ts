@@ -7,10 +7,11 @@
 import process from "node:process";
 import { connect } from "@nats-io/transport-node";
 import { Redis } from "ioredis";
+import { runtimeName } from "../../src/transport/select.ts";
 
 const N = 100;
 const [natsUrl, redisUrl] = process.argv.slice(2);
-const runtime = "Bun" in globalThis ? "bun" : "Deno" in globalThis ? "deno" : "node";
+const runtime = runtimeName();
 
 // A hung client must fail the run with a reason, not leave the test waiting for its timeout.
 const deadline = setTimeout(() => fail(new Error("timed out after 15000 ms")), 15_000);
