@@ -8,7 +8,8 @@
 //   deno run -A --unstable-net examples/cluster/main.ts [nats|redis]
 
 import process from "node:process";
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
+import { accessSync, constants } from "node:fs";
 import { connect, createServer } from "node:net";
 import { type ClusterAdapter, type Context, handler, listener, RpcClient, RpcServer } from "../../mod.ts";
 import { natsCluster } from "../../src/cluster/nats.ts";
@@ -19,7 +20,11 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Where a Debian binary is (nats-server lives in /usr/sbin, not always on PATH). */
 function which(bin: string): string | undefined {
   for (const dir of [...(process.env.PATH ?? "").split(":"), "/usr/sbin", "/usr/local/bin"]) {
-    if (dir && spawnSync("test", ["-x", `${dir}/${bin}`]).status === 0) return `${dir}/${bin}`;
+    if (!dir) continue;
+    try {
+      accessSync(`${dir}/${bin}`, constants.X_OK);
+      return `${dir}/${bin}`;
+    } catch { /* not here */ }
   }
   return undefined;
 }
