@@ -3,12 +3,14 @@
 
 import { DecodeError, DecodeErrorCode as E } from "./decode_error.ts";
 import { EMPTY_PAYLOAD, type FrameCore, makeFrame, type ScanResult } from "./_frame_core.ts";
-import { ALLOWED_FLAGS, type Frame, FrameType as T, type Metadata } from "./frame.ts";
+import { ALLOWED_FLAGS, type Frame, FrameFlag, FrameType as T, type Metadata } from "./frame.ts";
 import type { ProtocolLimits } from "./limits.ts";
 import { EMPTY_METADATA, utf8Decode, utf8Invalid } from "./_utf8.ts";
 import { LITTLE_ENDIAN, Writer } from "./_ts_writer.ts";
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
+/** DATA flags that add no field: a frame with only these takes the fast path of `scan`. */
+const DATA_FLAGS_PLAIN = FrameFlag.RAW | FrameFlag.FIN;
 const TWO32 = 0x100000000;
 
 /** Reads a varint's value as a number (exact up to 2^53; larger values come out inexact but > MAX_SAFE). */
@@ -197,7 +199,22 @@ export class TsCore implements FrameCore {
 
   scan(buf: Uint8Array, out: Frame[]): ScanResult {
     let p = 0;
-    while (p < buf.length) {
+    const n = buf.length;
+    const max = this.limits.maxFrameSize;
+    while (p < n) {
+      // A DATA frame with none of the optional fields (what a plain stream carries): type and
+      // flags are one byte each, so it needs no prefix tuple and no field reader.
+      if (buf[p] === T.DATA && p + 2 < n && (buf[p + 1] & ~DATA_FLAGS_PLAIN) === 0) {
+        const len = readVarint(buf, p + 2, n);
+        if (len >= 0 && len <= max) {
+          const start = p + 2 + (1 << (buf[p + 2] >> 6));
+          const end = start + len;
+          if (end > n) return { consumed: p, need: end - p };
+          out.push({ type: T.DATA, flags: buf[p + 1], payload: end === start ? EMPTY_PAYLOAD : buf.subarray(start, end) });
+          p = end;
+          continue;
+        }
+      }
       const pre = this.#prefix(buf, p);
       if (!pre) return { consumed: p, need: -1 };
       const end = pre[2] + pre[3];

@@ -89,6 +89,24 @@ for (const impl of ["wasm", "ts", "auto"] as const) {
       expect(() => small.encode({ type: FrameType.DATA, flags: 1, payload: new Uint8Array(1001) })).toThrow(RangeError);
     });
 
+    test("plain DATA frames (the scan's fast path) at every length-prefix size, cut anywhere", () => {
+      // Lengths around the 1-, 2- and 4-byte varint boundaries; flags none, RAW, FIN, RAW|FIN.
+      const lengths = [0, 1, 63, 64, 1024, 16383, 16384, 70000];
+      const frames: Frame[] = lengths.flatMap((n, i) =>
+        [0, 1, 0x10, 0x11].map((flags): Frame => ({ type: FrameType.DATA, flags, payload: new Uint8Array(n).fill(i + flags) }))
+      );
+      const bytes = codec.encodeMany(frames);
+      for (const step of [1, 2, 3, 1027, 65536, bytes.length]) {
+        const splitter = codec.splitter();
+        const got: Frame[] = [];
+        for (let i = 0; i < bytes.length; i += step) got.push(...splitter.push(bytes.subarray(i, i + step)));
+        splitter.end();
+        expect(got.map(plain)).toEqual(frames.map(plain));
+        // The same object shape as the general decoder: no optional field appears.
+        for (const f of got) expect(Object.keys(f).sort()).toEqual(["flags", "payload", "type"]);
+      }
+    });
+
     test("end() inside a frame is TRUNCATED; the splitter stays usable after an error", () => {
       const ping = codec.encode({ type: FrameType.PING, flags: 0, seq: 9, t1: 1 });
       const splitter = codec.splitter();
