@@ -406,15 +406,16 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
    * @throws {RpcError} `FAILED_PRECONDITION` after `end()`/`abort()`; the peer's abort reason
    *   (`CANCELLED` by default); `UNAVAILABLE` when the connection is gone.
    */
-  async send(data: Uint8Array): Promise<void> {
+  send(data: Uint8Array): Promise<void> {
+    // Not `async`: called once per message, and a frame the writer took at once needs no promise
+    // of its own (the shared resolved one). Every failure is still a rejection, never a throw.
     if (!(data instanceof Uint8Array)) {
-      throw new TypeError(`stream frames must be Uint8Array, received ${data === null ? "null" : typeof data}`);
+      return Promise.reject(new TypeError(`stream frames must be Uint8Array, received ${data === null ? "null" : typeof data}`));
     }
-    if (this.#send !== "open") throw this.#sendClosed();
-    if (this.#rt) return await this.sendWithTimestamp(data, this.now());
-    if (this.#mode?.datagram) return await this.#sendDatagram({ type: FrameType.DATA, flags: FrameFlag.RAW, streamId: this.#mode.datagram.id, seq: this.#seq++, payload: data });
-    const w = this.#sendReliable({ type: FrameType.DATA, flags: FrameFlag.RAW, payload: data });
-    if (w) await w;
+    if (this.#send !== "open") return Promise.reject(this.#sendClosed());
+    if (this.#rt) return this.sendWithTimestamp(data, this.now());
+    if (this.#mode?.datagram) return this.#sendDatagram({ type: FrameType.DATA, flags: FrameFlag.RAW, streamId: this.#mode.datagram.id, seq: this.#seq++, payload: data });
+    return this.#sendReliable({ type: FrameType.DATA, flags: FrameFlag.RAW, payload: data }) ?? RESOLVED;
   }
 
   #sendClosed(): RpcError {
