@@ -48,8 +48,13 @@ export async function goAwayAndClose(frames: FrameCodec, conn: Connection, s: Se
 
 /** Bytes the batch arena starts with (it grows for a larger backlog). */
 const ARENA = 64 * 1024;
-/** Backlog (bytes queued, not yet taken by the stack) past which `FrameWriter.write` asks its caller to wait. */
-const HIGH_WATER = 64 * 1024;
+/**
+ * Backlog (bytes queued, not yet taken by the stack) past which `FrameWriter.write` asks its caller
+ * to wait. One EchoStream window (`STREAM_WINDOW`): DATA is bounded by the peer's credit anyway, and
+ * a whole window handed over in one write per event-loop turn beat 64 KiB by about 3% on Bun's
+ * 1 KiB streaming (issue 15).
+ */
+const HIGH_WATER = 256 * 1024;
 const EMPTY_BYTES = new Uint8Array(0);
 
 /**

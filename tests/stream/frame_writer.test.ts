@@ -91,8 +91,8 @@ test("a stalled stack makes the writer ask its caller to wait past the high-wate
   let n = 0;
   for (; n < 1000 && !waits; n++) waits = w.write(data(n, 1024));
   expect(waits).toBeDefined(); // bounded: not every frame is accepted without a wait
-  expect(n).toBeGreaterThan(60); // but a batch's worth is (64 KiB)
-  expect(n).toBeLessThan(70);
+  expect(n).toBeGreaterThan(250); // but a window's worth is (256 KiB, STREAM_WINDOW)
+  expect(n).toBeLessThan(260);
   let done = false;
   waits!.then(() => (done = true));
   await tick();
