@@ -1,0 +1,35 @@
+// A receiver in its own process (Deno or Bun, run by read_buffer.test.ts): asks the server for
+// small frames sent one at a time, keeps every payload (as a jitter buffer or a queue would) and
+// prints how many bytes of memory each kept payload holds alive (`payload.buffer.byteLength`),
+// then the same for a bulk run of 1 KiB frames. Usage: read_buffer_client.ts <host:port>, with
+// {"ca": "..."} on stdin.
+
+import { RpcClient } from "../../mod.ts";
+
+const deno = (globalThis as { Deno?: { args: string[]; stdin: { readable: AsyncIterable<Uint8Array> } } }).Deno;
+const [address] = deno ? deno.args : process.argv.slice(2);
+let input = "";
+for await (const chunk of (deno ? deno.stdin.readable : process.stdin) as AsyncIterable<Uint8Array>) {
+  input += new TextDecoder().decode(chunk);
+}
+const { ca } = JSON.parse(input);
+const client = await RpcClient.connect(address, { ca });
+
+/** Receives the server's frames for `mode`; returns what the kept payloads pin, and their bytes. */
+async function run(mode: "paced" | "bulk"): Promise<{ frames: number; bytes: number; pinned: number; intact: boolean }> {
+  const s = await client.createStream(mode);
+  await s.end();
+  const kept: Uint8Array[] = [];
+  for await (const f of s) kept.push(f);
+  // Distinct backing buffers, counted once each: what stays in memory while the payloads live.
+  const buffers = new Set(kept.map((f) => f.buffer));
+  let pinned = 0;
+  for (const b of buffers) pinned += b.byteLength;
+  const intact = kept.every((f, i) => f.every((x) => x === (i & 0xff)));
+  return { frames: kept.length, bytes: kept.reduce((n, f) => n + f.length, 0), pinned, intact };
+}
+
+const paced = await run("paced");
+const bulk = await run("bulk");
+console.log(JSON.stringify({ runtime: deno ? "deno" : "bun", paced, bulk }));
+await client.close();
