@@ -33,7 +33,7 @@ interface RawExports {
 }
 
 /** ABI version this binding speaks; bumped with any change to the exports' contract. */
-export const ABI_VERSION = 1;
+export const ABI_VERSION = 2;
 
 /** f64 slots per frame record written by `scan`/`decode`. */
 export const REC_SLOTS = 16;
@@ -337,6 +337,8 @@ export function clockCore(): ClockCore {
 
 /** f64 result slots of the jitter exports (`jitter::STATS_LEN`; a pop uses the first 6). */
 export const JITTER_SLOTS = 24;
+/** The result slot where `es_jb_push` and `es_jb_pop` leave the buffer's next due time. */
+export const JITTER_DUE_SLOT = 6;
 
 /** The jitter buffer exports (crate module `jitter`). */
 interface JitterExports {
@@ -434,6 +436,15 @@ export class JitterCore {
   /** A frame arrived: a push code (-1 invalid input, -2 bad id). */
   push(id: number, seq: number, ts: number, offset: number, arrival: number): number {
     return this.#x.es_jb_push(id, seq, ts, offset, arrival);
+  }
+
+  /**
+   * The next due time of the buffer the last `push` or `pop` (of any buffer: the slots are
+   * shared) was made on, as it stood when that call returned: `nextDue` without a call into the
+   * module. Read it before the next call.
+   */
+  lastDue(): number {
+    return this.#slots()[JITTER_DUE_SLOT];
   }
 
   /** Local time of the next `pop` result (NaN for a bad id). */

@@ -289,6 +289,9 @@ class TsJitter implements JitterBuffer {
   popSlots(now: number): Float64Array | undefined {
     return (this.#b ?? freed()).pop(now, this.#out) ? this.#out : undefined;
   }
+  dueAfter(): number {
+    return (this.#b ?? freed()).nextDue();
+  }
   stats(): JitterStats {
     (this.#b ?? freed()).writeStats(this.#out);
     return statsOf(this.#out);
@@ -332,6 +335,9 @@ class WasmJitter implements JitterBuffer {
     if (s === null) freed();
     return s;
   }
+  dueAfter(): number {
+    return this.#c.lastDue();
+  }
   stats(): JitterStats {
     return statsOf(this.#c.stats(this.#id) ?? freed());
   }
@@ -354,6 +360,15 @@ class WasmJitter implements JitterBuffer {
  */
 export function popSlots(jb: JitterBuffer, now: number): Float64Array | undefined {
   return (jb as WasmJitter | TsJitter).popSlots(now);
+}
+
+/**
+ * @internal `jb.nextDue()` right after a `push` or `popSlots` on `jb` that did not throw, with no
+ * other jitter-buffer call in between: the WASM core left it in its result slots, so reading it
+ * costs no call into the module (one frame's push and release then cross twice, not five times).
+ */
+export function dueAfter(jb: JitterBuffer): number {
+  return (jb as WasmJitter | TsJitter).dueAfter();
 }
 
 function num(

@@ -11,7 +11,7 @@ import { logger } from "../observe/log.ts";
 import { observeJitter } from "../observe/otel.ts";
 import { ErrorCode, RpcError } from "../protocol/rpc_error.ts";
 import { type SyncedClock, systemClock } from "../clock/sync.ts";
-import { createJitterBuffer, type JitterBuffer, type JitterStats, popSlots, zeroJitterStats } from "./jitter.ts";
+import { createJitterBuffer, dueAfter, type JitterBuffer, type JitterStats, popSlots, zeroJitterStats } from "./jitter.ts";
 import { Wakeup } from "./_playout.ts";
 
 /** Options of `createStream(name).withTimeSync(options)`. They apply to both directions. */
@@ -181,8 +181,9 @@ export class TimeSyncReceiver {
     } catch {
       return; // counted `invalid` by the buffer
     }
+    const due = dueAfter(this.#jb); // read before any other call on the buffer
     if (r === "buffered" || r === "late-deliver" || r === "overflow") this.#payloads.set(seq, data);
-    this.#arm();
+    this.#arm(due);
   }
 
   #flushHeld(): void {
@@ -197,12 +198,20 @@ export class TimeSyncReceiver {
     if (this.#freed) return;
     const now = this.#clock.local();
     let woke = false;
+    let due: number;
     // The pop's result slots (seq, ts, alignedTime, deliver, late, lateByMs): no object per pop.
-    for (let s = popSlots(this.#jb, now); s; s = popSlots(this.#jb, now)) {
+    // Each pop also leaves the next due time, so the loop stops without a final empty pop.
+    for (;;) {
+      const s = popSlots(this.#jb, now);
+      due = dueAfter(this.#jb);
+      if (!s) break;
       const seq = s[0];
       const p = this.#payloads.get(seq);
       this.#payloads.delete(seq);
-      if (s[3] !== 1 || !p) continue;
+      if (s[3] !== 1 || !p) {
+        if (due > now) break;
+        continue;
+      }
       const frame: AlignedFrame = { data: p, seq, timestamp: s[1], alignedTime: s[2] };
       if (s[4] === 1) {
         frame.late = true;
@@ -214,14 +223,16 @@ export class TimeSyncReceiver {
       }
       this.#ready.push(frame);
       woke = true;
+      if (due > now) break;
     }
     if (woke) this.#notify();
-    this.#arm();
+    this.#arm(due);
   }
 
-  #arm(): void {
+  /** Schedules the wake-up for `due` (default: the buffer's next due time, asked for). */
+  #arm(next?: number): void {
     if (this.#freed) return;
-    const due = this.#jb.nextDue();
+    const due = next ?? this.#jb.nextDue();
     if (due === Infinity) {
       this.#wakeup.cancel();
       this.#armedDue = Infinity;

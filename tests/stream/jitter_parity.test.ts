@@ -4,7 +4,7 @@
 // crossing 2^32, resets, small buffers (overflow), both late policies and both latency modes.
 
 import { describe, expect, test } from "bun:test";
-import { createJitterBuffer, type JitterBuffer, type JitterBufferOptions } from "../../src/stream/jitter.ts";
+import { createJitterBuffer, dueAfter, type JitterBuffer, type JitterBufferOptions, popSlots } from "../../src/stream/jitter.ts";
 import { seededRandom } from "../../src/testing/random.ts";
 
 interface Arrival {
@@ -165,4 +165,43 @@ describe("parity: WASM and TS give bit-identical output", () => {
     w.free();
     expect(a.some((v, i) => !Object.is(v, b[i]))).toBe(true);
   });
+});
+
+describe("the due time a push or pop leaves is nextDue() at that moment", () => {
+  // The release path reads it instead of calling nextDue() (issue 15: fewer WASM crossings per
+  // frame), and stops popping once it is past `now`; both must match what the calls would say.
+  for (const impl of ["wasm", "ts"] as const) {
+    for (const [name, t, o] of [cases[1], cases[3], cases[7]]) {
+      test(`${impl}: ${name}`, () => {
+        const jb = createJitterBuffer({ ...o, impl });
+        const other = createJitterBuffer({ ...o, impl }); // calls on it in between must not matter
+        let checks = 0;
+        let stoppedEarly = 0;
+        for (const x of trace(11, t)) {
+          jb.push(x.seq, x.ts, x.offset, x.at);
+          expect(dueAfter(jb)).toBe(jb.nextDue());
+          for (const now of [x.at, x.at + 25]) {
+            for (;;) {
+              const s = popSlots(jb, now);
+              const due = dueAfter(jb);
+              other.push(x.seq, x.ts, x.offset, x.at); // another buffer's call after reading
+              expect(due).toBe(jb.nextDue());
+              checks++;
+              if (!s) break;
+              if (due > now) {
+                // Nothing more is due: a further pop at the same time finds nothing.
+                expect(popSlots(jb, now)).toBeUndefined();
+                stoppedEarly++;
+                break;
+              }
+            }
+          }
+        }
+        jb.free();
+        other.free();
+        expect(checks).toBeGreaterThan(3000);
+        expect(stoppedEarly).toBeGreaterThan(500);
+      });
+    }
+  }
 });

@@ -78,6 +78,9 @@ pub const PUSH_OVERFLOW: i32 = 4;
 pub const STATS_LEN: usize = 24;
 /// Slots written by `pop`: seq, ts, alignedTime, deliver, late, lateByMs.
 pub const POP_LEN: usize = 6;
+/// The slot after them: `next_due()` as it stands once a push or pop has returned, so the caller
+/// can schedule its next wake-up (and tell whether another frame is due) without a second call.
+pub const DUE_SLOT: usize = POP_LEN;
 
 /// Construction options (validated by `Options::valid`).
 #[derive(Clone, Copy, Debug)]

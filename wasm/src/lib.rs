@@ -57,7 +57,7 @@ fn reserve(v: &mut Vec<u8>, n: usize) {
 
 #[no_mangle]
 pub extern "C" fn es_abi_version() -> u32 {
-    1
+    2
 }
 
 #[no_mangle]
@@ -479,11 +479,16 @@ pub extern "C" fn es_jb_reset(id: i32) {
     }
 }
 
-/// A frame arrived: a `jitter::PUSH_*` code (-1 invalid input), or -2 for a bad id.
+/// A frame arrived: a `jitter::PUSH_*` code (-1 invalid input), or -2 for a bad id. With a
+/// valid id, `es_jb_out[DUE_SLOT]` then holds the buffer's next due time.
 #[no_mangle]
 pub extern "C" fn es_jb_push(id: i32, seq: f64, ts: f64, offset: f64, arrival: f64) -> i32 {
     match jb_at(id) {
-        Some(b) => b.push(seq, ts, offset, arrival),
+        Some(b) => {
+            let r = b.push(seq, ts, offset, arrival);
+            jb_out()[jitter::DUE_SLOT] = b.next_due();
+            r
+        }
         None => -2,
     }
 }
@@ -495,23 +500,29 @@ pub extern "C" fn es_jb_next_due(id: i32) -> f64 {
 }
 
 /// 1 with the frame in `es_jb_out` (seq, ts, alignedTime, deliver, late, lateByMs), 0 when
-/// nothing is due at `now`, -2 for a bad id.
+/// nothing is due at `now`, -2 for a bad id. With a valid id, `es_jb_out[DUE_SLOT]` then holds
+/// the buffer's next due time (a frame was popped and the next one is due by `now` exactly when
+/// it is <= `now`, so the caller needs no final empty pop).
 #[no_mangle]
 pub extern "C" fn es_jb_pop(id: i32, now: f64) -> i32 {
     match jb_at(id) {
-        Some(b) => match b.pop(now) {
-            Some(p) => {
-                let o = jb_out();
-                o[0] = p.seq;
-                o[1] = p.ts;
-                o[2] = p.aligned;
-                o[3] = if p.deliver { 1.0 } else { 0.0 };
-                o[4] = if p.late { 1.0 } else { 0.0 };
-                o[5] = p.late_by;
-                1
+        Some(b) => {
+            let popped = b.pop(now);
+            let o = jb_out();
+            o[jitter::DUE_SLOT] = b.next_due();
+            match popped {
+                Some(p) => {
+                    o[0] = p.seq;
+                    o[1] = p.ts;
+                    o[2] = p.aligned;
+                    o[3] = if p.deliver { 1.0 } else { 0.0 };
+                    o[4] = if p.late { 1.0 } else { 0.0 };
+                    o[5] = p.late_by;
+                    1
+                }
+                None => 0,
             }
-            None => 0,
-        },
+        }
         None => -2,
     }
 }
