@@ -30,6 +30,7 @@ import { type Rejections, zeroPeerStats } from "./stats.ts";
 import { type GuardInit, PeerGuard } from "./_guard.ts";
 import { DEFAULT_PEER_LIMITS } from "../security/limits.ts";
 import { CloseCode } from "../protocol/version.ts";
+import { LatencyPrior } from "../stream/latency_prior.ts";
 
 /** Options for one request. */
 export interface RequestOptions {
@@ -202,6 +203,8 @@ export class Peer<A extends RpcApi = UntypedApi> {
   #reuse = false;
   /** Idle request streams, oldest first; a call takes the newest. */
   readonly #idle: Lease[] = [];
+  /** What this connection's time-synced streams see of transit: new ones start from it. */
+  readonly #latencyPrior = new LatencyPrior();
   /** Cancels the sweep of idle request streams, when one is due. */
   #unsweep: (() => void) | undefined;
   #laneTail: Promise<unknown> = Promise.resolve();
@@ -626,7 +629,14 @@ export class Peer<A extends RpcApi = UntypedApi> {
         },
       };
     }
-    return { clock: this.clock, syncEnabled: this.#clockSync, timeSync, datagram, onDroppedDatagram: () => this.stats.droppedDatagrams++ };
+    return {
+      clock: this.clock,
+      syncEnabled: this.#clockSync,
+      timeSync,
+      latencyPrior: this.#latencyPrior,
+      datagram,
+      onDroppedDatagram: () => this.stats.droppedDatagrams++,
+    };
   }
 
   /**

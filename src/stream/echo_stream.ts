@@ -16,6 +16,7 @@ import { FrameWriter } from "../wire/frame_writer.ts";
 import { toRpcError } from "../wire/errors.ts";
 import { type SyncedClock, systemClock } from "../clock/sync.ts";
 import { type AlignedFrame, plainStreamStats, type StreamStats, TimeSyncReceiver, type TimeSyncOptions } from "./time_sync.ts";
+import type { LatencyPrior } from "./latency_prior.ts";
 
 /** Datagram frames an unreliable stream queues for `recv()` before dropping new ones. */
 const MAX_DATAGRAM_QUEUE = 4096;
@@ -41,6 +42,8 @@ export interface StreamMode {
   /** Whether this side runs clock sync (PINGs); time-synced receiving needs it. */
   syncEnabled: boolean;
   timeSync?: TimeSyncOptions;
+  /** The connection's transit estimate, shared by its time-synced streams (new ones start from it). */
+  latencyPrior?: LatencyPrior;
   datagram?: DatagramLink;
   /** Datagram frames this stream dropped (bad, or queue full); added to the peer's count. */
   onDroppedDatagram?: () => void;
@@ -154,7 +157,7 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
     this.#mode = mode;
     this.#onFinish = onFinish;
     if (mode?.timeSync) {
-      this.#rt = new TimeSyncReceiver(mode.clock, mode.timeSync, mode.syncEnabled);
+      this.#rt = new TimeSyncReceiver(mode.clock, mode.timeSync, mode.syncEnabled, mode.latencyPrior);
       this.#seq = mode.timeSync.initialSeq ?? 0;
     }
     this.#guard = guard;

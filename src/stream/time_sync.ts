@@ -13,6 +13,7 @@ import { ErrorCode, RpcError } from "../protocol/rpc_error.ts";
 import { type SyncedClock, systemClock } from "../clock/sync.ts";
 import { createJitterBuffer, dueAfter, type JitterBuffer, type JitterStats, popSlots, zeroJitterStats } from "./jitter.ts";
 import { Wakeup } from "./_playout.ts";
+import type { LatencyPrior } from "./latency_prior.ts";
 
 /** Options of `createStream(name).withTimeSync(options)`. They apply to both directions. */
 export interface TimeSyncOptions {
@@ -129,19 +130,27 @@ export class TimeSyncReceiver {
   readonly #syncEnabled: boolean;
   #freed = false;
   #final: JitterStats | undefined;
+  /** The connection's transit estimate: fed by every frame, read once at creation. */
+  readonly #prior: LatencyPrior | undefined;
 
-  constructor(clock: SyncedClock, options: TimeSyncOptions, syncEnabled: boolean) {
+  /**
+   * @param prior The connection's transit estimate (one per connection, shared by its streams):
+   *   an adaptive stream starts from it instead of the buffer's fixed initial latency, and feeds it.
+   */
+  constructor(clock: SyncedClock, options: TimeSyncOptions, syncEnabled: boolean, prior?: LatencyPrior) {
     this.#clock = clock;
     this.#systemClock = clock.local === systemClock;
     this.#syncEnabled = syncEnabled;
     this.#maxFrames = options.maxFrames ?? 4096;
     this.#syncTimeoutMs = options.syncTimeoutMs ?? DEFAULT_SYNC_TIMEOUT;
+    this.#prior = prior;
     this.#jb = createJitterBuffer({
       latencyMs: options.latencyMs,
       minLatencyMs: options.minLatencyMs,
       maxLatencyMs: options.maxLatencyMs,
       latePolicy: options.latePolicy,
       maxFrames: options.maxFrames,
+      initialLatencyMs: options.latencyMs === undefined ? prior?.initialLatencyMs(clock.local()) : undefined,
     });
     this.#wakeup = new Wakeup(() => this.#release());
     if (!clock.synced) {
@@ -175,6 +184,8 @@ export class TimeSyncReceiver {
   }
 
   #add(seq: number, ts: number, data: Uint8Array, arrival: number, offset: number): void {
+    // Transit as the jitter buffer measures it: arrival − the timestamp mapped onto this clock.
+    this.#prior?.observe(arrival - (ts - offset), arrival);
     let r;
     try {
       r = this.#jb.push(seq, ts, offset, arrival);
