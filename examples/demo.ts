@@ -16,7 +16,7 @@ import { WASM_SOURCE_HASH } from "../wasm/generated.ts";
 import { startRelay } from "../src/testing/mod.ts";
 import { type ReceiverReport, startReceiver } from "./audio_sync/receiver.ts";
 import { sendAudio } from "./audio_sync/sender.ts";
-import { DiscoveryError, handler, REFLECTION_METHOD, RpcClient, RpcServer, type ServiceDescription } from "../mod.ts";
+import { DiscoveryError, type EchoStream, handler, REFLECTION_METHOD, RpcClient, RpcServer, type ServiceDescription, streamHandler } from "../mod.ts";
 import { ABI_VERSION, wasmCore } from "../wasm/mod.ts";
 import { main as cliMain } from "../src/cli/main.ts";
 import { iotExample } from "./iot/main.ts";
@@ -216,8 +216,15 @@ if (transport) {
 //    audio_sync example (50 fps time-synced stream) through the impairment relay.
 if (transport) {
   console.log("\nClock sync (server clock shifted +1234.567 ms on purpose):");
+  // Playout latency after each time-synced stream's 10th frame, by stream (see below).
+  const startD = new Map<string, number>();
   const shifted = RpcServer.builder().bind("127.0.0.1:0").log(() => {})
-    .clock(() => performance.timeOrigin + performance.now() + 1234.567).build();
+    .clock(() => performance.timeOrigin + performance.now() + 1234.567)
+    .streamHandler(streamHandler("demo.rt", async (ctx, s: EchoStream) => {
+      let n = 0;
+      for (let f = await s.recvAligned(); f; f = await s.recvAligned()) if (++n === 10) startD.set(ctx.metadata.which, s.stats().latencyMs);
+    }))
+    .build();
   await shifted.start();
   const c = await RpcClient.connect(shifted.address, { ca: shifted.trust.ca });
   await c.clock.ready;
@@ -227,6 +234,19 @@ if (transport) {
     ` rtt ${st.rttMs.toFixed(3)} ms, skew ${st.skewPpm.toFixed(1)} ppm, ${st.samples} samples via ${st.transport}`);
   const sv = [...shifted.peers][0].clock;
   console.log(`  the server's view of this client: offset ${sv.offsetMs.toFixed(3)} ms ± ${sv.uncertaintyMs.toFixed(3)}`);
+  // A jitter buffer learns its latency from its first 50 frames; before that it starts from what
+  // the connection's other time-synced streams saw, or 80 ms on a connection with none yet.
+  for (const [which, frames] of [["first", 120], ["second", 12]] as const) {
+    const s = await c.createStream("demo.rt").withMetadata({ which }).withTimeSync().build();
+    for (let i = 0; i < frames; i++) {
+      await s.send(new Uint8Array(16));
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    await s.end();
+    for (let i = 0; i < 100 && !startD.has(which); i++) await new Promise((r) => setTimeout(r, 20));
+  }
+  console.log(`  time-synced streams start from the connection's transit: latency after 10 frames ${startD.get("first")?.toFixed(1)} ms on the first stream` +
+    ` (nothing known yet), ${startD.get("second")?.toFixed(1)} ms on the second`);
   await c.close();
   await shifted.close();
 

@@ -32,6 +32,12 @@ for (const rt of ["bun", "deno"] as const) {
     expect(r.stdout).toContain("chat.post -> delivered to 3 peers");
     expect(r.stdout).toMatch(/client\.clock: offset 1234\.\d+ ms ± [\d.]+ \(error -?\d+ µs\), .* via datagram/);
     expect(r.stdout).toMatch(/played \d+ frames of 20 ms audio: late \d+, lost \d+, release error p99/);
+    // The second time-synced stream of a connection starts from the first's transit (loopback:
+    // a few ms), the first from the fixed 80 ms.
+    const start = /latency after 10 frames ([\d.]+) ms on the first stream \(nothing known yet\), ([\d.]+) ms on the second/.exec(r.stdout);
+    expect(start).not.toBeNull();
+    expect(Number(start![1])).toBe(80);
+    expect(Number(start![2])).toBeLessThan(30);
     // Discovery: found over the LAN and called, or a plain statement that multicast is missing.
     expect(r.stdout).toMatch(/demo\.where -> "hello from EchoDemo-\d+, reached by discovery"|multicast is not available here|multicast does not loop back/);
     expect(r.stdout).toContain("[d42] admin.wipe -> PERMISSION_DENIED");
