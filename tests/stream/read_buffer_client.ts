@@ -5,14 +5,9 @@
 // {"ca": "..."} on stdin.
 
 import { RpcClient } from "../../mod.ts";
+import { childInput, childRuntime } from "../support/child.ts";
 
-const deno = (globalThis as { Deno?: { args: string[]; stdin: { readable: AsyncIterable<Uint8Array> } } }).Deno;
-const [address] = deno ? deno.args : process.argv.slice(2);
-let input = "";
-for await (const chunk of (deno ? deno.stdin.readable : process.stdin) as AsyncIterable<Uint8Array>) {
-  input += new TextDecoder().decode(chunk);
-}
-const { ca } = JSON.parse(input);
+const { args: [address], input: { ca } } = await childInput<{ ca: string }>();
 const client = await RpcClient.connect(address, { ca });
 
 /** Receives the server's frames for `mode`; returns what the kept payloads pin, and their bytes. */
@@ -31,5 +26,5 @@ async function run(mode: "paced" | "bulk"): Promise<{ frames: number; bytes: num
 
 const paced = await run("paced");
 const bulk = await run("bulk");
-console.log(JSON.stringify({ runtime: deno ? "deno" : "bun", paced, bulk }));
+console.log(JSON.stringify({ runtime: childRuntime, paced, bulk }));
 await client.close();

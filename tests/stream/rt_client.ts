@@ -6,14 +6,9 @@
 import { RpcClient } from "../../mod.ts";
 import { systemClock } from "../../src/clock/sync.ts";
 import { waitFor } from "../support/wait.ts";
+import { childInput, childRuntime } from "../support/child.ts";
 
-const deno = (globalThis as { Deno?: { args: string[]; stdin: { readable: AsyncIterable<Uint8Array> } } }).Deno;
-const [address] = deno ? deno.args : process.argv.slice(2);
-let input = "";
-for await (const chunk of (deno ? deno.stdin.readable : process.stdin) as AsyncIterable<Uint8Array>) {
-  input += new TextDecoder().decode(chunk);
-}
-const { ca } = JSON.parse(input);
+const { args: [address], input: { ca } } = await childInput<{ ca: string }>();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const client = await RpcClient.connect(address, { ca, clock: () => systemClock() - 3000, clockSync: { intervalMs: 100 } });
@@ -36,6 +31,6 @@ for (let i = 0; i < 50; i++) {
 await waitFor(() => got.length >= 50, "the 50 echoed frames", { timeoutMs: 3000 });
 await s.end();
 await reading;
-const runtime = deno ? "deno" : "bun";
+const runtime = childRuntime;
 console.log(JSON.stringify({ runtime, clock: client.clock.stats(), got, stats: s.stats() }));
 await client.close();

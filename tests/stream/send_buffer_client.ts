@@ -4,14 +4,9 @@
 // the server found. Usage: send_buffer_client.ts <host:port>, with {"ca": "..."} on stdin.
 
 import { RpcClient } from "../../mod.ts";
+import { childInput, childRuntime } from "../support/child.ts";
 
-const deno = (globalThis as { Deno?: { args: string[]; stdin: { readable: AsyncIterable<Uint8Array> } } }).Deno;
-const [address] = deno ? deno.args : process.argv.slice(2);
-let input = "";
-for await (const chunk of (deno ? deno.stdin.readable : process.stdin) as AsyncIterable<Uint8Array>) {
-  input += new TextDecoder().decode(chunk);
-}
-const { ca } = JSON.parse(input);
+const { args: [address], input: { ca } } = await childInput<{ ca: string }>();
 const client = await RpcClient.connect(address, { ca });
 const s = await client.createStream("check");
 let i = 0;
@@ -25,5 +20,5 @@ for (const [size, count] of [[1024, 600], [64 * 1024, 40], [300, 600], [20_000, 
 }
 await s.end();
 const verdict = await s.recv();
-console.log(JSON.stringify({ runtime: deno ? "deno" : "bun", sent: i, ...JSON.parse(new TextDecoder().decode(verdict!)) }));
+console.log(JSON.stringify({ runtime: childRuntime, sent: i, ...JSON.parse(new TextDecoder().decode(verdict!)) }));
 await client.close();
