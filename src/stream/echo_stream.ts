@@ -416,9 +416,13 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
       return Promise.reject(new TypeError(`stream frames must be Uint8Array, received ${data === null ? "null" : typeof data}`));
     }
     if (this.#send !== "open") return Promise.reject(this.#sendClosed());
-    if (this.#rt) return this.sendWithTimestamp(data, this.now());
-    if (this.#mode?.datagram) return this.#sendDatagram({ type: FrameType.DATA, flags: FrameFlag.RAW, streamId: this.#mode.datagram.id, seq: this.#seq++, payload: data });
-    return this.#sendReliable({ type: FrameType.DATA, flags: FrameFlag.RAW, payload: data }) ?? RESOLVED;
+    try {
+      if (this.#rt) return this.sendWithTimestamp(data, this.now());
+      if (this.#mode?.datagram) return this.#sendDatagram({ type: FrameType.DATA, flags: FrameFlag.RAW, streamId: this.#mode.datagram.id, seq: this.#seq++, payload: data });
+      return this.#sendReliable({ type: FrameType.DATA, flags: FrameFlag.RAW, payload: data }) ?? RESOLVED;
+    } catch (e) {
+      return Promise.reject(e); // a stack's write that threw instead of rejecting
+    }
   }
 
   #sendClosed(): RpcError {
