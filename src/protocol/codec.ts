@@ -67,6 +67,23 @@ export interface FrameCodec {
    * @throws {DecodeError} When `bytes` is not exactly one valid frame.
    */
   decode(bytes: Uint8Array): Frame;
+  /**
+   * Decodes frames laid back to back that fill `bytes` exactly (a datagram carrying several,
+   * say). Payloads are views into `bytes`; nothing is allocated for a frame that is cut short.
+   * @throws {DecodeError} When `bytes` is not a whole number of valid frames (`TRUNCATED` for a
+   *   frame cut short).
+   *
+   * @example
+   * ```ts
+   * import { createFrameCodec, FrameType } from "@echostream/core/protocol";
+   *
+   * const codec = createFrameCodec();
+   * const ping = { type: FrameType.PING, flags: 0, seq: 1, t1: 2 } as const;
+   * const frames = codec.decodeAll(codec.encodeMany([ping, { ...ping, seq: 2 }]));
+   * console.log(frames.length); // 2
+   * ```
+   */
+  decodeAll(bytes: Uint8Array): Frame[];
   /** A new splitter for one byte stream. */
   splitter(): FrameSplitter;
 }
@@ -227,6 +244,16 @@ class Codec implements FrameCodec {
   }
   decode(bytes: Uint8Array): Frame {
     return this.#dec.decode(bytes);
+  }
+  decodeAll(bytes: Uint8Array): Frame[] {
+    const out: Frame[] = [];
+    // The scan reports a frame cut short instead of buffering it (`need`): nothing is allocated
+    // for a length prefix the bytes do not back.
+    const { consumed, need } = this.#split.scan(bytes, out);
+    if (need !== 0 || consumed !== bytes.length) {
+      throw new DecodeError(DecodeErrorCode.TRUNCATED, bytes.length, "bytes end inside a frame");
+    }
+    return out;
   }
   splitter(): FrameSplitter {
     return new FrameSplitter(this.#split);

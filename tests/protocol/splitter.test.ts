@@ -107,6 +107,21 @@ for (const impl of ["wasm", "ts", "auto"] as const) {
       }
     });
 
+    test("decodeAll: frames back to back that fill the bytes exactly; a cut frame is TRUNCATED without buffering", () => {
+      fc.assert(
+        fc.property(fc.array(frameArb, { maxLength: 8 }), (frames) => {
+          const bytes = codec.encodeMany(frames);
+          expect(codec.decodeAll(bytes).map(plain)).toEqual(frames.map(plain));
+          if (bytes.length > 0) expect(() => codec.decodeAll(bytes.subarray(0, bytes.length - 1))).toThrow(DecodeError);
+        }),
+        { numRuns: 300 },
+      );
+      // A length prefix the bytes do not back (a 1 MiB frame announced in 6 bytes) is refused as
+      // cut short, not allocated.
+      expect(() => codec.decodeAll(new Uint8Array([0x09, 0x01, 0x80, 0x10, 0x00, 0x00]))).toThrow(/bytes end inside a frame/);
+      expect(codec.decodeAll(new Uint8Array(0))).toEqual([]);
+    });
+
     test("end() inside a frame is TRUNCATED; the splitter stays usable after an error", () => {
       const ping = codec.encode({ type: FrameType.PING, flags: 0, seq: 9, t1: 1 });
       const splitter = codec.splitter();
