@@ -49,10 +49,12 @@ interface Caps {
   idle?: number;
   /** 1: this side serves REQUESTs flagged REUSE (the next call on the same stream). */
   reuse?: number;
+  /** 1: this side takes datagrams carrying several frames back to back. */
+  dgb?: number;
 }
 
 function localCaps(conn: Connection): Caps {
-  return { dgram: conn.maxDatagramSize, idle: conn.idleTimeoutMs, reuse: 1 };
+  return { dgram: conn.maxDatagramSize, idle: conn.idleTimeoutMs, reuse: 1, dgb: 1 };
 }
 
 /**
@@ -76,7 +78,7 @@ function remoteCaps(body: unknown): Caps {
 function startPeer(peer: Peer, conn: Connection, setup: PeerSetup, caps: Caps): void {
   agreeIdle(conn, caps);
   const dgram = typeof caps.dgram === "number" && caps.dgram > 0 && conn.maxDatagramSize > 0;
-  peer.start(dgram, setup.clockSync, caps.reuse === 1);
+  peer.start(dgram, setup.clockSync, caps.reuse === 1, caps.dgb === 1);
 }
 
 /** Routes the other side's streams once `ready` gives the peer; queued until then. */

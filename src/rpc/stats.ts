@@ -114,6 +114,8 @@ export function zeroPeerStats(): PeerStats {
     streamsAccepted: 0,
     inFlight: 0,
     droppedDatagrams: 0,
+    datagramsSent: 0,
+    datagramFramesSent: 0,
     openStreams: 0,
     datagramRoutes: 0,
     pendingRequests: 0,

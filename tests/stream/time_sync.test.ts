@@ -28,7 +28,7 @@ interface Released {
  * `recvAligned()` releases, and a client connected through a relay with `imp` each way
  * (`toServer` may differ).
  */
-async function setup(opts: { serverShift?: number; toServer?: Impairment; toClient?: Impairment; seed?: number }) {
+async function setup(opts: { serverShift?: number; toServer?: Impairment; toClient?: Impairment; seed?: number; maxFramesPerDatagram?: number }) {
   let done!: (r: { got: Released[]; stats: StreamStats }) => void;
   const result = new Promise<{ got: Released[]; stats: StreamStats }>((r) => (done = r));
   const shift = opts.serverShift ?? 0;
@@ -42,7 +42,12 @@ async function setup(opts: { serverShift?: number; toServer?: Impairment; toClie
     .build();
   await server.start();
   const relay = await startRelay({ target: { host: "127.0.0.1", port: Number(server.address.split(":")[1]) }, seed: opts.seed ?? 7, toServer: opts.toServer, toClient: opts.toClient });
-  const client = await RpcClient.connect(`127.0.0.1:${relay.address.port}`, { ca: server.trust.ca, serverName: "localhost", clockSync: { intervalMs: 100 } });
+  const client = await RpcClient.connect(`127.0.0.1:${relay.address.port}`, {
+    ca: server.trust.ca,
+    serverName: "localhost",
+    clockSync: { intervalMs: 100 },
+    limits: opts.maxFramesPerDatagram === undefined ? undefined : { maxFramesPerDatagram: opts.maxFramesPerDatagram },
+  });
   // Both sides' clock models converge before frames flow: past the startup burst (the fit takes
   // over from 8 samples; then the client samples every 100 ms, the server every 250 ms).
   const serverClock = [...server.peers][0].clock;
@@ -114,7 +119,9 @@ function relayed(relay: Awaited<ReturnType<typeof startRelay>>, from: number): P
 
 test("datagram mode: lost, late and reordered counts match the relay's log and what arrived", async () => {
   // 10 ms each way; 8% of packets dropped; 10% held back an extra 40 ms (late at 30 ms latency).
-  const { server, client, relay, result, close } = await setup({ toServer: { delayMs: 10 }, toClient: { delayMs: 10 }, seed: 11 });
+  // One frame per datagram, so the relay's packet log maps onto frames one to one (a sender that
+  // catches up after a late timer would otherwise bundle two frames into one datagram).
+  const { server, client, relay, result, close } = await setup({ toServer: { delayMs: 10 }, toClient: { delayMs: 10 }, seed: 11, maxFramesPerDatagram: 1 });
   try {
     // Ground truth on arrival: every datagram the server's QUIC stack hands over, before our code
     // sees it. (Bun's stack itself discards some packets that arrive long after their successors
