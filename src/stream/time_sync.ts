@@ -212,17 +212,14 @@ export class TimeSyncReceiver {
     let due: number;
     // The pop's result slots (seq, ts, alignedTime, deliver, late, lateByMs): no object per pop.
     // Each pop also leaves the next due time, so the loop stops without a final empty pop.
-    for (;;) {
+    do {
       const s = popSlots(this.#jb, now);
       due = dueAfter(this.#jb);
       if (!s) break;
       const seq = s[0];
       const p = this.#payloads.get(seq);
       this.#payloads.delete(seq);
-      if (s[3] !== 1 || !p) {
-        if (due > now) break;
-        continue;
-      }
+      if (s[3] !== 1 || !p) continue; // discarded: its payload is freed, nothing to hand over
       const frame: AlignedFrame = { data: p, seq, timestamp: s[1], alignedTime: s[2] };
       if (s[4] === 1) {
         frame.late = true;
@@ -234,8 +231,7 @@ export class TimeSyncReceiver {
       }
       this.#ready.push(frame);
       woke = true;
-      if (due > now) break;
-    }
+    } while (due <= now);
     if (woke) this.#notify();
     this.#arm(due);
   }
