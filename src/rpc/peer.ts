@@ -9,7 +9,7 @@ import { logger } from "../observe/log.ts";
 import { formatAddress } from "./_options.ts";
 import { type CallEnds, clientCall, observeConnection, produce, telemetryRegistered } from "../observe/otel.ts";
 import type { FrameCodec } from "../protocol/codec.ts";
-import { type Frame, FrameFlag, FrameType, type Metadata } from "../protocol/frame.ts";
+import { type DataFrame, type Frame, FrameFlag, FrameType, type Metadata } from "../protocol/frame.ts";
 import type { PayloadCodec } from "../protocol/payload_codec.ts";
 import { ErrorCode, errorCodeFromNumber, errorCodeNumber, RpcError } from "../protocol/rpc_error.ts";
 import type { BidiStream, CloseInfo, Connection, PeerCertificate, RecvStream, SendStream, SocketAddress } from "../transport/types.ts";
@@ -140,6 +140,9 @@ const EMPTY: Uint8Array = new Uint8Array(0);
 const RESOLVED: Promise<void> = Promise.resolve();
 /** The longest delay timers honour. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Most frames, and bytes, of an unreliable stream being opened kept until the other side's answer. */
+const PENDING_DATAGRAM_FRAMES = 64;
+const PENDING_DATAGRAM_BYTES = 64 * 1024;
 
 /** A request stream and its reader, held by one call at a time; `at`: when it went idle. */
 interface Lease {
@@ -215,6 +218,13 @@ export class Peer<A extends RpcApi = UntypedApi> {
   /** Whether this side sends clock PINGs (time-synced receiving needs the samples). */
   #clockSync = true;
   readonly #dgStreams = new Map<number, EchoStream>();
+  /**
+   * Unreliable streams this side is opening, by datagram id, until the other side's answer: the
+   * handler may send at once, and its first datagrams can overtake the answer on the stream.
+   * They wait here (bounded: PENDING_DATAGRAM_FRAMES frames, PENDING_DATAGRAM_BYTES bytes) and
+   * go to the stream as it is made; a refused open drops them.
+   */
+  readonly #dgPending = new Map<number, { frames: Frame[]; at: number[]; bytes: number }>();
   #nextDatagramId = 0;
   readonly #init: PeerInit;
   #lane: Promise<SendStream> | undefined;
@@ -713,10 +723,39 @@ export class Peer<A extends RpcApi = UntypedApi> {
     this.#init.conn.sendDatagram(d).catch(() => {});
   }
 
-  /** Routes datagram id `id` to `stream`. */
+  /** Routes datagram id `id` to `stream`, handing it what arrived while it was being opened. */
   #routeDatagrams(id: number, stream: EchoStream): void {
     this.#dgStreams.set(id, stream);
     this.stats.datagramRoutes = this.#dgStreams.size;
+    const early = this.#dgPending.get(id);
+    if (!early) return;
+    this.#dgPending.delete(id);
+    for (let i = 0; i < early.frames.length; i++) stream.receiveDatagram(early.frames[i], early.at[i]);
+  }
+
+  /**
+   * A DATA datagram for no routed stream: kept when it names a stream this side is opening (the
+   * handler's first frames, ahead of its answer) and there is room; otherwise dropped and counted
+   * (a stream that ended, or never was).
+   */
+  #holdDatagram(f: DataFrame, t: number): void {
+    const early = this.#dgPending.get(f.streamId!);
+    const n = f.payload.length;
+    if (!early || early.frames.length >= PENDING_DATAGRAM_FRAMES || early.bytes + n > PENDING_DATAGRAM_BYTES) {
+      this.stats.droppedDatagrams++;
+      return;
+    }
+    early.frames.push(f);
+    early.at.push(t);
+    early.bytes += n;
+  }
+
+  /** An unreliable stream's open failed: what arrived for it while opening is dropped and counted. */
+  #dropPending(id: number): void {
+    const early = this.#dgPending.get(id);
+    if (!early) return;
+    this.#dgPending.delete(id);
+    this.stats.droppedDatagrams += early.frames.length;
   }
 
   async #open(name: string, opts: StreamOpenOptions): Promise<EchoStream> {
@@ -748,6 +787,7 @@ export class Peer<A extends RpcApi = UntypedApi> {
       throw toRpcError(e);
     }
     const reader = new FrameReader(s, this.#init.frames);
+    if (dg !== undefined) this.#dgPending.set(dg, { frames: [], at: [], bytes: 0 });
     try {
       await s.write(this.#init.frames.encode({ type: FrameType.OPEN, flags: 0, name, metadata, payload: optionBytes }));
       // The rest of the deadline covers the peer accepting it (it may be at its own limit).
@@ -762,6 +802,7 @@ export class Peer<A extends RpcApi = UntypedApi> {
       if (f?.type === FrameType.ERROR) throw new RpcError(errorCodeFromNumber(f.code), f.message);
       throw new RpcError(ErrorCode.UNAVAILABLE, `stream "${name}": no answer to the open`);
     } catch (e) {
+      if (dg !== undefined) this.#dropPending(dg);
       const err = toRpcError(e);
       // Tell the handler's side why (an ERROR frame, then FIN): it may accept the open later.
       const f = this.#init.frames.encode({ type: FrameType.ERROR, flags: 0, code: errorCodeNumber(err.code), message: err.message, payload: EMPTY });
@@ -834,7 +875,7 @@ export class Peer<A extends RpcApi = UntypedApi> {
       if (f.type === FrameType.DATA && f.streamId !== undefined) {
         const stream = this.#dgStreams.get(f.streamId);
         if (stream) stream.receiveDatagram(f, t);
-        else this.stats.droppedDatagrams++; // a stream that ended, or never was
+        else this.#holdDatagram(f, t);
       } else if (f.type === FrameType.PING) this.clock.answer(f, t, (b) => this.#init.conn.sendDatagram(b));
       else if (f.type === FrameType.PONG) this.clock.receive(f, t);
       else this.stats.droppedDatagrams++;
