@@ -247,6 +247,9 @@ export interface ObservedServerStats {
   droppedEvents: number;
   requestsServed: number;
   streamsAccepted: number;
+  datagramsSent: number;
+  datagramFramesSent: number;
+  droppedDatagrams: number;
   rejected: object;
 }
 
@@ -273,7 +276,15 @@ export function observeServer(stats: () => ObservedServerStats): () => void {
     unit: "{rejection}",
   });
   const sent = meter.createObservableCounter("echostream.server.events.sent", { description: "Events this server emitted (broadcast included)", unit: "{event}" });
-  const all = [connections, handshakes, streams, inFlight, served, accepted, events, sent, rejections];
+  const datagrams = meter.createObservableCounter("echostream.server.datagrams", {
+    description: "QUIC datagrams of unreliable streams, by outcome (sent; dropped: received but not a frame, or naming no open stream)",
+    unit: "{datagram}",
+  });
+  const datagramFrames = meter.createObservableCounter("echostream.server.datagram_frames.sent", {
+    description: "Frames of unreliable streams sent (several share a datagram when the peer takes bundles)",
+    unit: "{frame}",
+  });
+  const all = [connections, handshakes, streams, inFlight, served, accepted, events, sent, rejections, datagrams, datagramFrames];
   const callback = (r: BatchObservableResult) => {
     const s = stats();
     r.observe(connections, s.connections);
@@ -286,6 +297,9 @@ export function observeServer(stats: () => ObservedServerStats): () => void {
     r.observe(events, s.unhandledEvents, { "echostream.event.outcome": "unhandled" });
     r.observe(events, s.droppedEvents, { "echostream.event.outcome": "dropped" });
     r.observe(sent, s.eventsSent);
+    r.observe(datagrams, s.datagramsSent, { "echostream.datagram.outcome": "sent" });
+    r.observe(datagrams, s.droppedDatagrams, { "echostream.datagram.outcome": "dropped" });
+    r.observe(datagramFrames, s.datagramFramesSent);
     for (const [reason, n] of Object.entries(s.rejected) as [string, number][]) r.observe(rejections, n, { "echostream.rejection.reason": reason });
   };
   meter.addBatchObservableCallback(callback, all);

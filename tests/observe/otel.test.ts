@@ -40,6 +40,11 @@ beforeAll(async () => {
     .streamHandler(streamHandler("audio.stream", async (_ctx, stream) => {
       for await (const _ of stream) { /* drain */ }
     }))
+    .streamHandler(streamHandler("telemetry.push", async (_ctx, stream) => {
+      // An unreliable stream: these six frames leave in one turn, so they share datagrams.
+      for (let i = 0; i < 6; i++) void stream.send(new Uint8Array(40).fill(i));
+      for await (const _ of stream) { /* until the client ends */ }
+    }))
     .handler(handler("job.run", async (ctx, job: string) => {
       const ok = await ctx.peer.request<boolean>("ui.confirm", job);
       return ok ? "done" : "skipped";
@@ -228,4 +233,24 @@ test("a tracer provider registered later (after trace.disable()) gets the spans,
   for (let i = 0; i < 400 && later.getFinishedSpans().length < 2; i++) await Bun.sleep(5);
   expect(later.getFinishedSpans().map((s) => s.name)).toEqual(["math.add", "math.add"]);
   expect(spans.getFinishedSpans().length).toBe(0);
+});
+
+test("datagrams of unreliable streams: sent and dropped by outcome, and the frames they carried", async () => {
+  const before = server.stats();
+  const s = await client.createStream("telemetry.push").unreliable().build();
+  const got: Uint8Array[] = [];
+  const reading = (async () => {
+    for await (const f of s) got.push(f);
+  })();
+  await waitFor(() => got.length === 6, "the six frames at the client");
+  await s.end();
+  await reading;
+  const after = server.stats();
+  expect(after.datagramFramesSent - before.datagramFramesSent).toBe(6);
+  expect(after.datagramsSent - before.datagramsSent).toBeGreaterThanOrEqual(1);
+  expect(after.datagramsSent - before.datagramsSent).toBeLessThan(6); // bundled: the client takes several per datagram
+  const dg = await points("echostream.server.datagrams");
+  expect(dg.find((p) => p.attributes["echostream.datagram.outcome"] === "sent")?.value).toBe(after.datagramsSent);
+  expect(dg.find((p) => p.attributes["echostream.datagram.outcome"] === "dropped")?.value).toBe(after.droppedDatagrams);
+  expect((await points("echostream.server.datagram_frames.sent"))[0].value).toBe(after.datagramFramesSent);
 });
