@@ -111,15 +111,34 @@ function positive(name: string, v: number | undefined, dflt: number): number {
   return v;
 }
 
-/** A queue an async iterator drains: `watch()`'s. */
+/** Most presence events one `watch()` holds for a consumer that is not reading. */
+export const WATCH_QUEUE_MAX = 4096;
+
+/**
+ * A queue an async iterator drains: `watch()`'s. Bounded: past `max` unread items it is emptied
+ * and the next read throws `failure` (the consumer fell behind; a partial event stream cannot
+ * rebuild the view, so it must re-read it and watch again).
+ */
 class EventQueue<T> {
-  readonly #items: T[] = [];
+  #items: T[] = [];
+  #head = 0;
   #wake: (() => void) | undefined;
   #ended = false;
-  push(item: T): void {
-    if (this.#ended) return;
+  #failed: Error | undefined;
+  constructor(readonly max: number, readonly failure: () => Error) {}
+  /** @returns false when this push overflowed the queue (it has failed and ended). */
+  push(item: T): boolean {
+    if (this.#ended) return true;
+    if (this.#items.length - this.#head >= this.max) {
+      this.#failed = this.failure();
+      this.#items = [];
+      this.#head = 0;
+      this.end();
+      return false;
+    }
     this.#items.push(item);
     this.#wake?.();
+    return true;
   }
   end(): void {
     this.#ended = true;
@@ -127,11 +146,16 @@ class EventQueue<T> {
   }
   async *drain(): AsyncGenerator<T> {
     while (true) {
-      const item = this.#items.shift();
-      if (item !== undefined) {
+      if (this.#head < this.#items.length) {
+        const item = this.#items[this.#head++];
+        if (this.#head === this.#items.length) {
+          this.#items = [];
+          this.#head = 0;
+        }
         yield item;
         continue;
       }
+      if (this.#failed) throw this.#failed;
       if (this.#ended) return;
       await new Promise<void>((r) => (this.#wake = r));
       this.#wake = undefined;
@@ -162,7 +186,7 @@ export class ClusterNode implements ClusterView {
   #started = false;
   #closed = false;
   #timer: ReturnType<typeof setInterval> | undefined;
-  readonly #stats = { published: 0, received: 0, publishFailed: 0, malformed: 0, instancesExpired: 0 };
+  readonly #stats = { published: 0, received: 0, publishFailed: 0, malformed: 0, instancesExpired: 0, watchersDropped: 0 };
 
   constructor(bus: ClusterAdapter | undefined, options: ClusterOptions, codec: PayloadCodec, peers: LocalPeers) {
     const ns = options.namespace ?? "default";
@@ -280,7 +304,10 @@ export class ClusterNode implements ClusterView {
   }
 
   watch(signal?: AbortSignal): AsyncIterable<PresenceEvent> {
-    const q = new EventQueue<PresenceEvent>();
+    const q = new EventQueue<PresenceEvent>(
+      WATCH_QUEUE_MAX,
+      () => new RpcError(ErrorCode.RESOURCE_EXHAUSTED, `cluster watch fell behind: more than ${WATCH_QUEUE_MAX} presence events unread; read presence() and watch again`),
+    );
     const watchers = this.#watchers;
     const stop = () => {
       watchers.delete(q);
@@ -456,7 +483,12 @@ export class ClusterNode implements ClusterView {
   }
 
   #notify(ev: PresenceEvent): void {
-    for (const q of this.#watchers) q.push(ev);
+    for (const q of this.#watchers) {
+      if (!q.push(ev)) {
+        this.#watchers.delete(q);
+        this.#stats.watchersDropped++;
+      }
+    }
   }
 
   #tick(): void {

@@ -128,6 +128,8 @@ export interface ClusterStats {
   malformed: number;
   /** Instances removed for missing heartbeats. */
   instancesExpired: number;
+  /** `watch()` iterators ended for falling behind (more than 4,096 presence events unread). */
+  watchersDropped: number;
 }
 
 /** Where an event reaches: every peer, a group's, or one peer's. */
@@ -150,7 +152,12 @@ export interface ClusterView {
   presence(): PresenceEntry[];
   /** The live instances, this one first. */
   instances(): ClusterInstance[];
-  /** Peers coming and going anywhere in the cluster, until the signal aborts or the server closes. */
+  /**
+   * Peers coming and going anywhere in the cluster, until the signal aborts or the server closes.
+   * Each watcher holds at most 4,096 unread events: a consumer that falls further behind gets an
+   * `RpcError` `RESOURCE_EXHAUSTED` from the iterator (counted in `stats().watchersDropped`), and
+   * should read `presence()` again and start a new watch.
+   */
   watch(signal?: AbortSignal): AsyncIterable<PresenceEvent>;
   /** Traffic counters. */
   stats(): ClusterStats;

@@ -127,3 +127,31 @@ test("a server whose listener cannot start (its port is taken) leaves the cluste
     await bus.stop();
   }
 }, 20_000);
+
+test("a watcher that stops reading is bounded: past 4,096 unread events it fails with RESOURCE_EXHAUSTED; a reading watcher misses nothing", async () => {
+  const ann = clients[0];
+  const before = server.cluster.stats().watchersDropped;
+  const stalled = server.cluster.watch()[Symbol.asyncIterator]();
+  const seen: PresenceEvent[] = [];
+  const stop = new AbortController();
+  const reading = (async () => {
+    for await (const e of server.cluster.watch(stop.signal)) seen.push(e);
+  })();
+  // 2 × 2,100 group changes of one peer: 4,200 "up" events.
+  for (let i = 0; i < 2100; i++) {
+    await server.join(ann.id, "churn");
+    await server.leave(ann.id, "churn");
+  }
+  expect(server.cluster.stats().watchersDropped).toBe(before + 1);
+  const err = await stalled.next().catch((e) => e);
+  expect(err).toBeInstanceOf(RpcError);
+  expect(err.code).toBe("RESOURCE_EXHAUSTED");
+  expect(err.message).toContain("read presence() and watch again");
+  expect((await stalled.next()).done).toBe(true); // ended for good
+  await waitFor(() => seen.length === 4200, "the reading watcher to see all 4,200");
+  expect(seen.every((e) => e.type === "up" && e.peer.id === ann.id)).toBe(true);
+  expect(seen.filter((e) => e.peer.groups.includes("churn")).length).toBe(2100);
+  stop.abort();
+  await reading;
+  expect(server.cluster.stats().watchersDropped).toBe(before + 1);
+}, 20_000);
