@@ -13,9 +13,10 @@
 // Metrics, per implementation:
 //   - unary 64 B echo latency, sequential: p50/p99 µs (pooled over the rounds, after warm-up);
 //   - requests/s with 64 calls in flight on one connection;
-//   - server streaming: 1 KiB messages/s (OURS: a streamHandler sending DATA frames on an
-//     EchoStream the client opened; RAW: one stream of u32-length-prefixed messages; GRPC: a
-//     server-streaming method);
+//   - server streaming: 1 KiB messages/s on a connection of its own (OURS: a streamHandler
+//     sending DATA frames on an EchoStream the client opened; RAW: one stream of
+//     u32-length-prefixed messages; GRPC: a server-streaming method); and, for OURS and RAW OPEN,
+//     the same on the connection the calls ran on, with the 64 idle streams they keep;
 //   - memory per 1,000 open streams (OURS: EchoStreams; RAW: QUIC streams with one echo done;
 //     GRPC: server-streaming calls with one message received), RSS and JS heap delta after GC,
 //     each measured in a fresh child process of this script so earlier metrics do not skew it;
@@ -343,7 +344,14 @@ function rawOpen(r: RawImpl): Impl {
         idle.push(s);
         return n;
       },
-      serverStream: () => Promise.reject(new Error("per-call only")),
+      // On the calls' connection, its idle streams open: the stack's cost of streaming beside
+      // the streams a reuse pool keeps (compared with OURS's pooled connection).
+      async serverStream(count, size) {
+        const s = await c.open();
+        await send(s, genRequest(count, size));
+        await endStream(s);
+        return await readMessages(s, size);
+      },
       hold: () => Promise.reject(new Error("per-call only")),
       async close() {
         await Promise.all(idle.splice(0).map(async (s) => {
@@ -635,6 +643,7 @@ const BETTER: Record<string, "lower" | "higher"> = {
   unaryP99Us: "lower",
   reqPerSec: "higher",
   streamMsgPerSec: "higher",
+  streamAfterCallsMsgPerSec: "higher",
   memRssMBPer1000: "lower",
   memHeapMBPer1000: "lower",
   connectMs: "lower",
@@ -652,6 +661,7 @@ function finish(): void {
     }
     if (s.rps?.length) r.reqPerSec = round(median(s.rps), 0);
     if (s.stream?.length) r.streamMsgPerSec = round(median(s.stream), 0);
+    if (s.streamAfterCalls?.length) r.streamAfterCallsMsgPerSec = round(median(s.streamAfterCalls), 0);
     if (s.connect?.length) r.connectMs = round(median(s.connect), 2);
   }
   const our = report.results.ours;
@@ -663,7 +673,7 @@ function finish(): void {
       }
     }
   }
-  for (const k of ["unaryP50Us", "unaryP99Us", "reqPerSec"]) {
+  for (const k of ["unaryP50Us", "unaryP99Us", "reqPerSec", "streamAfterCallsMsgPerSec"]) {
     const open = report.results.rawOpen[k];
     if (our[k] !== undefined && open) report.ratios.oursOverRawOpen[k] = Number((our[k] / open).toFixed(3));
     const fresh = report.results.fresh[k];
@@ -712,11 +722,26 @@ async function measure(impl: Impl): Promise<void> {
         add(name, "rps", [await throughput(k, P.throughputCalls)]);
       });
     }
+    if (STEPS.has("stream") && (name === "ours" || name === "rawOpen")) {
+      // On the connection the calls ran on: after the 64-in-flight step it holds 64 idle request
+      // streams (OURS's pool; RAW OPEN's kept streams), each with a read pending in the stack.
+      await step(name, "server streaming after calls", async () => {
+        await k.serverStream(Math.min(2000, P.streamMessages), P.streamSize); // warm-up
+        for (let i = 0; i < P.streamRuns; i++) add(name, "streamAfterCalls", [await streaming(k)]);
+      });
+    }
     if (PER_CALL_ONLY.has(name)) return; // only the per-call overhead is compared
     if (STEPS.has("stream")) {
+      // A connection of its own, the same for every implementation: one stream's throughput, with
+      // nothing left on the connection by the steps before.
       await step(name, "server streaming", async () => {
-        await k.serverStream(Math.min(2000, P.streamMessages), P.streamSize); // warm-up
-        for (let i = 0; i < P.streamRuns; i++) add(name, "stream", [await streaming(k)]);
+        const own = await impl.connect();
+        try {
+          await own.serverStream(Math.min(2000, P.streamMessages), P.streamSize); // warm-up
+          for (let i = 0; i < P.streamRuns; i++) add(name, "stream", [await streaming(own)]);
+        } finally {
+          await within(own.close(), 5000, `${name} close`);
+        }
       });
     }
     if (STEPS.has("connect")) await step(name, "cold connect", async () => add(name, "connect", await connects(impl)));
