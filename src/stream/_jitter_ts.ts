@@ -13,6 +13,14 @@ const SEQ_WORDS = SEQ_WINDOW / 32;
 export const MAX_SEQ = Number.MAX_SAFE_INTEGER;
 /** Histogram weight kept per sample (time constant 333 samples, 6.7 s at 50 fps). */
 export const FORGET = 0.997;
+/** Weight kept per sample while the histogram's tail is stale (time constant 33 samples). */
+export const FAST_FORGET = 0.97;
+/** Samples per block of the stale-tail check (the largest transit of the last one to two blocks). */
+export const TAIL_BLOCK = 50;
+/** The tail is stale when that largest transit plus max(this, TAIL_GAP_FRACTION of it) is below the quantile (ms). */
+export const TAIL_GAP_MIN_MS = 2;
+/** See TAIL_GAP_MIN_MS. */
+export const TAIL_GAP_FRACTION = 0.25;
 /** Samples before the histogram replaces the initial latency. */
 export const MIN_SAMPLES = 50;
 /** Most histogram buckets. */
@@ -144,6 +152,10 @@ export class TsJitterBuffer {
   #below = 0;
   #cursor = 0;
   #samples = 0;
+  #blkMax = -Infinity;
+  #prevMax = NaN;
+  #blkN = 0;
+  #qLast = NaN;
   #hasPrev = false;
   #prevTransit = 0;
   #jitter = 0;
@@ -204,6 +216,10 @@ export class TsJitterBuffer {
     this.#below = 0;
     this.#cursor = 0;
     this.#samples = 0;
+    this.#blkMax = -Infinity;
+    this.#prevMax = NaN;
+    this.#blkN = 0;
+    this.#qLast = NaN;
     this.#hasPrev = false;
     this.#prevTransit = 0;
     this.#jitter = 0;
@@ -317,7 +333,20 @@ export class TsJitterBuffer {
     this.#total += this.#inc;
     if (b < this.#cursor) this.#below += this.#inc;
     this.#samples += 1;
-    this.#inc /= FORGET;
+    // Stale tail: nothing in the last one to two blocks came near the quantile (a spike that is
+    // over), so forget faster until something does.
+    if (transit > this.#blkMax) this.#blkMax = transit;
+    this.#blkN += 1;
+    if (this.#blkN === TAIL_BLOCK) {
+      this.#prevMax = this.#blkMax;
+      this.#blkMax = -Infinity;
+      this.#blkN = 0;
+    }
+    const recent = this.#blkMax > this.#prevMax ? this.#blkMax : this.#prevMax;
+    let gap = recent * TAIL_GAP_FRACTION;
+    if (!(gap >= TAIL_GAP_MIN_MS)) gap = TAIL_GAP_MIN_MS;
+    if (recent + gap < this.#qLast) this.#inc /= FAST_FORGET;
+    else this.#inc /= FORGET;
     if (this.#inc > RENORM_AT) {
       this.#inc *= RENORM_BY;
       this.#total *= RENORM_BY;
@@ -376,7 +405,11 @@ export class TsJitterBuffer {
       // slower than it (or a low frame rate, 50 frames taking 50 s at 1 fps) is not late meanwhile.
       const q = this.quantile(this.#o.quantile) + this.#o.margin;
       t = q > this.#o.initial ? q : this.#o.initial;
-    } else t = this.#cursorQuantile() + this.#o.margin;
+    } else {
+      const q = this.#cursorQuantile();
+      this.#qLast = q;
+      t = q + this.#o.margin;
+    }
     if (t < this.#o.min) t = this.#o.min;
     if (t > this.#o.max) t = this.#o.max;
     this.#target = t;

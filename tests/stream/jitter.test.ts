@@ -332,8 +332,9 @@ for (const impl of ["wasm", "ts"] as const) {
 
     test("adaptive D follows its target down after a start-up spike, at most 50 ms/s", () => {
       // The first second's frames take 300-440 ms (a sender warming up, streams still being set
-      // up), then 10-30 ms. The histogram forgets the spike after ~18 s; D must follow its target
-      // down within seconds of that, not at 5 ms/s (which took 80 s from 440 ms).
+      // up), then 10-30 ms. The histogram's tail is stale once a block of frames stays far below
+      // it, and is forgotten fast: the target is back within seconds (FORGET alone took ~18 s).
+      // D follows at up to 50 ms/s (5 ms/s alone took 80 s from 440 ms).
       const rnd = seededRandom(14);
       const jb = make();
       let targetBackAt = Infinity, dBackAt = Infinity, peak = 0, maxFall = 0;
@@ -353,8 +354,10 @@ for (const impl of ["wasm", "ts"] as const) {
         }
       });
       expect(peak).toBeGreaterThan(400);
-      expect(targetBackAt).toBeLessThan(30_000);
-      expect(dBackAt - targetBackAt).toBeLessThanOrEqual(10_000); // 5 ms/s alone: > 60 s
+      expect(targetBackAt).toBeLessThan(8_000); // FORGET alone: ~18 s
+      // 400 ms at 50 ms/s is 8 s, then the last ms relax more slowly; 5 ms/s alone: > 60 s.
+      expect(dBackAt - targetBackAt).toBeLessThanOrEqual(12_000);
+      expect(dBackAt).toBeLessThan(20_000);
       expect(maxFall).toBeGreaterThan(0.045);
       expect(maxFall).toBeLessThanOrEqual(0.05 * 1.04); // the second may span up to 40 ms more
       const end = jb.stats();

@@ -10,7 +10,11 @@
 //!   [0, maxLatency] (bucket width doubles while that needs more than `MAX_BUCKETS` buckets;
 //!   transit outside the range lands in the end buckets). Forgetting: the n-th sample weighs
 //!   FORGET^−n (the increment grows instead of every bucket shrinking) and all weights are scaled
-//!   by 2^−200 (exact) once the increment passes 2^200. The q-quantile is tracked by a cursor
+//!   by 2^−200 (exact) once the increment passes 2^200. Stale tail: while the largest transit of
+//!   the last one to two blocks of `TAIL_BLOCK` samples, plus max(2 ms, a quarter of it), stays
+//!   below the q-quantile (the tail is left over from a spike that has ended: a start-up burst, a
+//!   congested minute), samples weigh FAST_FORGET^−n instead, so D* comes back down in seconds
+//!   rather than the tens of seconds FORGET takes. The q-quantile is tracked by a cursor
 //!   that moves a bucket or two per sample (interpolated within its bucket). D* = clamp(Q_q +
 //!   margin, min, max), at least the initial latency until `MIN_SAMPLES` samples (more when the
 //!   first samples need it). D rises to D* at once; it falls towards D* at (D − D*) / `RELAX_MS`
@@ -42,6 +46,16 @@ pub const MAX_SEQ: f64 = 9007199254740991.0;
 /// and D is not back within 60 s); 0.997 takes ≤ 4.3 s and ≤ 29 s, with the same JB-1/JB-2
 /// late rates and mean D.
 pub const FORGET: f64 = 0.997;
+/// Weight kept per sample while the histogram's tail is stale (time constant 33 samples).
+pub const FAST_FORGET: f64 = 0.97;
+/// Samples per block of the stale-tail check, which looks at the largest transit of the last one
+/// to two blocks.
+pub const TAIL_BLOCK: u32 = 50;
+/// The tail is stale when that largest transit plus max(`TAIL_GAP_MIN_MS`, `TAIL_GAP_FRACTION`
+/// of it) is still below the quantile.
+pub const TAIL_GAP_MIN_MS: f64 = 2.0;
+/// See `TAIL_GAP_MIN_MS`.
+pub const TAIL_GAP_FRACTION: f64 = 0.25;
 /// Samples before the histogram replaces the initial latency.
 pub const MIN_SAMPLES: f64 = 50.0;
 /// Most histogram buckets (12 KiB of f64).
@@ -169,6 +183,12 @@ pub struct Buffer {
     below: f64,
     cursor: usize,
     samples: f64,
+    // Stale-tail check: the largest transit of the current block and of the previous one (NaN
+    // before the first full block), and the quantile the last sample gave (NaN before).
+    blk_max: f64,
+    prev_max: f64,
+    blk_n: u32,
+    q_last: f64,
     // RFC 3550 jitter.
     has_prev: bool,
     prev_transit: f64,
@@ -237,6 +257,10 @@ impl Buffer {
             below: 0.0,
             cursor: 0,
             samples: 0.0,
+            blk_max: f64::NEG_INFINITY,
+            prev_max: f64::NAN,
+            blk_n: 0,
+            q_last: f64::NAN,
             has_prev: false,
             prev_transit: 0.0,
             jitter: 0.0,
@@ -303,6 +327,10 @@ impl Buffer {
         self.below = 0.0;
         self.cursor = 0;
         self.samples = 0.0;
+        self.blk_max = f64::NEG_INFINITY;
+        self.prev_max = f64::NAN;
+        self.blk_n = 0;
+        self.q_last = f64::NAN;
         self.has_prev = false;
         self.prev_transit = 0.0;
         self.jitter = 0.0;
@@ -436,7 +464,31 @@ impl Buffer {
             self.below += self.inc;
         }
         self.samples += 1.0;
-        self.inc /= FORGET;
+        // Stale tail: nothing in the last one to two blocks came near the quantile (a spike
+        // that is over, such as a start-up burst), so forget faster until something does.
+        if transit > self.blk_max {
+            self.blk_max = transit;
+        }
+        self.blk_n += 1;
+        if self.blk_n == TAIL_BLOCK {
+            self.prev_max = self.blk_max;
+            self.blk_max = f64::NEG_INFINITY;
+            self.blk_n = 0;
+        }
+        let recent = if self.blk_max > self.prev_max {
+            self.blk_max
+        } else {
+            self.prev_max
+        };
+        let mut gap = recent * TAIL_GAP_FRACTION;
+        if !(gap >= TAIL_GAP_MIN_MS) {
+            gap = TAIL_GAP_MIN_MS;
+        }
+        if recent + gap < self.q_last {
+            self.inc /= FAST_FORGET;
+        } else {
+            self.inc /= FORGET;
+        }
         if self.inc > RENORM_AT {
             self.inc *= RENORM_BY;
             self.total *= RENORM_BY;
@@ -515,7 +567,9 @@ impl Buffer {
                 self.o.initial
             }
         } else {
-            self.cursor_quantile() + self.o.margin
+            let q = self.cursor_quantile();
+            self.q_last = q;
+            q + self.o.margin
         };
         if t < self.o.min {
             t = self.o.min;
@@ -1047,6 +1101,33 @@ mod tests {
             "{}",
             max_fall_rate
         );
+    }
+
+    #[test]
+    fn a_spike_that_is_over_is_forgotten_in_seconds() {
+        // A start-up burst (2 s of 300-500 ms transit, as when a thousand streams open at once),
+        // then U(10,30) ms: the burst's tail stops counting within seconds, not tens of seconds.
+        let mut b = Buffer::new(opts());
+        let mut rng = Rng(5);
+        let mut seq = 0.0;
+        let mut frames = |b: &mut Buffer, n: u32, lo: f64, hi: f64| {
+            for _ in 0..n {
+                let ts = seq * 20.0;
+                let transit = lo + (hi - lo) * rng.next();
+                b.push(seq, ts, 0.0, ts + transit);
+                drain(b, ts + transit);
+                seq += 1.0;
+            }
+        };
+        frames(&mut b, 100, 300.0, 500.0);
+        assert!(b.target > 400.0, "{}", b.target);
+        frames(&mut b, 400, 10.0, 30.0); // 8 s
+        assert!(b.target < 35.0, "D* {} 8 s after the burst", b.target);
+        frames(&mut b, 600, 10.0, 30.0); // 12 s more: D follows at up to 50 ms/s
+        assert!(b.d < 35.0, "D {} 20 s after the burst", b.d);
+        // The same steady U(10,30) never looks stale: D* stays at its P99 + margin.
+        frames(&mut b, 3000, 10.0, 30.0);
+        assert!(b.target > 30.0 && b.target < 33.0, "{}", b.target);
     }
 
     #[test]
