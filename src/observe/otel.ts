@@ -250,6 +250,7 @@ export interface ObservedServerStats {
   datagramsSent: number;
   datagramFramesSent: number;
   droppedDatagrams: number;
+  datagramsShed: number;
   rejected: object;
 }
 
@@ -277,7 +278,7 @@ export function observeServer(stats: () => ObservedServerStats): () => void {
   });
   const sent = meter.createObservableCounter("echostream.server.events.sent", { description: "Events this server emitted (broadcast included)", unit: "{event}" });
   const datagrams = meter.createObservableCounter("echostream.server.datagrams", {
-    description: "QUIC datagrams of unreliable streams, by outcome (sent; dropped: received but not a frame, or naming no open stream)",
+    description: "QUIC datagrams of unreliable streams, by outcome (sent; shed: discarded before the stack, more waiting than the connection sends; dropped: received but not a frame, or naming no open stream)",
     unit: "{datagram}",
   });
   const datagramFrames = meter.createObservableCounter("echostream.server.datagram_frames.sent", {
@@ -299,6 +300,7 @@ export function observeServer(stats: () => ObservedServerStats): () => void {
     r.observe(sent, s.eventsSent);
     r.observe(datagrams, s.datagramsSent, { "echostream.datagram.outcome": "sent" });
     r.observe(datagrams, s.droppedDatagrams, { "echostream.datagram.outcome": "dropped" });
+    r.observe(datagrams, s.datagramsShed, { "echostream.datagram.outcome": "shed" });
     r.observe(datagramFrames, s.datagramFramesSent);
     for (const [reason, n] of Object.entries(s.rejected) as [string, number][]) r.observe(rejections, n, { "echostream.rejection.reason": reason });
   };

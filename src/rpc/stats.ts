@@ -116,6 +116,7 @@ export function zeroPeerStats(): PeerStats {
     droppedDatagrams: 0,
     datagramsSent: 0,
     datagramFramesSent: 0,
+    datagramsShed: 0,
     openStreams: 0,
     datagramRoutes: 0,
     pendingRequests: 0,

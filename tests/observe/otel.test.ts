@@ -252,5 +252,6 @@ test("datagrams of unreliable streams: sent and dropped by outcome, and the fram
   const dg = await points("echostream.server.datagrams");
   expect(dg.find((p) => p.attributes["echostream.datagram.outcome"] === "sent")?.value).toBe(after.datagramsSent);
   expect(dg.find((p) => p.attributes["echostream.datagram.outcome"] === "dropped")?.value).toBe(after.droppedDatagrams);
+  expect(dg.find((p) => p.attributes["echostream.datagram.outcome"] === "shed")?.value).toBe(after.datagramsShed);
   expect((await points("echostream.server.datagram_frames.sent"))[0].value).toBe(after.datagramFramesSent);
 });
