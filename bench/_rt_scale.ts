@@ -480,6 +480,8 @@ interface Sender {
   send(i: number, frame: Uint8Array, ts: number): void;
   close(): Promise<void>;
   errors(): number;
+  /** OURS: the connection's datagram counters (handed to the stack, frames, shed before it). */
+  datagrams?(): { sent: number; frames: number; shed: number };
 }
 
 async function inBatches(n: number, batch: number, open: (i: number) => Promise<void>): Promise<void> {
@@ -509,6 +511,10 @@ async function oursClient(): Promise<Sender> {
       await client.close();
     },
     errors: () => errors,
+    datagrams: () => {
+      const st = client.stats();
+      return { sent: st.datagramsSent, frames: st.datagramFramesSent, shed: st.datagramsShed };
+    },
   };
 }
 
@@ -691,6 +697,7 @@ async function runClient(): Promise<void> {
       ticksOver5MsLatePct: r3(100 * lagAll.fractionAbove(5)),
     },
     sendErrors: sender.errors(),
+    ...(c.unreliable && sender.datagrams ? { datagrams: sender.datagrams() } : {}),
     cpuPct: r3(cpuPct, 1),
     rssMB: r3(rssMB(), 1),
     rssOpenDeltaMB: r3(rssOpen - rss0, 1),

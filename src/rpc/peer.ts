@@ -81,9 +81,9 @@ export interface PeerStats {
   /** Frames of unreliable streams this side sent (see `datagramsSent`). */
   datagramFramesSent: number;
   /**
-   * Datagrams of unreliable streams this side discarded before the stack: at most 32 go to it per
-   * millisecond and 4,096 wait; past that the oldest waiting one is shed (the streams send faster
-   * than the connection takes datagrams).
+   * Datagrams of unreliable streams this side discarded before the stack: `maxDatagramsPerSecond`
+   * go to it and 4,096 wait; past that the oldest waiting one is shed (the streams send faster than
+   * the connection takes datagrams).
    */
   datagramsShed: number;
   /** EchoStreams on this connection not yet finished in both directions (live state). */
@@ -146,14 +146,7 @@ const EMPTY: Uint8Array = new Uint8Array(0);
 const RESOLVED: Promise<void> = Promise.resolve();
 /** The longest delay timers honour. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
-/**
- * Most datagrams of unreliable streams handed to the stack in one millisecond; more wait for the
- * next. Handed over in one turn, Bun's node:quic drops those past about 180-380 and quinn (Deno)
- * past about 400, silently (measured: docs/TRANSPORT.md "Datagram bursts"). On a new connection
- * 32 a millisecond all went through, 64 did not (626-678 of 800 arrived).
- */
-const DATAGRAM_BURST = 32;
-/** Most datagrams waiting for their millisecond; past it the oldest is shed (`datagramsShed`). */
+/** Most datagrams waiting for the token bucket (`maxDatagramsPerSecond`); past it the oldest is shed (`datagramsShed`). */
 const DATAGRAM_QUEUE = 4096;
 /** Most frames, and bytes, of an unreliable stream being opened kept until the other side's answer. */
 const PENDING_DATAGRAM_FRAMES = 64;
@@ -226,29 +219,41 @@ export class Peer<A extends RpcApi = UntypedApi> {
   #dgParts: Uint8Array[] = [];
   #dgBytes = 0;
   #dgSoon = false;
-  /** Datagrams handed to the stack since the last millisecond tick, and those waiting for one. */
-  #dgNow = 0;
+  /**
+   * The datagram token bucket: `maxDatagramsPerSecond` (per ms here), holding 5 ms of them at most
+   * and one ms of them on a new connection (a new connection's stack takes less at once); the
+   * tokens, when they were last filled, and the datagrams waiting for them.
+   */
+  #dgRate = 0;
+  #dgBurst = 0;
+  #dgTokens = 0;
+  #dgFilled = performance.now();
   #dgWait: Uint8Array[] = [];
   #dgWaitHead = 0;
   #dgTick: ReturnType<typeof setTimeout> | undefined;
+  #dgFill(): void {
+    const now = performance.now();
+    const t = this.#dgTokens + (now - this.#dgFilled) * this.#dgRate;
+    this.#dgTokens = t > this.#dgBurst ? this.#dgBurst : t;
+    this.#dgFilled = now;
+  }
   readonly #dgOnTick = (): void => {
     this.#dgTick = undefined;
-    this.#dgNow = 0;
+    if (this.#closing) return;
+    this.#dgFill();
     const q = this.#dgWait;
     const conn = this.#init.conn;
-    while (this.#dgWaitHead < q.length && this.#dgNow < DATAGRAM_BURST && !this.#closing) {
+    while (this.#dgWaitHead < q.length && this.#dgTokens >= 1) {
       const d = q[this.#dgWaitHead];
       q[this.#dgWaitHead++] = EMPTY;
-      this.#dgNow++;
+      this.#dgTokens--;
       this.stats.datagramsSent++;
       conn.sendDatagram(d).catch(() => {});
     }
-    if (this.#dgWaitHead === q.length || this.#closing) {
+    if (this.#dgWaitHead === q.length) {
       this.#dgWait = [];
       this.#dgWaitHead = 0;
-    }
-    // Ticking on while this millisecond sent any: the next burst counts from there.
-    if (this.#dgNow > 0) this.#dgTick = setTimeout(this.#dgOnTick, 1);
+    } else this.#dgTick = setTimeout(this.#dgOnTick, 1);
   };
   readonly #dgFlushLater = (): void => {
     this.#dgSoon = false;
@@ -293,6 +298,9 @@ export class Peer<A extends RpcApi = UntypedApi> {
     this.principal = init.principal;
     this.clock = init.clock;
     this.#guard = new PeerGuard(init.guard ?? { limits: DEFAULT_PEER_LIMITS }, this.stats.rejected);
+    this.#dgRate = this.#guard.limits.maxDatagramsPerSecond / 1000;
+    this.#dgBurst = Math.max(1, this.#dgRate * 5);
+    this.#dgTokens = Math.max(1, this.#dgRate);
     const ac = new AbortController();
     this.#connectionSignal = ac.signal;
     this.#link = this.#makeLink();
@@ -764,16 +772,19 @@ export class Peer<A extends RpcApi = UntypedApi> {
   }
 
   /**
-   * Hands a datagram of unreliable streams to the stack, at most DATAGRAM_BURST per millisecond;
-   * the rest wait in order for the next ones (the oldest shed past DATAGRAM_QUEUE waiting).
+   * Hands a datagram of unreliable streams to the stack when the token bucket allows
+   * (`maxDatagramsPerSecond`, 5 ms of them at once); the rest wait in order (the oldest shed past
+   * DATAGRAM_QUEUE waiting).
    */
   #emitDatagram(d: Uint8Array): Promise<void> {
     const q = this.#dgWait;
-    if (this.#dgNow < DATAGRAM_BURST && this.#dgWaitHead === q.length) {
-      this.#dgNow++;
-      this.#dgTick ??= setTimeout(this.#dgOnTick, 1);
-      this.stats.datagramsSent++;
-      return this.#init.conn.sendDatagram(d);
+    if (this.#dgWaitHead === q.length) {
+      this.#dgFill();
+      if (this.#dgTokens >= 1) {
+        this.#dgTokens--;
+        this.stats.datagramsSent++;
+        return this.#init.conn.sendDatagram(d);
+      }
     }
     if (q.length - this.#dgWaitHead >= DATAGRAM_QUEUE) {
       q[this.#dgWaitHead++] = EMPTY; // the oldest: stale first

@@ -96,6 +96,16 @@ export interface PeerLimits {
    * @default {64}
    */
   maxFramesPerDatagram: number;
+  /**
+   * QUIC datagrams of unreliable streams this side hands to the stack per second, through a token
+   * bucket holding 5 ms of them (100 at the default); the rest wait in order, up to 4,096, and past
+   * that the oldest is shed (`stats().datagramsShed`). Both stacks drop datagrams handed to them
+   * faster than they send, silently: 800 in one turn, 128 arrived on Bun and 662 on Deno, and Bun
+   * delivered about 20,000-25,000 a second here in any pattern (docs/TRANSPORT.md "Datagram
+   * bursts"). Raise it where the stack and path carry more.
+   * @default {20000}
+   */
+  maxDatagramsPerSecond: number;
 }
 
 /** Limits only a server has: admission of connections. */
@@ -127,6 +137,7 @@ export const DEFAULT_PEER_LIMITS: Readonly<PeerLimits> = Object.freeze({
   maxIdleRequestStreams: 64,
   requestStreamIdleMs: 5000,
   maxFramesPerDatagram: 64,
+  maxDatagramsPerSecond: 20_000,
 });
 
 /** The defaults of {@link AdmissionLimits}. */
