@@ -513,6 +513,12 @@ async function throughput(c: Conn, total: number): Promise<number> {
   return total / (dt / 1000);
 }
 
+/** A warm-up stream, then `P.streamRuns` measured ones on `c`, added to `name`'s `key` samples. */
+async function streamingRuns(name: Name, key: string, c: Conn): Promise<void> {
+  await c.serverStream(Math.min(2000, P.streamMessages), P.streamSize); // warm-up
+  for (let i = 0; i < P.streamRuns; i++) add(name, key, [await streaming(c)]);
+}
+
 /** One server stream of `P.streamMessages` × 1 KiB; messages/s. */
 async function streaming(c: Conn): Promise<number> {
   const t = now();
@@ -725,10 +731,7 @@ async function measure(impl: Impl): Promise<void> {
     if (STEPS.has("stream") && (name === "ours" || name === "rawOpen")) {
       // On the connection the calls ran on: after the 64-in-flight step it holds 64 idle request
       // streams (OURS's pool; RAW OPEN's kept streams), each with a read pending in the stack.
-      await step(name, "server streaming after calls", async () => {
-        await k.serverStream(Math.min(2000, P.streamMessages), P.streamSize); // warm-up
-        for (let i = 0; i < P.streamRuns; i++) add(name, "streamAfterCalls", [await streaming(k)]);
-      });
+      await step(name, "server streaming after calls", () => streamingRuns(name, "streamAfterCalls", k));
     }
     if (PER_CALL_ONLY.has(name)) return; // only the per-call overhead is compared
     if (STEPS.has("stream")) {
@@ -737,8 +740,7 @@ async function measure(impl: Impl): Promise<void> {
       await step(name, "server streaming", async () => {
         const own = await impl.connect();
         try {
-          await own.serverStream(Math.min(2000, P.streamMessages), P.streamSize); // warm-up
-          for (let i = 0; i < P.streamRuns; i++) add(name, "stream", [await streaming(own)]);
+          await streamingRuns(name, "stream", own);
         } finally {
           await within(own.close(), 5000, `${name} close`);
         }

@@ -31,6 +31,7 @@ import { type GuardInit, PeerGuard } from "./_guard.ts";
 import { DEFAULT_PEER_LIMITS } from "../security/limits.ts";
 import { CloseCode } from "../protocol/version.ts";
 import { LatencyPrior } from "../stream/latency_prior.ts";
+import { DatagramPacer } from "./_datagram_pacer.ts";
 
 /** Options for one request. */
 export interface RequestOptions {
@@ -146,8 +147,6 @@ const EMPTY: Uint8Array = new Uint8Array(0);
 const RESOLVED: Promise<void> = Promise.resolve();
 /** The longest delay timers honour. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
-/** Most datagrams waiting for the token bucket (`maxDatagramsPerSecond`); past it the oldest is shed (`datagramsShed`). */
-const DATAGRAM_QUEUE = 4096;
 /** Most frames, and bytes, of an unreliable stream being opened kept until the other side's answer. */
 const PENDING_DATAGRAM_FRAMES = 64;
 const PENDING_DATAGRAM_BYTES = 64 * 1024;
@@ -219,42 +218,8 @@ export class Peer<A extends RpcApi = UntypedApi> {
   #dgParts: Uint8Array[] = [];
   #dgBytes = 0;
   #dgSoon = false;
-  /**
-   * The datagram token bucket: `maxDatagramsPerSecond` (per ms here), holding 5 ms of them at most
-   * and one ms of them on a new connection (a new connection's stack takes less at once); the
-   * tokens, when they were last filled, and the datagrams waiting for them.
-   */
-  #dgRate = 0;
-  #dgBurst = 0;
-  #dgTokens = 0;
-  #dgFilled = performance.now();
-  #dgWait: Uint8Array[] = [];
-  #dgWaitHead = 0;
-  #dgTick: ReturnType<typeof setTimeout> | undefined;
-  #dgFill(): void {
-    const now = performance.now();
-    const t = this.#dgTokens + (now - this.#dgFilled) * this.#dgRate;
-    this.#dgTokens = t > this.#dgBurst ? this.#dgBurst : t;
-    this.#dgFilled = now;
-  }
-  readonly #dgOnTick = (): void => {
-    this.#dgTick = undefined;
-    if (this.#closing) return;
-    this.#dgFill();
-    const q = this.#dgWait;
-    const conn = this.#init.conn;
-    while (this.#dgWaitHead < q.length && this.#dgTokens >= 1) {
-      const d = q[this.#dgWaitHead];
-      q[this.#dgWaitHead++] = EMPTY;
-      this.#dgTokens--;
-      this.stats.datagramsSent++;
-      conn.sendDatagram(d).catch(() => {});
-    }
-    if (this.#dgWaitHead === q.length) {
-      this.#dgWait = [];
-      this.#dgWaitHead = 0;
-    } else this.#dgTick = setTimeout(this.#dgOnTick, 1);
-  };
+  /** Hands the datagrams of unreliable streams to the stack at `maxDatagramsPerSecond`. */
+  readonly #pacer: DatagramPacer;
   readonly #dgFlushLater = (): void => {
     this.#dgSoon = false;
     this.#flushDatagram();
@@ -298,19 +263,14 @@ export class Peer<A extends RpcApi = UntypedApi> {
     this.principal = init.principal;
     this.clock = init.clock;
     this.#guard = new PeerGuard(init.guard ?? { limits: DEFAULT_PEER_LIMITS }, this.stats.rejected);
-    this.#dgRate = this.#guard.limits.maxDatagramsPerSecond / 1000;
-    this.#dgBurst = Math.max(1, this.#dgRate * 5);
-    this.#dgTokens = Math.max(1, this.#dgRate);
+    this.#pacer = new DatagramPacer(this.#guard.limits.maxDatagramsPerSecond, (d) => init.conn.sendDatagram(d), this.stats);
     const ac = new AbortController();
     this.#connectionSignal = ac.signal;
     this.#link = this.#makeLink();
     this.closed = init.conn.closed.then((info) => {
       this.#closing = info;
       this.#dropIdle();
-      clearTimeout(this.#dgTick);
-      this.#dgTick = undefined;
-      this.#dgWait = [];
-      this.#dgWaitHead = 0;
+      this.#pacer.close();
       const err = closeError(info, "connection closed");
       ac.abort(err);
       for (const reject of this.#pending) reject(err);
@@ -739,7 +699,7 @@ export class Peer<A extends RpcApi = UntypedApi> {
     const conn = this.#init.conn;
     this.stats.datagramFramesSent++;
     if (this.#closing) return conn.sendDatagram(b); // refused by the stack: the caller hears why
-    if (!this.#bundle) return this.#emitDatagram(b);
+    if (!this.#bundle) return this.#pacer.send(b);
     if (this.#dgBytes + b.length > conn.maxDatagramSize || this.#dgParts.length >= this.#guard.limits.maxFramesPerDatagram) {
       this.#flushDatagram();
     }
@@ -768,35 +728,7 @@ export class Peer<A extends RpcApi = UntypedApi> {
     this.#dgParts = [];
     this.#dgBytes = 0;
     // Unreliable: a datagram the stack refuses (the connection is closing) is lost like any other.
-    this.#emitDatagram(d).catch(() => {});
-  }
-
-  /**
-   * Hands a datagram of unreliable streams to the stack when the token bucket allows
-   * (`maxDatagramsPerSecond`, 5 ms of them at once); the rest wait in order (the oldest shed past
-   * DATAGRAM_QUEUE waiting).
-   */
-  #emitDatagram(d: Uint8Array): Promise<void> {
-    const q = this.#dgWait;
-    if (this.#dgWaitHead === q.length) {
-      this.#dgFill();
-      if (this.#dgTokens >= 1) {
-        this.#dgTokens--;
-        this.stats.datagramsSent++;
-        return this.#init.conn.sendDatagram(d);
-      }
-    }
-    if (q.length - this.#dgWaitHead >= DATAGRAM_QUEUE) {
-      q[this.#dgWaitHead++] = EMPTY; // the oldest: stale first
-      this.stats.datagramsShed++;
-      if (this.#dgWaitHead > 1024 && this.#dgWaitHead * 2 > q.length) {
-        q.splice(0, this.#dgWaitHead);
-        this.#dgWaitHead = 0;
-      }
-    }
-    q.push(d);
-    this.#dgTick ??= setTimeout(this.#dgOnTick, 1);
-    return RESOLVED;
+    this.#pacer.send(d).catch(() => {});
   }
 
   /** Routes datagram id `id` to `stream`, handing it what arrived while it was being opened. */
