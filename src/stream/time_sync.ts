@@ -13,6 +13,7 @@ import { ErrorCode, RpcError } from "../protocol/rpc_error.ts";
 import { type SyncedClock, systemClock } from "../clock/sync.ts";
 import { createJitterBuffer, dueAfter, type JitterBuffer, type JitterStats, popSlots, zeroJitterStats } from "./jitter.ts";
 import { Wakeup } from "./_playout.ts";
+import { PayloadRing } from "./_payload_ring.ts";
 import type { LatencyPrior } from "./latency_prior.ts";
 
 /** Options of `createStream(name).withTimeSync(options)`. They apply to both directions. */
@@ -104,7 +105,7 @@ export function wireTimeSyncOptions(o: TimeSyncOptions): Record<string, unknown>
 export class TimeSyncReceiver {
   readonly #clock: SyncedClock;
   readonly #jb: JitterBuffer;
-  readonly #payloads = new Map<number, Uint8Array>();
+  readonly #payloads = new PayloadRing();
   readonly #ready: AlignedFrame[] = [];
   #readyHead = 0;
   readonly #maxFrames: number;
@@ -217,8 +218,7 @@ export class TimeSyncReceiver {
       due = dueAfter(this.#jb);
       if (!s) break;
       const seq = s[0];
-      const p = this.#payloads.get(seq);
-      this.#payloads.delete(seq);
+      const p = this.#payloads.take(seq);
       if (s[3] !== 1 || !p) continue; // discarded: its payload is freed, nothing to hand over
       const frame: AlignedFrame = { data: p, seq, timestamp: s[1], alignedTime: s[2] };
       if (s[4] === 1) {
