@@ -24,6 +24,12 @@ const EMPTY: Uint8Array = new Uint8Array(0);
 const RESOLVED: Promise<void> = Promise.resolve();
 const DONE: IteratorResult<Uint8Array> = Object.freeze({ done: true, value: undefined });
 
+/** A reader waiting for the next frame (`undefined`: the peer ended its direction). */
+interface DirectReader {
+  ok: (f: Uint8Array | undefined) => void;
+  fail: (e: RpcError) => void;
+}
+
 /** @internal How an unreliable stream reaches the connection's datagrams. */
 export interface DatagramLink {
   /** The stream's datagram id (chosen by the opener; even from clients, odd from servers). */
@@ -126,6 +132,15 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
   #blockedHead = 0;
   // Receiving: wakes recv() when a frame, the end or a failure arrives.
   #wake: (() => void) | undefined;
+  /**
+   * The one reader waiting with nothing queued on a live stream (`recv()` or the iterator): the
+   * next frame, the end or the failure settles it directly from `#notify`, with no async
+   * function, wake-up chain or `.then` in between (one promise per frame when frames arrive one
+   * at a time, as on thousands of streams). Other concurrent readers take the `#recvWait` path.
+   */
+  #direct: DirectReader | undefined;
+  /** The holder `recv()` uses for `#direct` (free whenever `#direct` is not it). */
+  readonly #recvDirect: DirectReader = { ok: () => {}, fail: () => {} };
   /** Writes this stream's frames in order, batching them (WINDOW frames go in between DATA). */
   readonly #writer: FrameWriter;
   readonly #mode: StreamMode | undefined;
@@ -209,6 +224,20 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
   }
 
   #notify(): void {
+    const d = this.#direct;
+    if (d !== undefined) {
+      // As `#recvWait` decides: a queued frame first, then the failure, then the end.
+      if (this.#queueHead < this.#queue.length) {
+        this.#direct = undefined;
+        d.ok(this.#take());
+      } else if (this.#aborted) {
+        this.#direct = undefined;
+        d.fail(this.#aborted);
+      } else if (this.#eof) {
+        this.#direct = undefined;
+        d.ok(undefined);
+      }
+    }
     const w = this.#wake;
     this.#wake = undefined;
     w?.();
@@ -576,6 +605,14 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
   recv(): Promise<Uint8Array | undefined> {
     // A frame already queued costs one resolved promise, not an async function's ticks.
     if (this.#queueHead < this.#queue.length) return Promise.resolve(this.#take());
+    if (this.#direct === undefined && !this.#aborted && !this.#eof) {
+      const d = this.#recvDirect;
+      return new Promise((ok, fail) => {
+        d.ok = ok;
+        d.fail = fail;
+        this.#direct = d;
+      });
+    }
     return this.#recvWait();
   }
 
@@ -619,10 +656,27 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
       over = true;
       throw e;
     };
+    // The direct reader (see `#direct`), made once per iterator; each wait sets its promise's ends.
+    let settle: (r: IteratorResult<Uint8Array>) => void = () => {};
+    let reject: (e: unknown) => void = () => {};
+    const direct: DirectReader = {
+      ok: (f) => settle(got(f)),
+      fail: (e) => {
+        over = true;
+        reject(e);
+      },
+    };
     const it: AsyncIterableIterator<Uint8Array> = {
       next: () => {
         if (over) return Promise.resolve(DONE);
         if (this.#queueHead < this.#queue.length) return Promise.resolve({ done: false, value: this.#take() });
+        if (this.#direct === undefined && !this.#aborted && !this.#eof) {
+          return new Promise<IteratorResult<Uint8Array>>((ok, fail) => {
+            settle = ok;
+            reject = fail;
+            this.#direct = direct;
+          });
+        }
         return this.#recvWait().then(got, failed);
       },
       return: () => {
