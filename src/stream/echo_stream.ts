@@ -257,43 +257,50 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
   async #pump(): Promise<void> {
     let byPeer = false; // the peer aborted (ERROR frame), as opposed to a violation found here
     try {
-      // Frames already split off a chunk are taken without an await each.
-      for (let f = await this.#reader.next(); f; f = this.#reader.take() ?? await this.#reader.next()) {
+      // One await per chunk read, not per frame: its frames are handled in a plain loop (on
+      // thousands of streams each read carries about one frame, and the awaits were its cost).
+      chunks: for (let fs = await this.#reader.read(); fs; fs = await this.#reader.read()) {
         if (this.#idleTimer !== undefined) this.#active = performance.now();
-        if (f.type === FrameType.DATA) {
-          if (this.#eof) throw new RpcError(ErrorCode.DATA_LOSS, `stream "${this.name}": the peer sent data after its end marker`);
-          if (this.#rt && f.seq !== undefined && f.timestamp !== undefined && !(f.flags & FrameFlag.FIN)) {
-            this.#rt.push(f.seq, f.timestamp, f.payload, this.#mode!.clock.local());
-            this.#received++;
-            this.#grant(f.payload.length); // held by the jitter buffer, which bounds itself
-          } else if (f.payload.length > 0 || !(f.flags & FrameFlag.FIN)) {
-            this.#queue.push(f.payload);
-            this.#queued += f.payload.length;
-            this.#received++;
-            if (this.#queued > 2 * STREAM_WINDOW + this.#codec.limits.maxFrameSize) {
-              throw new RpcError(ErrorCode.RESOURCE_EXHAUSTED, `stream "${this.name}": the peer sent past its flow-control window`);
+        // One clock reading per chunk, taken when a time-synced frame needs it: its frames arrived together.
+        let arrival = NaN;
+        for (let i = 0; i < fs.length; i++) {
+          const f = fs[i];
+          if (f.type === FrameType.DATA) {
+            if (this.#eof) throw new RpcError(ErrorCode.DATA_LOSS, `stream "${this.name}": the peer sent data after its end marker`);
+            if (this.#rt && f.seq !== undefined && f.timestamp !== undefined && !(f.flags & FrameFlag.FIN)) {
+              if (Number.isNaN(arrival)) arrival = this.#mode!.clock.local();
+              this.#rt.push(f.seq, f.timestamp, f.payload, arrival);
+              this.#received++;
+              this.#grant(f.payload.length); // held by the jitter buffer, which bounds itself
+            } else if (f.payload.length > 0 || !(f.flags & FrameFlag.FIN)) {
+              this.#queue.push(f.payload);
+              this.#queued += f.payload.length;
+              this.#received++;
+              if (this.#queued > 2 * STREAM_WINDOW + this.#codec.limits.maxFrameSize) {
+                throw new RpcError(ErrorCode.RESOURCE_EXHAUSTED, `stream "${this.name}": the peer sent past its flow-control window`);
+              }
             }
+            if (f.flags & FrameFlag.FIN) {
+              this.#eof = true;
+              this.#rt?.end();
+              this.#maybeFinishQuic();
+              // Datagrams after the end marker are dropped: stop routing them now.
+              this.#mode?.datagram?.unregister();
+            }
+          } else if (f.type === FrameType.WINDOW) {
+            // Capped: a peer granting absurd credit must not push the count past exact integers.
+            this.#credit = Math.min(this.#credit + f.increment, Number.MAX_SAFE_INTEGER);
+            this.#wakeSenders();
+            continue;
+          } else if (f.type === FrameType.ERROR) {
+            this.#aborted ??= new RpcError(errorCodeFromNumber(f.code), f.message || `stream "${this.name}" aborted by the peer`);
+            byPeer = true;
+            break chunks;
+          } else {
+            throw new RpcError(ErrorCode.DATA_LOSS, `unexpected frame type ${f.type} on stream "${this.name}"`);
           }
-          if (f.flags & FrameFlag.FIN) {
-            this.#eof = true;
-            this.#rt?.end();
-            this.#maybeFinishQuic();
-            // Datagrams after the end marker are dropped: stop routing them now.
-            this.#mode?.datagram?.unregister();
-          }
-        } else if (f.type === FrameType.WINDOW) {
-          // Capped: a peer granting absurd credit must not push the count past exact integers.
-          this.#credit = Math.min(this.#credit + f.increment, Number.MAX_SAFE_INTEGER);
-          this.#wakeSenders();
-          continue;
-        } else if (f.type === FrameType.ERROR) {
-          this.#aborted ??= new RpcError(errorCodeFromNumber(f.code), f.message || `stream "${this.name}" aborted by the peer`);
-          byPeer = true;
-          break;
-        } else {
-          throw new RpcError(ErrorCode.DATA_LOSS, `unexpected frame type ${f.type} on stream "${this.name}"`);
+          this.#notify();
         }
-        this.#notify();
       }
       if (!this.#eof && !this.#aborted) {
         this.#aborted = new RpcError(ErrorCode.UNAVAILABLE, `stream "${this.name}" ended without its end marker`);

@@ -19,6 +19,8 @@ export interface ReceiveBudget {
   onRefused?: () => void;
 }
 
+const NO_FRAMES: Frame[] = [];
+
 /** Yields whole frames from a stream; `undefined` at a clean end on a frame boundary. */
 export class FrameReader {
   readonly #it: AsyncIterator<Uint8Array>;
@@ -61,39 +63,71 @@ export class FrameReader {
         this.#release(); // the stream failed: nothing of it is held any more
         throw e;
       }
-      try {
-        if (r.done) {
-          this.#done = true;
-          this.#release();
-          this.#splitter.end();
-          return undefined;
-        }
-        this.#queue = this.#splitter.push(r.value);
-        this.#head = 0;
-        const b = this.#budget;
-        if (b) {
-          const now = this.#splitter.reserved;
-          b.used += now - this.#held;
-          this.#held = now;
-          if (b.used > b.max && now > 0) {
-            const held = b.used;
-            this.#release();
-            this.#done = true;
-            b.onRefused?.();
-            throw new RpcError(ErrorCode.RESOURCE_EXHAUSTED, `frame refused: the connection would hold ${held} bytes of incomplete frames (limit ${b.max}, maxBufferedBytes)`, { maxBufferedBytes: b.max });
-          }
-        }
-      } catch (e) {
-        this.#release();
-        if (e instanceof DecodeError) {
-          // Too large is a limit, not corruption: tell the sender so (it cannot know our limits).
-          const code = e.code === "FRAME_TOO_LARGE" ? ErrorCode.RESOURCE_EXHAUSTED : ErrorCode.DATA_LOSS;
-          throw new RpcError(code, `${code === ErrorCode.DATA_LOSS ? "malformed frame from the peer" : "frame refused"}: ${e.message}`, undefined, { cause: e });
-        }
-        throw e;
-      }
+      const frames = this.#accept(r);
+      if (frames === undefined) return undefined;
+      this.#queue = frames;
+      this.#head = 0;
     }
     return this.#queue[this.#head++];
+  }
+
+  /**
+   * The frames split off the next chunk (possibly none), or `undefined` at a clean end on a
+   * frame boundary; frames `next()` had already split off come first. One await per chunk, not
+   * per frame: a stream's pump, on thousands of streams each carrying a frame per chunk, spends
+   * less per frame than through `next()` (an async function around the transport's own await).
+   * @throws The errors `next()` throws.
+   */
+  read(): Promise<Frame[] | undefined> {
+    if (this.#head < this.#queue.length) {
+      const rest = this.#head === 0 ? this.#queue : this.#queue.slice(this.#head);
+      this.#queue = NO_FRAMES;
+      this.#head = 0;
+      return Promise.resolve(rest);
+    }
+    if (this.#done) return Promise.resolve(undefined);
+    return this.#it.next().then(this.#onChunk, this.#onFail);
+  }
+
+  readonly #onChunk = (r: IteratorResult<Uint8Array>): Frame[] | undefined => this.#accept(r);
+  readonly #onFail = (e: unknown): never => {
+    this.#release(); // the stream failed: nothing of it is held any more
+    throw e;
+  };
+
+  /** Splits one read's chunk (or takes the end); `undefined` at a clean end. */
+  #accept(r: IteratorResult<Uint8Array>): Frame[] | undefined {
+    try {
+      if (r.done) {
+        this.#done = true;
+        this.#release();
+        this.#splitter.end();
+        return undefined;
+      }
+      const frames = this.#splitter.push(r.value);
+      const b = this.#budget;
+      if (b) {
+        const now = this.#splitter.reserved;
+        b.used += now - this.#held;
+        this.#held = now;
+        if (b.used > b.max && now > 0) {
+          const held = b.used;
+          this.#release();
+          this.#done = true;
+          b.onRefused?.();
+          throw new RpcError(ErrorCode.RESOURCE_EXHAUSTED, `frame refused: the connection would hold ${held} bytes of incomplete frames (limit ${b.max}, maxBufferedBytes)`, { maxBufferedBytes: b.max });
+        }
+      }
+      return frames;
+    } catch (e) {
+      this.#release();
+      if (e instanceof DecodeError) {
+        // Too large is a limit, not corruption: tell the sender so (it cannot know our limits).
+        const code = e.code === "FRAME_TOO_LARGE" ? ErrorCode.RESOURCE_EXHAUSTED : ErrorCode.DATA_LOSS;
+        throw new RpcError(code, `${code === ErrorCode.DATA_LOSS ? "malformed frame from the peer" : "frame refused"}: ${e.message}`, undefined, { cause: e });
+      }
+      throw e;
+    }
   }
 
   /**

@@ -1,0 +1,96 @@
+// FrameReader (src/wire/frame_reader.ts), both ways of reading: `next()` a frame at a time and
+// `read()` a chunk's frames at a time (the EchoStream pump's way). `read()` hands over what
+// `next()` had already split off first, then each chunk's frames (none for a partial frame),
+// then undefined at a clean end; a stream cut inside a frame, bytes that are not frames, a frame
+// over the connection's receive budget and the transport's own failure all reject as `next()`
+// does, and the budget is given back every time.
+
+import { expect, test } from "bun:test";
+import { FrameReader, type ReceiveBudget } from "../../src/wire/frame_reader.ts";
+import { createFrameCodec } from "../../src/protocol/codec.ts";
+import { type Frame, FrameFlag, FrameType } from "../../src/protocol/frame.ts";
+import { ErrorCode, RpcError } from "../../src/protocol/rpc_error.ts";
+import type { RecvStream } from "../../src/transport/types.ts";
+
+const codec = createFrameCodec();
+const data = (n: number, size = 1) => codec.encode({ type: FrameType.DATA, flags: FrameFlag.RAW, payload: new Uint8Array(size).fill(n) });
+const cat = (...parts: Uint8Array[]) => {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) out.set(p, (at += p.length) - p.length);
+  return out;
+};
+
+/** A transport stream yielding `chunks`, then ending (or failing with `fail`). */
+function stream(chunks: Uint8Array[], fail?: Error): RecvStream {
+  return {
+    stopSending() {},
+    async *[Symbol.asyncIterator]() {
+      for (const c of chunks) yield c;
+      if (fail) throw fail;
+    },
+  };
+}
+
+/** The first byte of each DATA frame's payload. */
+const payloads = (fs: Frame[] | undefined) => fs?.map((f) => (f.type === FrameType.DATA ? f.payload[0] : -1));
+const first = (f: Frame | undefined) => (f?.type === FrameType.DATA ? f.payload[0] : -1);
+
+test("read(): the frames next() already split off first, then a chunk's frames each, none for a partial frame, then undefined", async () => {
+  const two = data(2);
+  const r = new FrameReader(stream([cat(data(0), data(1), data(9)), cat(two.subarray(0, 2)), cat(two.subarray(2), data(3), data(4))]), codec);
+  expect((await r.next())!.type).toBe(FrameType.DATA); // frame 0; 1 and 9 stay split off
+  expect(payloads(await r.read())).toEqual([1, 9]);
+  expect(payloads(await r.read())).toEqual([]); // the first bytes of frame 2
+  expect(payloads(await r.read())).toEqual([2, 3, 4]);
+  expect(await r.read()).toBeUndefined();
+  expect(await r.read()).toBeUndefined();
+  expect(r.finished).toBe(true);
+});
+
+test("read() after reading everything with next() and take() ends cleanly", async () => {
+  const r = new FrameReader(stream([cat(data(5), data(6))]), codec);
+  expect(first(await r.next())).toBe(5);
+  expect(first(r.take())).toBe(6);
+  expect(r.take()).toBeUndefined();
+  expect(await r.read()).toBeUndefined();
+});
+
+test("read(): a stream cut inside a frame and bytes that are not frames are DATA_LOSS", async () => {
+  const cut = new FrameReader(stream([data(1, 10).subarray(0, 5)]), codec);
+  expect(payloads(await cut.read())).toEqual([]);
+  const e1 = await cut.read().catch((e) => e);
+  expect(e1).toBeInstanceOf(RpcError);
+  expect((e1 as RpcError).code).toBe(ErrorCode.DATA_LOSS);
+
+  // Bytes that are not frames: refused at once or, as an unfinished prefix, at the end.
+  const junk = new FrameReader(stream([new Uint8Array([0xff, 0xff, 0xff, 0xff, 0xff, 0xff])]), codec);
+  let e2: unknown;
+  for (let i = 0; i < 3 && e2 === undefined; i++) {
+    await junk.read().then((fs) => expect(fs).toEqual([]), (e) => (e2 = e));
+  }
+  expect((e2 as RpcError).code).toBe(ErrorCode.DATA_LOSS);
+});
+
+test("read(): a frame over the receive budget is RESOURCE_EXHAUSTED and gives the budget back; a transport failure passes through unconverted and gives it back", async () => {
+  const budget: ReceiveBudget = { used: 0, max: 100 };
+  let refused = 0;
+  budget.onRefused = () => refused++;
+  const big = data(7, 1000);
+  const r = new FrameReader(stream([big.subarray(0, 10)]), codec, budget);
+  const e = await r.read().catch((x) => x);
+  expect((e as RpcError).code).toBe(ErrorCode.RESOURCE_EXHAUSTED);
+  expect(refused).toBe(1);
+  expect(budget.used).toBe(0);
+  expect(r.finished).toBe(true);
+
+  const boom = new Error("transport failed");
+  const ok = new FrameReader(stream([big.subarray(0, 10)], boom), codec, { used: 0, max: 1 << 20 });
+  expect(payloads(await ok.read())).toEqual([]);
+  const b2: ReceiveBudget = { used: 0, max: 1 << 20 };
+  const failing = new FrameReader(stream([big.subarray(0, 10)], boom), codec, b2);
+  expect(payloads(await failing.read())).toEqual([]);
+  expect(b2.used).toBeGreaterThan(0); // the partial frame is held
+  expect(await failing.read().catch((x) => x)).toBe(boom);
+  expect(b2.used).toBe(0);
+});
