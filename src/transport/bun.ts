@@ -181,16 +181,38 @@ class BunStream implements BidiStream {
         for (const chunk of batch as Uint8Array[]) yield chunk;
       }
     } catch (e) {
-      if (this.#live.lost) throw this.#live.lost;
-      const code = codeFrom(e);
-      const msg = String((e as Error)?.message ?? e);
-      if (/reset/i.test(msg) || code !== undefined) {
-        throw new TransportError(E.STREAM_RESET, `the peer reset the stream${code !== undefined ? ` with code ${code}` : ""}`, { cause: e, appCode: code });
-      }
-      throw new TransportError(E.CLOSED, `stream read failed: ${msg}`, { cause: e });
+      throw this.#readError(e);
     }
     // Bun ends the iteration this way too when the connection dies; that is no FIN.
     if (this.#live.lost) throw this.#live.lost;
+  }
+
+  batches(): AsyncIterator<Uint8Array[]> {
+    const src = this.#s[Symbol.asyncIterator]();
+    const live = this.#live;
+    const ok = (r: IteratorResult<Uint8Array[]>): IteratorResult<Uint8Array[]> => {
+      // Bun ends the iteration this way too when the connection dies; that is no FIN.
+      if (r.done && live.lost) throw live.lost;
+      return r;
+    };
+    const failed = (e: unknown): never => {
+      throw this.#readError(e);
+    };
+    return {
+      next: () => src.next().then(ok, failed),
+      return: (v?: unknown) => (src.return ? src.return(v) : Promise.resolve({ done: true as const, value: undefined })),
+    };
+  }
+
+  /** What a failed read means: the lost connection, a reset by the peer (with its code), or a closed stream. */
+  #readError(e: unknown): Error {
+    if (this.#live.lost) return this.#live.lost;
+    const code = codeFrom(e);
+    const msg = String((e as Error)?.message ?? e);
+    if (/reset/i.test(msg) || code !== undefined) {
+      return new TransportError(E.STREAM_RESET, `the peer reset the stream${code !== undefined ? ` with code ${code}` : ""}`, { cause: e, appCode: code });
+    }
+    return new TransportError(E.CLOSED, `stream read failed: ${msg}`, { cause: e });
   }
 }
 

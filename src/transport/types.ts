@@ -201,6 +201,12 @@ export interface SendStream {
 export interface RecvStream extends AsyncIterable<Uint8Array> {
   /** Asks the peer to stop sending, with a code (STOP_SENDING). */
   stopSending(code: number): void;
+  /**
+   * Optional fast path: the same bytes as the iteration, in the stack's own batches (each read
+   * hands over an array of chunks), with the same errors; one await per read instead of one per
+   * chunk through a generator. Stacks that read chunk by chunk leave it out. Use one or the other.
+   */
+  batches?(): AsyncIterator<Uint8Array[]>;
 }
 
 /** A bidirectional stream. */

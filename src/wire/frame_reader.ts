@@ -23,7 +23,8 @@ const NO_FRAMES: Frame[] = [];
 
 /** Yields whole frames from a stream; `undefined` at a clean end on a frame boundary. */
 export class FrameReader {
-  readonly #it: AsyncIterator<Uint8Array>;
+  /** The stack's reads: its own batches of chunks when it offers them (`RecvStream.batches`), else one chunk each. */
+  readonly #it: AsyncIterator<Uint8Array | Uint8Array[]>;
   readonly #splitter;
   #queue: Frame[] = [];
   #head = 0;
@@ -33,7 +34,7 @@ export class FrameReader {
   #held = 0;
 
   constructor(stream: RecvStream, codec: FrameCodec, budget?: ReceiveBudget) {
-    this.#it = stream[Symbol.asyncIterator]();
+    this.#it = stream.batches?.() ?? stream[Symbol.asyncIterator]();
     this.#splitter = codec.splitter();
     this.#budget = budget;
   }
@@ -56,7 +57,7 @@ export class FrameReader {
   async next(): Promise<Frame | undefined> {
     while (this.#head >= this.#queue.length) {
       if (this.#done) return undefined;
-      let r: IteratorResult<Uint8Array>;
+      let r: IteratorResult<Uint8Array | Uint8Array[]>;
       try {
         r = await this.#it.next();
       } catch (e) {
@@ -89,14 +90,14 @@ export class FrameReader {
     return this.#it.next().then(this.#onChunk, this.#onFail);
   }
 
-  readonly #onChunk = (r: IteratorResult<Uint8Array>): Frame[] | undefined => this.#accept(r);
+  readonly #onChunk = (r: IteratorResult<Uint8Array | Uint8Array[]>): Frame[] | undefined => this.#accept(r);
   readonly #onFail = (e: unknown): never => {
     this.#release(); // the stream failed: nothing of it is held any more
     throw e;
   };
 
-  /** Splits one read's chunk (or takes the end); `undefined` at a clean end. */
-  #accept(r: IteratorResult<Uint8Array>): Frame[] | undefined {
+  /** Splits one read's chunk or batch of chunks (or takes the end); `undefined` at a clean end. */
+  #accept(r: IteratorResult<Uint8Array | Uint8Array[]>): Frame[] | undefined {
     try {
       if (r.done) {
         this.#done = true;
@@ -104,7 +105,17 @@ export class FrameReader {
         this.#splitter.end();
         return undefined;
       }
-      const frames = this.#splitter.push(r.value);
+      const v = r.value;
+      let frames: Frame[];
+      if (v instanceof Uint8Array) frames = this.#splitter.push(v);
+      else {
+        frames = v.length === 1 ? this.#splitter.push(v[0]) : NO_FRAMES;
+        for (let i = 0; v.length > 1 && i < v.length; i++) {
+          const more = this.#splitter.push(v[i]);
+          if (frames.length === 0) frames = more;
+          else for (const f of more) frames.push(f);
+        }
+      }
       const b = this.#budget;
       if (b) {
         const now = this.#splitter.reserved;

@@ -94,3 +94,29 @@ test("read(): a frame over the receive budget is RESOURCE_EXHAUSTED and gives th
   expect(await failing.read().catch((x) => x)).toBe(boom);
   expect(b2.used).toBe(0);
 });
+
+test("a stack that reads in batches (RecvStream.batches): frames across the chunks of a batch and across batches, empty batches, the end", async () => {
+  const two = data(2);
+  const batches: Uint8Array[][] = [[data(0)], [cat(data(1), two.subarray(0, 1)), two.subarray(1, 3)], [], [two.subarray(3), data(3)], [data(4), data(5)]];
+  let chunkReads = 0;
+  const s: RecvStream = {
+    stopSending() {},
+    async *[Symbol.asyncIterator]() {
+      chunkReads++;
+      yield* [];
+    },
+    batches() {
+      const it = batches[Symbol.iterator]();
+      return { next: () => Promise.resolve(it.next()) };
+    },
+  };
+  const r = new FrameReader(s, codec);
+  expect(payloads(await r.read())).toEqual([0]);
+  expect(payloads(await r.read())).toEqual([1]);
+  expect(payloads(await r.read())).toEqual([]);
+  expect(first(await r.next())).toBe(2); // next() reads batches too
+  expect(first(r.take())).toBe(3);
+  expect(payloads(await r.read())).toEqual([4, 5]);
+  expect(await r.read()).toBeUndefined();
+  expect(chunkReads).toBe(0); // the chunk iteration was never used
+});
