@@ -272,6 +272,13 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
               this.#rt.push(f.seq, f.timestamp, f.payload, arrival);
               this.#received++;
               this.#grant(f.payload.length); // held by the jitter buffer, which bounds itself
+            } else if ((f.payload.length > 0 || !(f.flags & FrameFlag.FIN)) && this.#direct !== undefined && this.#queueHead === this.#queue.length) {
+              // A reader is waiting and nothing is queued: hand the frame over without queueing it.
+              const d = this.#direct;
+              this.#direct = undefined;
+              this.#received++;
+              if (!this.#mode?.datagram) this.#grant(f.payload.length); // as #take does
+              d.ok(f.payload);
             } else if (f.payload.length > 0 || !(f.flags & FrameFlag.FIN)) {
               this.#queue.push(f.payload);
               this.#queued += f.payload.length;

@@ -48,10 +48,10 @@ function memoryStream(): { s: BidiStream; feed: (c: Uint8Array | null) => void; 
   };
 }
 
-function open(): { es: EchoStream; feed: (c: Uint8Array | null) => void } {
+function open(): { es: EchoStream; feed: (c: Uint8Array | null) => void; written: Uint8Array[] } {
   const m = memoryStream();
   const es = new EchoStream("t", {}, m.s, new FrameReader(m.s, codec), codec);
-  return { es, feed: m.feed };
+  return { es, feed: m.feed, written: m.written };
 }
 
 const data = (n: number) => codec.encode({ type: FrameType.DATA, flags: FrameFlag.RAW, payload: new Uint8Array([n]) });
@@ -152,4 +152,20 @@ test("a transport stream that ends without the end marker fails a waiting reader
   await turn();
   feed(null);
   expect(((await within(q, "recv")) as RpcError).code).toBe(ErrorCode.UNAVAILABLE);
+});
+
+test("frames handed to a waiting reader are credited back: 70 KiB taken one frame at a time grant the sender a WINDOW", async () => {
+  const { es, feed, written } = open();
+  const kib = codec.encode({ type: FrameType.DATA, flags: FrameFlag.RAW, payload: new Uint8Array(1024) });
+  for (let i = 0; i < 70; i++) {
+    const p = es.recv();
+    await turn();
+    feed(kib);
+    expect((await within(p, `frame ${i}`))!.length).toBe(1024);
+  }
+  await new Promise((r) => setTimeout(r, 10)); // the writer hands its batch over at the end of a turn
+  const frames = written.flatMap((c) => codec.splitter().push(c));
+  const windows = frames.filter((f) => f.type === FrameType.WINDOW);
+  expect(windows.length).toBe(1);
+  expect((windows[0] as { increment: number }).increment).toBe(64 * 1024);
 });
