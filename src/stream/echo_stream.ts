@@ -272,19 +272,20 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
               this.#rt.push(f.seq, f.timestamp, f.payload, arrival);
               this.#received++;
               this.#grant(f.payload.length); // held by the jitter buffer, which bounds itself
-            } else if ((f.payload.length > 0 || !(f.flags & FrameFlag.FIN)) && this.#direct !== undefined && this.#queueHead === this.#queue.length) {
-              // A reader is waiting and nothing is queued: hand the frame over without queueing it.
-              const d = this.#direct;
-              this.#direct = undefined;
-              this.#received++;
-              if (!this.#mode?.datagram) this.#grant(f.payload.length); // as #take does
-              d.ok(f.payload);
             } else if (f.payload.length > 0 || !(f.flags & FrameFlag.FIN)) {
-              this.#queue.push(f.payload);
-              this.#queued += f.payload.length;
               this.#received++;
-              if (this.#queued > 2 * STREAM_WINDOW + this.#codec.limits.maxFrameSize) {
-                throw new RpcError(ErrorCode.RESOURCE_EXHAUSTED, `stream "${this.name}": the peer sent past its flow-control window`);
+              const d = this.#direct;
+              if (d !== undefined && this.#queueHead === this.#queue.length) {
+                // A reader is waiting and nothing is queued: hand the frame over without queueing it.
+                this.#direct = undefined;
+                this.#delivered(f.payload.length);
+                d.ok(f.payload);
+              } else {
+                this.#queue.push(f.payload);
+                this.#queued += f.payload.length;
+                if (this.#queued > 2 * STREAM_WINDOW + this.#codec.limits.maxFrameSize) {
+                  throw new RpcError(ErrorCode.RESOURCE_EXHAUSTED, `stream "${this.name}": the peer sent past its flow-control window`);
+                }
               }
             }
             if (f.flags & FrameFlag.FIN) {
@@ -648,9 +649,13 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
       this.#queueHead = 0;
     }
     this.#queued -= f.length;
-    // Grant credit back in batches, not per frame (datagrams used none).
-    if (!this.#mode?.datagram) this.#grant(f.length);
+    this.#delivered(f.length);
     return f;
+  }
+
+  /** A frame of `bytes` went to the application: grant its credit back, in batches (datagrams used none). */
+  #delivered(bytes: number): void {
+    if (!this.#mode?.datagram) this.#grant(bytes);
   }
 
   /**

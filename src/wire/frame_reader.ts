@@ -59,10 +59,10 @@ export class FrameReader {
       if (this.#done) return undefined;
       let r: IteratorResult<Uint8Array | Uint8Array[]>;
       try {
+        // Awaited here, not through read(): one promise fewer per request-path read.
         r = await this.#it.next();
       } catch (e) {
-        this.#release(); // the stream failed: nothing of it is held any more
-        throw e;
+        return this.#onFail(e); // gives back the budget, rethrows
       }
       const frames = this.#accept(r);
       if (frames === undefined) return undefined;
@@ -106,13 +106,12 @@ export class FrameReader {
         return undefined;
       }
       const v = r.value;
-      let frames: Frame[];
+      let frames = NO_FRAMES;
       if (v instanceof Uint8Array) frames = this.#splitter.push(v);
       else {
-        frames = v.length === 1 ? this.#splitter.push(v[0]) : NO_FRAMES;
-        for (let i = 0; v.length > 1 && i < v.length; i++) {
-          const more = this.#splitter.push(v[i]);
-          if (frames.length === 0) frames = more;
+        for (const chunk of v) {
+          const more = this.#splitter.push(chunk);
+          if (frames.length === 0) frames = more; // NO_FRAMES itself is never appended to
           else for (const f of more) frames.push(f);
         }
       }
