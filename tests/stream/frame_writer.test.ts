@@ -2,13 +2,14 @@
 // send streams: frames keep their order whichever way they go, frames written while the stack is
 // busy go together in one write, a stalled stack makes the caller wait past the high-water mark,
 // large payloads go by reference (never copied) and are waited for, a failed write fails what
-// waits and what follows, and a stack that takes bytes synchronously is used that way.
+// waits and what follows, and a stack that takes bytes synchronously is used that way (small
+// frames batched to the end of the turn, a packet's worth at once).
 
 import { expect, test } from "bun:test";
 import { createFrameCodec } from "../../src/protocol/codec.ts";
 import { type Frame, FrameFlag, FrameType } from "../../src/protocol/frame.ts";
 import type { SendStream } from "../../src/transport/types.ts";
-import { FrameWriter } from "../../src/wire/frame_writer.ts";
+import { FrameWriter, SYNC_WRITE_AT } from "../../src/wire/frame_writer.ts";
 
 const codec = createFrameCodec();
 
@@ -156,7 +157,7 @@ test("a frame the codec refuses rejects without disturbing the others", async ()
   expect(decoded(s.chunks)).toEqual([0, 2]);
 });
 
-test("a stack that takes bytes synchronously gets a turn's frames as one write, at the end of the turn", async () => {
+test("a stack that takes bytes synchronously gets a turn's small frames as one write at its end, and a packet's worth at once", async () => {
   const took: Uint8Array[] = [];
   let refuse = false;
   const s: SendStream = {
@@ -173,16 +174,29 @@ test("a stack that takes bytes synchronously gets a turn's frames as one write, 
     reset() {},
   };
   const w = new FrameWriter(s, codec);
-  for (let i = 0; i < 10; i++) expect(w.write(data(i, 1024))).toBeUndefined();
-  expect(took.length).toBe(0); // batched until the end of this event-loop turn
-  expect(w.backlog).toBeGreaterThan(10 * 1024);
+  // Small frames below SYNC_WRITE_AT together: batched until the end of this event-loop turn.
+  const small = Math.floor(SYNC_WRITE_AT / 64) - 2; // their backlog stays under SYNC_WRITE_AT
+  for (let i = 0; i < small; i++) expect(w.write(data(i, 60))).toBeUndefined();
+  expect(took.length).toBe(0);
+  expect(w.backlog).toBeGreaterThan(0);
+  expect(w.backlog).toBeLessThan(SYNC_WRITE_AT);
   await new Promise((r) => setImmediate(r));
-  expect(took.length).toBe(1); // ten frames, one native write
+  expect(took.length).toBe(1); // those frames, one native write
   expect(w.backlog).toBe(0);
+  // A frame that makes a packet's worth goes at once, within write(), with what is queued before it.
+  expect(w.write(data(small, 60))).toBeUndefined();
+  expect(took.length).toBe(1);
+  expect(w.write(data(small + 1, 1024))).toBeUndefined();
+  expect(took.length).toBe(2);
+  expect(w.backlog).toBe(0);
+  for (let i = small + 2; i < small + 6; i++) expect(w.write(data(i, 1024))).toBeUndefined();
+  expect(took.length).toBe(6); // one write each, none left for the end of the turn
+  await new Promise((r) => setImmediate(r));
+  expect(took.length).toBe(6);
   refuse = true; // full: the writer falls back to the waiting write
-  const big = data(10, 8192);
+  const big = data(small + 6, 8192);
   const p = w.write(big);
   expect(p).toBeDefined();
   await p;
-  expect(decoded(took)).toEqual(Array.from({ length: 11 }, (_, i) => i));
+  expect(decoded(took)).toEqual(Array.from({ length: small + 7 }, (_, i) => i));
 });
