@@ -83,6 +83,9 @@ export class FrameWriter {
   readonly #sync: boolean;
   /** The batch being built is `#arena[#start, #end)`; bytes before `#start` were handed out. */
   #arena: Uint8Array = EMPTY_BYTES;
+  /** The last view of the arena's start handed to `writeSync`, reused while the size repeats. */
+  #view: Uint8Array = EMPTY_BYTES;
+  #viewOf: Uint8Array = EMPTY_BYTES;
   #start = 0;
   #end = 0;
   /** Chunks cut from the batch or written by reference, waiting for the stack, in order. */
@@ -215,12 +218,41 @@ export class FrameWriter {
 
   /** Hands queued chunks to the stack, one write at a time, until it is busy or none is left. */
   #pump(): void {
+    if (this.#sync && this.#queueHead === this.#queue.length) {
+      // The usual case on a stack that takes bytes synchronously: only the batch waits. It goes
+      // without passing through the queue, and its view is reused while its size repeats (the
+      // stack copies in `writeSync`, so the arena is free again once it returns true).
+      if (this.#hasFailed) return;
+      const n = this.#end - this.#start;
+      if (n === 0) {
+        this.#start = this.#end = 0;
+        return;
+      }
+      let chunk = this.#view;
+      if (this.#start !== 0 || chunk.length !== n || this.#viewOf !== this.#arena) {
+        chunk = this.#arena.subarray(this.#start, this.#end);
+        if (this.#start === 0) {
+          this.#view = chunk;
+          this.#viewOf = this.#arena;
+        }
+      }
+      this.#start = this.#end;
+      let took: boolean;
+      try {
+        took = this.#s.writeSync!(chunk);
+      } catch (e) {
+        return this.#fail(e);
+      }
+      if (!took) return this.#writeAsync(chunk);
+      this.#start = this.#end = 0;
+      return this.#done(n);
+    }
     const q = this.#queue;
     // Bounded: each round hands over one chunk, and no more are queued meanwhile.
     for (let round = 0; round <= q.length + 1 && !this.#hasFailed; round++) {
       this.#cut();
       if (this.#queueHead === q.length) {
-        q.length = 0;
+        if (q.length !== 0) q.length = 0;
         this.#queueHead = 0;
         // Everything was taken: the arena is free again from its start.
         this.#start = this.#end = 0;
@@ -240,17 +272,21 @@ export class FrameWriter {
           continue;
         }
       }
-      this.#busy = true;
-      this.#s.write(chunk).then(
-        () => {
-          this.#busy = false;
-          this.#done(chunk.length);
-          this.#pump();
-        },
-        (e) => this.#fail(e),
-      );
-      return;
+      return this.#writeAsync(chunk);
     }
+  }
+
+  /** Hands `chunk` to the stack's waiting write; the writer is busy until it is taken. */
+  #writeAsync(chunk: Uint8Array): void {
+    this.#busy = true;
+    this.#s.write(chunk).then(
+      () => {
+        this.#busy = false;
+        this.#done(chunk.length);
+        this.#pump();
+      },
+      (e) => this.#fail(e),
+    );
   }
 
   #done(bytes: number): void {
@@ -261,7 +297,7 @@ export class FrameWriter {
       w[this.#waitersHead++] = undefined!;
       x.ok();
     }
-    if (this.#waitersHead === w.length) {
+    if (this.#waitersHead === w.length && w.length !== 0) {
       w.length = 0;
       this.#waitersHead = 0;
     }

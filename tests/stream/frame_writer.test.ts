@@ -198,5 +198,14 @@ test("a stack that takes bytes synchronously gets a turn's small frames as one w
   const p = w.write(big);
   expect(p).toBeDefined();
   await p;
-  expect(decoded(took)).toEqual(Array.from({ length: small + 7 }, (_, i) => i));
+  // A copied batch the stack refuses goes by the waiting write too, and frames queued behind it
+  // while it waits follow it in order.
+  const copied = w.write(data(small + 7, 2048), true);
+  expect(copied).toBeDefined();
+  refuse = false;
+  expect(w.write(data(small + 8, 60))).toBeUndefined();
+  await copied;
+  await new Promise((r) => setImmediate(r));
+  expect(w.backlog).toBe(0);
+  expect(decoded(took)).toEqual(Array.from({ length: small + 9 }, (_, i) => i));
 });
