@@ -16,7 +16,9 @@
 //   - server streaming: 1 KiB messages/s on a connection of its own (OURS: a streamHandler
 //     sending DATA frames on an EchoStream the client opened; RAW: one stream of
 //     u32-length-prefixed messages; GRPC: a server-streaming method); and, for OURS and RAW OPEN,
-//     the same on the connection the calls ran on, with the 64 idle streams they keep;
+//     the same on a connection after 64 calls in flight, with the 64 idle streams they keep. These
+//     run after the rounds, interleaved: warm-up streams on every connection, then one measured
+//     stream of each implementation in turn, so machine drift hits them alike;
 //   - memory per 1,000 open streams (OURS: EchoStreams; RAW: QUIC streams with one echo done;
 //     GRPC: server-streaming calls with one message received), RSS and JS heap delta after GC,
 //     each measured in a fresh child process of this script so earlier metrics do not skew it;
@@ -71,7 +73,10 @@ const P = {
   throughputCalls: n(20_000),
   streamMessages: n(20_000),
   streamSize: 1024,
-  streamRuns: 3,
+  /** Measured streams per implementation and connection, interleaved across implementations. */
+  streamRuns: 9,
+  /** Streams run on each connection before any is measured (the JIT and the stack warm up). */
+  streamWarmupRuns: 3,
   openStreams: n(1000),
   connects: n(20),
   connectWarmup: 2,
@@ -513,10 +518,50 @@ async function throughput(c: Conn, total: number): Promise<number> {
   return total / (dt / 1000);
 }
 
-/** A warm-up stream, then `P.streamRuns` measured ones on `c`, added to `name`'s `key` samples. */
-async function streamingRuns(name: Name, key: string, c: Conn): Promise<void> {
-  await c.serverStream(Math.min(2000, P.streamMessages), P.streamSize); // warm-up
-  for (let i = 0; i < P.streamRuns; i++) add(name, key, [await streaming(c)]);
+/**
+ * Server streaming, the implementations interleaved: each gets its connections, streams run on
+ * each before any is measured, then one measured stream per connection in turn (the order
+ * rotated every pass), `P.streamRuns` passes. Machine drift, large on a shared 2-core VM
+ * (the same code measured 0.6× to 1.05× raw in blocks of one implementation at a time), then
+ * hits every implementation alike. Lanes:
+ * - `stream`: a connection of its own, the same for every implementation (not the per-call-only
+ *   variants): one stream's throughput, nothing else on the connection;
+ * - `streamAfterCalls` (OURS and RAW OPEN): a connection after 64 calls in flight, so it holds
+ *   64 idle request streams (OURS's pool; RAW OPEN's kept streams), each with a read pending in
+ *   the stack.
+ */
+async function streamingInterleaved(impls: Impl[]): Promise<void> {
+  const lanes: { name: Name; key: string; label: string; c: Conn }[] = [];
+  try {
+    for (const impl of impls) {
+      const name = impl.name;
+      if (!PER_CALL_ONLY.has(name)) {
+        await step(name, "server streaming", async () => {
+          lanes.push({ name, key: "stream", label: "server streaming", c: await impl.connect() });
+        });
+      }
+      if (name === "ours" || name === "rawOpen") {
+        await step(name, "server streaming after calls", async () => {
+          const c = await impl.connect();
+          lanes.push({ name, key: "streamAfterCalls", label: "server streaming after calls", c });
+          await throughput(c, P.throughputWarmup); // 64 in flight: leaves 64 idle request streams
+        });
+      }
+    }
+    for (const l of lanes) {
+      await step(l.name, l.label, async () => {
+        for (let i = 0; i < P.streamWarmupRuns; i++) await l.c.serverStream(P.streamMessages, P.streamSize);
+      });
+    }
+    for (let pass = 0; pass < P.streamRuns; pass++) {
+      for (let j = 0; j < lanes.length; j++) {
+        const l = lanes[(j + pass) % lanes.length];
+        await step(l.name, l.label, async () => add(l.name, l.key, [await streaming(l.c)]));
+      }
+    }
+  } finally {
+    for (const l of lanes) await within(l.c.close(), 5000, `${l.name} close`).catch((e) => report.errors.push(String(e?.message ?? e)));
+  }
 }
 
 /** One server stream of `P.streamMessages` × 1 KiB; messages/s. */
@@ -728,24 +773,7 @@ async function measure(impl: Impl): Promise<void> {
         add(name, "rps", [await throughput(k, P.throughputCalls)]);
       });
     }
-    if (STEPS.has("stream") && (name === "ours" || name === "rawOpen")) {
-      // On the connection the calls ran on: after the 64-in-flight step it holds 64 idle request
-      // streams (OURS's pool; RAW OPEN's kept streams), each with a read pending in the stack.
-      await step(name, "server streaming after calls", () => streamingRuns(name, "streamAfterCalls", k));
-    }
     if (PER_CALL_ONLY.has(name)) return; // only the per-call overhead is compared
-    if (STEPS.has("stream")) {
-      // A connection of its own, the same for every implementation: one stream's throughput, with
-      // nothing left on the connection by the steps before.
-      await step(name, "server streaming", async () => {
-        const own = await impl.connect();
-        try {
-          await streamingRuns(name, "stream", own);
-        } finally {
-          await within(own.close(), 5000, `${name} close`);
-        }
-      });
-    }
     if (STEPS.has("connect")) await step(name, "cold connect", async () => add(name, "connect", await connects(impl)));
   } finally {
     if (c) await within(c.close(), 5000, `${name} close`).catch((e) => report.errors.push(String(e?.message ?? e)));
@@ -772,6 +800,7 @@ async function main(): Promise<void> {
     const order = round % 2 === 0 ? chosen : [...chosen].reverse();
     for (const impl of order) await measure(impl);
   }
+  if (STEPS.has("stream")) await streamingInterleaved(chosen);
   for (const impl of impls) {
     const t = now();
     await within(impl.stop(), 10_000, `${impl.name} stop`).catch((e) => report.errors.push(String(e?.message ?? e)));

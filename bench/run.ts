@@ -410,8 +410,9 @@ async function rpc(): Promise<boolean> {
     `HTTP/2 with Buffer serializers. ${p.rounds} rounds alternating the order; latency pools ${count(p.unary)} ` +
     `sequential calls per round after ${count(p.unaryWarmup)} warm-up; req/s: ${count(p.throughputCalls)} calls, ` +
     `${p.inFlight} in flight on one connection; streaming: ${count(p.streamMessages)} messages of ` +
-    `${p.streamSize} B on one stream of a connection of its own, median of ${p.streamRuns} per round (the ` +
-    "\"beside idle request streams\" row: the same on the connection the calls ran on, OURS with its reuse pool " +
+    `${p.streamSize} B on one stream of a connection of its own, median of ${p.streamRuns} after ` +
+    `${p.streamWarmupRuns ?? 1} warm-up streams, the implementations interleaved stream by stream (the ` +
+    "\"beside idle request streams\" row: the same on a connection after 64 calls in flight, OURS with its reuse pool " +
     "of 64 idle streams, RAW OPEN with the 64 streams it keeps; each idle stream has a read pending in the stack); " +
     `memory: ${count(p.openStreams)} ` +
     "streams (OURS: EchoStreams; RAW: QUIC streams after one echo; grpc-js: server-streaming calls after one " +
