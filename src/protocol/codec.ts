@@ -15,6 +15,7 @@ import { type ProtocolLimits, resolveLimits } from "./limits.ts";
 import type { FrameCore } from "./_frame_core.ts";
 import { TsCore } from "./_ts_core.ts";
 import { WasmFrameCore } from "./_wasm_core.ts";
+import { allocBytes } from "./_utf8.ts";
 
 /** Which implementation a codec uses. */
 export type CodecImpl = "wasm" | "ts" | "auto";
@@ -88,37 +89,12 @@ export interface FrameCodec {
   splitter(): FrameSplitter;
 }
 
-/** Bytes of the shared slab frames spanning chunks are assembled in (see {@link carve}). */
-const SLAB = 16 * 1024;
-/** Frames up to this size are carved from the slab; larger ones get a buffer of their own. */
-const SLAB_MAX = 4 * 1024;
-let slab = new Uint8Array(0);
-let slabAt = 0;
-
-/**
- * A buffer of `n` bytes for a frame that spans chunks. A small one is a view into a shared slab
- * (one allocation per 16 KiB, not one per frame: a 1 KiB typed array costs about 300 ns to make
- * on Bun, a view about 70), as Node's Buffer pool does; a payload the application keeps holds
- * its slab, as a payload within a chunk holds the chunk the stack made. Larger frames, whose
- * allocation is small beside their copy, get their own buffer.
- */
-function carve(n: number): Uint8Array {
-  if (n > SLAB_MAX) return new Uint8Array(n);
-  if (slabAt + n > slab.length) {
-    slab = new Uint8Array(SLAB);
-    slabAt = 0;
-  }
-  const v = slab.subarray(slabAt, slabAt + n);
-  slabAt += n;
-  return v;
-}
-
 /**
  * Splits a byte stream, arriving in chunks cut anywhere, into frames. Each complete frame is
  * returned once; a frame's payload is a view into the chunk it arrived in when it arrived
- * whole, else into a buffer assembled for it (for frames up to 4 KiB, a part of a 16 KiB slab
- * shared with other such frames, so keeping the payload keeps the slab, as a payload within a
- * chunk keeps the chunk; copy with `slice()` to keep only its bytes). A frame larger than
+ * whole, else into a buffer assembled for it (for frames up to 4 KiB, a part of a 64 KiB slab
+ * shared with other small buffers the codec makes, so keeping the payload keeps the slab, as a
+ * payload within a chunk keeps the chunk; copy with `slice()` to keep only its bytes). A frame larger than
  * `maxFrameSize` is refused from its length prefix, before any of its body is buffered.
  *
  * After a {@link DecodeError} the splitter drops what it had buffered and starts afresh at the
@@ -216,7 +192,7 @@ export class FrameSplitter {
       if (need === -1) {
         this.#tail = buf.slice(consumed);
       } else if (need > 0) {
-        this.#acc = carve(need);
+        this.#acc = allocBytes(need); // a frame up to 4 KiB: a view of the shared slab
         this.#acc.set(buf.subarray(consumed));
         this.#filled = buf.length - consumed;
       }
