@@ -11,7 +11,8 @@
 //   deno run --unstable-net -A bench/rpc.ts
 //
 // Metrics, per implementation:
-//   - unary 64 B echo latency, sequential: p50/p99 µs (pooled over the rounds, after warm-up);
+//   - unary 64 B echo latency, sequential: p50/p99 µs, after the rounds, interleaved (a
+//     connection each, warm-up calls, then 100 timed calls of each implementation in turn);
 //   - requests/s with 64 calls in flight on one connection;
 //   - server streaming: 1 KiB messages/s on a connection of its own (OURS: a streamHandler
 //     sending DATA frames on an EchoStream the client opened; RAW: one stream of
@@ -490,16 +491,57 @@ async function grpcImpl(): Promise<Impl> {
 // Metrics: the same loops for every implementation
 
 /** Sequential 64 B calls; µs each after warm-up. */
-async function unary(c: Conn): Promise<number[]> {
+async function unary(c: Conn, count: number): Promise<number[]> {
   const out: number[] = [];
-  for (let i = 0; i < P.unaryWarmup + P.unary; i++) {
+  for (let i = 0; i < count; i++) {
     const t = now();
     const got = await c.call(PING);
     const dt = now() - t;
     if (got !== P.payload) throw new Error(`echo returned ${got} bytes`);
-    if (i >= P.unaryWarmup) out.push(dt * 1000);
+    out.push(dt * 1000);
   }
   return out;
+}
+
+/** Sequential calls per implementation in each turn of the interleaved unary step. */
+const UNARY_BATCH = 100;
+
+/**
+ * Unary latency, the implementations interleaved: a connection each, `P.unaryWarmup` calls on
+ * each, then `UNARY_BATCH` timed calls of each in turn (order rotated every pass) until each has
+ * `P.unary × P.rounds`, pooled. Drift of the machine then hits every implementation alike, as in
+ * the streaming step; the ratios are what the targets compare.
+ */
+async function unaryInterleaved(impls: Impl[]): Promise<void> {
+  const lanes: { name: Name; c: Conn }[] = [];
+  const t0 = now();
+  try {
+    for (const impl of impls) {
+      await step(impl.name, "unary", async () => {
+        const c = await impl.connect();
+        lanes.push({ name: impl.name, c });
+        await unary(c, P.unaryWarmup);
+      });
+    }
+    const passes = Math.ceil((P.unary * P.rounds) / UNARY_BATCH);
+    const failed = new Set<Name>();
+    for (let pass = 0; pass < passes; pass++) {
+      for (let j = 0; j < lanes.length; j++) {
+        const l = lanes[(j + pass) % lanes.length];
+        if (failed.has(l.name)) continue;
+        try {
+          add(l.name, "unary", await within(unary(l.c, UNARY_BATCH), P.metricTimeoutMs, `${l.name} unary`));
+        } catch (e) {
+          failed.add(l.name);
+          report.errors.push(`${l.name} unary: ${(e as Error)?.message ?? e}`);
+        }
+      }
+    }
+  } finally {
+    for (const l of lanes) await within(l.c.close(), 5000, `${l.name} close`).catch((e) => report.errors.push(String(e?.message ?? e)));
+  }
+  report.stepMs["unary (interleaved)"] = Math.round(now() - t0);
+  gcNow();
 }
 
 /** `total` calls, `P.inFlight` at a time on one connection; requests/s. */
@@ -766,7 +808,6 @@ async function measure(impl: Impl): Promise<void> {
     });
     if (!c) return;
     const k = c;
-    if (STEPS.has("unary")) await step(name, "unary", async () => add(name, "unary", await unary(k)));
     if (STEPS.has("throughput")) {
       await step(name, "throughput", async () => {
         await throughput(k, P.throughputWarmup);
@@ -800,6 +841,7 @@ async function main(): Promise<void> {
     const order = round % 2 === 0 ? chosen : [...chosen].reverse();
     for (const impl of order) await measure(impl);
   }
+  if (STEPS.has("unary")) await unaryInterleaved(chosen);
   if (STEPS.has("stream")) await streamingInterleaved(chosen);
   for (const impl of impls) {
     const t = now();

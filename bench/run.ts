@@ -407,8 +407,9 @@ async function rpc(): Promise<boolean> {
     "own cost of a message on an open stream: the ceiling for reuse; per-call rows and the streaming row beside " +
     "its idle streams); grpc-js = `@grpc/grpc-js` " +
     "unary and server streaming over plaintext " +
-    `HTTP/2 with Buffer serializers. ${p.rounds} rounds alternating the order; latency pools ${count(p.unary)} ` +
-    `sequential calls per round after ${count(p.unaryWarmup)} warm-up; req/s: ${count(p.throughputCalls)} calls, ` +
+    `HTTP/2 with Buffer serializers. ${p.rounds} rounds alternating the order; latency pools ${count(p.unary * p.rounds)} ` +
+    `sequential calls after ${count(p.unaryWarmup)} warm-up, the implementations interleaved 100 calls at a time; ` +
+    `req/s: ${count(p.throughputCalls)} calls, ` +
     `${p.inFlight} in flight on one connection; streaming: ${count(p.streamMessages)} messages of ` +
     `${p.streamSize} B on one stream of a connection of its own, median of ${p.streamRuns} after ` +
     `${p.streamWarmupRuns ?? 1} warm-up streams, the implementations interleaved stream by stream (the ` +
