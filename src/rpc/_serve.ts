@@ -418,7 +418,9 @@ async function serveRequest(link: PeerLink, s: BidiStream, reader: FrameReader, 
     encoded = undefined;
   }
   try {
-    await writeParts(s, encoded ?? encodeFrame(frames, reply));
+    const parts = encoded ?? encodeFrame(frames, reply);
+    // One part and a stack that takes it at once (Bun): no async write and its turns.
+    if (!(parts.length === 1 && s.writeSync?.(parts[0]))) await writeParts(s, parts);
   } catch {
     return undefined; // the caller went away
   }

@@ -498,7 +498,8 @@ export class Peer<A extends RpcApi = UntypedApi> {
    */
   async #exchange(lease: Lease, frame: Uint8Array, reuse: boolean, pooled: boolean, open: () => Promise<Lease>, stopped?: () => boolean): Promise<[Lease, Frame | undefined]> {
     try {
-      await lease.s.write(frame);
+      // A stack that takes the bytes at once (Bun) needs no await for them.
+      if (!lease.s.writeSync?.(frame)) await lease.s.write(frame);
       if (!reuse) lease.s.end().catch(() => {});
       const f = await lease.reader.next();
       if (f !== undefined || !pooled) return [lease, f];
