@@ -62,10 +62,10 @@ let slab = new ArrayBuffer(SLAB_SIZE);
 let slabUsed = 0;
 
 /**
- * A new byte array of `n` bytes. Small ones are carved from a shared 64 KiB
- * slab (as Node's Buffer pool does): a small typed array of its own costs about a microsecond on
- * V8 and about 300 ns on Bun, far more than encoding a frame or a view (about 70 ns). A result
- * keeps its slab alive while it lives; larger ones get a buffer of their own.
+ * A new byte array of `n` bytes. Small ones are carved from a shared 64 KiB slab (as Node's
+ * Buffer pool does): a small typed array of its own costs about a microsecond on V8 and about
+ * 300 ns on Bun, far more than encoding a frame or making a view (about 70 ns). A result keeps
+ * its slab alive while it lives; larger ones get a buffer of their own.
  */
 export function allocBytes(n: number): Uint8Array {
   if (n > SLAB_MAX) return new Uint8Array(n);
@@ -78,8 +78,9 @@ export function allocBytes(n: number): Uint8Array {
   return out;
 }
 
-/** A new byte array holding a copy of `src`, from {@link allocBytes}. */
+/** A new byte array holding a copy of `src`, from {@link allocBytes} (a large one: `slice`). */
 export function copyBytes(src: Uint8Array): Uint8Array {
+  if (src.length > SLAB_MAX) return src.slice();
   const out = allocBytes(src.length);
   out.set(src);
   return out;

@@ -94,8 +94,9 @@ export interface FrameCodec {
  * returned once; a frame's payload is a view into the chunk it arrived in when it arrived
  * whole, else into a buffer assembled for it (for frames up to 4 KiB, a part of a 64 KiB slab
  * shared with other small buffers the codec makes, so keeping the payload keeps the slab, as a
- * payload within a chunk keeps the chunk; copy with `slice()` to keep only its bytes). A frame larger than
- * `maxFrameSize` is refused from its length prefix, before any of its body is buffered.
+ * payload within a chunk keeps the chunk; copy with `slice()` to keep only its bytes). A frame
+ * larger than `maxFrameSize` is refused from its length prefix, before any of its body is
+ * buffered.
  *
  * After a {@link DecodeError} the splitter drops what it had buffered and starts afresh at the
  * next chunk: the stream that produced the error is corrupt and should be reset, but the
