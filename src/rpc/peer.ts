@@ -447,8 +447,15 @@ export class Peer<A extends RpcApi = UntypedApi> {
       // Timers turn a delay past 2^31 - 1 ms (about 24.8 days) into 1 ms: such a deadline gets
       // no timer here (the callee still sees it in the request).
       if (timeoutMs !== undefined && timeoutMs <= MAX_TIMER_MS) {
-        const left = Math.max(0, timeoutMs - (performance.now() - started));
-        timer = setTimeout(() => cancel(new RpcError(ErrorCode.DEADLINE_EXCEEDED, `"${method}" did not answer within ${timeoutMs} ms`)), left);
+        // Never before the deadline: timers may truncate a fractional delay (5.9 fired after 5.1),
+        // so the delay is rounded up, and a timer that still fires early is armed again.
+        const left = () => timeoutMs - (performance.now() - started);
+        const expire = () => {
+          const rest = left();
+          if (rest > 0) timer = setTimeout(expire, Math.ceil(rest));
+          else cancel(new RpcError(ErrorCode.DEADLINE_EXCEEDED, `"${method}" did not answer within ${timeoutMs} ms`));
+        };
+        timer = setTimeout(expire, Math.max(0, Math.ceil(left())));
       }
       if (signal) {
         onAbort = () => cancel(new RpcError(ErrorCode.CANCELLED, `call to "${method}" cancelled`, signal.reason));

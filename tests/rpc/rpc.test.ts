@@ -133,6 +133,24 @@ describe("requests", () => {
     expect(await client.request("upper", "abc")).toBe("ABC");
   });
 
+  test("a deadline never fails a call before it has passed, a fractional timeoutMs too", async () => {
+    // Timers may truncate a fractional delay (Node's contract; measured: setTimeout(5.9) fires
+    // after 5.1 ms on Bun, and at times after 5.3 on Deno), so calls failed DEADLINE_EXCEEDED early.
+    const early: number[] = [];
+    const inFlight = server.stats().inFlight;
+    for (let i = 0; i < 20; i++) {
+      const timeoutMs = 5.9;
+      const t0 = performance.now();
+      const e = (await client.request("slow", null, { timeoutMs }).catch((e) => e)) as RpcError;
+      const took = performance.now() - t0;
+      expect(e.code).toBe("DEADLINE_EXCEEDED");
+      if (took < timeoutMs) early.push(Math.round(took * 1000) / 1000);
+    }
+    expect(early).toEqual([]);
+    // The handlers those calls started end with their deadlines, before the next test counts.
+    await waitFor(() => server.stats().inFlight <= inFlight, "the timed-out handlers to end");
+  });
+
   test("timeoutMs: DEADLINE_EXCEEDED, and the handler's signal fires", async () => {
     seen.aborts.length = 0;
     const t0 = performance.now();
