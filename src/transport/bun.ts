@@ -400,6 +400,18 @@ class BunConnection implements Connection {
 
 /** Session tickets from servers this process has talked to, for 0-RTT resumption. */
 const tickets = new Map<string, Any>();
+
+/** The client endpoints (IPv4, IPv6), made on first use and kept: see `connect`. */
+const clientEndpoints: [Any, Any] = [undefined, undefined];
+function clientEndpoint(q: Any, v6: boolean): Any {
+  const i = v6 ? 1 : 0;
+  const ep = clientEndpoints[i];
+  if (ep && !ep.destroyed) return ep;
+  const made = new q.QuicEndpoint({ address: v6 ? "[::]:0" : "0.0.0.0:0" });
+  made.closed?.catch?.(() => {});
+  clientEndpoints[i] = made;
+  return made;
+}
 const MAX_TICKETS = 256;
 
 /** The Bun `node:quic` transport. */
@@ -477,10 +489,16 @@ export const bunTransport: Transport = {
       const leaf = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(o.tls.cert)?.[0] ?? o.tls.cert;
       clientCert = { keys: [createPrivateKey(o.tls.key)], certs: [enc.encode(leaf + "\n")] };
     }
+    // An explicit wildcard endpoint: left to Bun, the client's endpoint cannot reach a server
+    // over a non-loopback address in some set-ups (network namespaces, a 0.0.0.0 server). One per
+    // address family, shared by every client connection of the process, as a QUIC endpoint is
+    // meant to be: node:quic leaves a connection's own endpoint open after its session closes
+    // (one UDP socket and ~15 KB of heap per connection for the life of the process), and
+    // destroying it holds the process's exit back by a second per endpoint (measured;
+    // tests/transport/socket_release).
+    const endpoint = clientEndpoint(q, o.host.includes(":"));
     const session = await q.connect(hostPort(o.host, o.port), {
-      // An explicit wildcard endpoint: left to Bun, the client's endpoint cannot reach a server
-      // over a non-loopback address in some set-ups (network namespaces, a 0.0.0.0 server).
-      endpoint: { address: o.host.includes(":") ? "[::]:0" : "0.0.0.0:0" },
+      endpoint,
       alpn: o.alpn,
       servername: serverName,
       ca: ca?.map((p) => enc.encode(p)),
