@@ -147,8 +147,10 @@ function idle(s: PeerStats): boolean {
 
 /**
  * @internal Totals over a changing set of peers. A closed peer's counters are folded into the
- * totals once its live state is back to zero; until then it is still summed as it is, so a
- * stream or call that outlives its connection shows up instead of vanishing from the count.
+ * totals once its live state is back to zero, and the peer is then let go; until then it is
+ * still summed as it is, so a stream or call that outlives its connection shows up instead of
+ * vanishing from the count. Folding happens at every close and every snapshot: closed peers used
+ * to wait for the next `stats()` call, so a server nobody asked kept every peer it had served.
  */
 export class StatsTotals {
   readonly #retired = zeroPeerStats();
@@ -158,10 +160,16 @@ export class StatsTotals {
   /** Counts `peer` out of the live set once it closes (the caller drops it from its own set). */
   retire(peer: Peer): void {
     if (!this.#folded.has(peer)) this.#closing.add(peer);
+    this.#fold();
   }
 
-  /** The totals over `live` peers, retired ones, and closed ones still holding state. */
-  snapshot(live: Iterable<Peer>): PeerStats {
+  /** Closed peers still held because they hold live state (a call or stream past the close). */
+  get held(): number {
+    return this.#closing.size;
+  }
+
+  /** Folds every closed peer whose live state is back to zero into the totals, and lets it go. */
+  #fold(): void {
     for (const p of this.#closing) {
       if (idle(p.stats)) {
         add(this.#retired as unknown as Counts, p.stats as unknown as Counts);
@@ -169,6 +177,11 @@ export class StatsTotals {
         this.#folded.add(p);
       }
     }
+  }
+
+  /** The totals over `live` peers, retired ones, and closed ones still holding state. */
+  snapshot(live: Iterable<Peer>): PeerStats {
+    this.#fold();
     const out = copy(this.#retired);
     for (const p of this.#closing) add(out as unknown as Counts, p.stats as unknown as Counts);
     for (const p of live) add(out as unknown as Counts, p.stats as unknown as Counts);
