@@ -7,7 +7,8 @@
  * writer's drain hook; `handshakeTimeout` is ignored, so the handshake has its own timer; each
  * read yields an array of chunks; stream slots come back in batches of half the advertised limit,
  * so incoming streams pass a gate (`_stream_gate.ts`); a stream opened past the peer's limit is
- * handed out "pending", so `openBidi` waits until it has a slot.
+ * handed out "pending", so `openBidi` waits until it has a slot; an endpoint made per client
+ * connection stays open after its session closes, so client connections share one endpoint.
  *
  * @module
  */
