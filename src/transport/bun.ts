@@ -8,7 +8,7 @@
  * read yields an array of chunks; stream slots come back in batches of half the advertised limit,
  * so incoming streams pass a gate (`_stream_gate.ts`); a stream opened past the peer's limit is
  * handed out "pending", so `openBidi` waits until it has a slot; an endpoint made per client
- * connection stays open after its session closes, so client connections share one endpoint.
+ * connection stays open after its session closes, so client connections share pooled endpoints.
  *
  * @module
  */
@@ -402,16 +402,36 @@ class BunConnection implements Connection {
 /** Session tickets from servers this process has talked to, for 0-RTT resumption. */
 const tickets = new Map<string, Any>();
 
-/** The client endpoints (IPv4, IPv6), made on first use and kept: see `connect`. */
-const clientEndpoints: [Any, Any] = [undefined, undefined];
-function clientEndpoint(q: Any, v6: boolean): Any {
-  const i = v6 ? 1 : 0;
-  const ep = clientEndpoints[i];
-  if (ep && !ep.destroyed) return ep;
-  const made = new q.QuicEndpoint({ address: v6 ? "[::]:0" : "0.0.0.0:0" });
-  made.closed?.catch?.(() => {});
-  clientEndpoints[i] = made;
-  return made;
+/** Sessions a client endpoint carries at once before another endpoint is used (see `connect`). */
+const SESSIONS_PER_ENDPOINT = 8;
+/** Client endpoints by address family (IPv4, IPv6), each with the sessions it carries now. */
+const clientEndpoints: [{ ep: Any; sessions: number }[], { ep: Any; sessions: number }[]] = [[], []];
+
+/**
+ * A client endpoint with room for one more session: an existing one (endpoints are kept and
+ * reused, never destroyed: see `connect`), or a new one. Call the returned `done` when the
+ * session is over.
+ */
+function clientEndpoint(q: Any, v6: boolean): { endpoint: Any; done: () => void } {
+  const pool = clientEndpoints[v6 ? 1 : 0];
+  let slot = pool.find((x) => x.sessions < SESSIONS_PER_ENDPOINT && !x.ep.destroyed);
+  if (!slot) {
+    const ep = new q.QuicEndpoint({ address: v6 ? "[::]:0" : "0.0.0.0:0" });
+    ep.closed?.catch?.(() => {});
+    slot = { ep, sessions: 0 };
+    pool.push(slot);
+  }
+  const s = slot;
+  s.sessions++;
+  let released = false;
+  return {
+    endpoint: s.ep,
+    done: () => {
+      if (released) return;
+      released = true;
+      s.sessions--;
+    },
+  };
 }
 const MAX_TICKETS = 256;
 
@@ -491,38 +511,44 @@ export const bunTransport: Transport = {
       clientCert = { keys: [createPrivateKey(o.tls.key)], certs: [enc.encode(leaf + "\n")] };
     }
     // An explicit wildcard endpoint: left to Bun, the client's endpoint cannot reach a server
-    // over a non-loopback address in some set-ups (network namespaces, a 0.0.0.0 server). One per
-    // address family, shared by every client connection of the process, as a QUIC endpoint is
-    // meant to be: node:quic leaves a connection's own endpoint open after its session closes
-    // (one UDP socket and ~15 KB of heap per connection for the life of the process), and
-    // destroying it holds the process's exit back by a second per endpoint (measured;
-    // tests/transport/socket_release).
-    const endpoint = clientEndpoint(q, o.host.includes(":"));
-    const session = await q.connect(hostPort(o.host, o.port), {
-      endpoint,
-      alpn: o.alpn,
-      servername: serverName,
-      ca: ca?.map((p) => enc.encode(p)),
-      // "manual": the stack leaves the certificate to us (a pin below, or nothing when insecure).
-      verifyPeer: insecure || (fp && !ca) ? "manual" : undefined,
-      ...clientCert,
-      ...(ticket ? { sessionTicket: ticket, enableEarlyData: true } : {}),
-      onsessionticket: o.zeroRtt
-        ? (t: Any) => {
-          if (tickets.size >= MAX_TICKETS && !tickets.has(key)) tickets.delete(tickets.keys().next().value!);
-          tickets.set(key, t);
-        }
-        : undefined,
-      transportParams: {
-        ...FLOW_WINDOWS,
-        maxDatagramFrameSize: 1350,
-        maxIdleTimeout: stackIdleSeconds(o.idleTimeoutMs),
-        initialMaxStreamsBidi: advertisedStreams(o.maxBidiStreams ?? DEFAULT_MAX_BIDI_STREAMS),
-        initialMaxStreamsUni: DEFAULT_MAX_UNI_STREAMS,
-      },
-      keepAlive: keepAliveMs(o.idleTimeoutMs),
-    });
-    session.closed.catch(() => {});
+    // over a non-loopback address in some set-ups (network namespaces, a 0.0.0.0 server). Taken
+    // from a pool and given back when the session ends: node:quic leaves a connection's own
+    // endpoint open after its session closes (one UDP socket per connection for the life of the
+    // process), destroying it holds the process's exit back by a second per endpoint, and one
+    // endpoint for every connection failed a burst of 1,000 handshakes (QUIC INTERNAL_ERROR on
+    // some), so each endpoint carries up to 8 sessions at once (tests/transport/socket_release).
+    const { endpoint, done } = clientEndpoint(q, o.host.includes(":"));
+    let session: Any;
+    try {
+      session = await q.connect(hostPort(o.host, o.port), {
+        endpoint,
+        alpn: o.alpn,
+        servername: serverName,
+        ca: ca?.map((p) => enc.encode(p)),
+        // "manual": the stack leaves the certificate to us (a pin below, or nothing when insecure).
+        verifyPeer: insecure || (fp && !ca) ? "manual" : undefined,
+        ...clientCert,
+        ...(ticket ? { sessionTicket: ticket, enableEarlyData: true } : {}),
+        onsessionticket: o.zeroRtt
+          ? (t: Any) => {
+            if (tickets.size >= MAX_TICKETS && !tickets.has(key)) tickets.delete(tickets.keys().next().value!);
+            tickets.set(key, t);
+          }
+          : undefined,
+        transportParams: {
+          ...FLOW_WINDOWS,
+          maxDatagramFrameSize: 1350,
+          maxIdleTimeout: stackIdleSeconds(o.idleTimeoutMs),
+          initialMaxStreamsBidi: advertisedStreams(o.maxBidiStreams ?? DEFAULT_MAX_BIDI_STREAMS),
+          initialMaxStreamsUni: DEFAULT_MAX_UNI_STREAMS,
+        },
+        keepAlive: keepAliveMs(o.idleTimeoutMs),
+      });
+    } catch (e) {
+      done();
+      throw e;
+    }
+    session.closed.catch(() => {}).finally(done);
     const deadline = handshakeDeadline(hostPort(o.host, o.port), o.handshakeTimeoutMs, (e) => session.destroy(e));
     const checkPin = () => {
       if (!fp) return;
