@@ -427,7 +427,7 @@ export class Peer<A extends RpcApi = UntypedApi> {
     let settled = false;
     let cancelled = false;
     let complete = false;
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    let stopTimer: (() => void) | undefined;
     let onAbort: (() => void) | undefined;
     let rejectCall!: (e: RpcError) => void;
     const cancel = (err: RpcError) => {
@@ -447,15 +447,10 @@ export class Peer<A extends RpcApi = UntypedApi> {
       // Timers turn a delay past 2^31 - 1 ms (about 24.8 days) into 1 ms: such a deadline gets
       // no timer here (the callee still sees it in the request).
       if (timeoutMs !== undefined && timeoutMs <= MAX_TIMER_MS) {
-        // Never before the deadline: timers may truncate a fractional delay (5.9 fired after 5.1),
-        // so the delay is rounded up, and a timer that still fires early is armed again.
-        const left = () => timeoutMs - (performance.now() - started);
-        const expire = () => {
-          const rest = left();
-          if (rest > 0) timer = setTimeout(expire, Math.ceil(rest));
-          else cancel(new RpcError(ErrorCode.DEADLINE_EXCEEDED, `"${method}" did not answer within ${timeoutMs} ms`));
-        };
-        timer = setTimeout(expire, Math.max(0, Math.ceil(left())));
+        // The shared deadline timer (_deadline.ts) never fires early: timers may truncate a
+        // fractional delay (5.9 fired after 5.1), which failed calls before their deadline.
+        const left = Math.max(0, timeoutMs - (performance.now() - started));
+        stopTimer = after(left, () => cancel(new RpcError(ErrorCode.DEADLINE_EXCEEDED, `"${method}" did not answer within ${timeoutMs} ms`)));
       }
       if (signal) {
         onAbort = () => cancel(new RpcError(ErrorCode.CANCELLED, `call to "${method}" cancelled`, signal.reason));
@@ -474,7 +469,7 @@ export class Peer<A extends RpcApi = UntypedApi> {
       settled = true;
       this.stats.pendingRequests--;
       this.#pending.delete(rejectCall);
-      clearTimeout(timer);
+      stopTimer?.();
       if (onAbort) signal!.removeEventListener("abort", onAbort);
       // Our half: after a response it tells the handler's side no cancel will come (or, reused,
       // the stream waits for the next call); after a cancel, cancel() ends it once its ERROR
