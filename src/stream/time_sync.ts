@@ -47,6 +47,12 @@ export interface AlignedFrame {
   timestamp: number;
   /** When it was due, on this side's clock: mapped timestamp + latency. */
   alignedTime: number;
+  /**
+   * When it arrived, on this side's clock (ms, the clock `alignedTime` is given in). Through the
+   * clock model, `arrivedAt − (timestamp − offset)` is its transit and `alignedTime − arrivedAt`
+   * the time it waited in the jitter buffer.
+   */
+  arrivedAt: number;
   /** Set when the frame arrived after `alignedTime` and `latePolicy` is `"deliver"`. */
   late?: boolean;
   /** How late (ms) such a frame was. */
@@ -194,7 +200,7 @@ export class TimeSyncReceiver {
       return; // counted `invalid` by the buffer
     }
     const due = dueAfter(this.#jb); // read before any other call on the buffer
-    if (r === "buffered" || r === "late-deliver" || r === "overflow") this.#payloads.set(seq, data);
+    if (r === "buffered" || r === "late-deliver" || r === "overflow") this.#payloads.set(seq, data, arrival);
     this.#arm(due);
   }
 
@@ -220,7 +226,7 @@ export class TimeSyncReceiver {
       const seq = s[0];
       const p = this.#payloads.take(seq);
       if (s[3] !== 1 || !p) continue; // discarded: its payload is freed, nothing to hand over
-      const frame: AlignedFrame = { data: p, seq, timestamp: s[1], alignedTime: s[2] };
+      const frame: AlignedFrame = { data: p, seq, timestamp: s[1], alignedTime: s[2], arrivedAt: this.#payloads.arrival };
       if (s[4] === 1) {
         frame.late = true;
         frame.lateByMs = s[5];

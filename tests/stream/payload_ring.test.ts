@@ -108,3 +108,16 @@ test("against a Map, 200,000 random operations on a moving window with straggler
   for (const [seq, v] of m) expect(r.take(seq)).toBe(v);
   expect(r.size).toBe(0);
 });
+
+test("each payload keeps its arrival time: read by take(), through growth and the overflow map", () => {
+  const r = new PayloadRing();
+  // nearby (ring), far apart (grows), colliding at the largest ring (overflow map)
+  const seqs = [10, 11, 10 + 1024, 10 + 4096, 10 + 2 * 4096, 12];
+  seqs.forEach((s, i) => r.set(s, bytes(s), 1000.5 + i));
+  r.set(11, bytes(99), 2000.25); // replaced: the newer time
+  seqs.forEach((s, i) => {
+    expect(r.take(s)).toEqual(s === 11 ? bytes(99) : bytes(s));
+    expect(r.arrival).toBe(s === 11 ? 2000.25 : 1000.5 + i);
+  });
+  expect(r.take(10)).toBeUndefined();
+});

@@ -107,6 +107,41 @@ for (const impl of ["wasm", "ts"] as const) {
   });
 }
 
+test("every released frame carries the local time it arrived (arrivedAt): queued, handed over directly, late, and held for sync", async () => {
+  const rx = new TimeSyncReceiver(fakeClock(systemClock), { latencyMs: 15, latePolicy: "deliver" }, true);
+  const now = systemClock();
+  const direct = rx.recv(); // waiting: the release hands this one over directly
+  rx.push(0, now, new Uint8Array([0]), now - 3.25);
+  rx.push(1, now + 1, new Uint8Array([1]), now - 1.5);
+  rx.push(2, now - 100, new Uint8Array([2]), now + 0.75); // due long ago: delivered late at once
+  const got = [await direct, await rx.recv(), await rx.recv()];
+  const bySeq = new Map(got.map((f) => [f!.seq, f!]));
+  expect(bySeq.get(0)?.arrivedAt).toBe(now - 3.25);
+  expect(bySeq.get(1)?.arrivedAt).toBe(now - 1.5);
+  expect(bySeq.get(2)?.arrivedAt).toBe(now + 0.75);
+  expect(bySeq.get(2)?.late).toBe(true);
+  rx.free();
+
+  let synced = false;
+  let ready!: () => void;
+  const clock = {
+    local: systemClock,
+    get synced() {
+      return synced;
+    },
+    ready: new Promise<void>((r) => (ready = r)),
+    offsetAt: () => (synced ? 0 : NaN),
+  } as unknown as SyncedClock;
+  const held = new TimeSyncReceiver(clock, { latencyMs: 10 }, true);
+  const t = systemClock();
+  held.push(0, t, new Uint8Array([5]), t - 2.5); // held: no model yet
+  synced = true;
+  ready();
+  const h = await held.recv();
+  expect(h?.arrivedAt).toBe(t - 2.5);
+  held.free();
+});
+
 test("recv waiting on a live stream: two callers get frames in call order; end then resolves undefined", async () => {
   const rx = new TimeSyncReceiver(fakeClock(systemClock), { latencyMs: 5 }, true);
   const a = rx.recv(); // waits for the next release
