@@ -4,7 +4,8 @@
 //
 //   ours: EchoStream time-synced streams (`withTimeSync()`, default adaptive latency; reliable
 //         QUIC streams, or datagrams with `unreliable`); the server releases frames with
-//         `recvAligned()`: late %, release error, transit p99 from each stream's `stats()`.
+//         `recvAligned()`: late %, release error, transit p99 from each stream's `stats()`, and
+//         transit = `arrivedAt` − sender timestamp of every frame (the same measure as raw's).
 //   raw:  Bun's node:quic used directly, one bidirectional stream per sender; each frame starts
 //         with the send time (f64, ms) and the server measures transit = arrival − send time.
 //   grpc: @grpc/grpc-js, one bidi-streaming call per sender on one HTTP/2 connection; same
@@ -73,14 +74,14 @@ interface ServerImpl {
   ca: string;
   /** Counters at this instant (cumulative). */
   counters(): { frames: number; late: number; lost: number; received: number };
-  /** Transit histogram (raw, grpc) filled while `measuring`. */
+  /** Transit histogram (arrival − send time) filled while `measuring`. */
   transit?: Hist;
-  /** Transit histogram (raw, grpc) from the first frame on. */
+  /** Transit histogram from the first frame on. */
   transitAll?: Hist;
   /** Send → release histogram (ours) from the first frame on. */
   e2eAll?: Hist;
-  /** Per-stream latency and transit p99 every second (ours, a sample of streams). */
-  trace?: [number, number, number, number][];
+  /** Per-stream latency and transit p99 every second (ours, a sample of streams), and that second's transit p99. */
+  trace?: [number, number, number, number, number][];
   /** Release error histogram (ours) filled while `measuring`. */
   release?: Hist;
   /** Send → release histogram (ours) filled while `measuring`. */
@@ -98,6 +99,9 @@ async function oursServer(): Promise<ServerImpl> {
   const release = new Hist();
   const e2e = new Hist();
   const e2eAll = new Hist();
+  const transit = new Hist();
+  const transitAll = new Hist();
+  const transitSecond = new Hist(); // this second's frames, for the trace
   const open = new Set<Any>();
   let frames = 0;
   const server = RpcServer.builder()
@@ -111,9 +115,14 @@ async function oursServer(): Promise<ServerImpl> {
         for (let f = await s.recvAligned(); f; f = await s.recvAligned()) {
           frames++;
           const t = s.now();
-          // Send → release: both processes run on the system clock of this machine.
+          // Send → release and arrival − send: both processes run on the system clock of this
+          // machine (the stream's clock here), so no clock model is involved.
+          const x = f.arrivedAt - f.timestamp;
+          transitAll.add(x);
+          transitSecond.add(x);
           e2eAll.add(t - f.timestamp);
           if (measuring) {
+            transit.add(x);
             release.add(t - f.alignedTime);
             e2e.add(t - f.timestamp);
           }
@@ -123,8 +132,8 @@ async function oursServer(): Promise<ServerImpl> {
     .build();
   await server.start();
   // Every second: mean playout latency D, median transit p99 and late % in that second, over
-  // (up to) 200 streams.
-  const trace: [number, number, number, number][] = [];
+  // (up to) 200 streams, and the p99 of arrival − send time over every frame of that second.
+  const trace: [number, number, number, number, number][] = [];
   const tt = performance.now();
   let lastLate = 0, lastReceived = 0;
   const traceTimer = setInterval(() => {
@@ -144,7 +153,14 @@ async function oursServer(): Promise<ServerImpl> {
     const latePct = (100 * (late - lastLate)) / Math.max(1, received - lastReceived);
     lastLate = late;
     lastReceived = received;
-    trace.push([Math.round((performance.now() - tt) / 1000), r3(mean(D), 1), r3(pct(p99, 0.5), 1), r3(latePct, 2)]);
+    trace.push([
+      Math.round((performance.now() - tt) / 1000),
+      r3(mean(D), 1),
+      r3(pct(p99, 0.5), 1),
+      r3(latePct, 2),
+      r3(transitSecond.quantile(0.99), 1),
+    ]);
+    transitSecond.reset();
   }, 1000);
   return {
     address: server.address,
@@ -152,6 +168,8 @@ async function oursServer(): Promise<ServerImpl> {
     release,
     e2e,
     e2eAll,
+    transit,
+    transitAll,
     trace,
     counters() {
       let late = 0, lost = 0, received = 0;
@@ -461,7 +479,7 @@ async function runServer(): Promise<void> {
           : {}),
         ...(s.e2eAll ? { sendToRelease: s.e2eAll.summary() } : {}),
       };
-      if (s.trace) out.latencyTrace = s.trace; // [s, mean D ms, median transit p99 ms, late % that second] every second
+      if (s.trace) out.latencyTrace = s.trace; // [s, mean D ms, median transit p99 ms, late % that second, transit p99 of that second's frames] every second
       clearInterval(memTimer);
       out.memTrace = memTrace;
       emit(out);

@@ -688,35 +688,35 @@ function realtimeTable(r: Rt): { table: string; missed: string[] } {
       `paced in 20 staggered groups on an absolute schedule, each frame stamped with its scheduled time (a sender that falls behind ` +
       `shows as transit and late frames, for ours and raw alike); ${sp.scaleWarmupS} s warm-up, then ` +
       `${sp.scaleMeasureS} s measured. OURS = time-synced EchoStreams (\`withTimeSync()\`, default adaptive latency; reliable QUIC ` +
-      "streams unless marked datagrams), the server taking every frame with `recvAligned()`. OURS transit p99 = the median over " +
-      "streams of `stats().transitP99Ms` (arrival − sender timestamp through the clock model; its forgetting histogram also " +
-      "remembers the warm-up); send → release = release time − sender timestamp (both processes on this machine's clock), which " +
+      "streams unless marked datagrams), the server taking every frame with `recvAligned()`. Transit p99 = the p99 over every " +
+      "frame of the measured window of arrival − send time, the same for every stack (both processes on this machine's clock; OURS: " +
+      "`arrivedAt` − sender timestamp of each released frame; RAW and grpc-js: arrival − the send time carried in the frame). " +
+      "OURS per-stream p99 = the median over streams of `stats().transitP99Ms` (the jitter buffer's own estimate, through the " +
+      "clock model; its forgetting histogram also remembers the warm-up). Send → release = release time − sender timestamp, which " +
       "includes the playout delay D. RAW = the runtime's QUIC API used directly (Bun `node:quic`, Deno `Deno.QuicEndpoint`), one " +
-      "bidirectional stream per sender; grpc-js = one bidi-streaming call per sender on one HTTP/2 connection (Bun); both measure " +
-      "transit = arrival − send time carried in the frame. Late % is given for the measured window and from the first frame " +
+      "bidirectional stream per sender; grpc-js = one bidi-streaming call per sender on one HTTP/2 connection (Bun). Late % is given for the measured window and from the first frame " +
       "(warm-up included). Holds = late ≤ 1% (both ways of counting), lost ≤ 1%, the sender kept ≥ 95% of the nominal " +
       "rate and the receiver got ≥ 95% of what was sent. CPU = % of one core over the measured window.)",
     "",
   );
   out.push(
-    "| runtime | stack | streams × rate | late % (window / from the first frame) | lost % | release error p99 ms | transit p99 ms | send → release p50 / p99 ms | transit > 50 ms | sent % of nominal | CPU server / client % | RSS server / client MB | holds |",
-    "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    "| runtime | stack | streams × rate | late % (window / from the first frame) | lost % | release error p99 ms | transit p99 ms | per-stream p99 ms | send → release p50 / p99 ms | transit > 50 ms | sent % of nominal | CPU server / client % | RSS server / client MB | holds |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
   );
   for (const run of r.scale?.runs ?? []) {
     const stack = run.impl === "ours" ? `ours${run.unreliable ? " (datagrams)" : ""}` : run.impl === "raw" ? `raw ${run.rt === "bun" ? "node:quic" : "Deno.QuicEndpoint"}` : "grpc-js";
     const rate = `${count(run.n)} × ${run.fps} fps`;
     if (!run.server) {
-      out.push(`| ${run.rt} | ${stack} | ${rate} | failed: ${String(run.failed ?? "").slice(0, 200).replaceAll("|", "/")} | | | | | | | | | no |`);
+      out.push(`| ${run.rt} | ${stack} | ${rate} | failed: ${String(run.failed ?? "").slice(0, 200).replaceAll("|", "/")} | | | | | | | | | | no |`);
       continue;
     }
     const s = run.server;
     const c = run.client;
     const ours = run.impl === "ours";
-    const transit = ours ? s.transitP99MsMedianOfStreams : s.transit?.p99;
     out.push(
-      `| ${run.rt} ${s.version} | ${stack} | ${rate} | ${ours ? `${num(s.latePct, 2)} / ${num(s.fromFirstFrame?.latePct, 2)}` : "–"} | ${ours ? num(s.lostPct, 2) : "–"} | ${ours ? num(s.release?.p99, 1) : "–"} | ${num(transit, 1)} | ${
-        ours ? `${num(s.sendToRelease?.p50, 0)} / ${num(s.sendToRelease?.p99, 0)}` : "–"
-      } | ${ours ? "–" : `${num(s.transitOver50Pct, 2)}%`} | ${num(c.sentPctOfNominal, 1)} | ${num(s.cpuPct, 0)} / ${num(c.cpuPct, 0)} | ${num(s.rssMB, 0)} / ${
+      `| ${run.rt} ${s.version} | ${stack} | ${rate} | ${ours ? `${num(s.latePct, 2)} / ${num(s.fromFirstFrame?.latePct, 2)}` : "–"} | ${ours ? num(s.lostPct, 2) : "–"} | ${ours ? num(s.release?.p99, 1) : "–"} | ${num(s.transit?.p99, 1)} | ${
+        ours ? num(s.transitP99MsMedianOfStreams, 1) : "–"
+      } | ${ours ? `${num(s.sendToRelease?.p50, 0)} / ${num(s.sendToRelease?.p99, 0)}` : "–"} | ${s.transitOver50Pct === undefined ? "–" : `${num(s.transitOver50Pct, 2)}%`} | ${num(c.sentPctOfNominal, 1)} | ${num(s.cpuPct, 0)} / ${num(c.cpuPct, 0)} | ${num(s.rssMB, 0)} / ${
         num(c.rssMB, 0)
       } | ${run.holds ? "yes" : `no (${Object.entries(run.checks ?? {}).filter(([, v]) => !v).map(([k]) => k).join(", ")})`} |`,
     );
@@ -731,9 +731,13 @@ function realtimeTable(r: Rt): { table: string; missed: string[] } {
     const raw = find((x) => x.impl === "raw" && x.rt === rt && x.n === N);
     const g = find((x) => x.impl === "grpc" && x.rt === rt && x.n === N);
     if (!o) continue;
-    const t = o.server.transitP99MsMedianOfStreams;
+    const t = o.server.transit?.p99 ?? NaN;
     const vs = [
-      raw ? `ours ÷ raw ${num(t / raw.server.transit.p99, 2)}× (${num(t, 1)} vs ${num(raw.server.transit.p99, 1)} ms)` : "",
+      raw
+        ? `ours ÷ raw ${num(t / raw.server.transit.p99, 2)}×${check(`scale ${rt} ${N} transit p99 vs raw`, t / raw.server.transit.p99 <= 2)} (${num(t, 1)} vs ${
+          num(raw.server.transit.p99, 1)
+        } ms; the median stream's own p99 ${num(o.server.transitP99MsMedianOfStreams, 1)} ms)`
+        : "",
       g ? `ours ÷ grpc-js ${num(t / g.server.transit.p99, 2)}× (${num(g.server.transit.p99, 1)} ms)` : "",
     ].filter(Boolean).join(", ");
     notes.push(
@@ -749,7 +753,7 @@ function realtimeTable(r: Rt): { table: string; missed: string[] } {
   if (low) {
     notes.push(
       `${count(low.n)} open streams at 1 frame/s on one connection (Bun): ${low.holds ? "works" : "does not hold"}; opened in ${num(low.client.openMs / 1000, 1)} s, ` +
-        `late ${num(low.server.latePct, 2)}%, transit p99 ${num(low.server.transitP99MsMedianOfStreams, 1)} ms, RSS ${num(low.server.rssMB, 0)} MB server / ${num(low.client.rssMB, 0)} MB client, CPU ${num(low.server.cpuPct, 0)}% / ${
+        `late ${num(low.server.latePct, 2)}%, transit p99 ${num(low.server.transit?.p99, 1)} ms (median per-stream p99 ${num(low.server.transitP99MsMedianOfStreams, 1)} ms), RSS ${num(low.server.rssMB, 0)} MB server / ${num(low.client.rssMB, 0)} MB client, CPU ${num(low.server.cpuPct, 0)}% / ${
           num(low.client.cpuPct, 0)
         }% (the server is saturated, and the raw stack's own transit p99 at this count is the next line)`,
     );
