@@ -15,6 +15,77 @@ mod test_rng;
 
 use frame::{Limits, Meta, Rec, Spec};
 
+/// The linear memory grows in doublings, not a page (64 KiB) at a time. The standard allocator
+/// grows it by what each allocation needs, and every grow makes a new `ArrayBuffer` that
+/// JavaScriptCore counts as newly allocated memory until its next collection: 1,000 jitter
+/// buffers taking their first frame grew it 122 times for 8 MB and were counted as about 90 MB,
+/// enough to start full collections while a server's streams were opening. So when an
+/// allocation has grown the memory, this allocator at once allocates and frees a block as large
+/// as the memory now is (at most `TOP_UP_MAX`): the block is grown in one step and stays free for
+/// the allocations that follow. (Measured: 3,000 buffers, 455 grows before, a handful after.)
+#[cfg(target_arch = "wasm32")]
+mod doubling {
+    use core::arch::wasm32::memory_size;
+    use std::alloc::{GlobalAlloc, Layout, System};
+
+    /// Largest single top-up (bytes).
+    const TOP_UP_MAX: usize = 64 << 20;
+
+    pub struct Doubling;
+
+    impl Doubling {
+        /// After an allocation: when it grew the memory, top the free space up in one step.
+        #[inline]
+        fn after(&self, pages_before: usize) {
+            let pages = memory_size(0);
+            if pages > pages_before {
+                let n = (pages << 16).min(TOP_UP_MAX);
+                if let Ok(l) = Layout::from_size_align(n, 16) {
+                    // SAFETY: a non-zero layout; the block is freed with the layout it was made with.
+                    unsafe {
+                        let p = System.alloc(l);
+                        if !p.is_null() {
+                            System.dealloc(p, l);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    // SAFETY: every call is forwarded to `System` with its own arguments; `after` only adds an
+    // allocation that is freed again before it returns.
+    unsafe impl GlobalAlloc for Doubling {
+        unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+            let before = memory_size(0);
+            let p = System.alloc(l);
+            self.after(before);
+            p
+        }
+
+        unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
+            let before = memory_size(0);
+            let p = System.alloc_zeroed(l);
+            self.after(before);
+            p
+        }
+
+        unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+            System.dealloc(p, l)
+        }
+
+        unsafe fn realloc(&self, p: *mut u8, l: Layout, new_size: usize) -> *mut u8 {
+            let before = memory_size(0);
+            let q = System.realloc(p, l, new_size);
+            self.after(before);
+            q
+        }
+    }
+
+    #[global_allocator]
+    static ALLOCATOR: Doubling = Doubling;
+}
+
 /// f64 slots per record in the record table (see `write_rec`).
 pub const REC_SLOTS: usize = 16;
 
