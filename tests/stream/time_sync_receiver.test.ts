@@ -16,6 +16,27 @@ function fakeClock(local: () => number, offset = 0): SyncedClock {
   return { local, synced: true, ready: Promise.resolve(), offsetAt: () => offset } as unknown as SyncedClock;
 }
 
+/** A clock model that has no sample until `sync()` is called. */
+function unsyncedClock(): { clock: SyncedClock; sync(): void } {
+  let synced = false;
+  let ready!: () => void;
+  const clock = {
+    local: systemClock,
+    get synced() {
+      return synced;
+    },
+    ready: new Promise<void>((r) => (ready = r)),
+    offsetAt: () => (synced ? 0 : NaN),
+  } as unknown as SyncedClock;
+  return {
+    clock,
+    sync() {
+      synced = true;
+      ready();
+    },
+  };
+}
+
 async function take(rx: TimeSyncReceiver, clock: () => number, n: number): Promise<{ f: AlignedFrame; at: number }[]> {
   const out: { f: AlignedFrame; at: number }[] = [];
   for (let i = 0; i < n; i++) {
@@ -122,21 +143,11 @@ test("every released frame carries the local time it arrived (arrivedAt): queued
   expect(bySeq.get(2)?.late).toBe(true);
   rx.free();
 
-  let synced = false;
-  let ready!: () => void;
-  const clock = {
-    local: systemClock,
-    get synced() {
-      return synced;
-    },
-    ready: new Promise<void>((r) => (ready = r)),
-    offsetAt: () => (synced ? 0 : NaN),
-  } as unknown as SyncedClock;
-  const held = new TimeSyncReceiver(clock, { latencyMs: 10 }, true);
+  const u = unsyncedClock();
+  const held = new TimeSyncReceiver(u.clock, { latencyMs: 10 }, true);
   const t = systemClock();
   held.push(0, t, new Uint8Array([5]), t - 2.5); // held: no model yet
-  synced = true;
-  ready();
+  u.sync();
   const h = await held.recv();
   expect(h?.arrivedAt).toBe(t - 2.5);
   held.free();
@@ -178,23 +189,13 @@ test("recv waiting on a live stream resolves undefined when the receiver is free
 });
 
 test("recv before the clock has a model waits for it, then releases what was held", async () => {
-  let synced = false;
-  let ready!: () => void;
-  const clock = {
-    local: systemClock,
-    get synced() {
-      return synced;
-    },
-    ready: new Promise<void>((r) => (ready = r)),
-    offsetAt: () => (synced ? 0 : NaN),
-  } as unknown as SyncedClock;
-  const rx = new TimeSyncReceiver(clock, { latencyMs: 10 }, true);
+  const u = unsyncedClock();
+  const rx = new TimeSyncReceiver(u.clock, { latencyMs: 10 }, true);
   const p = rx.recv();
   const now = systemClock();
   rx.push(0, now, new Uint8Array([3]), now); // held: no model yet
   expect(rx.stats(0).heldForSync).toBe(1);
-  synced = true;
-  ready();
+  u.sync();
   const f = await p;
   expect(f?.seq).toBe(0);
   expect(f?.data[0]).toBe(3);
