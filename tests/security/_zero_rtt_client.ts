@@ -63,8 +63,8 @@ class CapturingRelay {
   dropped = 0;
   /** Per phase: when the first server→client datagram was passed on to the client. */
   readonly firstToClient = new Map<string, number>();
-  /** Per phase: the port the server sees. */
-  readonly upstreamPort = new Map<string, number>();
+  /** Per phase: the ports the server sees (one per client port the relay carried in that phase). */
+  readonly upstreamPorts = new Map<string, number[]>();
   readonly #up = new Map<string, dgram.Socket>();
   readonly #sock = dgram.createSocket("udp4");
   readonly #timers = new Set<ReturnType<typeof setTimeout>>();
@@ -99,7 +99,9 @@ class CapturingRelay {
     });
     return new Promise((r) =>
       u.bind(0, "127.0.0.1", () => {
-        this.upstreamPort.set(phase, u.address().port);
+        const ports = this.upstreamPorts.get(phase) ?? [];
+        ports.push(u.address().port);
+        this.upstreamPorts.set(phase, ports);
         r(u);
       })
     );
@@ -213,7 +215,6 @@ if (MODE === "withhold") relay.withhold = "zeroRtt";
     stream(c, [request("counter.get", FrameFlag.IDEMPOTENT)], true),
   ]);
   opened.catch(() => {});
-  out.zeroRttPort = relay.upstreamPort.get("zeroRtt");
   if (MODE === "replay") {
     const [control, inc, get] = await opened;
     out.flightWrittenMs = Math.round(now() - t0);
@@ -226,6 +227,10 @@ if (MODE === "withhold") relay.withhold = "zeroRtt";
     out.get = value(g);
     out.inc = value(i);
     out.clientFirstHeardAt = relay.firstToClient.get("zeroRtt");
+    // Read once the answers are in: the relay binds its upstream socket asynchronously, on the
+    // flight's first datagram, so right after connect() the port may not be known yet. Everything
+    // the relay carries in this phase is the client's own (the attacker sends straight to the server).
+    out.zeroRttPorts = relay.upstreamPorts.get("zeroRtt") ?? [];
     out.handshake = await c.handshake.catch((e) => String(e));
     await c.close();
   } else {
