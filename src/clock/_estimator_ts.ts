@@ -118,6 +118,9 @@ export class TsClockEstimator {
   #pth = 0;
   #pcount = 0;
   #dmin = 0;
+  /** Local time and offset of the lowest-delay sample in the window (`#dmin`'s). */
+  #bestTau = 0;
+  #bestTheta = 0;
   #dsel = 0;
   /** Valid samples seen. */
   total = 0;
@@ -246,11 +249,17 @@ export class TsClockEstimator {
       return;
     }
     let dmin = r[this.#at(0) + 2];
+    let best = this.#at(0);
     for (let i = 1; i < n; i++) {
       const d = r[this.#at(i) + 2];
-      if (d < dmin) dmin = d;
+      if (d < dmin) {
+        dmin = d;
+        best = this.#at(i);
+      }
     }
     this.#dmin = dmin;
+    this.#bestTau = r[best];
+    this.#bestTheta = r[best + 1];
     if (n < MIN_FIT) {
       const [sel, psi] = this.#filter();
       const k = this.#at(sel);
@@ -400,7 +409,14 @@ export class TsClockEstimator {
     if (!this.#fitted) return this.#dsel / 2 + this.precision + Math.abs(at - this.#tRef) * MAX_SKEW;
     const d = at - this.#tRef;
     const se = Math.sqrt(this.#sigma * this.#sigma / this.#len + d * d * this.#varS);
-    return this.#dmin / 2 + 3 * se + this.precision;
+    const spread = this.#dmin / 2 + 3 * se + this.precision;
+    // The lowest-delay exchange's interval (its offset ± δ_min/2) holds the truth at its time. A
+    // fit over exchanges whose one leg is mostly the slower one sits off that interval by a bias
+    // its residuals do not show, so the bound is also at least the fit's distance from it,
+    // carried to `at` with the skew's own uncertainty.
+    const off = this.#a + this.#s * (this.#bestTau - this.#tRef) - this.#bestTheta;
+    const anchored = Math.abs(off) + this.#dmin / 2 + this.precision + 3 * Math.sqrt(this.#varS) * Math.abs(at - this.#bestTau);
+    return anchored > spread ? anchored : spread;
   }
 
   /** Jitter (ms): clock-filter ψ or the fit's residual standard deviation; NaN with no samples. */

@@ -12,9 +12,12 @@
  * each other (within 3√2·jitter) but lie over max(10·jitter, 1 ms) from the model are a clock
  * step: the estimator restarts from them and counts a step. A lone spike never does.
  *
- * `uncertainty(at)` = δ_min/2 + 3·standard error of the offset at `at` + precision. The δ_min/2
- * term bounds the bias from path asymmetry, which no two-way method can observe: a path whose
- * one-way delays differ by A biases the offset by A/2.
+ * `uncertainty(at)` = the larger of δ_min/2 + 3·standard error of the offset at `at` + precision,
+ * and the fit's distance from the window's lowest-delay exchange + δ_min/2 + precision (+ 3·the
+ * skew's standard error·the time since that exchange). The δ_min/2 term bounds a constant bias
+ * from path asymmetry, which no two-way method can observe (one-way delays that differ by A bias
+ * the offset by A/2); the second bound holds when the asymmetry varies, since the fastest
+ * exchange's offset ± δ_min/2 holds the truth whatever the asymmetry.
  *
  * The default implementation runs in the WASM core (`wasm/src/clock.rs`); `impl: "ts"` selects
  * the plain-TS reference, which gives bit-identical results.

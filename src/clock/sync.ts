@@ -19,7 +19,9 @@
  *
  * **Accuracy.** Any two-way method assumes equal one-way delays: a path whose one-way delays
  * differ by A biases the offset by A/2, and nothing on the wire can reveal it. `uncertaintyMs`
- * includes half the least round-trip delay for that reason (the worst case of any asymmetry).
+ * includes half the least round-trip delay for that reason (the worst case of any asymmetry),
+ * and is never less than the fit's distance from the lowest-delay exchange plus that half, which
+ * still holds when the asymmetry varies from exchange to exchange.
  *
  * @module
  */

@@ -140,6 +140,9 @@ pub struct Estimator {
     t_ref: f64,
     sigma: f64,
     dmin: f64,
+    /// Local time and offset of the lowest-delay sample in the window (`dmin`'s).
+    best_tau: f64,
+    best_theta: f64,
     dsel: f64,
     // Variance of the slope in use (ms²/ms² per ms²): σ²/Sxx, or the long-term fit's.
     var_s: f64,
@@ -179,6 +182,8 @@ impl Estimator {
             t_ref: 0.0,
             sigma: 0.0,
             dmin: 0.0,
+            best_tau: 0.0,
+            best_theta: 0.0,
             dsel: 0.0,
             var_s: 0.0,
             blocks: vec![0.0; LONG * 2],
@@ -317,13 +322,17 @@ impl Estimator {
             return;
         }
         let mut dmin = self.ring[self.at(0) + 2];
+        let mut best = self.at(0);
         for i in 1..n {
             let d = self.ring[self.at(i) + 2];
             if d < dmin {
                 dmin = d;
+                best = self.at(i);
             }
         }
         self.dmin = dmin;
+        self.best_tau = self.ring[best];
+        self.best_theta = self.ring[best + 1];
         if n < MIN_FIT {
             let (sel, psi) = self.filter();
             let k = self.at(sel);
@@ -495,7 +504,18 @@ impl Estimator {
         }
         let d = at - self.t_ref;
         let se = (self.sigma * self.sigma / self.len as f64 + d * d * self.var_s).sqrt();
-        self.dmin / 2.0 + 3.0 * se + self.precision
+        let spread = self.dmin / 2.0 + 3.0 * se + self.precision;
+        // The lowest-delay exchange's interval (its offset ± δ_min/2) holds the truth at its
+        // time. A fit over exchanges whose one leg is mostly the slower one sits off that
+        // interval by a bias its residuals do not show, so the bound is also at least the fit's
+        // distance from it, carried to `at` with the skew's own uncertainty.
+        let off = self.a + self.s * (self.best_tau - self.t_ref) - self.best_theta;
+        let anchored = off.abs() + self.dmin / 2.0 + self.precision + 3.0 * self.var_s.sqrt() * (at - self.best_tau).abs();
+        if anchored > spread {
+            anchored
+        } else {
+            spread
+        }
     }
 
     /// Jitter J (ms): ψ of the clock filter, or the fit's residual standard deviation.
