@@ -409,7 +409,7 @@ const clientEndpoints: [{ ep: Any; sessions: number }[], { ep: Any; sessions: nu
 
 /**
  * A client endpoint with room for one more session: an existing one (endpoints are kept and
- * reused, never destroyed: see `connect`), or a new one. Call the returned `done` when the
+ * reused, never destroyed: see `connect`), or a new one. Call the returned `done` once, when the
  * session is over.
  */
 function clientEndpoint(q: Any, v6: boolean): { endpoint: Any; done: () => void } {
@@ -423,15 +423,7 @@ function clientEndpoint(q: Any, v6: boolean): { endpoint: Any; done: () => void 
   }
   const s = slot;
   s.sessions++;
-  let released = false;
-  return {
-    endpoint: s.ep,
-    done: () => {
-      if (released) return;
-      released = true;
-      s.sessions--;
-    },
-  };
+  return { endpoint: s.ep, done: () => void s.sessions-- };
 }
 const MAX_TICKETS = 256;
 
