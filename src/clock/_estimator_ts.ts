@@ -18,6 +18,11 @@ export const FILTER = 8;
 export const MAX_SKEW = 2e-3;
 /** chrony's default `maxdelaydevratio`. */
 export const DELAY_DEV_RATIO = 10;
+/**
+ * Delay weighting of the fit: an exchange whose delay exceeds δ_min by e counts with weight
+ * 1 / (1 + DELAY_WEIGHT·e/ē)², ē = the window's mean excess (at least ρ).
+ */
+export const DELAY_WEIGHT = 2;
 /** Smallest mean residual (ms) that counts as a clock step. */
 export const STEP_MIN_MS = 1;
 /** Accepted samples averaged into one block of the long-term skew estimate. */
@@ -108,7 +113,13 @@ export class TsClockEstimator {
   #a = 0;
   #s = 0;
   #tRef = 0;
+  /** Residual standard deviation about the model line (unweighted): the jitter J's base. */
   #sigma = 0;
+  /** Residual standard deviation per unit weight (an exchange at δ_min), and the weights' sum. */
+  #sigmaW = 0;
+  #wsum = 0;
+  /** ē of the weights (ms). */
+  #wscale = 0;
   #varS = 0;
   #blocks = new Float64Array(LONG * 2);
   #bhead = 0;
@@ -272,14 +283,41 @@ export class TsClockEstimator {
       this.#varS = 0;
       return;
     }
-    const g: Ring = { buf: r, head: this.#head, cap: WINDOW, stride: 3 };
-    const line = fitLine(g, n);
-    const sxx = line.sxx;
-    let s = sxx > 0 ? line.sxy / sxx : 0;
+    // Weights from each exchange's delay excess over δ_min, relative to the mean excess (see
+    // clock.rs): an exchange's offset is off the truth by at most δ/2.
+    let ex = 0;
+    for (let i = 0; i < n; i++) ex += r[this.#at(i) + 2] - dmin;
+    ex /= n;
+    this.#wscale = ex > this.precision ? ex : this.precision;
+    const base = r[this.#at(n - 1)];
+    let wsum = 0;
+    let sx = 0;
+    let sy = 0;
+    for (let i = 0; i < n; i++) {
+      const k = this.#at(i);
+      const w = this.#weight(r[k + 2]);
+      wsum += w;
+      sx += w * (r[k] - base);
+      sy += w * r[k + 1];
+    }
+    const xm = sx / wsum;
+    const ym = sy / wsum;
+    let sxx = 0;
+    let sxy = 0;
+    for (let i = 0; i < n; i++) {
+      const k = this.#at(i);
+      const w = this.#weight(r[k + 2]);
+      const x = (r[k] - base) - xm;
+      sxx += w * x * x;
+      sxy += w * x * (r[k + 1] - ym);
+    }
+    let s = sxx > 0 ? sxy / sxx : 0;
     if (s > MAX_SKEW) s = MAX_SKEW;
     else if (s < -MAX_SKEW) s = -MAX_SKEW;
-    let sigma2 = lineSse(line, g, n, s) / (n - 2);
-    let varS = sxx > 0 ? sigma2 / sxx : 0;
+    this.#residuals(n, base, xm, ym, s);
+    let sseW = this.#sseW;
+    let sse = this.#sse;
+    let varS = sxx > 0 ? sseW / (n - 2) / sxx : 0;
     const span = r[this.#at(n - 1)] - r[this.#at(0)];
     const long = this.#longSlope(span);
     if (long !== undefined) {
@@ -287,15 +325,46 @@ export class TsClockEstimator {
       if (vl < varS && sl <= MAX_SKEW && sl >= -MAX_SKEW) {
         s = sl;
         varS = vl;
-        sigma2 = lineSse(line, g, n, s) / (n - 2);
+        this.#residuals(n, base, xm, ym, s);
+        sseW = this.#sseW;
+        sse = this.#sse;
       }
     }
     this.#fitted = true;
-    this.#a = line.ym;
+    this.#a = ym;
     this.#s = s;
-    this.#tRef = line.base + line.xm;
-    this.#sigma = Math.sqrt(sigma2);
+    this.#tRef = base + xm;
+    this.#sigma = Math.sqrt(sse / (n - 2));
+    this.#sigmaW = Math.sqrt(sseW / (n - 2));
+    this.#wsum = wsum;
     this.#varS = varS;
+  }
+
+  /** The fit's weight of an exchange with delay `delta` (1 at δ_min). */
+  #weight(delta: number): number {
+    const f = 1 + DELAY_WEIGHT * (delta - this.#dmin) / this.#wscale;
+    return 1 / (f * f);
+  }
+
+  #sseW = 0;
+  #sse = 0;
+  /**
+   * Weighted and unweighted sums of squared residuals of the window about the line through
+   * (xm, ym) (x relative to `base`) with slope `s`, into `#sseW` and `#sse`.
+   */
+  #residuals(n: number, base: number, xm: number, ym: number, s: number): void {
+    const r = this.#ring;
+    let sseW = 0;
+    let sse = 0;
+    for (let i = 0; i < n; i++) {
+      const k = this.#at(i);
+      const x = (r[k] - base) - xm;
+      const e = (r[k + 1] - ym) - s * x;
+      sseW += this.#weight(r[k + 2]) * e * e;
+      sse += e * e;
+    }
+    this.#sseW = sseW;
+    this.#sse = sse;
   }
 
   /**
@@ -408,7 +477,7 @@ export class TsClockEstimator {
     if (this.#len === 0) return Infinity;
     if (!this.#fitted) return this.#dsel / 2 + this.precision + Math.abs(at - this.#tRef) * MAX_SKEW;
     const d = at - this.#tRef;
-    const se = Math.sqrt(this.#sigma * this.#sigma / this.#len + d * d * this.#varS);
+    const se = Math.sqrt(this.#sigmaW * this.#sigmaW / this.#wsum + d * d * this.#varS);
     const spread = this.#dmin / 2 + 3 * se + this.precision;
     // The lowest-delay exchange's interval (its offset ± δ_min/2) holds the truth at its time. A
     // fit over exchanges whose one leg is mostly the slower one sits off that interval by a bias

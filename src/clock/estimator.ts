@@ -7,12 +7,15 @@
  * (offset of the lowest-delay sample among the last 8, popcorn gate at 3× jitter, never two
  * drops in a row; it keeps gating until 16 samples) gives the
  * offset; from 8 samples on, a least-squares fit of θ against centred local time over up to 512
- * samples gives offset and skew (clamped to ±2000 ppm), with a chrony-style delay-outlier gate
+ * samples gives offset and skew (clamped to ±2000 ppm). The fit is delay-weighted: a sample whose
+ * delay exceeds the window's least δ_min by e counts 1 / (1 + 2·e/ē)² (ē the window's mean excess),
+ * since the slower exchanges are the ones a busy host skews one way. A chrony-style delay-outlier gate
  * ((δ − δ_min)/2 > 10·jitter + precision is dropped). Three consecutive samples that agree with
  * each other (within 3√2·jitter) but lie over max(10·jitter, 1 ms) from the model are a clock
  * step: the estimator restarts from them and counts a step. A lone spike never does.
  *
- * `uncertainty(at)` = the larger of δ_min/2 + 3·standard error of the offset at `at` + precision,
+ * `uncertainty(at)` = the larger of δ_min/2 + 3·standard error of the offset at `at` (from the
+ * weighted residuals) + precision,
  * and the fit's distance from the window's lowest-delay exchange + δ_min/2 + precision (+ 3·the
  * skew's standard error·the time since that exchange). The δ_min/2 term bounds a constant bias
  * from path asymmetry, which no two-way method can observe (one-way delays that differ by A bias

@@ -9,9 +9,13 @@
 //!   sample among the last 8 (oldest wins ties); jitter ψ = RMS of (θ_sel − θ_j), floored at ρ.
 //!   Popcorn gate (from 4 samples on): drop a sample with |θ − θ_sel| > 3ψ, but never two in a
 //!   row (RFC 5905 A.5.2 lets the second through), so a real shift cannot lock the filter out.
-//! * From `MIN_FIT` samples: least squares of θ against centred τ over the last `WINDOW`
-//!   accepted samples → offset a at t_ref (the window's mean τ) and skew s (clamped ±2000 ppm);
-//!   σ = residual standard deviation. Until the window holds `GATE_MIN` (16) samples the clock
+//! * From `MIN_FIT` samples: weighted least squares of θ against centred τ over the last
+//!   `WINDOW` accepted samples → offset a at t_ref (the window's weighted mean τ) and skew s
+//!   (clamped ±2000 ppm). Weight w = 1 / (1 + `DELAY_WEIGHT`·(δ − δ_min)/ē)², ē = the window's
+//!   mean δ − δ_min (at least ρ): each θ is off the truth by at most δ/2, and a busy host makes
+//!   its slow exchanges slow on one leg (chrony weights its regression by delay the same way).
+//!   σ = unweighted residual standard deviation (the gates' jitter), σ_w = per unit weight
+//!   (Σw·r²/(n − 2)), W = Σw. Until the window holds `GATE_MIN` (16) samples the clock
 //!   filter's popcorn rule above still does the gating; after that the fit does, with
 //!   J = max(√(σ²(1 + 1/n) + (τ − t_ref)²·Var(s)), ρ) (σ widened by the fit's prediction error, so a
 //!   young or extrapolated fit cannot lock samples out).
@@ -27,8 +31,10 @@
 //!   window, the least-squares slope of the block means replaces the window's own slope when its
 //!   variance is smaller (the slope's error shrinks with the span, which the 512-sample window
 //!   caps at 128 s at 4 Hz). The model line still passes through the window's centroid.
-//!   Var(s) is σ²/Sxx for the window's slope, or the block fit's residual variance over its Sxx.
-//! * uncertainty(at) = δ_min/2 + 3·SE(at) + ρ, SE(at) = √(σ²/n + (at − t_ref)²·Var(s)); in the
+//!   Var(s) is σ_w²/Sxx_w for the window's slope, or the block fit's residual variance over its Sxx.
+//! * uncertainty(at) = the larger of δ_min/2 + 3·SE(at) + ρ, SE(at) = √(σ_w²/W + (at − t_ref)²·Var(s)),
+//!   and |model(τ_best) − θ_best| + δ_min/2 + ρ + 3·√Var(s)·|at − τ_best| (τ_best, θ_best: the
+//!   window's lowest-delay exchange, whose θ ± δ_min/2 holds the truth whatever the asymmetry); in the
 //!   filter stage δ_sel/2 + ρ + |at − τ_sel|·2000 ppm. Half the path asymmetry is an
 //!   unobservable bias of any two-way method; δ/2 bounds it.
 
@@ -44,6 +50,9 @@ pub const FILTER: usize = 8;
 pub const MAX_SKEW: f64 = 2e-3;
 /// chrony's default `maxdelaydevratio`.
 pub const DELAY_DEV_RATIO: f64 = 10.0;
+/// Delay weighting of the fit: an exchange whose delay exceeds δ_min by e counts with weight
+/// 1 / (1 + DELAY_WEIGHT·e/ē)², ē = the window's mean excess (at least ρ).
+pub const DELAY_WEIGHT: f64 = 2.0;
 /// Smallest residual that may count as a clock step (ms).
 pub const STEP_MIN_MS: f64 = 1.0;
 /// Accepted samples averaged into one block of the long-term skew estimate.
@@ -138,7 +147,13 @@ pub struct Estimator {
     a: f64,
     s: f64,
     t_ref: f64,
+    /// Residual standard deviation about the model line (unweighted): the jitter J's base.
     sigma: f64,
+    /// Residual standard deviation per unit weight (an exchange at δ_min), and the weights' sum.
+    sigma_w: f64,
+    wsum: f64,
+    /// ē of the weights (ms).
+    wscale: f64,
     dmin: f64,
     /// Local time and offset of the lowest-delay sample in the window (`dmin`'s).
     best_tau: f64,
@@ -181,6 +196,9 @@ impl Estimator {
             s: 0.0,
             t_ref: 0.0,
             sigma: 0.0,
+            sigma_w: 0.0,
+            wsum: 0.0,
+            wscale: 0.0,
             dmin: 0.0,
             best_tau: 0.0,
             best_theta: 0.0,
@@ -346,17 +364,45 @@ impl Estimator {
             return;
         }
         let nf = n as f64;
-        let g: Ring<WINDOW, 3> = Ring { buf: &self.ring, head: self.head };
-        let line = Line::fit(g, n);
-        let sxx = line.sxx;
-        let mut s = if sxx > 0.0 { line.sxy / sxx } else { 0.0 };
+        // Weights from each exchange's delay excess over δ_min, relative to the mean excess: an
+        // exchange's offset is off the truth by at most δ/2, and the slower exchanges are the
+        // ones a busy host skews one way (its timer-driven PINGs leave late).
+        let mut ex = 0.0;
+        for i in 0..n {
+            ex += self.ring[self.at(i) + 2] - dmin;
+        }
+        ex /= nf;
+        self.wscale = if ex > self.precision { ex } else { self.precision };
+        let base = self.ring[self.at(n - 1)];
+        let mut wsum = 0.0;
+        let mut sx = 0.0;
+        let mut sy = 0.0;
+        for i in 0..n {
+            let k = self.at(i);
+            let w = self.weight(self.ring[k + 2]);
+            wsum += w;
+            sx += w * (self.ring[k] - base);
+            sy += w * self.ring[k + 1];
+        }
+        let xm = sx / wsum;
+        let ym = sy / wsum;
+        let mut sxx = 0.0;
+        let mut sxy = 0.0;
+        for i in 0..n {
+            let k = self.at(i);
+            let w = self.weight(self.ring[k + 2]);
+            let x = (self.ring[k] - base) - xm;
+            sxx += w * x * x;
+            sxy += w * x * (self.ring[k + 1] - ym);
+        }
+        let mut s = if sxx > 0.0 { sxy / sxx } else { 0.0 };
         if s > MAX_SKEW {
             s = MAX_SKEW;
         } else if s < -MAX_SKEW {
             s = -MAX_SKEW;
         }
-        let mut sigma2 = line.sse(g, n, s) / (nf - 2.0);
-        let mut var_s = if sxx > 0.0 { sigma2 / sxx } else { 0.0 };
+        let (mut sse_w, mut sse) = self.residuals(n, base, xm, ym, s);
+        let mut var_s = if sxx > 0.0 { sse_w / (nf - 2.0) / sxx } else { 0.0 };
         // A longer history pins the slope down better than the window can (the window's slope
         // error grows as its span shrinks relative to the noise): use it when it is tighter.
         let span = self.ring[self.at(n - 1)] - self.ring[self.at(0)];
@@ -364,15 +410,40 @@ impl Estimator {
             if vl < var_s && sl <= MAX_SKEW && sl >= -MAX_SKEW {
                 s = sl;
                 var_s = vl;
-                sigma2 = line.sse(g, n, s) / (nf - 2.0);
+                let r = self.residuals(n, base, xm, ym, s);
+                sse_w = r.0;
+                sse = r.1;
             }
         }
         self.fitted = true;
-        self.a = line.ym;
+        self.a = ym;
         self.s = s;
-        self.t_ref = line.base + line.xm;
-        self.sigma = sigma2.sqrt();
+        self.t_ref = base + xm;
+        self.sigma = (sse / (nf - 2.0)).sqrt();
+        self.sigma_w = (sse_w / (nf - 2.0)).sqrt();
+        self.wsum = wsum;
         self.var_s = var_s;
+    }
+
+    /// The fit's weight of an exchange with delay `delta` (1 at δ_min).
+    fn weight(&self, delta: f64) -> f64 {
+        let f = 1.0 + DELAY_WEIGHT * (delta - self.dmin) / self.wscale;
+        1.0 / (f * f)
+    }
+
+    /// (weighted, unweighted) sums of squared residuals of the window about the line through
+    /// (xm, ym) (x relative to `base`) with slope `s`.
+    fn residuals(&self, n: usize, base: f64, xm: f64, ym: f64, s: f64) -> (f64, f64) {
+        let mut sse_w = 0.0;
+        let mut sse = 0.0;
+        for i in 0..n {
+            let k = self.at(i);
+            let x = (self.ring[k] - base) - xm;
+            let r = (self.ring[k + 1] - ym) - s * x;
+            sse_w += self.weight(self.ring[k + 2]) * r * r;
+            sse += r * r;
+        }
+        (sse_w, sse)
     }
 
     /// Adds one PING/PONG exchange. Returns `ADD_ACCEPTED`, `ADD_REJECTED` (spike or delay
@@ -503,7 +574,7 @@ impl Estimator {
             return self.dsel / 2.0 + self.precision + (at - self.t_ref).abs() * MAX_SKEW;
         }
         let d = at - self.t_ref;
-        let se = (self.sigma * self.sigma / self.len as f64 + d * d * self.var_s).sqrt();
+        let se = (self.sigma_w * self.sigma_w / self.wsum + d * d * self.var_s).sqrt();
         let spread = self.dmin / 2.0 + 3.0 * se + self.precision;
         // The lowest-delay exchange's interval (its offset ± δ_min/2) holds the truth at its
         // time. A fit over exchanges whose one leg is mostly the slower one sits off that
