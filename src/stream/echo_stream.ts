@@ -259,7 +259,23 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
     try {
       // One await per chunk read, not per frame: its frames are handled in a plain loop (on
       // thousands of streams each read carries about one frame, and the awaits were its cost).
-      chunks: for (let fs = await this.#reader.read(); fs; fs = await this.#reader.read()) {
+      // The await is on the stack's own promise (`pull()`), converted here, not through a `then`
+      // per read: on Bun each read's promises were garbage that filled the heap (docs/PERFORMANCE.md).
+      const rd = this.#reader;
+      chunks: for (;;) {
+        let fs = rd.queued();
+        if (fs === undefined) {
+          const p = rd.pull();
+          if (p === undefined) break;
+          let r;
+          try {
+            r = await p;
+          } catch (e) {
+            rd.fail(e); // throws the transport's error
+          }
+          fs = rd.accept(r!);
+          if (fs === undefined) break;
+        }
         if (this.#idleTimer !== undefined) this.#active = performance.now();
         // One clock reading per chunk, taken when a time-synced frame needs it: its frames arrived together.
         let arrival = NaN;

@@ -14,6 +14,7 @@
  */
 
 import type {
+  BatchReads,
   BidiStream,
   CloseInfo,
   Connection,
@@ -188,19 +189,14 @@ class BunStream implements BidiStream {
     if (this.#live.lost) throw this.#live.lost;
   }
 
-  batches(): AsyncIterator<Uint8Array[]> {
+  batches(): BatchReads {
     const src = this.#s[Symbol.asyncIterator]();
     const live = this.#live;
-    const ok = (r: IteratorResult<Uint8Array[]>): IteratorResult<Uint8Array[]> => {
-      // Bun ends the iteration this way too when the connection dies; that is no FIN.
-      if (r.done && live.lost) throw live.lost;
-      return r;
-    };
-    const failed = (e: unknown): never => {
-      throw this.#readError(e);
-    };
     return {
-      next: () => src.next().then(ok, failed),
+      next: () => src.next(),
+      // Bun ends the iteration this way too when the connection dies; that is no FIN.
+      ended: () => live.lost,
+      error: (e: unknown) => this.#readError(e),
       return: (v?: unknown) => (src.return ? src.return(v) : Promise.resolve({ done: true as const, value: undefined })),
     };
   }

@@ -203,10 +203,28 @@ export interface RecvStream extends AsyncIterable<Uint8Array> {
   stopSending(code: number): void;
   /**
    * Optional fast path: the same bytes as the iteration, in the stack's own batches (each read
-   * hands over an array of chunks), with the same errors; one await per read instead of one per
-   * chunk through a generator. Stacks that read chunk by chunk leave it out. Use one or the other.
+   * hands over an array of chunks), with the same errors once converted (see {@link BatchReads});
+   * one await per read instead of one per chunk through a generator. Stacks that read chunk by
+   * chunk leave it out. Use one or the other.
    */
-  batches?(): AsyncIterator<Uint8Array[]>;
+  batches?(): BatchReads;
+}
+
+/**
+ * A stream's reads as the stack makes them (`RecvStream.batches`). `next()` is the stack's own
+ * promise, not wrapped: the reader converts after its await instead of through a `then` per read
+ * (on thousands of streams each read carries about one frame, and each promise is garbage the
+ * engine must collect). A rejection goes through `error()`; a `done` result through `ended()`.
+ */
+export interface BatchReads {
+  /** The stack's next read. */
+  next(): Promise<IteratorResult<Uint8Array[]>>;
+  /** After a `done` read: the error it means (the connection was lost, no FIN), else undefined. */
+  ended(): Error | undefined;
+  /** The transport error (a {@link TransportError}) a rejected read means. */
+  error(e: unknown): Error;
+  /** Stops reading. */
+  return?(): Promise<unknown>;
 }
 
 /** A bidirectional stream. */

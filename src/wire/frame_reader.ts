@@ -5,7 +5,7 @@ import type { FrameCodec } from "../protocol/codec.ts";
 import { DecodeError } from "../protocol/decode_error.ts";
 import type { Frame } from "../protocol/frame.ts";
 import { ErrorCode, RpcError } from "../protocol/rpc_error.ts";
-import type { RecvStream } from "../transport/types.ts";
+import type { BatchReads, RecvStream } from "../transport/types.ts";
 
 /**
  * Bytes a connection may hold in incomplete frames over all its incoming streams at once. The
@@ -24,7 +24,9 @@ const NO_FRAMES: Frame[] = [];
 /** Yields whole frames from a stream; `undefined` at a clean end on a frame boundary. */
 export class FrameReader {
   /** The stack's reads: its own batches of chunks when it offers them (`RecvStream.batches`), else one chunk each. */
-  readonly #it: AsyncIterator<Uint8Array | Uint8Array[]>;
+  readonly #it: { next(): Promise<IteratorResult<Uint8Array | Uint8Array[]>>; return?(): Promise<unknown> };
+  /** The same reads when they are the stack's batches (`#it` itself): their results need converting. */
+  readonly #batches: BatchReads | undefined;
   readonly #splitter;
   #queue: Frame[] = [];
   #head = 0;
@@ -34,7 +36,8 @@ export class FrameReader {
   #held = 0;
 
   constructor(stream: RecvStream, codec: FrameCodec, budget?: ReceiveBudget) {
-    this.#it = stream.batches?.() ?? stream[Symbol.asyncIterator]();
+    this.#batches = stream.batches?.();
+    this.#it = this.#batches ?? stream[Symbol.asyncIterator]();
     this.#splitter = codec.splitter();
     this.#budget = budget;
   }
@@ -62,7 +65,7 @@ export class FrameReader {
         // Awaited here, not through read(): one promise fewer per request-path read.
         r = await this.#it.next();
       } catch (e) {
-        return this.#onFail(e); // gives back the budget, rethrows
+        return this.#onFail(e); // gives back the budget, rethrows (converted)
       }
       const frames = this.#accept(r);
       if (frames === undefined) return undefined;
@@ -80,26 +83,59 @@ export class FrameReader {
    * @throws The errors `next()` throws.
    */
   read(): Promise<Frame[] | undefined> {
-    if (this.#head < this.#queue.length) {
-      const rest = this.#head === 0 ? this.#queue : this.#queue.slice(this.#head);
-      this.#queue = NO_FRAMES;
-      this.#head = 0;
-      return Promise.resolve(rest);
-    }
+    const rest = this.queued();
+    if (rest !== undefined) return Promise.resolve(rest);
     if (this.#done) return Promise.resolve(undefined);
     return this.#it.next().then(this.#onChunk, this.#onFail);
+  }
+
+  /**
+   * For a loop that reads a stream to its end (a stream's pump), with one promise per read, the
+   * stack's own: `queued()` first (frames already split off), else await `pull()` and hand its
+   * result to `accept()` or its rejection to `fail()`. Together they do what `read()` does.
+   * @returns The frames already split off, without waiting; `undefined` when none are.
+   */
+  queued(): Frame[] | undefined {
+    if (this.#head >= this.#queue.length) return undefined;
+    const rest = this.#head === 0 ? this.#queue : this.#queue.slice(this.#head);
+    this.#queue = NO_FRAMES;
+    this.#head = 0;
+    return rest;
+  }
+
+  /** The stack's next read, unconverted (see `queued()`); `undefined` once the stream is done. */
+  pull(): Promise<IteratorResult<Uint8Array | Uint8Array[]>> | undefined {
+    return this.#done ? undefined : this.#it.next();
+  }
+
+  /**
+   * The frames of a read `pull()` gave; `undefined` at a clean end on a frame boundary.
+   * @throws The errors `read()` throws.
+   */
+  accept(r: IteratorResult<Uint8Array | Uint8Array[]>): Frame[] | undefined {
+    return this.#accept(r);
+  }
+
+  /**
+   * Fails with what a rejected `pull()` means.
+   * @throws The transport's error, converted as `read()` throws it.
+   */
+  fail(e: unknown): never {
+    return this.#onFail(e);
   }
 
   readonly #onChunk = (r: IteratorResult<Uint8Array | Uint8Array[]>): Frame[] | undefined => this.#accept(r);
   readonly #onFail = (e: unknown): never => {
     this.#release(); // the stream failed: nothing of it is held any more
-    throw e;
+    throw this.#batches ? this.#batches.error(e) : e;
   };
 
   /** Splits one read's chunk or batch of chunks (or takes the end); `undefined` at a clean end. */
   #accept(r: IteratorResult<Uint8Array | Uint8Array[]>): Frame[] | undefined {
     try {
       if (r.done) {
+        const lost = this.#batches?.ended();
+        if (lost) throw lost; // not a FIN: the connection went (released below)
         this.#done = true;
         this.#release();
         this.#splitter.end();

@@ -107,7 +107,7 @@ test("a stack that reads in batches (RecvStream.batches): frames across the chun
     },
     batches() {
       const it = batches[Symbol.iterator]();
-      return { next: () => Promise.resolve(it.next()) };
+      return { next: () => Promise.resolve(it.next()), ended: () => undefined, error: (e: unknown) => e as Error };
     },
   };
   const r = new FrameReader(s, codec);
@@ -119,4 +119,95 @@ test("a stack that reads in batches (RecvStream.batches): frames across the chun
   expect(payloads(await r.read())).toEqual([4, 5]);
   expect(await r.read()).toBeUndefined();
   expect(chunkReads).toBe(0); // the chunk iteration was never used
+});
+
+/**
+ * A batch-reading stack (`RecvStream.batches`) whose reads are `batches`, then the end (`lost`:
+ * the connection went, which the stack shows as a `done` read) or a rejection with `raw`. Its
+ * `error()` wraps what it is given, so a test sees whether the reader converted a rejection.
+ */
+function batchStream(batches: Uint8Array[][], end: { lost?: Error; raw?: unknown } = {}): RecvStream {
+  return {
+    stopSending() {},
+    async *[Symbol.asyncIterator]() {},
+    batches() {
+      let i = 0;
+      return {
+        next: () => {
+          if (i < batches.length) return Promise.resolve({ value: batches[i++], done: false as const });
+          return end.raw !== undefined ? Promise.reject(end.raw) : Promise.resolve({ value: undefined, done: true as const });
+        },
+        ended: () => end.lost,
+        error: (e: unknown) => new Error(`converted: ${String(e)}`),
+      };
+    },
+  };
+}
+
+/** Reads a stream to its end the way the EchoStream pump does: queued(), else pull() → accept() / fail(). */
+async function pump(r: FrameReader): Promise<number[]> {
+  const got: number[] = [];
+  for (;;) {
+    let fs = r.queued();
+    if (fs === undefined) {
+      const p = r.pull();
+      if (p === undefined) break;
+      let res;
+      try {
+        res = await p;
+      } catch (e) {
+        r.fail(e);
+      }
+      fs = r.accept(res!);
+      if (fs === undefined) break;
+    }
+    got.push(...payloads(fs)!);
+  }
+  return got;
+}
+
+/** Reads `r` to its end one of the three ways; what it threw (undefined if nothing). */
+async function readFails(r: FrameReader, how: "read" | "next" | "pump"): Promise<unknown> {
+  try {
+    if (how === "read") while (await r.read());
+    else if (how === "next") while (await r.next());
+    else await pump(r);
+  } catch (e) {
+    return e;
+  }
+  return undefined;
+}
+
+test("queued() / pull() / accept(): the frames read() gives, frames next() split off first, then the clean end", async () => {
+  const two = data(2);
+  const r = new FrameReader(batchStream([[cat(data(0), data(1))], [two.subarray(0, 2)], [two.subarray(2), data(3)]]), codec);
+  expect(first(await r.next())).toBe(0); // leaves frame 1 split off
+  expect(await pump(r)).toEqual([1, 2, 3]);
+  expect(r.finished).toBe(true);
+  expect(r.pull()).toBeUndefined();
+  expect(r.queued()).toBeUndefined();
+});
+
+test("batches: a `done` read that ended() calls a lost connection throws that error (no clean end) and gives the budget back, on every way of reading", async () => {
+  const lost = new Error("connection lost");
+  const half = data(9, 100).subarray(0, 50);
+  for (const how of ["read", "next", "pump"] as const) {
+    const budget: ReceiveBudget = { used: 0, max: 1 << 20 };
+    const r = new FrameReader(batchStream([[data(1)], [half]], { lost }), codec, budget);
+    const err = await readFails(r, how);
+    expect(err).toBe(lost);
+    expect(budget.used).toBe(0);
+  }
+  // Without a loss, the same `done` read is the clean end.
+  expect(await pump(new FrameReader(batchStream([[data(1)]]), codec))).toEqual([1]);
+});
+
+test("batches: a rejected read is converted by the stack's error() on every way of reading, and gives the budget back", async () => {
+  for (const how of ["read", "next", "pump"] as const) {
+    const budget: ReceiveBudget = { used: 0, max: 1 << 20 };
+    const r = new FrameReader(batchStream([[data(1), data(2, 100).subarray(0, 10)]], { raw: "reset 7" }), codec, budget);
+    const err = await readFails(r, how);
+    expect((err as Error).message).toBe("converted: reset 7");
+    expect(budget.used).toBe(0);
+  }
 });
