@@ -312,13 +312,12 @@ class DenoConnection implements Connection {
   }
 }
 
-/** The Deno `Deno.QuicEndpoint` transport. */
-
 /**
- * One client endpoint for connections that ask for 0-RTT: quinn keeps session tickets per
- * endpoint, so resumption only works through the endpoint that saw the first handshake.
+ * The client endpoints (IPv4, IPv6) for connections that ask for 0-RTT: quinn keeps session
+ * tickets per endpoint, so resumption only works through the endpoint that saw the first
+ * handshake. One per family: an IPv4 socket cannot reach an IPv6 server ("invalid remote address").
  */
-let zeroRttEndpoint: Any;
+const zeroRttEndpoints: [Any, Any] = [undefined, undefined];
 /** The shared client endpoints (IPv4, IPv6) of connections without 0-RTT: see `connect`. */
 const clientEndpoints: [Any, Any] = [undefined, undefined];
 
@@ -406,12 +405,12 @@ export const denoTransport: Transport = {
     const D = deno();
     const { ca, fingerprint: fp, serverName, insecure } = clientTrust(o.tls, o.host);
     if (!!o.tls.cert !== !!o.tls.key) throw new TransportError(E.INVALID_ARGUMENT, "a client certificate needs both cert and key");
-    if (o.zeroRtt) zeroRttEndpoint ??= new D.QuicEndpoint({ hostname: o.host.includes(":") ? "::" : "0.0.0.0", port: 0 });
     // Without 0-RTT too, a shared client endpoint per address family: the one connectQuic makes
     // by itself for each connection stays open after the connection closes, one UDP socket per
     // connection for the life of the process (tests/transport/socket_release).
     const v6 = o.host.includes(":");
-    const shared = o.zeroRtt ? undefined : (clientEndpoints[v6 ? 1 : 0] ??= new D.QuicEndpoint({ hostname: v6 ? "::" : "0.0.0.0", port: 0 }));
+    const endpoints = o.zeroRtt ? zeroRttEndpoints : clientEndpoints;
+    const endpoint = endpoints[v6 ? 1 : 0] ??= new D.QuicEndpoint({ hostname: v6 ? "::" : "0.0.0.0", port: 0 });
     const pending = D.connectQuic({
       hostname: o.host,
       port: o.port,
@@ -420,7 +419,8 @@ export const denoTransport: Transport = {
       caCerts: ca,
       serverCertificateHashes: fp && !ca ? [{ algorithm: "sha-256", value: hexToBytes(fp).buffer }] : undefined,
       ...(o.tls.cert ? { cert: o.tls.cert, key: o.tls.key } : {}),
-      ...(o.zeroRtt ? { zeroRtt: true, endpoint: zeroRttEndpoint } : { endpoint: shared }),
+      ...(o.zeroRtt ? { zeroRtt: true } : {}),
+      endpoint,
       maxIdleTimeout: o.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
       keepAliveInterval: keepAliveMs(o.idleTimeoutMs),
       maxConcurrentBidirectionalStreams: advertisedStreams(o.maxBidiStreams ?? DEFAULT_MAX_BIDI_STREAMS),

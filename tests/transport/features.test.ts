@@ -29,6 +29,10 @@ for (const rt of ["bun", "deno"] as const) {
       else expect(rounds.slice(1).map((x) => x.earlyDataAccepted)).toEqual([undefined, undefined]);
     });
 
+    test("0-RTT to an IPv6 server after an IPv4 one: both connections answer, the second resumed", () => {
+      expect(r.zeroRttV6).toEqual([{ resumed: false, echo: "v6 0" }, { resumed: true, echo: "v6 1" }]);
+    });
+
     if (rt === "bun") {
       test("mutual TLS: a client certificate from the client CA is required and seen by the server", () => {
         expect(r.mtlsWithCert).toBe("mtls");

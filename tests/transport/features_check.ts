@@ -65,6 +65,26 @@ async function roundTrip(conn: Connection, text: string): Promise<string> {
   await l.close();
 }
 
+// 2b. 0-RTT to an IPv6 server after the IPv4 one above: a client endpoint of the right family.
+{
+  const certs = await createDevCertificates();
+  const l = await t.listen({ host: "::1", port: 0, alpn: ALPN, tls: certs, earlyData: true }, echoServer);
+  const rounds = [];
+  for (let i = 0; i < 2; i++) {
+    try {
+      const c = await t.connect({ host: "::1", port: l.address.port, alpn: ALPN, tls: { ca: certs.ca }, zeroRtt: true, handshakeTimeoutMs: 3000 });
+      const echo = await Promise.race([roundTrip(c, `v6 ${i}`), new Promise<string>((r) => setTimeout(() => r("timed out"), 3000))]);
+      rounds.push({ resumed: (await c.handshake).resumed, echo });
+      await c.close();
+    } catch (e) {
+      rounds.push({ error: String((e as Error).message ?? e) });
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  out.zeroRttV6 = rounds;
+  await l.close();
+}
+
 // 3. Mutual TLS: the server requires a client certificate from its client CA.
 {
   const server = await createDevCertificates();
