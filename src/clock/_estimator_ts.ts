@@ -23,6 +23,11 @@ export const DELAY_DEV_RATIO = 10;
  * 1 / (1 + DELAY_WEIGHT·e/ē)², ē = the window's mean excess (at least ρ).
  */
 export const DELAY_WEIGHT = 2;
+/**
+ * Standard deviation of the skew's prior (100 ppm: ordinary crystals are within it). It matters
+ * only while the window is short: its weight σ_w²/σ_p² against Sxx.
+ */
+export const SKEW_PRIOR = 1e-4;
 /** Smallest mean residual (ms) that counts as a clock step. */
 export const STEP_MIN_MS = 1;
 /** Accepted samples averaged into one block of the long-term skew estimate. */
@@ -314,10 +319,17 @@ export class TsClockEstimator {
     let s = sxx > 0 ? sxy / sxx : 0;
     if (s > MAX_SKEW) s = MAX_SKEW;
     else if (s < -MAX_SKEW) s = -MAX_SKEW;
+    // The skew's prior: Sxx + σ_w²/σ_p² in place of Sxx (σ_w² from the unshrunk slope's
+    // residuals; see clock.rs).
+    this.#residuals(n, base, xm, ym, s);
+    const sxxp = sxx + this.#sseW / (n - 2) / (SKEW_PRIOR * SKEW_PRIOR);
+    s = sxxp > 0 ? sxy / sxxp : 0;
+    if (s > MAX_SKEW) s = MAX_SKEW;
+    else if (s < -MAX_SKEW) s = -MAX_SKEW;
     this.#residuals(n, base, xm, ym, s);
     let sseW = this.#sseW;
     let sse = this.#sse;
-    let varS = sxx > 0 ? sseW / (n - 2) / sxx : 0;
+    let varS = sxxp > 0 ? sseW / (n - 2) / sxxp : 0;
     const span = r[this.#at(n - 1)] - r[this.#at(0)];
     const long = this.#longSlope(span);
     if (long !== undefined) {

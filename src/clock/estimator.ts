@@ -9,7 +9,8 @@
  * offset; from 8 samples on, a least-squares fit of θ against centred local time over up to 512
  * samples gives offset and skew (clamped to ±2000 ppm). The fit is delay-weighted: a sample whose
  * delay exceeds the window's least δ_min by e counts 1 / (1 + 2·e/ē)² (ē the window's mean excess),
- * since the slower exchanges are the ones a busy host skews one way. A chrony-style delay-outlier gate
+ * since the slower exchanges are the ones a busy host skews one way; the skew has a 100 ppm prior,
+ * which holds the slope while the window spans only seconds. A chrony-style delay-outlier gate
  * ((δ − δ_min)/2 > 10·jitter + precision is dropped). Three consecutive samples that agree with
  * each other (within 3√2·jitter) but lie over max(10·jitter, 1 ms) from the model are a clock
  * step: the estimator restarts from them and counts a step. A lone spike never does.

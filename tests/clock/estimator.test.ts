@@ -275,10 +275,12 @@ function slowerLeg(impl: "wasm" | "ts", k: number): { worst: number; held: boole
   return { worst, held, final: est.uncertainty(T0 + 60_000) };
 }
 
-const loaded = JSON.parse(readFileSync(new URL("./fixtures/loaded_loopback.json", import.meta.url), "utf8")) as {
-  truthMs: number;
-  exchanges: [number, number, number, number][];
-};
+/** Exchanges recorded on a loaded loopback connection (tests/clock/fixtures). */
+const recorded = (name: string) =>
+  JSON.parse(readFileSync(new URL(`./fixtures/${name}`, import.meta.url), "utf8")) as {
+    truthMs: number;
+    exchanges: [number, number, number, number][];
+  };
 
 for (const impl of ["wasm", "ts"] as const) {
   test(`${impl}: the uncertainty bounds the error when one leg is slower in most exchanges`, () => {
@@ -302,21 +304,38 @@ for (const impl of ["wasm", "ts"] as const) {
     expect(r.worst).toBeLessThan(0.08);
   });
 
-  test(`${impl}: a real loopback trace under load: the first seconds stay within 0.6 ms and the bound`, () => {
-    // Recorded (fixtures/loaded_loopback.json): with both cores busy, a third of the exchanges
-    // took 2–8 ms with almost all of it on one leg. The unweighted fit that replaced the clock
-    // filter at exchange 8 was 1.8 ms off (above its own bound once), which failed
-    // tests/clock/sync.test.ts in CI; the exchanges at δ_min agree within 0.2 ms.
-    const est = createClockEstimator({ impl });
-    let worst = 0;
-    loaded.exchanges.forEach(([t1, t2, t3, t4], i) => {
-      est.add(t1, t2, t3, t4);
-      if (i + 1 < 10) return;
-      const err = Math.abs(est.offset(t4) - loaded.truthMs);
-      worst = Math.max(worst, err);
-      expect(err).toBeLessThanOrEqual(est.uncertainty(t4));
+  for (const [name, count] of [["loaded_loopback.json", 18], ["loaded_loopback_server.json", 17]] as const) {
+    test(`${impl}: a real loopback trace under load (${name}): from the fit's first exchange on, within 0.3 ms and the bound`, () => {
+      // Recorded with both cores busy: a third of the exchanges took 2–10 ms with almost all of
+      // it on one leg. The unweighted fit that replaced the clock filter at exchange 8 was up to
+      // 1.8 ms off (above its own bound once), which failed tests/clock/sync.test.ts in CI; the
+      // weighted one still 1.45 ms at exchange 9 on the server's trace, where two slow exchanges
+      // came after the start-up burst and tilted the line by 2000 ppm (the skew's prior holds it).
+      // The exchanges at δ_min agree within 0.2 ms.
+      const trace = recorded(name);
+      const est = createClockEstimator({ impl });
+      let worst = 0;
+      trace.exchanges.forEach(([t1, t2, t3, t4], i) => {
+        est.add(t1, t2, t3, t4);
+        if (i + 1 < 8) return;
+        const err = Math.abs(est.offset(t4) - trace.truthMs);
+        worst = Math.max(worst, err);
+        expect(err).toBeLessThanOrEqual(est.uncertainty(t4));
+      });
+      expect(trace.exchanges.length).toBe(count);
+      expect(worst).toBeLessThan(0.3);
     });
-    expect(loaded.exchanges.length).toBe(18);
-    expect(worst).toBeLessThan(0.6);
+  }
+}
+
+for (const impl of ["wasm", "ts"] as const) {
+  test(`${impl}: exchanges all at one instant (a frozen clock) keep the estimate finite`, () => {
+    // τ may repeat (only going back is invalid): with no spread in time the skew has no data,
+    // and identical exchanges leave no residual either (no prior weight to fall back on).
+    const est = createClockEstimator({ impl });
+    for (let i = 0; i < 20; i++) est.add(T0, T0 + 5, T0 + 5.01, T0 + 0.2);
+    expect(est.offset(T0)).toBeCloseTo(4.905, 3);
+    expect(Number.isFinite(est.uncertainty(T0 + 1000))).toBe(true);
+    expect(est.skewPpm()).toBe(0);
   });
 }

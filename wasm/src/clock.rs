@@ -15,7 +15,11 @@
 //!   mean δ − δ_min (at least ρ): each θ is off the truth by at most δ/2, and a busy host makes
 //!   its slow exchanges slow on one leg (chrony weights its regression by delay the same way).
 //!   σ = unweighted residual standard deviation (the gates' jitter), σ_w = per unit weight
-//!   (Σw·r²/(n − 2)), W = Σw. Until the window holds `GATE_MIN` (16) samples the clock
+//!   (Σw·r²/(n − 2)), W = Σw. The slope has a prior N(0, `SKEW_PRIOR`²) (100 ppm): it is
+//!   Sxy/(Sxx + σ_w²/SKEW_PRIOR²), σ_w² taken about the unshrunk slope, which matters only while
+//!   the window spans a few seconds (the start-up burst puts most exchanges within 0.35 s, and two
+//!   slow exchanges after it tilted the line by 2000 ppm, 1.4 ms off). Until the window holds
+//!   `GATE_MIN` (16) samples the clock
 //!   filter's popcorn rule above still does the gating; after that the fit does, with
 //!   J = max(√(σ²(1 + 1/n) + (τ − t_ref)²·Var(s)), ρ) (σ widened by the fit's prediction error, so a
 //!   young or extrapolated fit cannot lock samples out).
@@ -31,7 +35,8 @@
 //!   window, the least-squares slope of the block means replaces the window's own slope when its
 //!   variance is smaller (the slope's error shrinks with the span, which the 512-sample window
 //!   caps at 128 s at 4 Hz). The model line still passes through the window's centroid.
-//!   Var(s) is σ_w²/Sxx_w for the window's slope, or the block fit's residual variance over its Sxx.
+//!   Var(s) is σ_w²/(Sxx_w + σ_w²/SKEW_PRIOR²) for the window's slope, or the block fit's residual
+//!   variance over its Sxx.
 //! * uncertainty(at) = the larger of δ_min/2 + 3·SE(at) + ρ, SE(at) = √(σ_w²/W + (at − t_ref)²·Var(s)),
 //!   and |model(τ_best) − θ_best| + δ_min/2 + ρ + 3·√Var(s)·|at − τ_best| (τ_best, θ_best: the
 //!   window's lowest-delay exchange, whose θ ± δ_min/2 holds the truth whatever the asymmetry); in the
@@ -53,6 +58,9 @@ pub const DELAY_DEV_RATIO: f64 = 10.0;
 /// Delay weighting of the fit: an exchange whose delay exceeds δ_min by e counts with weight
 /// 1 / (1 + DELAY_WEIGHT·e/ē)², ē = the window's mean excess (at least ρ).
 pub const DELAY_WEIGHT: f64 = 2.0;
+/// Standard deviation of the skew's prior (100 ppm: ordinary crystals are within it). It
+/// matters only while the window is short: its weight σ_w²/σ_p² against Sxx.
+pub const SKEW_PRIOR: f64 = 1e-4;
 /// Smallest residual that may count as a clock step (ms).
 pub const STEP_MIN_MS: f64 = 1.0;
 /// Accepted samples averaged into one block of the long-term skew estimate.
@@ -401,8 +409,20 @@ impl Estimator {
         } else if s < -MAX_SKEW {
             s = -MAX_SKEW;
         }
+        // The skew's prior: Sxx + σ_w²/σ_p² in place of Sxx (σ_w² from the unshrunk slope's
+        // residuals). A window of a few seconds, its good exchanges bunched in the start-up burst,
+        // cannot pin the skew down; without the prior two late, slow exchanges tilted the line by
+        // up to 2000 ppm.
+        let (w0, _) = self.residuals(n, base, xm, ym, s);
+        let sxxp = sxx + w0 / (nf - 2.0) / (SKEW_PRIOR * SKEW_PRIOR);
+        s = if sxxp > 0.0 { sxy / sxxp } else { 0.0 };
+        if s > MAX_SKEW {
+            s = MAX_SKEW;
+        } else if s < -MAX_SKEW {
+            s = -MAX_SKEW;
+        }
         let (mut sse_w, mut sse) = self.residuals(n, base, xm, ym, s);
-        let mut var_s = if sxx > 0.0 { sse_w / (nf - 2.0) / sxx } else { 0.0 };
+        let mut var_s = if sxxp > 0.0 { sse_w / (nf - 2.0) / sxxp } else { 0.0 };
         // A longer history pins the slope down better than the window can (the window's slope
         // error grows as its span shrinks relative to the noise): use it when it is tighter.
         let span = self.ring[self.at(n - 1)] - self.ring[self.at(0)];
