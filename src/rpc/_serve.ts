@@ -53,8 +53,6 @@ export interface PeerLink {
   streamMode(timeSync: TimeSyncOptions | undefined, dg: number | undefined): StreamMode | undefined;
   /** Counts a new EchoStream as live; the returned callback counts it out. */
   trackStream(): () => void;
-  /** Routes datagram id `id` to `stream`. */
-  routeDatagrams(id: number, stream: EchoStream): void;
 }
 
 /**
@@ -462,8 +460,8 @@ async function serveOpen(link: PeerLink, s: BidiStream, reader: FrameReader, ope
   const idleMs = guard.limits.streamIdleTimeoutMs;
   const creditDelay = guard.streamBytes(open.name);
   const streamGuard = idleMs > 0 || creditDelay ? { idleMs, creditDelay, onIdle: () => void link.stats.rejected.streamIdle++ } : undefined;
+  // Registered for its datagrams by its constructor (DatagramLink.register).
   const stream = new EchoStream(open.name, open.metadata, s, reader, frames, modeError ? undefined : mode, link.trackStream(), streamGuard);
-  if (dg !== undefined && !modeError) link.routeDatagrams(dg, stream);
   let obs: ObservedCall | undefined;
   try {
     const ctx = context(link, "stream", open.name, open, ac.signal);

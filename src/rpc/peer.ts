@@ -297,7 +297,6 @@ export class Peer<A extends RpcApi = UntypedApi> {
       countReset: () => this.countReset(),
       streamMode: (timeSync, dg) => this.#streamMode(timeSync, dg),
       trackStream: () => this.#trackStream(),
-      routeDatagrams: (id, stream) => this.#routeDatagrams(id, stream),
     };
   }
 
@@ -655,7 +654,7 @@ export class Peer<A extends RpcApi = UntypedApi> {
 
   /**
    * The mode of a stream: time-synced and/or on datagrams (`dg` = its datagram id). The stream
-   * unregisters its datagram route when it finishes.
+   * registers its datagram route when it is built and unregisters it when it finishes.
    */
   #streamMode(timeSync: TimeSyncOptions | undefined, dg: number | undefined): StreamMode | undefined {
     if (!timeSync && dg === undefined) return undefined;
@@ -667,6 +666,7 @@ export class Peer<A extends RpcApi = UntypedApi> {
         id: dg,
         maxSize: () => conn.maxDatagramSize,
         send: (b) => this.#sendStreamDatagram(b),
+        register: (stream) => this.#routeDatagrams(dg, stream),
         unregister: () => {
           if (routes.delete(dg)) this.stats.datagramRoutes = routes.size;
         },
@@ -806,9 +806,8 @@ export class Peer<A extends RpcApi = UntypedApi> {
       const f = await (bounded ? acceptedWithin(reader.next(), `stream "${name}"`, left, timeoutMs, signal) : reader.next());
       if (f?.type === FrameType.RESPONSE) {
         this.stats.streamsOpened++;
-        const stream = new EchoStream(name, metadata, s, reader, this.#init.frames, this.#streamMode(opts.timeSync, dg), this.#trackStream());
-        if (dg !== undefined) this.#routeDatagrams(dg, stream);
-        return stream;
+        // Registered for its datagrams by its constructor (DatagramLink.register).
+        return new EchoStream(name, metadata, s, reader, this.#init.frames, this.#streamMode(opts.timeSync, dg), this.#trackStream());
       }
       if (f?.type === FrameType.ERROR) throw new RpcError(errorCodeFromNumber(f.code), f.message);
       throw new RpcError(ErrorCode.UNAVAILABLE, `stream "${name}": no answer to the open`);

@@ -37,6 +37,12 @@ export interface DatagramLink {
   /** Largest datagram the connection carries now. */
   maxSize(): number;
   send(bytes: Uint8Array): Promise<void>;
+  /**
+   * Routes this id's datagrams to `stream` (and hands it any that came early). Called by the
+   * stream's constructor before it reads a frame: frames already read may end the stream at once,
+   * and its end unregisters the route, so the route must exist by then.
+   */
+  register(stream: EchoStream): void;
   /** Stops routing this id's datagrams to the stream. */
   unregister(): void;
 }
@@ -180,6 +186,8 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
       this.#active = performance.now();
       this.#armIdle(guard.idleMs);
     }
+    // Before the pump: it may handle frames already read (an end marker among them) right away.
+    mode?.datagram?.register(this);
     this.#pump();
   }
 

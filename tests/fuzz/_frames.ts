@@ -20,6 +20,8 @@ export const F = {
   /** A REQUEST whose payload is raw bytes (flag RAW). */
   requestRaw: (method: string, bytes: number[]): Frame => ({ type: FrameType.REQUEST, flags: FrameFlag.RAW, method, deadlineMs: 0, metadata: {}, payload: new Uint8Array(bytes) }),
   open: (name: string): Frame => ({ type: FrameType.OPEN, flags: 0, name, metadata: {}, payload: EMPTY }),
+  /** An OPEN with stream options (`{ dg }`: unreliable, `{ ts }`: time-synced). */
+  openWith: (name: string, options: unknown): Frame => ({ type: FrameType.OPEN, flags: 0, name, metadata: {}, payload: payloads.encode(options) }),
   data: (bytes: number[] | Uint8Array, fin = false): Frame => ({ type: FrameType.DATA, flags: FrameFlag.RAW | (fin ? FrameFlag.FIN : 0), payload: new Uint8Array(bytes) }),
   window: (increment: number): Frame => ({ type: FrameType.WINDOW, flags: 0, increment }),
   ping: (seq = 1, t1 = 1): Frame => ({ type: FrameType.PING, flags: 0, seq, t1 }),

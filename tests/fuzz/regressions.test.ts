@@ -30,6 +30,19 @@ const welcome = { kind: "welcome", version: 1, body: "ok" } as const;
 const againstServer = async (c: Case) => (await runServerCase(server, c, ++n, true)).map((f) => `${f.kind}: ${f.detail}`);
 const againstClient = async (c: Case) => (await runClientCase(client, c, ++n, true)).map((f) => `${f.kind}: ${f.detail}`);
 
+// --- Fixed in src/stream/echo_stream.ts -------------------------------------------------------
+
+// Found by: client mode, FUZZ_SEED=20261204 (the fuzz test's own seed), FUZZ_PATH=23:1:2:2:2:2:3:4:4:4:5:5:5:5:5:5:5:4:4:4:4
+// (against 105b5a2). A stream is registered for its datagrams after it is built; once its pump
+// took frames already read without a turn in between, an OPEN and an end marker that arrived
+// together ended the stream (and unregistered nothing) before the route existed, so the route
+// stayed for the connection's life.
+test("an unreliable stream whose OPEN and end marker arrive together leaves no datagram route", async () => {
+  const dgram = { kind: "welcome", version: 1, body: "dgram" } as const;
+  const c: Case = { greeting: dgram, ops: [{ op: "start", slot: 0, frames: [F.openWith("echo", { dg: 2 }), F.data([], true)] }, { op: "send", slot: 0, frames: [F.data([1])] }] };
+  expect(await againstClient(c)).toEqual([]);
+}, 20_000);
+
 // --- Fixed in src/rpc/_serve.ts -------------------------------------------------------------
 
 // Found by: server mode, FUZZ_SEED=102 FUZZ_PATH=155:0:0:1:1:2:3:3:3:3:3:3 (against _serve.ts
