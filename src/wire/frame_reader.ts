@@ -62,12 +62,12 @@ export class FrameReader {
       if (this.#done) return undefined;
       let r: IteratorResult<Uint8Array | Uint8Array[]>;
       try {
-        // Awaited here, not through read(): one promise fewer per request-path read.
+        // Awaited here, not through a then(): one promise fewer per request-path read.
         r = await this.#it.next();
       } catch (e) {
-        return this.#onFail(e); // gives back the budget, rethrows (converted)
+        return this.fail(e); // gives back the budget, rethrows (converted)
       }
-      const frames = this.#accept(r);
+      const frames = this.accept(r);
       if (frames === undefined) return undefined;
       this.#queue = frames;
       this.#head = 0;
@@ -76,23 +76,11 @@ export class FrameReader {
   }
 
   /**
-   * The frames split off the next chunk (possibly none), or `undefined` at a clean end on a
-   * frame boundary; frames `next()` had already split off come first. One await per chunk, not
-   * per frame: a stream's pump, on thousands of streams each carrying a frame per chunk, spends
-   * less per frame than through `next()` (an async function around the transport's own await).
-   * @throws The errors `next()` throws.
-   */
-  read(): Promise<Frame[] | undefined> {
-    const rest = this.queued();
-    if (rest !== undefined) return Promise.resolve(rest);
-    if (this.#done) return Promise.resolve(undefined);
-    return this.#it.next().then(this.#onChunk, this.#onFail);
-  }
-
-  /**
-   * For a loop that reads a stream to its end (a stream's pump), with one promise per read, the
-   * stack's own: `queued()` first (frames already split off), else await `pull()` and hand its
-   * result to `accept()` or its rejection to `fail()`. Together they do what `read()` does.
+   * For a loop that reads a stream to its end a chunk at a time (a stream's pump), with one
+   * promise per read, the stack's own: `queued()` first (frames `next()` already split off), else
+   * await `pull()` and hand its result to `accept()` or its rejection to `fail()`. On thousands of
+   * streams each carrying a frame per chunk this spends less per frame than `next()` (an async
+   * function around the transport's own await).
    * @returns The frames already split off, without waiting; `undefined` when none are.
    */
   queued(): Frame[] | undefined {
@@ -109,29 +97,22 @@ export class FrameReader {
   }
 
   /**
-   * The frames of a read `pull()` gave; `undefined` at a clean end on a frame boundary.
-   * @throws The errors `read()` throws.
+   * Fails with what a rejected `pull()` means.
+   * @throws The transport's error, converted as `next()` throws it.
    */
-  accept(r: IteratorResult<Uint8Array | Uint8Array[]>): Frame[] | undefined {
-    return this.#accept(r);
+  fail(e: unknown): never {
+    this.#release(); // the stream failed: nothing of it is held any more
+    throw this.#batches ? this.#batches.error(e) : e;
   }
 
   /**
-   * Fails with what a rejected `pull()` means.
-   * @throws The transport's error, converted as `read()` throws it.
+   * The frames split off a read `pull()` gave (possibly none); `undefined` at a clean end on a
+   * frame boundary.
+   * @throws {RpcError} `DATA_LOSS` for bytes that are not frames or a stream cut inside a frame;
+   *   `RESOURCE_EXHAUSTED` for a frame over the size limit or the receive budget; and, after a
+   *   `done` read that was no FIN, the transport's error for the lost connection.
    */
-  fail(e: unknown): never {
-    return this.#onFail(e);
-  }
-
-  readonly #onChunk = (r: IteratorResult<Uint8Array | Uint8Array[]>): Frame[] | undefined => this.#accept(r);
-  readonly #onFail = (e: unknown): never => {
-    this.#release(); // the stream failed: nothing of it is held any more
-    throw this.#batches ? this.#batches.error(e) : e;
-  };
-
-  /** Splits one read's chunk or batch of chunks (or takes the end); `undefined` at a clean end. */
-  #accept(r: IteratorResult<Uint8Array | Uint8Array[]>): Frame[] | undefined {
+  accept(r: IteratorResult<Uint8Array | Uint8Array[]>): Frame[] | undefined {
     try {
       if (r.done) {
         const lost = this.#batches?.ended();

@@ -1,9 +1,10 @@
 // FrameReader (src/wire/frame_reader.ts), both ways of reading: `next()` a frame at a time and
-// `read()` a chunk's frames at a time (the EchoStream pump's way). `read()` hands over what
-// `next()` had already split off first, then each chunk's frames (none for a partial frame),
-// then undefined at a clean end; a stream cut inside a frame, bytes that are not frames, a frame
-// over the connection's receive budget and the transport's own failure all reject as `next()`
-// does, and the budget is given back every time.
+// a chunk's frames at a time, the EchoStream pump's way (`queued()`, else `pull()` then
+// `accept()` or `fail()`; `read()` below is one such step). That hands over what `next()` had
+// already split off first, then each chunk's frames (none for a partial frame), then undefined
+// at a clean end; a stream cut inside a frame, bytes that are not frames, a frame over the
+// connection's receive budget and the transport's own failure all reject as `next()` does, and
+// the budget is given back every time.
 
 import { expect, test } from "bun:test";
 import { FrameReader, type ReceiveBudget } from "../../src/wire/frame_reader.ts";
@@ -36,15 +37,30 @@ function stream(chunks: Uint8Array[], fail?: Error): RecvStream {
 const payloads = (fs: Frame[] | undefined) => fs?.map((f) => (f.type === FrameType.DATA ? f.payload[0] : -1));
 const first = (f: Frame | undefined) => (f?.type === FrameType.DATA ? f.payload[0] : -1);
 
+/** One step of the pump's way of reading: the frames already split off, else the next read's. */
+async function read(r: FrameReader): Promise<Frame[] | undefined> {
+  const queued = r.queued();
+  if (queued !== undefined) return queued;
+  const p = r.pull();
+  if (p === undefined) return undefined;
+  let res;
+  try {
+    res = await p;
+  } catch (e) {
+    r.fail(e);
+  }
+  return r.accept(res!);
+}
+
 test("read(): the frames next() already split off first, then a chunk's frames each, none for a partial frame, then undefined", async () => {
   const two = data(2);
   const r = new FrameReader(stream([cat(data(0), data(1), data(9)), cat(two.subarray(0, 2)), cat(two.subarray(2), data(3), data(4))]), codec);
   expect((await r.next())!.type).toBe(FrameType.DATA); // frame 0; 1 and 9 stay split off
-  expect(payloads(await r.read())).toEqual([1, 9]);
-  expect(payloads(await r.read())).toEqual([]); // the first bytes of frame 2
-  expect(payloads(await r.read())).toEqual([2, 3, 4]);
-  expect(await r.read()).toBeUndefined();
-  expect(await r.read()).toBeUndefined();
+  expect(payloads(await read(r))).toEqual([1, 9]);
+  expect(payloads(await read(r))).toEqual([]); // the first bytes of frame 2
+  expect(payloads(await read(r))).toEqual([2, 3, 4]);
+  expect(await read(r)).toBeUndefined();
+  expect(await read(r)).toBeUndefined();
   expect(r.finished).toBe(true);
 });
 
@@ -53,13 +69,13 @@ test("read() after reading everything with next() and take() ends cleanly", asyn
   expect(first(await r.next())).toBe(5);
   expect(first(r.take())).toBe(6);
   expect(r.take()).toBeUndefined();
-  expect(await r.read()).toBeUndefined();
+  expect(await read(r)).toBeUndefined();
 });
 
 test("read(): a stream cut inside a frame and bytes that are not frames are DATA_LOSS", async () => {
   const cut = new FrameReader(stream([data(1, 10).subarray(0, 5)]), codec);
-  expect(payloads(await cut.read())).toEqual([]);
-  const e1 = await cut.read().catch((e) => e);
+  expect(payloads(await read(cut))).toEqual([]);
+  const e1 = await read(cut).catch((e) => e);
   expect(e1).toBeInstanceOf(RpcError);
   expect((e1 as RpcError).code).toBe(ErrorCode.DATA_LOSS);
 
@@ -67,7 +83,7 @@ test("read(): a stream cut inside a frame and bytes that are not frames are DATA
   const junk = new FrameReader(stream([new Uint8Array([0xff, 0xff, 0xff, 0xff, 0xff, 0xff])]), codec);
   let e2: unknown;
   for (let i = 0; i < 3 && e2 === undefined; i++) {
-    await junk.read().then((fs) => expect(fs).toEqual([]), (e) => (e2 = e));
+    await read(junk).then((fs) => expect(fs).toEqual([]), (e) => (e2 = e));
   }
   expect((e2 as RpcError).code).toBe(ErrorCode.DATA_LOSS);
 });
@@ -78,7 +94,7 @@ test("read(): a frame over the receive budget is RESOURCE_EXHAUSTED and gives th
   budget.onRefused = () => refused++;
   const big = data(7, 1000);
   const r = new FrameReader(stream([big.subarray(0, 10)]), codec, budget);
-  const e = await r.read().catch((x) => x);
+  const e = await read(r).catch((x) => x);
   expect((e as RpcError).code).toBe(ErrorCode.RESOURCE_EXHAUSTED);
   expect(refused).toBe(1);
   expect(budget.used).toBe(0);
@@ -86,12 +102,12 @@ test("read(): a frame over the receive budget is RESOURCE_EXHAUSTED and gives th
 
   const boom = new Error("transport failed");
   const ok = new FrameReader(stream([big.subarray(0, 10)], boom), codec, { used: 0, max: 1 << 20 });
-  expect(payloads(await ok.read())).toEqual([]);
+  expect(payloads(await read(ok))).toEqual([]);
   const b2: ReceiveBudget = { used: 0, max: 1 << 20 };
   const failing = new FrameReader(stream([big.subarray(0, 10)], boom), codec, b2);
-  expect(payloads(await failing.read())).toEqual([]);
+  expect(payloads(await read(failing))).toEqual([]);
   expect(b2.used).toBeGreaterThan(0); // the partial frame is held
-  expect(await failing.read().catch((x) => x)).toBe(boom);
+  expect(await read(failing).catch((x) => x)).toBe(boom);
   expect(b2.used).toBe(0);
 });
 
@@ -111,13 +127,13 @@ test("a stack that reads in batches (RecvStream.batches): frames across the chun
     },
   };
   const r = new FrameReader(s, codec);
-  expect(payloads(await r.read())).toEqual([0]);
-  expect(payloads(await r.read())).toEqual([1]);
-  expect(payloads(await r.read())).toEqual([]);
+  expect(payloads(await read(r))).toEqual([0]);
+  expect(payloads(await read(r))).toEqual([1]);
+  expect(payloads(await read(r))).toEqual([]);
   expect(first(await r.next())).toBe(2); // next() reads batches too
   expect(first(r.take())).toBe(3);
-  expect(payloads(await r.read())).toEqual([4, 5]);
-  expect(await r.read()).toBeUndefined();
+  expect(payloads(await read(r))).toEqual([4, 5]);
+  expect(await read(r)).toBeUndefined();
   expect(chunkReads).toBe(0); // the chunk iteration was never used
 });
 
@@ -144,33 +160,17 @@ function batchStream(batches: Uint8Array[][], end: { lost?: Error; raw?: unknown
   };
 }
 
-/** Reads a stream to its end the way the EchoStream pump does: queued(), else pull() → accept() / fail(). */
+/** Reads a stream to its end the way the EchoStream pump does, a chunk's frames at a time. */
 async function pump(r: FrameReader): Promise<number[]> {
   const got: number[] = [];
-  for (;;) {
-    let fs = r.queued();
-    if (fs === undefined) {
-      const p = r.pull();
-      if (p === undefined) break;
-      let res;
-      try {
-        res = await p;
-      } catch (e) {
-        r.fail(e);
-      }
-      fs = r.accept(res!);
-      if (fs === undefined) break;
-    }
-    got.push(...payloads(fs)!);
-  }
+  for (let fs = await read(r); fs; fs = await read(r)) got.push(...payloads(fs)!);
   return got;
 }
 
-/** Reads `r` to its end one of the three ways; what it threw (undefined if nothing). */
-async function readFails(r: FrameReader, how: "read" | "next" | "pump"): Promise<unknown> {
+/** Reads `r` to its end a frame or a chunk at a time; what it threw (undefined if nothing). */
+async function readFails(r: FrameReader, how: "next" | "pump"): Promise<unknown> {
   try {
-    if (how === "read") while (await r.read());
-    else if (how === "next") while (await r.next());
+    if (how === "next") while (await r.next());
     else await pump(r);
   } catch (e) {
     return e;
@@ -178,7 +178,7 @@ async function readFails(r: FrameReader, how: "read" | "next" | "pump"): Promise
   return undefined;
 }
 
-test("queued() / pull() / accept(): the frames read() gives, frames next() split off first, then the clean end", async () => {
+test("queued() / pull() / accept() to the end: frames next() split off first, then each chunk's, then the clean end", async () => {
   const two = data(2);
   const r = new FrameReader(batchStream([[cat(data(0), data(1))], [two.subarray(0, 2)], [two.subarray(2), data(3)]]), codec);
   expect(first(await r.next())).toBe(0); // leaves frame 1 split off
@@ -188,10 +188,10 @@ test("queued() / pull() / accept(): the frames read() gives, frames next() split
   expect(r.queued()).toBeUndefined();
 });
 
-test("batches: a `done` read that ended() calls a lost connection throws that error (no clean end) and gives the budget back, on every way of reading", async () => {
+test("batches: a `done` read that ended() calls a lost connection throws that error (no clean end) and gives the budget back, both ways of reading", async () => {
   const lost = new Error("connection lost");
   const half = data(9, 100).subarray(0, 50);
-  for (const how of ["read", "next", "pump"] as const) {
+  for (const how of ["next", "pump"] as const) {
     const budget: ReceiveBudget = { used: 0, max: 1 << 20 };
     const r = new FrameReader(batchStream([[data(1)], [half]], { lost }), codec, budget);
     const err = await readFails(r, how);
@@ -202,8 +202,8 @@ test("batches: a `done` read that ended() calls a lost connection throws that er
   expect(await pump(new FrameReader(batchStream([[data(1)]]), codec))).toEqual([1]);
 });
 
-test("batches: a rejected read is converted by the stack's error() on every way of reading, and gives the budget back", async () => {
-  for (const how of ["read", "next", "pump"] as const) {
+test("batches: a rejected read is converted by the stack's error() both ways of reading, and gives the budget back", async () => {
+  for (const how of ["next", "pump"] as const) {
     const budget: ReceiveBudget = { used: 0, max: 1 << 20 };
     const r = new FrameReader(batchStream([[data(1), data(2, 100).subarray(0, 10)]], { raw: "reset 7" }), codec, budget);
     const err = await readFails(r, how);
