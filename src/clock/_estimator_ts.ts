@@ -46,6 +46,11 @@ export const ADD_REJECTED = 1;
 /** A clock step: the estimator restarted from the three agreeing samples. */
 export const ADD_STEP = 2;
 
+/** `s` within ±`MAX_SKEW` (`clamp_skew` in clock.rs). */
+function clampSkew(s: number): number {
+  return s > MAX_SKEW ? MAX_SKEW : s < -MAX_SKEW ? -MAX_SKEW : s;
+}
+
 /** Least-squares sums of y against x centred on the last point's x (`base`) and the mean. */
 interface Line {
   base: number;
@@ -125,6 +130,10 @@ export class TsClockEstimator {
   #wsum = 0;
   /** ē of the weights (ms). */
   #wscale = 0;
+  /** What `#residuals` leaves: the weighted and unweighted sums of squared residuals. */
+  #sseW = 0;
+  #sse = 0;
+  /** Variance of the slope in use: σ_w²/(Sxx_w + σ_w²/SKEW_PRIOR²), or the long-term fit's. */
   #varS = 0;
   #blocks = new Float64Array(LONG * 2);
   #bhead = 0;
@@ -316,16 +325,12 @@ export class TsClockEstimator {
       sxx += w * x * x;
       sxy += w * x * (r[k + 1] - ym);
     }
-    let s = sxx > 0 ? sxy / sxx : 0;
-    if (s > MAX_SKEW) s = MAX_SKEW;
-    else if (s < -MAX_SKEW) s = -MAX_SKEW;
+    const s0 = clampSkew(sxx > 0 ? sxy / sxx : 0);
     // The skew's prior: Sxx + σ_w²/σ_p² in place of Sxx (σ_w² from the unshrunk slope's
     // residuals; see clock.rs).
-    this.#residuals(n, base, xm, ym, s);
+    this.#residuals(n, base, xm, ym, s0);
     const sxxp = sxx + this.#sseW / (n - 2) / (SKEW_PRIOR * SKEW_PRIOR);
-    s = sxxp > 0 ? sxy / sxxp : 0;
-    if (s > MAX_SKEW) s = MAX_SKEW;
-    else if (s < -MAX_SKEW) s = -MAX_SKEW;
+    let s = clampSkew(sxxp > 0 ? sxy / sxxp : 0);
     this.#residuals(n, base, xm, ym, s);
     let sseW = this.#sseW;
     let sse = this.#sse;
@@ -358,8 +363,6 @@ export class TsClockEstimator {
     return 1 / (f * f);
   }
 
-  #sseW = 0;
-  #sse = 0;
   /**
    * Weighted and unweighted sums of squared residuals of the window about the line through
    * (xm, ym) (x relative to `base`) with slope `s`, into `#sseW` and `#sse`.

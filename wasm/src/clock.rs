@@ -85,6 +85,17 @@ struct Line {
     sxy: f64,
 }
 
+/// `s` within ±`MAX_SKEW`.
+fn clamp_skew(s: f64) -> f64 {
+    if s > MAX_SKEW {
+        MAX_SKEW
+    } else if s < -MAX_SKEW {
+        -MAX_SKEW
+    } else {
+        s
+    }
+}
+
 /// A ring of points: point i is (buf[k], buf[k + 1]) with k = ((head + i) % CAP) * STRIDE
 /// (constants, so the modulo stays as cheap as in the estimator's own index helpers).
 #[derive(Clone, Copy)]
@@ -167,7 +178,8 @@ pub struct Estimator {
     best_tau: f64,
     best_theta: f64,
     dsel: f64,
-    // Variance of the slope in use (ms²/ms² per ms²): σ²/Sxx, or the long-term fit's.
+    // Variance of the slope in use (ms²/ms² per ms²): σ_w²/(Sxx_w + σ_w²/SKEW_PRIOR²), or the
+    // long-term fit's.
     var_s: f64,
     // Long-term skew: ring of block means [tau, theta] × LONG, and the block being filled
     // (tau kept relative to its first sample so the sums keep their precision).
@@ -403,24 +415,14 @@ impl Estimator {
             sxx += w * x * x;
             sxy += w * x * (self.ring[k + 1] - ym);
         }
-        let mut s = if sxx > 0.0 { sxy / sxx } else { 0.0 };
-        if s > MAX_SKEW {
-            s = MAX_SKEW;
-        } else if s < -MAX_SKEW {
-            s = -MAX_SKEW;
-        }
+        let s0 = clamp_skew(if sxx > 0.0 { sxy / sxx } else { 0.0 });
         // The skew's prior: Sxx + σ_w²/σ_p² in place of Sxx (σ_w² from the unshrunk slope's
         // residuals). A window of a few seconds, its good exchanges bunched in the start-up burst,
         // cannot pin the skew down; without the prior two late, slow exchanges tilted the line by
         // up to 2000 ppm.
-        let (w0, _) = self.residuals(n, base, xm, ym, s);
+        let (w0, _) = self.residuals(n, base, xm, ym, s0);
         let sxxp = sxx + w0 / (nf - 2.0) / (SKEW_PRIOR * SKEW_PRIOR);
-        s = if sxxp > 0.0 { sxy / sxxp } else { 0.0 };
-        if s > MAX_SKEW {
-            s = MAX_SKEW;
-        } else if s < -MAX_SKEW {
-            s = -MAX_SKEW;
-        }
+        let mut s = clamp_skew(if sxxp > 0.0 { sxy / sxxp } else { 0.0 });
         let (mut sse_w, mut sse) = self.residuals(n, base, xm, ym, s);
         let mut var_s = if sxxp > 0.0 { sse_w / (nf - 2.0) / sxxp } else { 0.0 };
         // A longer history pins the slope down better than the window can (the window's slope
