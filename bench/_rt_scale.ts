@@ -32,6 +32,7 @@ import {
   emit,
   exit,
   Hist,
+  PerStreamTransit,
   mean,
   noop,
   pct,
@@ -78,6 +79,8 @@ interface ServerImpl {
   transit?: Hist;
   /** Transit histogram from the first frame on. */
   transitAll?: Hist;
+  /** Transit per stream while `measuring` (each stream's own p99, then over streams). */
+  perStreamTransit: PerStreamTransit;
   /** Send → release histogram (ours) from the first frame on. */
   e2eAll?: Hist;
   /** Per-stream latency and transit p99 every second (ours, a sample of streams), and that second's transit p99. */
@@ -102,6 +105,7 @@ async function oursServer(): Promise<ServerImpl> {
   const transit = new Hist();
   const transitAll = new Hist();
   const transitSecond = new Hist(); // this second's frames, for the trace
+  const perStreamTransit = new PerStreamTransit();
   const open = new Set<Any>();
   let frames = 0;
   const server = RpcServer.builder()
@@ -111,6 +115,7 @@ async function oursServer(): Promise<ServerImpl> {
     .maxStreams(c.n + 64)
     .streamHandler(streamHandler("conf", async (_ctx, s: Any) => {
       open.add(s);
+      const rec = perStreamTransit.stream();
       try {
         for (let f = await s.recvAligned(); f; f = await s.recvAligned()) {
           frames++;
@@ -123,6 +128,7 @@ async function oursServer(): Promise<ServerImpl> {
           e2eAll.add(t - f.timestamp);
           if (measuring) {
             transit.add(x);
+            rec(x);
             release.add(t - f.alignedTime);
             e2e.add(t - f.timestamp);
           }
@@ -170,6 +176,7 @@ async function oursServer(): Promise<ServerImpl> {
     e2eAll,
     transit,
     transitAll,
+    perStreamTransit,
     trace,
     counters() {
       let late = 0, lost = 0, received = 0;
@@ -239,11 +246,15 @@ async function rawDenoServer(): Promise<ServerImpl> {
   let frames = 0;
   let streams = 0;
   const conns = new Set<Any>();
-  const onFrame = (sentAt: number) => {
+  const perStreamTransit = new PerStreamTransit();
+  const onFrame = (sentAt: number, rec: (x: number) => void) => {
     frames++;
     const x = sys() - sentAt;
     transitAll.add(x);
-    if (measuring) transit.add(x);
+    if (measuring) {
+      transit.add(x);
+      rec(x);
+    }
   };
   const ep = new D.QuicEndpoint({ hostname: "127.0.0.1", port: 0 });
   const listener = ep.listen({
@@ -266,7 +277,8 @@ async function rawDenoServer(): Promise<ServerImpl> {
               const { value, done } = await r.read();
               if (done) return;
               streams++;
-              const parse = frameParser(c.size, onFrame);
+              const rec = perStreamTransit.stream();
+              const parse = frameParser(c.size, (t) => onFrame(t, rec));
               (async () => {
                 const sr = value.readable.getReader();
                 try {
@@ -288,6 +300,7 @@ async function rawDenoServer(): Promise<ServerImpl> {
     ca: certs.ca,
     transit,
     transitAll,
+    perStreamTransit,
     counters: () => ({ frames, late: 0, lost: 0, received: frames }),
     streams: () => streams,
     stop() {
@@ -317,11 +330,15 @@ async function rawServer(): Promise<ServerImpl> {
   let frames = 0;
   let streams = 0;
   const sessions = new Set<Any>();
-  const onFrame = (sentAt: number) => {
+  const perStreamTransit = new PerStreamTransit();
+  const onFrame = (sentAt: number, rec: (x: number) => void) => {
     frames++;
     const x = sys() - sentAt;
     transitAll.add(x);
-    if (measuring) transit.add(x);
+    if (measuring) {
+      transit.add(x);
+      rec(x);
+    }
   };
   const ep = await q.listen((session: Any) => {
     session.closed.catch(noop);
@@ -329,7 +346,8 @@ async function rawServer(): Promise<ServerImpl> {
     session.onstream = async (st: Any) => {
       st.closed?.catch?.(noop);
       streams++;
-      const parse = frameParser(c.size, onFrame);
+      const rec = perStreamTransit.stream();
+      const parse = frameParser(c.size, (t) => onFrame(t, rec));
       try {
         for await (const batch of st) for (const chunk of batch as Uint8Array[]) parse(chunk);
       } catch { /* reset */ }
@@ -351,6 +369,7 @@ async function rawServer(): Promise<ServerImpl> {
     ca: certs.ca,
     transit,
     transitAll,
+    perStreamTransit,
     counters: () => ({ frames, late: 0, lost: 0, received: frames }),
     streams: () => streams,
     async stop() {
@@ -377,15 +396,20 @@ async function grpcServer(): Promise<ServerImpl> {
   const transitAll = new Hist();
   let frames = 0;
   let streams = 0;
+  const perStreamTransit = new PerStreamTransit();
   const server = new grpc.Server({ "grpc.max_concurrent_streams": c.n + 64 });
   server.addService({ Pipe: PIPE }, {
     Pipe: (call: Any) => {
       streams++;
+      const rec = perStreamTransit.stream();
       call.on("data", (b: Buffer) => {
         frames++;
         const x = sys() - b.readDoubleBE(0);
         transitAll.add(x);
-        if (measuring) transit.add(x);
+        if (measuring) {
+          transit.add(x);
+          rec(x);
+        }
       });
       call.on("end", () => call.end());
       call.on("error", noop);
@@ -403,6 +427,7 @@ async function grpcServer(): Promise<ServerImpl> {
     ca: "",
     transit,
     transitAll,
+    perStreamTransit,
     counters: () => ({ frames, late: 0, lost: 0, received: frames }),
     streams: () => streams,
     stop: () => Promise.resolve(server.forceShutdown()),
@@ -427,6 +452,7 @@ async function runServer(): Promise<void> {
     if (line === "start") {
       c0 = s.counters();
       s.transit?.reset();
+      s.perStreamTransit.reset();
       s.release?.reset();
       s.e2e?.reset();
       measuring = true;
@@ -467,6 +493,7 @@ async function runServer(): Promise<void> {
         out.earlyReleases = s.release.negative;
       }
       if (s.perStream) Object.assign(out, s.perStream());
+      out.perStreamTransit = s.perStreamTransit.summary();
       // From the first frame: every counter since the streams opened, warm-up included.
       out.fromFirstFrame = {
         received: c1.received,

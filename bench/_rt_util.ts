@@ -152,6 +152,41 @@ export class Hist {
   }
 }
 
+/**
+ * Transit of the measured window, kept per stream: each stream's own p99 (nearest rank over its
+ * frames), then the median, p90 and max of those over the streams. The same for every stack, so
+ * "per-stream transit p99" compares like for like (the pooled p99 over all frames is `Hist`'s).
+ */
+export class PerStreamTransit {
+  readonly #streams: { v: Float32Array; n: number }[] = [];
+  /** A recorder for one stream's frames (the caller records only while measuring). */
+  stream(): (x: number) => void {
+    const s = { v: new Float32Array(64), n: 0 };
+    this.#streams.push(s);
+    return (x: number) => {
+      if (s.n === s.v.length) {
+        const v = new Float32Array(s.v.length * 2);
+        v.set(s.v);
+        s.v = v;
+      }
+      s.v[s.n++] = x;
+    };
+  }
+  reset(): void {
+    for (const s of this.#streams) s.n = 0;
+  }
+  /** Quantiles over the streams that had frames in the window of their own p99. */
+  summary(): { streams: number; p50OfStreams: number; p90OfStreams: number; maxOfStreams: number } {
+    const p99: number[] = [];
+    for (const s of this.#streams) {
+      if (s.n === 0) continue;
+      const v = s.v.subarray(0, s.n).sort();
+      p99.push(v[Math.min(s.n - 1, Math.ceil(0.99 * s.n) - 1)]);
+    }
+    return { streams: p99.length, p50OfStreams: r3(pct(p99, 0.5)), p90OfStreams: r3(pct(p99, 0.9)), maxOfStreams: r3(pct(p99, 1)) };
+  }
+}
+
 /** The q-quantile of `xs` (nearest rank); NaN for none. */
 export function pct(xs: number[], q: number): number {
   if (xs.length === 0) return NaN;
