@@ -33,7 +33,7 @@ interface RawExports {
 }
 
 /** ABI version this binding speaks; bumped with any change to the exports' contract. */
-export const ABI_VERSION = 2;
+export const ABI_VERSION = 3;
 
 /** f64 slots per frame record written by `scan`/`decode`. */
 export const REC_SLOTS = 16;
@@ -357,6 +357,7 @@ interface JitterExports {
   es_jb_live(): number;
   es_jb_bytes(id: number): number;
   es_jb_reset(id: number): void;
+  es_jb_set_initial(id: number, initial: number): number;
   es_jb_push(id: number, seq: number, ts: number, offset: number, arrival: number): number;
   es_jb_next_due(id: number): number;
   es_jb_pop(id: number, now: number): number;
@@ -431,6 +432,11 @@ export class JitterCore {
   /** Forgets frames (they leave `pop` discarded) and adaptation; counters stay. */
   reset(id: number): void {
     this.#x.es_jb_reset(id);
+  }
+
+  /** A new initial latency (ms): 0, -1 for a bad value (nothing changes), -2 for a bad id. */
+  setInitial(id: number, initial: number): number {
+    return this.#x.es_jb_set_initial(id, initial);
   }
 
   /** A frame arrived: a push code (-1 invalid input, -2 bad id). */

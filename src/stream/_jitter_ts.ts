@@ -239,6 +239,21 @@ export class TsJitterBuffer {
     this.#lateQ = [];
   }
 
+  /**
+   * A new initial latency (ms, finite and >= 0): the floor of D* until MIN_SAMPLES samples; before
+   * the first sample D starts from it at once. No effect on a fixed latency; false (nothing
+   * changes) for a bad value. (`jitter::Buffer::set_initial`.)
+   */
+  setInitial(initial: number): boolean {
+    if (!(Number.isFinite(initial) && initial >= 0)) return false;
+    this.#o.initial = initial;
+    if (!this.#fixed && this.#samples === 0) {
+      this.#d = this.#initialLatency();
+      this.#target = this.#d;
+    }
+    return true;
+  }
+
   /** Forgets frames (they leave `pop` with deliver: false) and adaptation; counters stay. */
   reset(): void {
     this.#flush();
@@ -527,9 +542,14 @@ export class TsJitterBuffer {
     if (belated && seq > this.#lossBase && this.#inWindow(seq)) this.lost -= 1;
     this.#mark(seq);
     const base = mapped + this.#rebase;
+    // The first sample (since creation or a reset) starts the timeline: observed before it is
+    // judged, so D has risen to cover it (adaptive mode). Later frames are judged against the D
+    // they found. (jitter.rs)
+    const first = this.#samples === 0 && !wildLate;
+    if (first) this.#observe(arrival - base);
     const playout = base + this.#d;
     const isLate = belated || arrival > playout;
-    if (!wildLate) this.#observe(arrival - base);
+    if (!wildLate && !first) this.#observe(arrival - base);
     if (isLate) {
       if (belated) this.belated += 1;
       if (!this.#o.deliverLate) {

@@ -6,10 +6,12 @@
  *
  * - Latency: fixed (`latencyMs`) or adaptive: the `quantile` (0.99) of transit (arrival − mapped
  *   ts) from a histogram with 1 ms buckets that forgets (weight 0.997 per sample, ≈ 6.7 s at
- *   50 fps), plus `marginMs`, clamped to [`minLatencyMs`, `maxLatencyMs`]; `initialLatencyMs`
- *   until 50 frames have arrived. Rises at once; falls towards its target at (D − target) / 2 s
- *   per second, between 5 and 50 ms per second, so output spacing shrinks by at most 5%. Lost
- *   frames never raise it; late ones do.
+ *   50 fps), plus `marginMs`, clamped to [`minLatencyMs`, `maxLatencyMs`]; at least
+ *   `initialLatencyMs` (which `setInitialLatency` may change) until 50 frames have arrived.
+ *   Rises at once; falls towards its target at (D − target) / 2 s per second, between 5 and
+ *   50 ms per second, so output spacing shrinks by at most 5%. Lost frames never raise it; late
+ *   ones do. The first frame (after creation or `reset`) is measured before it is judged, so an
+ *   adaptive latency has risen to cover it: it starts the timeline and is never late.
  * - Frames arriving after their playout time (or behind an already released seq: `belated`)
  *   are dropped and counted (`latePolicy: "drop"`) or returned at once with `late: true`.
  * - Lost = seqs skipped when a later frame was released and that never arrived; a skipped frame
@@ -225,6 +227,14 @@ export interface JitterBuffer {
   pop(now: number): JitterFrame | undefined;
   /** Counters and gauges. */
   stats(): JitterStats;
+  /**
+   * Replaces `initialLatencyMs`: the least adaptive latency (ms, clamped to [min, max] as at
+   * creation) until 50 frames have arrived. Before the first frame the latency starts from it at
+   * once; after, from the next frame (up at once, down gradually). A time-synced stream refreshes
+   * it from its connection's transit estimate while it is young. No effect with a fixed `latencyMs`.
+   * @throws RangeError for a value that is not finite and ≥ 0.
+   */
+  setInitialLatency(ms: number): void;
   /** Forgets the frames (they leave `pop` with `deliver: false`) and the adaptation; counters stay. */
   reset(): void;
   /** Releases the WASM slot (frames still held are dropped); the buffer is unusable after. */
@@ -241,6 +251,10 @@ function badPush(seq: number, ts: number, offsetMs: number, arrival: number): Ra
   else if (!Number.isFinite(offsetMs)) what = `offsetMs must be finite, received ${offsetMs}`;
   else what = `arrival must be finite, received ${arrival}`;
   return new RangeError(`invalid jitter buffer frame: ${what}`);
+}
+
+function badInitial(ms: number): RangeError {
+  return new RangeError(`invalid initial latency: must be finite and >= 0, received ${ms}`);
 }
 
 function frame(s: Float64Array): JitterFrame {
@@ -296,6 +310,9 @@ class TsJitter implements JitterBuffer {
     (this.#b ?? freed()).writeStats(this.#out);
     return statsOf(this.#out);
   }
+  setInitialLatency(ms: number): void {
+    if (!(this.#b ?? freed()).setInitial(ms)) throw badInitial(ms);
+  }
   reset(): void {
     (this.#b ?? freed()).reset();
   }
@@ -340,6 +357,11 @@ class WasmJitter implements JitterBuffer {
   }
   stats(): JitterStats {
     return statsOf(this.#c.stats(this.#id) ?? freed());
+  }
+  setInitialLatency(ms: number): void {
+    const r = this.#c.setInitial(this.#id, ms);
+    if (r === -2) freed();
+    if (r !== 0) throw badInitial(ms);
   }
   reset(): void {
     if (this.#id < 0) freed();

@@ -46,6 +46,46 @@ for (const impl of ["wasm", "ts"] as const) {
   const make = (o: JitterBufferOptions = {}) => createJitterBuffer({ impl, ...o });
 
   describe(`jitter buffer (${impl})`, () => {
+    test("the first frame starts the timeline: adaptive D rises to cover it; later frames are judged against the D they found", () => {
+      const jb = make(); // initial latency 80 ms
+      expect(jb.push(0, T0 + OFF, OFF, T0 + 300)).toBe("buffered"); // 300 ms in transit
+      expect(jb.stats().latencyMs).toBeGreaterThanOrEqual(300);
+      expect(jb.stats().late).toBe(0);
+      // After a reset the next frame is a first frame again.
+      jb.reset();
+      drain(jb, Infinity);
+      expect(jb.push(1, T0 + OFF + 20, OFF, T0 + 20 + 500)).toBe("buffered");
+      // Not the first: a frame beyond the D it found is late.
+      const d = jb.stats().latencyMs;
+      expect(jb.push(2, T0 + OFF + 40, OFF, T0 + 40 + d + 50)).toBe("late");
+      // A fixed latency is what it is: a first frame beyond it is late.
+      const fixed = make({ latencyMs: 40 });
+      expect(fixed.push(0, T0 + OFF, OFF, T0 + 300)).toBe("late");
+      jb.free();
+      fixed.free();
+    });
+
+    test("setInitialLatency: the floor until 50 frames; at once before the first; bad values refused", () => {
+      const jb = make({ maxLatencyMs: 400 });
+      expect(jb.stats().latencyMs).toBe(80);
+      jb.setInitialLatency(250);
+      expect(jb.stats().latencyMs).toBe(250); // no frame yet: D starts from it
+      for (const bad of [NaN, Infinity, -1]) expect(() => jb.setInitialLatency(bad)).toThrow(RangeError);
+      stream(jb, 0, 10, () => 5);
+      expect(jb.stats().targetLatencyMs).toBe(250);
+      jb.setInitialLatency(900); // clamped to maxLatencyMs, from the next frame, up at once
+      stream(jb, 10, 11, () => 5);
+      expect(jb.stats().latencyMs).toBe(400);
+      stream(jb, 11, 60, () => 5); // 50 frames of its own: they govern
+      expect(jb.stats().targetLatencyMs).toBeLessThan(10);
+      const fixed = make({ latencyMs: 40 });
+      fixed.setInitialLatency(300);
+      expect(fixed.stats().latencyMs).toBe(40);
+      jb.free();
+      fixed.free();
+      expect(() => jb.setInitialLatency(10)).toThrow(/freed/);
+    });
+
     test("playout order, never early, nextDue exact", () => {
       const rnd = seededRandom(5);
       const jb = make({ latencyMs: 50 });
@@ -84,9 +124,10 @@ for (const impl of ["wasm", "ts"] as const) {
         if (jb.push(i, ts, OFF, at) === "late") late++;
         drain(jb, at + 1000);
       }
-      // Only the first frames can be late (nothing, then one sample known); D follows the path at
-      // once instead of holding 80 ms for 50 frames (50 s at 1 fps: every frame late).
-      expect(late).toBeLessThanOrEqual(2);
+      // The first frame is never late (it starts the timeline); the next, with one sample known,
+      // may be; D follows the path at once instead of holding 80 ms for 50 frames (50 s at 1 fps:
+      // every frame late).
+      expect(late).toBeLessThanOrEqual(1);
       expect(jb.stats().latencyMs).toBeGreaterThan(300);
       expect(jb.stats().latencyMs).toBeLessThan(320);
       jb.free();

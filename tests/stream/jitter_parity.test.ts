@@ -52,7 +52,7 @@ function trace(seed: number, o: TraceOptions): Arrival[] {
 }
 
 /** Runs a trace, popping at every arrival and at every nextDue before the next one. */
-function run(jb: JitterBuffer, xs: Arrival[], resetEvery = 0): number[] {
+function run(jb: JitterBuffer, xs: Arrival[], resetEvery = 0, follow = false): number[] {
   const log: number[] = [];
   const drain = (now: number) => {
     for (let f = jb.pop(now); f; f = jb.pop(now)) {
@@ -62,6 +62,8 @@ function run(jb: JitterBuffer, xs: Arrival[], resetEvery = 0): number[] {
   };
   for (let i = 0; i < xs.length; i++) {
     const x = xs[i];
+    // A young stream's floor following its connection's estimate (time_sync.ts), every 5th frame.
+    if (follow && i % 5 === 0) jb.setInitialLatency((i * 37) % 300);
     const r = jb.push(x.seq, x.ts, x.offset, x.at);
     log.push(r.length, r.charCodeAt(5) || 0);
     drain(x.at);
@@ -77,18 +79,18 @@ function run(jb: JitterBuffer, xs: Arrival[], resetEvery = 0): number[] {
   return log;
 }
 
-function compare(options: JitterBufferOptions, xs: Arrival[], resetEvery = 0): { n: number; mismatch: number } {
+function compare(options: JitterBufferOptions, xs: Arrival[], resetEvery = 0, follow = false): { n: number; mismatch: number } {
   const w = createJitterBuffer({ ...options, impl: "wasm" });
   const t = createJitterBuffer({ ...options, impl: "ts" });
-  const a = run(w, xs, resetEvery);
-  const b = run(t, xs, resetEvery);
+  const a = run(w, xs, resetEvery, follow);
+  const b = run(t, xs, resetEvery, follow);
   w.free();
   let mismatch = a.length === b.length ? -1 : 0;
   for (let i = 0; i < Math.min(a.length, b.length) && mismatch < 0; i++) if (!Object.is(a[i], b[i])) mismatch = i;
   return { n: a.length, mismatch };
 }
 
-const cases: [string, TraceOptions, JitterBufferOptions, number?][] = [
+const cases: [string, TraceOptions, JitterBufferOptions, number?, boolean?][] = [
   ["uniform, adaptive", { n: 4000, delay: "uniform", loss: 0.02, dup: 0.05, reorder: 0.05 }, {}],
   ["normal, adaptive, deliver", { n: 4000, delay: "normal", loss: 0.02, dup: 0.05, reorder: 0.05 }, {
     latePolicy: "deliver",
@@ -124,14 +126,17 @@ const cases: [string, TraceOptions, JitterBufferOptions, number?][] = [
   ["resets, wide histogram", { n: 3000, delay: "uniform", loss: 0.02, dup: 0.05, reorder: 0.05 }, {
     maxLatencyMs: 5000,
   }, 700],
+  ["initial latency refreshed while young, resets", { n: 3000, delay: "normal", loss: 0.02, dup: 0.05, reorder: 0.05 }, {
+    maxLatencyMs: 250,
+  }, 400, true],
 ];
 
 describe("parity: WASM and TS give bit-identical output", () => {
-  for (const [name, t, o, resetEvery] of cases) {
+  for (const [name, t, o, resetEvery, follow] of cases) {
     for (const seed of [1, 7, 2024]) {
       test(`${name}, seed ${seed}`, () => {
         const xs = trace(seed, t);
-        const { n, mismatch } = compare(o, xs, resetEvery);
+        const { n, mismatch } = compare(o, xs, resetEvery, follow);
         expect(n).toBeGreaterThan(xs.length * 5);
         expect(mismatch).toBe(-1);
       });

@@ -21,7 +21,10 @@
 //!   ms per ms of local time, kept between `SLEW` and `MAX_SLEW` (far above D* it comes down at
 //!   `MAX_SLEW`, then relaxes with a time constant of `RELAX_MS`, the last few ms at `SLEW`).
 //!   Only frames that arrive feed
-//!   the histogram (loss never raises D); late ones do.
+//!   the histogram (loss never raises D); late ones do. The initial latency may be replaced
+//!   (`set_initial`: a connection's transit estimate while the stream is young). The first sample
+//!   since creation or a reset is observed before its frame is judged, so an adaptive D covers it:
+//!   a stream's first frame starts its timeline and is never late.
 //! * Sequence window: one bit per seq over the last `SEQ_WINDOW` seqs below the highest seen.
 //!   A seen seq is a duplicate. When a frame is released (or evicted), the unseen seqs between
 //!   it and the previous release are counted lost; one of those arriving later is late and
@@ -347,6 +350,23 @@ impl Buffer {
             self.discard.push_back(e);
             self.flushed += 1.0;
         }
+    }
+
+    /// A new initial latency (ms, finite and >= 0): the floor of D* until `MIN_SAMPLES` samples.
+    /// A connection refreshes it from what its other streams see while this one is young. Before
+    /// the first sample D starts from it at once; after, D follows D* as usual (up at once, down
+    /// slewed) from the next sample. No effect on a fixed latency; false (nothing changes) for a
+    /// bad value.
+    pub fn set_initial(&mut self, initial: f64) -> bool {
+        if !(initial.is_finite() && initial >= 0.0) {
+            return false;
+        }
+        self.o.initial = initial;
+        if !self.fixed && self.samples == 0.0 {
+            self.d = self.initial_latency();
+            self.target = self.d;
+        }
+        true
     }
 
     /// Forgets frames (they leave `pop` with deliver: false) and adaptation; counters stay.
@@ -745,9 +765,16 @@ impl Buffer {
         }
         self.mark(seq);
         let base = mapped + self.rebase;
+        // The first sample (since creation or a reset) starts the timeline: it is observed before
+        // it is judged, so D has risen to cover it (adaptive mode) and a stream's first frame is
+        // not dropped for want of history. Every later frame is judged against the D it found.
+        let first = self.samples == 0.0 && !wild_late;
+        if first {
+            self.observe(arrival - base);
+        }
         let playout = base + self.d;
         let is_late = belated || arrival > playout;
-        if !wild_late {
+        if !wild_late && !first {
             self.observe(arrival - base);
         }
         if is_late {
@@ -1101,6 +1128,57 @@ mod tests {
             "{}",
             max_fall_rate
         );
+    }
+
+    #[test]
+    fn the_first_frame_starts_the_timeline() {
+        let mut b = Buffer::new(opts()); // initial 80 ms
+        assert_eq!(b.push(0.0, 0.0, 0.0, 300.0), PUSH_BUFFERED);
+        assert!(b.d >= 300.0 && b.late == 0.0, "{} {}", b.d, b.late);
+        let d = b.d;
+        assert_eq!(b.push(1.0, 20.0, 0.0, 20.0 + d + 50.0), PUSH_LATE);
+        let mut f = Buffer::new(fixed(40.0));
+        assert_eq!(f.push(0.0, 0.0, 0.0, 300.0), PUSH_LATE);
+    }
+
+    #[test]
+    fn initial_latency_can_be_refreshed_while_young() {
+        let mut b = Buffer::new(opts());
+        assert_eq!(b.d, 80.0);
+        // Before the first sample D starts from the new value at once.
+        assert!(b.set_initial(300.0));
+        assert_eq!((b.d, b.target), (300.0, 300.0));
+        // Bad values change nothing.
+        for bad in [f64::NAN, f64::INFINITY, -1.0] {
+            assert!(!b.set_initial(bad));
+        }
+        assert_eq!(b.o.initial, 300.0);
+        // Young (under MIN_SAMPLES): D* is at least the initial latency, whatever the samples say.
+        let mut t = 0.0;
+        for seq in 0..10 {
+            b.push(seq as f64, t, 0.0, t + 5.0);
+            drain(&mut b, t + 5.0);
+            t += 20.0;
+        }
+        assert_eq!(b.target, 300.0);
+        assert!(b.set_initial(450.0));
+        b.push(10.0, t, 0.0, t + 5.0);
+        assert_eq!((b.target, b.d), (450.0, 450.0)); // up at once
+        // Past MIN_SAMPLES its own samples govern: the initial latency no longer matters.
+        for seq in 11..60 {
+            t += 20.0;
+            b.push(seq as f64, t, 0.0, t + 5.0);
+            drain(&mut b, t + 5.0);
+        }
+        assert!(b.target < 10.0, "{}", b.target);
+        assert!(b.set_initial(900.0));
+        t += 20.0;
+        b.push(60.0, t, 0.0, t + 5.0);
+        assert!(b.target < 10.0, "{}", b.target);
+        // A fixed latency ignores it.
+        let mut f = Buffer::new(fixed(40.0));
+        assert!(f.set_initial(300.0));
+        assert_eq!(f.d, 40.0);
     }
 
     #[test]

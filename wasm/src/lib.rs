@@ -128,7 +128,7 @@ fn reserve(v: &mut Vec<u8>, n: usize) {
 
 #[no_mangle]
 pub extern "C" fn es_abi_version() -> u32 {
-    2
+    3
 }
 
 #[no_mangle]
@@ -547,6 +547,22 @@ pub extern "C" fn es_jb_bytes(id: i32) -> f64 {
 pub extern "C" fn es_jb_reset(id: i32) {
     if let Some(b) = jb_at(id) {
         b.reset();
+    }
+}
+
+/// Sets a jitter buffer's initial latency (`jitter::Buffer::set_initial`): 0, -1 for a bad
+/// value (nothing changes), -2 for a bad id.
+#[no_mangle]
+pub extern "C" fn es_jb_set_initial(id: i32, initial: f64) -> i32 {
+    match jb_at(id) {
+        Some(b) => {
+            if b.set_initial(initial) {
+                0
+            } else {
+                -1
+            }
+        }
+        None => -2,
     }
 }
 
