@@ -70,6 +70,10 @@ export interface StreamStats extends JitterStats {
 }
 
 const DEFAULT_SYNC_TIMEOUT = 5000;
+/** A stream's first frames (the jitter buffer's own MIN_SAMPLES) take the connection's estimate as their floor. */
+const YOUNG_FRAMES = 50;
+/** The estimate is handed to the buffer again once it moved by this much (ms): not on every frame. */
+const FOLLOW_STEP_MS = 1;
 
 /** Stats of a stream that is not time-synced: its counts, every jitter-buffer field 0. */
 export function plainStreamStats(counts: Partial<StreamStats>): StreamStats {
@@ -137,8 +141,16 @@ export class TimeSyncReceiver {
   readonly #syncEnabled: boolean;
   #freed = false;
   #final: JitterStats | undefined;
-  /** The connection's transit estimate: fed by every frame, read once at creation. */
+  /** The connection's transit estimate: fed by every frame, and the buffer's floor while young. */
   readonly #prior: LatencyPrior | undefined;
+  /**
+   * Frames left during which the buffer's initial latency follows the connection's estimate (0:
+   * no longer, or never: a fixed latency or no estimate). Until its own 50 frames a stream knows
+   * its path less well than the connection does: at 1 frame/s that is 50 seconds.
+   */
+  #young: number;
+  /** The initial latency last given to the jitter buffer (NaN: its default). */
+  #initial: number;
 
   /**
    * @param prior The connection's transit estimate (one per connection, shared by its streams):
@@ -151,13 +163,17 @@ export class TimeSyncReceiver {
     this.#maxFrames = options.maxFrames ?? 4096;
     this.#syncTimeoutMs = options.syncTimeoutMs ?? DEFAULT_SYNC_TIMEOUT;
     this.#prior = prior;
+    const adaptive = options.latencyMs === undefined;
+    const initial = adaptive ? prior?.initialLatencyMs(clock.local()) : undefined;
+    this.#young = prior && adaptive ? YOUNG_FRAMES : 0;
+    this.#initial = initial ?? NaN;
     this.#jb = createJitterBuffer({
       latencyMs: options.latencyMs,
       minLatencyMs: options.minLatencyMs,
       maxLatencyMs: options.maxLatencyMs,
       latePolicy: options.latePolicy,
       maxFrames: options.maxFrames,
-      initialLatencyMs: options.latencyMs === undefined ? prior?.initialLatencyMs(clock.local()) : undefined,
+      initialLatencyMs: initial,
     });
     this.#wakeup = new Wakeup(() => this.#release());
     if (!clock.synced) {
@@ -193,6 +209,7 @@ export class TimeSyncReceiver {
   #add(seq: number, ts: number, data: Uint8Array, arrival: number, offset: number): void {
     // Transit as the jitter buffer measures it: arrival − the timestamp mapped onto this clock.
     this.#prior?.observe(arrival - (ts - offset), arrival);
+    if (this.#young > 0) this.#followPrior(arrival);
     let r;
     try {
       r = this.#jb.push(seq, ts, offset, arrival);
@@ -202,6 +219,19 @@ export class TimeSyncReceiver {
     const due = dueAfter(this.#jb); // read before any other call on the buffer
     if (r === "buffered" || r === "late-deliver" || r === "overflow") this.#payloads.set(seq, data, arrival);
     this.#arm(due);
+  }
+
+  /**
+   * A young stream's floor follows the connection's estimate (a stream opened before the
+   * connection knew its path, or whose path got slower meanwhile); the buffer is told only when
+   * the estimate moved by a millisecond or more.
+   */
+  #followPrior(now: number): void {
+    this.#young--;
+    const init = this.#prior!.initialLatencyMs(now);
+    if (init === undefined || Math.abs(init - this.#initial) < FOLLOW_STEP_MS) return;
+    this.#initial = init;
+    this.#jb.setInitialLatency(init);
   }
 
   #flushHeld(): void {

@@ -35,6 +35,24 @@ test("settles at the 0.99 quantile of U(10, 30) ms (29.8), follows a rise at onc
   expect(n).toBeLessThan(12_000);
 });
 
+test("a slow path: steps of 1% of the estimate settle within 2% and follow a start-up burst back down in seconds", () => {
+  const rnd = seededRandom(5);
+  const p = new LatencyPrior();
+  let t = 0;
+  // 10,000 streams at 1 fps on a saturated receiver: transit U(100, 600) ms, 0.99 quantile 595.
+  for (let i = 0; i < 50_000; i++) p.observe(100 + 500 * rnd(), (t += 0.1));
+  expect(Math.abs(p.quantileMs - 595) / 595).toBeLessThan(0.02);
+  // A burst of 1,000-1,500 ms (streams opening): followed up within a few hundred samples...
+  let n = 0;
+  while (p.quantileMs < 1400 && n < 100_000) p.observe(1000 + 500 * rnd(), (t += 0.1)), n++;
+  expect(n).toBeLessThan(500);
+  // ...and back under 620 ms within 20,000 samples (2 s at 10,000 frames/s; fixed 0.5 ms steps
+  // take about 150,000).
+  n = 0;
+  while (p.quantileMs > 620 && n < 200_000) p.observe(100 + 500 * rnd(), (t += 0.1)), n++;
+  expect(n).toBeLessThan(20_000);
+});
+
 test("not used before 100 samples, nor once 30 s passed without one; bad samples are ignored", () => {
   const p = new LatencyPrior();
   for (let i = 0; i < 99; i++) p.observe(12, i);
@@ -80,6 +98,37 @@ test("a receiver on a connection that knows its path starts from it; without, fr
   fixed.push(0, systemClock() + 500 - 5, new Uint8Array(1), systemClock());
   expect(fixed.stats(0).latencyMs).toBe(40);
   for (const rx of [first, second, alone, fixed]) rx.free();
+});
+
+test("a stream opened before the connection knew its path takes the estimate up while it is young (under 50 frames)", () => {
+  const clock = fakeClock(500);
+  const prior = new LatencyPrior();
+  const t0 = systemClock();
+  // Opened together at the start: the prior has no samples yet, so this stream starts at 80 ms.
+  const young = new TimeSyncReceiver(clock, {}, true, prior);
+  young.push(0, t0 + 500 - 5, new Uint8Array(1), t0);
+  expect(young.stats(0).latencyMs).toBe(80);
+  // The connection's other streams then see 300 ms of transit (10,000 streams at 1 fps on a
+  // saturated receiver): its own frames, 5 ms in transit, are too few to know better.
+  for (let i = 0; i < 1000; i++) prior.observe(300, t0 + i);
+  expect(prior.quantileMs).toBeGreaterThanOrEqual(300);
+  expect(prior.quantileMs).toBeLessThan(305);
+  young.push(1, t0 + 500 - 5 + 20, new Uint8Array(1), t0 + 20);
+  expect(young.stats(0).latencyMs).toBeGreaterThanOrEqual(300);
+  // Opened early but silent until the estimate was known: its first frame starts from it.
+  const later = new LatencyPrior();
+  const opened = new TimeSyncReceiver(clock, {}, true, later);
+  for (let i = 0; i < 300; i++) later.observe(300, t0 + i);
+  opened.push(0, t0 + 500 - 5, new Uint8Array(1), t0 + 300);
+  expect(opened.stats(0).latencyMs).toBeGreaterThanOrEqual(300);
+  // Past 50 frames of its own, its own frames govern (the estimate no longer holds it up).
+  for (let i = 2; i < 60; i++) young.push(i, t0 + 500 - 5 + 20 * i, new Uint8Array(1), t0 + 20 * i);
+  expect(young.stats(0).targetLatencyMs).toBeLessThan(20);
+  // A fixed latency never follows it.
+  const fixed = new TimeSyncReceiver(clock, { latencyMs: 40 }, true, prior);
+  fixed.push(0, t0 + 500 - 5, new Uint8Array(1), t0);
+  expect(fixed.stats(0).latencyMs).toBe(40);
+  for (const rx of [young, opened, fixed]) rx.free();
 });
 
 test("over QUIC: the second time-synced stream of a connection starts from what the first saw", async () => {
