@@ -151,15 +151,22 @@ function route(conn: Connection, setup: PeerSetup, ready: Promise<Peer>, onHello
   });
 }
 
-/** Ends an incoming stream that failed before it was served, telling the peer why when it can. */
+/**
+ * Ends an incoming stream that failed before it was served, telling the peer why when it can: the
+ * RpcError its first frame earned, or INTERNAL (never the cause's text) for a failure of ours.
+ */
 async function refuseStream(setup: PeerSetup, s: BidiStream, e: unknown, peer: Peer | undefined): Promise<void> {
+  let why: RpcError | undefined;
   if (e instanceof RpcError) {
     if (peer && !peer.isClosing) peer.countRefusedFrame(e);
-    // Tell the peer why its stream is refused (an oversize or malformed first frame).
-    const f = setup.frames.encode({ type: FrameType.ERROR, flags: 0, code: errorCodeNumber(e.code), message: e.message, payload: EMPTY });
-    await s.write(f).catch(() => {});
+    why = e; // an oversize or malformed first frame
   } else if (!(e instanceof TransportError)) {
     setup.onError(e, "incoming stream");
+    why = new RpcError(ErrorCode.INTERNAL, "internal error while setting up the stream");
+  }
+  if (why) {
+    const f = setup.frames.encode({ type: FrameType.ERROR, flags: 0, code: errorCodeNumber(why.code), message: why.message, payload: EMPTY });
+    await s.write(f).catch(() => {});
   }
   s.stopSending(errorCodeNumber(ErrorCode.CANCELLED));
   s.end().catch(() => {});
