@@ -3,9 +3,10 @@
 // `fps`, paced in 20 staggered groups so sends spread over the frame period.
 //
 //   ours: EchoStream time-synced streams (`withTimeSync()`, default adaptive latency; reliable
-//         QUIC streams, or datagrams with `unreliable`); the server releases frames with
-//         `recvAligned()`: late %, release error, transit p99 from each stream's `stats()`, and
-//         transit = `arrivedAt` − sender timestamp of every frame (the same measure as raw's).
+//         QUIC streams, or datagrams with `unreliable`); the server takes released frames with
+//         `forEachAligned()` (RT_SCALE_RECV=await: a `recvAligned()` loop): late %, release
+//         error from each stream's `stats()`, and transit = `arrivedAt` − sender timestamp of
+//         every frame (the same measure as raw's), pooled and per stream.
 //   raw:  Bun's node:quic used directly, one bidirectional stream per sender; each frame starts
 //         with the send time (f64, ms) and the server measures transit = arrival − send time.
 //   grpc: @grpc/grpc-js, one bidi-streaming call per sender on one HTTP/2 connection; same
@@ -63,6 +64,11 @@ interface Cfg {
 }
 
 const c = config<Cfg>();
+/**
+ * How OURS's server takes frames: `forEachAligned` (each, the default: the release calls it) or a
+ * `recvAligned()` loop (await). RT_SCALE_RECV=await selects the loop.
+ */
+const RECV = process.env.RT_SCALE_RECV === "await" ? "await" : "each";
 const GROUPS = 20;
 const ALPN = "echostream/1";
 watchdog((c.warmupS + c.measureS + 240) * 1000, `scale ${c.role} ${c.impl} n=${c.n}`);
@@ -116,23 +122,25 @@ async function oursServer(): Promise<ServerImpl> {
     .streamHandler(streamHandler("conf", async (_ctx, s: Any) => {
       open.add(s);
       const rec = perStreamTransit.stream();
-      try {
-        for (let f = await s.recvAligned(); f; f = await s.recvAligned()) {
-          frames++;
-          const t = s.now();
-          // Send → release and arrival − send: both processes run on the system clock of this
-          // machine (the stream's clock here), so no clock model is involved.
-          const x = f.arrivedAt - f.timestamp;
-          transitAll.add(x);
-          transitSecond.add(x);
-          e2eAll.add(t - f.timestamp);
-          if (measuring) {
-            transit.add(x);
-            rec(x);
-            release.add(t - f.alignedTime);
-            e2e.add(t - f.timestamp);
-          }
+      const take = (f: Any) => {
+        frames++;
+        const t = s.now();
+        // Send → release and arrival − send: both processes run on the system clock of this
+        // machine (the stream's clock here), so no clock model is involved.
+        const x = f.arrivedAt - f.timestamp;
+        transitAll.add(x);
+        transitSecond.add(x);
+        e2eAll.add(t - f.timestamp);
+        if (measuring) {
+          transit.add(x);
+          rec(x);
+          release.add(t - f.alignedTime);
+          e2e.add(t - f.timestamp);
         }
+      };
+      try {
+        if (RECV === "each") await s.forEachAligned(take);
+        else for (let f = await s.recvAligned(); f; f = await s.recvAligned()) take(f);
       } catch { /* the client went away */ }
     }))
     .build();

@@ -688,7 +688,7 @@ function realtimeTable(r: Rt): { table: string; missed: string[] } {
       `paced in 20 staggered groups on an absolute schedule, each frame stamped with its scheduled time (a sender that falls behind ` +
       `shows as transit and late frames, for ours and raw alike); ${sp.scaleWarmupS} s warm-up, then ` +
       `${sp.scaleMeasureS} s measured. OURS = time-synced EchoStreams (\`withTimeSync()\`, default adaptive latency; reliable QUIC ` +
-      "streams unless marked datagrams), the server taking every frame with `recvAligned()`. Transit p99 = the p99 over every " +
+      "streams unless marked datagrams), the server taking every frame with `forEachAligned()` (called by the release; RT_SCALE_RECV=await for a `recvAligned()` loop). Transit p99 = the p99 over every " +
       "frame of the measured window of arrival − send time, the same for every stack (both processes on this machine's clock; OURS: " +
       "`arrivedAt` − sender timestamp of each released frame; RAW and grpc-js: arrival − the send time carried in the frame). " +
       "Per-stream p99 = each stream's own p99 of the same arrival − send time over the window, the median over streams (the issue's " +

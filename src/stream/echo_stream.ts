@@ -620,6 +620,37 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
   }
 
   /**
+   * Hands every frame of a time-synced stream to `fn` at its release (when this side's clock
+   * reaches its `alignedTime`, in timestamp order, as {@link recvAligned} would return it),
+   * called from the release itself: no promise and no resumed `async` function per frame, for
+   * receivers of many streams. `fn` is not awaited: keep it short, or hand the work off. The
+   * promise resolves once the peer ended and every buffered frame was handed over, and rejects
+   * with the stream's failure (after the frames buffered before it) or with what `fn` threw (the
+   * frames after that stay for `recvAligned`). One reader at a time: not beside a waiting
+   * `recvAligned()`, which itself refuses while this runs.
+   *
+   * @example
+   * ```ts
+   * import { streamHandler } from "@echostream/core";
+   *
+   * function play(data: Uint8Array, atMs: number): void {
+   *   console.log(`play ${data.length} bytes at ${atMs}`); // hand the frame to the audio device
+   * }
+   *
+   * export const audioSync = streamHandler("audio.sync", (_ctx, synced) =>
+   *   synced.forEachAligned((f) => play(f.data, f.alignedTime)));
+   * ```
+   * @throws {RpcError} (as rejections) `FAILED_PRECONDITION` on a stream not built
+   *   `withTimeSync()` (or with clock sync disabled) or one already being read; `UNAVAILABLE`
+   *   when no clock sample arrived within `syncTimeoutMs`, or the connection is gone; the peer's
+   *   abort reason.
+   */
+  forEachAligned(fn: (frame: AlignedFrame) => void): Promise<void> {
+    if (!this.#rt) return Promise.reject(new RpcError(ErrorCode.FAILED_PRECONDITION, `stream "${this.name}" is not time-synced: build it with withTimeSync()`));
+    return this.#rt.forEach(fn);
+  }
+
+  /**
    * Counters and latencies: `received`, `delivered`, `late`, `lost`, `duplicates`, `reordered`,
    * `latencyMs`, `targetLatencyMs`, `jitterMs`, `transitP50Ms`, `transitP99Ms`,
    * `bufferedFrames` and more (see {@link StreamStats}). A stream that is not time-synced counts

@@ -111,6 +111,15 @@ export function wireTimeSyncOptions(o: TimeSyncOptions): Record<string, unknown>
   return out;
 }
 
+/** A `forEach` consumer and its promise. */
+interface Sink {
+  fn: (frame: AlignedFrame) => void;
+  resolve: () => void;
+  reject: (e: unknown) => void;
+  /** The sync timeout, while the clock model has no sample. */
+  timer: ReturnType<typeof setTimeout> | undefined;
+}
+
 /** @internal The receiving side of one time-synced stream. */
 export class TimeSyncReceiver {
   readonly #clock: SyncedClock;
@@ -136,6 +145,11 @@ export class TimeSyncReceiver {
    * next release hands it the frame directly. Anything else that wakes it runs the full `recv`.
    */
   #direct: ((f: AlignedFrame | undefined | Promise<AlignedFrame | undefined>) => void) | undefined;
+  /**
+   * The consumer `forEach` hands each released frame to, in place of `recv()`: called from the
+   * release itself, so a frame costs no promise and no resumed async function.
+   */
+  #sink: Sink | undefined;
   /** The clock model was seen synced (it stays so: the estimator never drops back to no model). */
   #syncedSeen = false;
   readonly #syncEnabled: boolean;
@@ -295,6 +309,12 @@ export class TimeSyncReceiver {
   }
 
   #notify(): void {
+    const sink = this.#sink;
+    if (sink) {
+      // In release order: the frames queued before the sink came, then the new ones.
+      while (this.#sink === sink && this.#readyHead < this.#ready.length) this.#deliver(sink, this.#take());
+      if (this.#sink === sink) this.#settleSink(sink);
+    }
     const d = this.#direct;
     if (d) {
       this.#direct = undefined;
@@ -329,8 +349,67 @@ export class TimeSyncReceiver {
     return (this.#ended || this.#failed !== undefined) && this.#jb.nextDue() === Infinity && this.#held.length === 0;
   }
 
+  /**
+   * Hands every frame to `fn` as it is released, until the stream ends (resolves) or fails
+   * (rejects, after the frames buffered before the failure); rejects with what `fn` throws (the
+   * frames after it stay for `recv`). One reader at a time: not while a `recv()` waits.
+   */
+  forEach(fn: (frame: AlignedFrame) => void): Promise<void> {
+    if (!this.#syncEnabled) {
+      return Promise.reject(new RpcError(ErrorCode.FAILED_PRECONDITION, "time-synced streams need clock sync, which is disabled on this side (clockSync: false)"));
+    }
+    if (this.#sink || this.#direct || this.#waiter) {
+      return Promise.reject(new RpcError(ErrorCode.FAILED_PRECONDITION, "this time-synced stream is already being read (recvAligned or forEachAligned)"));
+    }
+    return new Promise<void>((resolve, reject) => {
+      const sink: Sink = { fn, resolve, reject, timer: undefined };
+      this.#sink = sink;
+      if (!this.#clock.synced) {
+        const ms = this.#syncTimeoutMs;
+        sink.timer = setTimeout(() => {
+          if (this.#sink !== sink || this.#clock.synced) return;
+          this.#sink = undefined;
+          reject(new RpcError(ErrorCode.UNAVAILABLE, `no clock sync with the peer within ${ms} ms: cannot align frames`));
+        }, ms);
+      }
+      // What was released before, and an end that came already: handed over from a microtask,
+      // never inside this call.
+      queueMicrotask(() => {
+        if (this.#sink === sink) this.#notify();
+      });
+    });
+  }
+
+  /** One frame to the sink; a throw detaches it and rejects its promise. */
+  #deliver(sink: Sink, f: AlignedFrame): void {
+    try {
+      sink.fn(f);
+    } catch (e) {
+      if (this.#sink === sink) this.#sink = undefined;
+      clearTimeout(sink.timer);
+      sink.reject(e);
+    }
+  }
+
+  /** Settles the sink's promise once nothing more can come (the end, or the failure after its frames). */
+  #settleSink(sink: Sink): void {
+    if (sink.timer !== undefined && this.#clock.synced) {
+      clearTimeout(sink.timer);
+      sink.timer = undefined;
+    }
+    if (!(this.#freed || this.#drained)) return;
+    this.#sink = undefined;
+    clearTimeout(sink.timer);
+    this.free(); // the jitter buffer goes back to its pool now
+    if (this.#failed) sink.reject(this.#failed);
+    else sink.resolve();
+  }
+
   /** The next aligned frame, or undefined once the stream ended and everything was released. */
   recv(): Promise<AlignedFrame | undefined> {
+    if (this.#sink) {
+      return Promise.reject(new RpcError(ErrorCode.FAILED_PRECONDITION, "this time-synced stream is read by forEachAligned: recvAligned cannot take frames too"));
+    }
     // Fast path, once per frame: a live, synced stream with nothing ready waits for the next
     // release, which resolves this promise with the frame (no waiter chain, no loop).
     if (

@@ -393,3 +393,55 @@ test("frames buffered before the connection is lost are still released on time, 
     await server.close();
   }
 });
+
+test("forEachAligned over QUIC: every frame to the callback in order and never early, then it resolves; a peer's abort rejects it after the frames before it", async () => {
+  const results = new Map<string, { got: Released[]; error?: unknown }>();
+  const server = RpcServer.builder().bind("127.0.0.1:0").log(() => {}).onError(() => {})
+    .streamHandler(streamHandler("each", async (ctx, s: EchoStream) => {
+      const got: Released[] = [];
+      const r: { got: Released[]; error?: unknown } = { got };
+      try {
+        await s.forEachAligned((f) => void got.push({ frame: f, releasedAt: s.now() }));
+      } catch (e) {
+        r.error = e;
+      }
+      results.set(String(ctx.metadata.name), r);
+    }))
+    .build();
+  await server.start();
+  const client = await RpcClient.connect(server.address, { ca: server.trust.ca, clockSync: { intervalMs: 100 } });
+  try {
+    const serverClock = [...server.peers][0].clock;
+    await waitFor(() => client.clock.stats().samples >= 10 && serverClock.stats().samples >= 8, "clock samples on both sides");
+    const s = await client.createStream("each").withMetadata({ name: "ends" }).withTimeSync({ latencyMs: 30 }).build();
+    const sent = await pace(s, 60, 10, 100);
+    await s.end();
+    await waitFor(() => results.has("ends"), "the handler to finish");
+    const ends = results.get("ends")!;
+    expect(ends.error).toBeUndefined();
+    expect(ends.got.map((g) => g.frame.seq)).toEqual(sent.map((x) => x.seq));
+    for (const g of ends.got) {
+      expect(g.releasedAt).toBeGreaterThanOrEqual(g.frame.alignedTime);
+      expect(g.frame.data[0]).toBe(g.frame.seq & 0xff);
+    }
+    // The peer aborts: the frames sent before it are handed over, then the promise rejects.
+    const a = await client.createStream("each").withMetadata({ name: "aborts" }).withTimeSync({ latencyMs: 30 }).build();
+    await pace(a, 10, 10, 100);
+    await sleep(100);
+    await a.abort(new RpcError("CANCELLED", "the sender gave up"));
+    await waitFor(() => results.has("aborts"), "the aborted handler to finish");
+    const aborts = results.get("aborts")!;
+    expect(aborts.got.map((g) => g.frame.seq)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(aborts.error).toBeInstanceOf(RpcError);
+    expect((aborts.error as RpcError).code).toBe("CANCELLED");
+    // A stream that is not time-synced: refused with FAILED_PRECONDITION, on either side.
+    const plain = await client.createStream("each").withMetadata({ name: "plain" }).build();
+    await expect(plain.forEachAligned(() => {})).rejects.toThrow(/not time-synced/);
+    await waitFor(() => results.has("plain"), "the plain stream's handler to finish");
+    expect((results.get("plain")!.error as RpcError).code).toBe("FAILED_PRECONDITION");
+    await plain.end();
+  } finally {
+    await client.close();
+    await server.close();
+  }
+}, 20_000);

@@ -201,3 +201,89 @@ test("recv before the clock has a model waits for it, then releases what was hel
   expect(f?.data[0]).toBe(3);
   rx.free();
 });
+
+// forEach (EchoStream.forEachAligned): the release hands each frame to a callback.
+
+test("forEach: frames released before it and after, in order and never early; the end resolves it", async () => {
+  const rx = new TimeSyncReceiver(fakeClock(systemClock), { latencyMs: 5 }, true);
+  const now = systemClock();
+  rx.push(0, now - 50, new Uint8Array([0]), now - 50); // due already
+  rx.push(1, now - 40, new Uint8Array([1]), now - 40);
+  await new Promise((r) => setTimeout(r, 5)); // released into the queue before forEach
+  const got: { seq: number; at: number; aligned: number }[] = [];
+  let inCall = true;
+  const done = rx.forEach((f) => {
+    expect(inCall).toBe(false); // never called from inside forEach()
+    got.push({ seq: f.seq, at: systemClock(), aligned: f.alignedTime });
+  });
+  inCall = false;
+  for (let i = 2; i < 12; i++) rx.push(i, systemClock() + (i - 2), new Uint8Array([i]), systemClock());
+  rx.end();
+  await done;
+  expect(got.map((g) => g.seq)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+  for (const g of got) expect(g.at).toBeGreaterThanOrEqual(g.aligned);
+  // Over: the receiver was freed, and recv says so.
+  expect(await rx.recv()).toBeUndefined();
+});
+
+test("forEach: a failure rejects it after the frames buffered before it; what the callback throws rejects it and the rest stays for recv", async () => {
+  const { RpcError, ErrorCode } = await import("../../src/protocol/rpc_error.ts");
+  const rx = new TimeSyncReceiver(fakeClock(systemClock), { latencyMs: 20 }, true);
+  const seen: number[] = [];
+  const done = rx.forEach((f) => void seen.push(f.seq));
+  const now = systemClock();
+  rx.push(0, now, new Uint8Array([0]), now);
+  rx.fail(new RpcError(ErrorCode.UNAVAILABLE, "gone"));
+  await expect(done).rejects.toThrow("gone");
+  expect(seen).toEqual([0]);
+
+  const ry = new TimeSyncReceiver(fakeClock(systemClock), { latencyMs: 5 }, true);
+  const t = systemClock();
+  for (let i = 0; i < 4; i++) ry.push(i, t + i * 10, new Uint8Array([i]), t);
+  const boom = new Error("consumer bug");
+  const thrown = ry.forEach((f) => {
+    if (f.seq === 1) throw boom;
+  });
+  await expect(thrown).rejects.toBe(boom);
+  expect((await ry.recv())?.seq).toBe(2); // the frames after it, for recv
+  expect((await ry.recv())?.seq).toBe(3);
+  ry.free();
+});
+
+test("forEach: one reader at a time, and not without clock sync", async () => {
+  const rx = new TimeSyncReceiver(fakeClock(systemClock), {}, true);
+  const waiting = rx.recv();
+  await expect(rx.forEach(() => {})).rejects.toThrow(/already being read/);
+  rx.free();
+  expect(await waiting).toBeUndefined();
+  const ry = new TimeSyncReceiver(fakeClock(systemClock), {}, true);
+  const each = ry.forEach(() => {});
+  await expect(ry.recv()).rejects.toThrow(/read by forEachAligned/);
+  await expect(ry.forEach(() => {})).rejects.toThrow(/already being read/);
+  ry.end();
+  await each;
+  const off = new TimeSyncReceiver(fakeClock(systemClock), {}, false);
+  await expect(off.forEach(() => {})).rejects.toThrow(/clock sync/);
+  off.free();
+});
+
+test("forEach before the clock has a model: it waits for it, then hands over what was held; without one in syncTimeoutMs it rejects UNAVAILABLE", async () => {
+  const u = unsyncedClock();
+  const rx = new TimeSyncReceiver(u.clock, { latencyMs: 10 }, true);
+  const seen: number[] = [];
+  const done = rx.forEach((f) => void seen.push(f.data[0]));
+  const now = systemClock();
+  rx.push(0, now, new Uint8Array([3]), now); // held: no model yet
+  u.sync();
+  await new Promise((r) => setTimeout(r, 40));
+  expect(seen).toEqual([3]);
+  rx.end();
+  await done;
+
+  const never = unsyncedClock();
+  const ry = new TimeSyncReceiver(never.clock, { syncTimeoutMs: 30 }, true);
+  const t0 = performance.now();
+  await expect(ry.forEach(() => {})).rejects.toThrow(/no clock sync with the peer within 30 ms/);
+  expect(performance.now() - t0).toBeGreaterThanOrEqual(25);
+  ry.free();
+});
