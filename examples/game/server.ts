@@ -64,10 +64,11 @@ export async function startGameServer(opts: { tickHz?: number; log?: (line: stri
     .streamHandler(streamHandler("voice", async (ctx, s) => {
       // Frames come out at their playout time on this clock (sender's timestamps mapped by clock sync).
       // A frame that arrives after its playout time is dropped (the default late policy) and
-      // counted in stats().late.
+      // counted in stats().late. forEachAligned: the release itself calls back (no promise per
+      // frame, for a server taking every player's voice); it resolves when the player ends.
       let frames = 0;
       try {
-        for (let f = await s.recvAligned(); f; f = await s.recvAligned()) frames++;
+        await s.forEachAligned(() => void frames++);
       } catch { /* the player vanished */ }
       const st = s.stats();
       voice.push({ name: ctx.peer.name, frames, late: st.late, lost: st.lost, latencyMs: st.latencyMs });
