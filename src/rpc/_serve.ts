@@ -160,6 +160,7 @@ const onAbortOf = new WeakMap<AbortSignal, Set<() => void>>();
  * a listener per stream made opening n streams on one connection cost O(n²).
  */
 function whenAborted(signal: AbortSignal, fn: () => void): () => void {
+  if (signal.aborted) return () => {};
   let set = onAbortOf.get(signal);
   if (!set) {
     const fns = (set = new Set());
@@ -217,9 +218,6 @@ class CallSignal {
   }
 }
 
-/** The calls each peer is serving now, so a lost connection can end them (one listener per peer). */
-const serving = new WeakMap<PeerLink, Set<CallSignal>>();
-
 /**
  * The handler's result, or the call's abort reason as soon as the call ends without it
  * (deadline, cancel, lost connection). A handler that ignores its signal then runs on alone:
@@ -228,16 +226,9 @@ const serving = new WeakMap<PeerLink, Set<CallSignal>>();
  */
 function untilAborted<T>(link: PeerLink, call: CallSignal, work: T | PromiseLike<T>): T | Promise<T> {
   if (typeof (work as PromiseLike<T> | undefined)?.then !== "function") return work as T;
-  let calls = serving.get(link);
-  if (!calls) {
-    const set = (calls = new Set());
-    serving.set(link, set);
-    const conn = link.signal;
-    if (!conn.aborted) conn.addEventListener("abort", () => set.forEach((c) => c.abort(conn.reason)), { once: true });
-  }
   if (call.aborted) call.abort(call.reason ?? link.signal.reason);
-  const active = calls;
-  active.add(call);
+  // A lost connection ends the call (one listener per connection, shared: `whenAborted`).
+  const unlisten = whenAborted(link.signal, () => call.abort(link.signal.reason));
   return new Promise<T>((resolve, reject) => {
     let done = false;
     call.onAbort = (reason) => {
@@ -252,7 +243,7 @@ function untilAborted<T>(link: PeerLink, call: CallSignal, work: T | PromiseLike
       (e) => void (done || ((done = true), reject(e))),
     );
   }).finally(() => {
-    active.delete(call);
+    unlisten();
     call.onAbort = undefined;
   });
 }
@@ -458,7 +449,7 @@ async function serveOpen(link: PeerLink, s: BidiStream, reader: FrameReader, ope
   if (early) await early;
   const def = registry.streams.get(open.name);
   const ac = new AbortController();
-  const unlisten = link.signal.aborted ? undefined : whenAborted(link.signal, () => ac.abort(link.signal.reason));
+  const unlisten = whenAborted(link.signal, () => ac.abort(link.signal.reason));
   let mode: StreamMode | undefined;
   let modeError: RpcError | undefined;
   let dg: number | undefined;
@@ -503,7 +494,7 @@ async function serveOpen(link: PeerLink, s: BidiStream, reader: FrameReader, ope
     obs?.end(err.code, err);
     await stream.abort(err);
   } finally {
-    unlisten?.();
+    unlisten();
   }
 }
 
