@@ -575,7 +575,7 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
       if (!(data instanceof Uint8Array)) {
         throw new TypeError(`stream frames must be Uint8Array, received ${data === null ? "null" : typeof data}`);
       }
-      if (!this.#rt) throw new RpcError(ErrorCode.FAILED_PRECONDITION, `stream "${this.name}" is not time-synced: build it with withTimeSync()`);
+      if (!this.#rt) throw this.#notTimeSynced();
       if (typeof timestampMs !== "number" || !Number.isFinite(timestampMs) || timestampMs < 0) {
         throw new RpcError(ErrorCode.INVALID_ARGUMENT, `stream "${this.name}": timestamp must be a finite number of ms >= 0, received ${String(timestampMs)}`);
       }
@@ -615,7 +615,7 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
    *   or the connection is gone; the peer's abort reason.
    */
   recvAligned(): Promise<AlignedFrame | undefined> {
-    if (!this.#rt) return Promise.reject(new RpcError(ErrorCode.FAILED_PRECONDITION, `stream "${this.name}" is not time-synced: build it with withTimeSync()`));
+    if (!this.#rt) return Promise.reject(this.#notTimeSynced());
     return this.#rt.recv();
   }
 
@@ -646,8 +646,13 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
    *   abort reason.
    */
   forEachAligned(fn: (frame: AlignedFrame) => void): Promise<void> {
-    if (!this.#rt) return Promise.reject(new RpcError(ErrorCode.FAILED_PRECONDITION, `stream "${this.name}" is not time-synced: build it with withTimeSync()`));
+    if (!this.#rt) return Promise.reject(this.#notTimeSynced());
     return this.#rt.forEach(fn);
+  }
+
+  /** What the time-synced calls throw on a stream not built `withTimeSync()`. */
+  #notTimeSynced(): RpcError {
+    return new RpcError(ErrorCode.FAILED_PRECONDITION, `stream "${this.name}" is not time-synced: build it with withTimeSync()`);
   }
 
   /**

@@ -14,6 +14,9 @@ import { type SyncedClock, systemClock } from "../clock/sync.ts";
 import { createJitterBuffer, dueAfter, type JitterBuffer, type JitterStats, popSlots, zeroJitterStats } from "./jitter.ts";
 import { Wakeup } from "./_playout.ts";
 import { PayloadRing } from "./_payload_ring.ts";
+// A stream's first frames, until its jitter buffer's own histogram takes over, take the
+// connection's estimate as their floor.
+import { MIN_SAMPLES as YOUNG_FRAMES } from "./_jitter_ts.ts";
 import type { LatencyPrior } from "./latency_prior.ts";
 
 /** Options of `createStream(name).withTimeSync(options)`. They apply to both directions. */
@@ -70,8 +73,6 @@ export interface StreamStats extends JitterStats {
 }
 
 const DEFAULT_SYNC_TIMEOUT = 5000;
-/** A stream's first frames (the jitter buffer's own MIN_SAMPLES) take the connection's estimate as their floor. */
-const YOUNG_FRAMES = 50;
 /** The estimate is handed to the buffer again once it moved by this much (ms): not on every frame. */
 const FOLLOW_STEP_MS = 1;
 
@@ -109,6 +110,16 @@ export function wireTimeSyncOptions(o: TimeSyncOptions): Record<string, unknown>
     if (o[k] !== undefined) out[k] = o[k];
   }
   return out;
+}
+
+/** `recv`/`forEach` on a side with clock sync disabled. */
+function syncDisabled(): RpcError {
+  return new RpcError(ErrorCode.FAILED_PRECONDITION, "time-synced streams need clock sync, which is disabled on this side (clockSync: false)");
+}
+
+/** `recv`/`forEach` when no clock sample came within `syncTimeoutMs`. */
+function noSyncWithin(ms: number): RpcError {
+  return new RpcError(ErrorCode.UNAVAILABLE, `no clock sync with the peer within ${ms} ms: cannot align frames`);
 }
 
 /** A `forEach` consumer and its promise. */
@@ -356,7 +367,7 @@ export class TimeSyncReceiver {
    */
   forEach(fn: (frame: AlignedFrame) => void): Promise<void> {
     if (!this.#syncEnabled) {
-      return Promise.reject(new RpcError(ErrorCode.FAILED_PRECONDITION, "time-synced streams need clock sync, which is disabled on this side (clockSync: false)"));
+      return Promise.reject(syncDisabled());
     }
     if (this.#sink || this.#direct || this.#waiter) {
       return Promise.reject(new RpcError(ErrorCode.FAILED_PRECONDITION, "this time-synced stream is already being read (recvAligned or forEachAligned)"));
@@ -369,7 +380,7 @@ export class TimeSyncReceiver {
         sink.timer = setTimeout(() => {
           if (this.#sink !== sink || this.#clock.synced) return;
           this.#sink = undefined;
-          reject(new RpcError(ErrorCode.UNAVAILABLE, `no clock sync with the peer within ${ms} ms: cannot align frames`));
+          reject(noSyncWithin(ms));
         }, ms);
       }
       // What was released before, and an end that came already: handed over from a microtask,
@@ -424,7 +435,7 @@ export class TimeSyncReceiver {
 
   async #recv(): Promise<AlignedFrame | undefined> {
     if (!this.#syncEnabled) {
-      throw new RpcError(ErrorCode.FAILED_PRECONDITION, "time-synced streams need clock sync, which is disabled on this side (clockSync: false)");
+      throw syncDisabled();
     }
     let deadline: number | undefined;
     while (this.#readyHead >= this.#ready.length) {
@@ -438,7 +449,7 @@ export class TimeSyncReceiver {
         deadline ??= performance.now() + this.#syncTimeoutMs;
         const left = deadline - performance.now();
         if (left <= 0) {
-          throw new RpcError(ErrorCode.UNAVAILABLE, `no clock sync with the peer within ${this.#syncTimeoutMs} ms: cannot align frames`);
+          throw noSyncWithin(this.#syncTimeoutMs);
         }
         await this.#wait(left);
         continue;
