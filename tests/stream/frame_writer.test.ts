@@ -85,6 +85,30 @@ test("frames written while the stack is busy go as one write, in order", async (
   expect(w.backlog).toBe(0);
 });
 
+test("a writer's arena starts small and grows while chunks cut from the old ones are still being written", async () => {
+  const s = new SlowStream();
+  const w = new FrameWriter(s, codec);
+  // Sizes from 4 B to 3 KiB, each turn's batch in flight while the next one is built: every
+  // arena is outgrown (512 B first, doubling to 64 KiB) with bytes of the last still pending.
+  const sizes = [4, 40, 400, 3000, 17, 1200, 600, 2048, 9, 333];
+  let n = 0;
+  for (let round = 0; round < 40; round++) {
+    for (let k = 0; k <= round; k++) w.write(data(n++, sizes[(n + round) % sizes.length]));
+    if (round % 3 === 2) {
+      while (s.inFlight > 0) {
+        s.release();
+        await tick();
+      }
+    }
+  }
+  while (s.inFlight > 0 || w.backlog > 0) {
+    s.release();
+    await tick();
+  }
+  expect(decoded(s.chunks)).toEqual(Array.from({ length: n }, (_, i) => i));
+  expect(w.backlog).toBe(0);
+});
+
 test("a stalled stack makes the writer ask its caller to wait past the high-water mark", async () => {
   const s = new SlowStream();
   const w = new FrameWriter(s, codec);
