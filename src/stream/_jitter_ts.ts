@@ -25,6 +25,8 @@ export const TAIL_GAP_FRACTION = 0.25;
 export const MIN_SAMPLES = 50;
 /** Most histogram buckets. */
 export const MAX_BUCKETS = 1536;
+/** Fewest histogram buckets held once there is a sample (it grows by doubling as transit needs). */
+export const MIN_HIST_BUCKETS = 32;
 /** Slowest decrease of the playout delay while above its target, ms per ms of local time (5 ms/s). */
 export const SLEW = 0.005;
 /** Fastest decrease of the playout delay, ms per ms of local time (50 ms/s). */
@@ -341,9 +343,10 @@ export class TsJitterBuffer {
 
   #addSample(transit: number): void {
     const nb = this.#nb;
-    const hist = this.#hist ??= new Float64Array(nb);
     const x = Math.floor(transit / this.#width);
     const b = !(x >= 0) ? 0 : x >= nb ? nb - 1 : x;
+    let hist = this.#hist;
+    if (hist === undefined || b >= hist.length) hist = this.#growHist(b);
     hist[b] += this.#inc;
     this.#total += this.#inc;
     if (b < this.#cursor) this.#below += this.#inc;
@@ -366,7 +369,7 @@ export class TsJitterBuffer {
       this.#inc *= RENORM_BY;
       this.#total *= RENORM_BY;
       let below = 0;
-      for (let k = 0; k < nb; k++) {
+      for (let k = 0; k < hist.length; k++) {
         hist[k] *= RENORM_BY;
         if (k < this.#cursor) below += hist[k];
       }
@@ -374,19 +377,35 @@ export class TsJitterBuffer {
     }
   }
 
+  /**
+   * Makes room for bucket `b`: the histogram holds the buckets up to the largest transit seen, in
+   * powers of two from MIN_HIST_BUCKETS up to nb (those past its end count as empty), as the
+   * WASM core does.
+   */
+  #growHist(b: number): Float64Array {
+    const old = this.#hist;
+    let len = old === undefined ? MIN_HIST_BUCKETS : old.length;
+    while (len <= b) len *= 2;
+    if (len > this.#nb) len = this.#nb;
+    const hist = new Float64Array(len);
+    if (old !== undefined) hist.set(old);
+    return (this.#hist = hist);
+  }
+
   #cursorQuantile(): number {
     const hist = this.#hist!;
+    const n = hist.length;
     const goal = this.#o.quantile * this.#total;
-    while (this.#cursor + 1 < this.#nb && this.#below + hist[this.#cursor] < goal) {
-      this.#below += hist[this.#cursor];
+    while (this.#cursor + 1 < this.#nb && this.#below + (this.#cursor < n ? hist[this.#cursor] : 0) < goal) {
+      this.#below += this.#cursor < n ? hist[this.#cursor] : 0;
       this.#cursor += 1;
     }
     while (this.#cursor > 0 && this.#below >= goal) {
       this.#cursor -= 1;
-      this.#below -= hist[this.#cursor];
+      this.#below -= this.#cursor < n ? hist[this.#cursor] : 0;
     }
     if (this.#cursor === 0) this.#below = 0;
-    const h = hist[this.#cursor];
+    const h = this.#cursor < n ? hist[this.#cursor] : 0;
     let frac = h > 0 ? (goal - this.#below) / h : 0;
     if (frac < 0) frac = 0;
     else if (frac > 1) frac = 1;
@@ -399,7 +418,7 @@ export class TsJitterBuffer {
     const hist = this.#hist!;
     const goal = p * this.#total;
     let acc = 0;
-    for (let k = 0; k < this.#nb; k++) {
+    for (let k = 0; k < hist.length; k++) {
       const h = hist[k];
       if (h > 0 && acc + h >= goal) {
         let frac = (goal - acc) / h;

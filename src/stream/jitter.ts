@@ -26,9 +26,10 @@
  * (evicted, flushed or reset), so the caller can free its payload.
  *
  * The default implementation runs in the WASM core (`wasm/src/jitter.rs`): with the default
- * options a buffer holds 1.7 KiB until its first frame and about 9.5 KiB in use (8 KiB of it the
- * histogram: one f64 per ms up to `maxLatencyMs`, at most 1536 buckets, wider ones beyond
- * 1535 ms), plus the frames waiting; buffers live in a growable pool with a free list.
+ * options a buffer holds 1.7 KiB until its first frame, then its histogram as well: one f64 per
+ * ms up to the largest transit seen (from 32 buckets, doubling as the path needs, at most
+ * `maxLatencyMs`: 8 KiB at the default; at most 1536 buckets, wider ones beyond 1535 ms), plus the
+ * frames waiting; buffers live in a growable pool with a free list.
  * `impl: "ts"` selects the plain-TS reference (`_jitter_ts.ts`), which gives bit-identical
  * results.
  *

@@ -23,6 +23,8 @@ interface TraceOptions {
   jumpAt?: number;
   jumpMs?: number;
   seq0?: number;
+  /** Extra delay (ms) rising linearly to this at the middle of the trace and back to 0. */
+  ramp?: number;
 }
 
 const LOCAL0 = 1.7e12;
@@ -44,6 +46,7 @@ function trace(seed: number, o: TraceOptions): Arrival[] {
     if (rnd() < o.loss) continue;
     const delay = () => o.delay === "uniform" ? 10 + 20 * rnd() : Math.max(0, 20 + 10 * normal());
     let at = sent + delay();
+    if (o.ramp) at += o.ramp * (1 - Math.abs(2 * i / o.n - 1));
     if (rnd() < o.reorder) at += 15;
     out.push({ seq, ts, offset, at });
     if (rnd() < o.dup) out.push({ seq, ts, offset, at: at + rnd() * 60 });
@@ -126,6 +129,11 @@ const cases: [string, TraceOptions, JitterBufferOptions, number?, boolean?][] = 
   ["resets, wide histogram", { n: 3000, delay: "uniform", loss: 0.02, dup: 0.05, reorder: 0.05 }, {
     maxLatencyMs: 5000,
   }, 700],
+  // The histogram grows (32, 64, … 1,001 buckets) as the path slows, and the cursor walks into it.
+  ["a path slowing to 700 ms and back", { n: 3000, delay: "normal", loss: 0.02, dup: 0.05, reorder: 0.05, ramp: 700 }, {}],
+  ["a path slowing past maxLatencyMs, quantile 1", { n: 3000, delay: "uniform", loss: 0.02, dup: 0.05, reorder: 0.05, ramp: 1300 }, {
+    quantile: 1,
+  }],
   ["initial latency refreshed while young, resets", { n: 3000, delay: "normal", loss: 0.02, dup: 0.05, reorder: 0.05 }, {
     maxLatencyMs: 250,
   }, 400, true],

@@ -61,6 +61,8 @@ pub const TAIL_GAP_MIN_MS: f64 = 2.0;
 pub const TAIL_GAP_FRACTION: f64 = 0.25;
 /// Samples before the histogram replaces the initial latency.
 pub const MIN_SAMPLES: f64 = 50.0;
+/// Fewest histogram buckets held once there is a sample (it grows by doubling as transit needs).
+pub const MIN_HIST_BUCKETS: usize = 32;
 /// Most histogram buckets (12 KiB of f64).
 pub const MAX_BUCKETS: f64 = 1536.0;
 /// Slowest decrease of D while above D*, ms per ms of local time (5 ms/s).
@@ -466,10 +468,37 @@ impl Buffer {
 
     // ---- Histogram ----
 
-    fn add_sample(&mut self, transit: f64) {
-        if self.hist.is_empty() {
-            self.hist = vec![0.0; self.nb];
+    /// Makes room for bucket `b`: the histogram holds the buckets up to the largest transit seen,
+    /// in powers of two from `MIN_HIST_BUCKETS` up to `nb` (the buckets past its end count as
+    /// empty). A stream on a short path keeps a few hundred bytes, not `nb` × 8 (8 KiB at the
+    /// default `maxLatencyMs`): thousands of streams open at once each touched fresh memory.
+    fn grow_hist(&mut self, b: usize) {
+        let mut len = if self.hist.is_empty() {
+            MIN_HIST_BUCKETS
+        } else {
+            self.hist.len()
+        };
+        while len <= b {
+            len *= 2;
         }
+        if len > self.nb {
+            len = self.nb;
+        }
+        self.hist.reserve_exact(len - self.hist.len());
+        self.hist.resize(len, 0.0);
+    }
+
+    /// Bucket `k`'s weight (0 past the histogram's end).
+    #[inline]
+    fn bucket(&self, k: usize) -> f64 {
+        if k < self.hist.len() {
+            self.hist[k]
+        } else {
+            0.0
+        }
+    }
+
+    fn add_sample(&mut self, transit: f64) {
         let x = (transit / self.width).floor();
         let b = if !(x >= 0.0) {
             0
@@ -478,6 +507,9 @@ impl Buffer {
         } else {
             x as usize
         };
+        if b >= self.hist.len() {
+            self.grow_hist(b);
+        }
         self.hist[b] += self.inc;
         self.total += self.inc;
         if b < self.cursor {
@@ -513,7 +545,7 @@ impl Buffer {
             self.inc *= RENORM_BY;
             self.total *= RENORM_BY;
             let mut below = 0.0;
-            for k in 0..self.nb {
+            for k in 0..self.hist.len() {
                 self.hist[k] *= RENORM_BY;
                 if k < self.cursor {
                     below += self.hist[k];
@@ -526,18 +558,18 @@ impl Buffer {
     /// The `quantile` option's quantile, moving the cursor (amortised O(1) per sample).
     fn cursor_quantile(&mut self) -> f64 {
         let goal = self.o.quantile * self.total;
-        while self.cursor + 1 < self.nb && self.below + self.hist[self.cursor] < goal {
-            self.below += self.hist[self.cursor];
+        while self.cursor + 1 < self.nb && self.below + self.bucket(self.cursor) < goal {
+            self.below += self.bucket(self.cursor);
             self.cursor += 1;
         }
         while self.cursor > 0 && self.below >= goal {
             self.cursor -= 1;
-            self.below -= self.hist[self.cursor];
+            self.below -= self.bucket(self.cursor);
         }
         if self.cursor == 0 {
             self.below = 0.0;
         }
-        let h = self.hist[self.cursor];
+        let h = self.bucket(self.cursor);
         let mut frac = if h > 0.0 {
             (goal - self.below) / h
         } else {
@@ -558,7 +590,7 @@ impl Buffer {
         }
         let goal = p * self.total;
         let mut acc = 0.0;
-        for k in 0..self.nb {
+        for k in 0..self.hist.len() {
             let h = self.hist[k];
             if h > 0.0 && acc + h >= goal {
                 let mut frac = (goal - acc) / h;
