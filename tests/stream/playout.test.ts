@@ -98,3 +98,52 @@ test("a wake-up armed from inside another's callback for a time already past is 
   await sleep(40);
   expect(second.calls.length).toBe(1);
 });
+
+test("beyond the wheel's 2,048 ms: called at its time, never early; cancelled never; re-armed nearer, called then", async () => {
+  const far = recorder();
+  const cancelled = recorder();
+  const nearer = recorder();
+  const t0 = performance.now();
+  far.w.at(t0 + 2300);
+  cancelled.w.at(t0 + 2200);
+  nearer.w.at(t0 + 5000);
+  await sleep(10);
+  cancelled.w.cancel();
+  nearer.w.at(t0 + 40); // from the far list back into the wheel
+  await sleep(100);
+  expect(nearer.calls.length).toBe(1);
+  expect(nearer.calls[0]).toBeGreaterThanOrEqual(t0 + 40);
+  expect(far.calls.length).toBe(0);
+  await sleep(2400);
+  expect(far.calls.length).toBe(1);
+  expect(far.calls[0]).toBeGreaterThanOrEqual(t0 + 2300);
+  expect(far.calls[0] - (t0 + 2300)).toBeLessThan(50);
+  expect(cancelled.calls.length).toBe(0);
+}, 10_000);
+
+test("10,000 wake-ups each re-arming itself every 7 ms for 300 ms: none early, none lost, none twice", async () => {
+  const n = 10_000, period = 7, rounds = 40;
+  const t0 = performance.now() + 5;
+  let early = 0;
+  const counts = new Array(n).fill(0);
+  const ws: Wakeup[] = [];
+  for (let i = 0; i < n; i++) {
+    let due = t0 + (i % period);
+    const w = new Wakeup(() => {
+      if (performance.now() < due) early++;
+      if (++counts[i] < rounds) w.at((due += period));
+    });
+    ws.push(w);
+    w.at(due);
+  }
+  await sleep(rounds * period + 400);
+  expect(early).toBe(0);
+  expect(counts.filter((c) => c !== rounds).length).toBe(0);
+}, 10_000);
+
+test("a NaN time means at once, not never", async () => {
+  const r = recorder();
+  r.w.at(NaN);
+  await sleep(20);
+  expect(r.calls.length).toBe(1);
+});
