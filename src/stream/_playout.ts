@@ -35,7 +35,8 @@ const DUE = -3;
 interface Entry {
   /** performance.now() time. */
   at: number;
-  fn: () => void;
+  /** Called with the pass's `performance.now()` reading. */
+  fn: (now: number) => void;
   /** The absolute slot (ms) it sits in, or IDLE, FAR, DUE. */
   slot: number;
   /** Its index in its slot's array (or in `far`). */
@@ -45,7 +46,8 @@ interface Entry {
 /** A cancellable wake-up slot owned by one stream. */
 export class Wakeup {
   readonly #e: Entry;
-  constructor(fn: () => void) {
+  /** @param fn Called at the wake-up with the `performance.now()` reading its pass was taken at. */
+  constructor(fn: (now: number) => void) {
     this.#e = { at: 0, fn, slot: IDLE, idx: 0 };
   }
   /** Wakes at `performance.now()` time `at` (replacing any earlier request). */
@@ -239,7 +241,7 @@ function run(): void {
       if (e.slot !== DUE) continue; // re-armed or cancelled since it was taken
       e.slot = IDLE;
       try {
-        e.fn();
+        e.fn(now);
       } catch { /* a stream's release step never throws; keep the scheduler alive regardless */ }
     }
     due.length = 0;

@@ -19,6 +19,9 @@ import { PayloadRing } from "./_payload_ring.ts";
 import { MIN_SAMPLES as YOUNG_FRAMES } from "./_jitter_ts.ts";
 import type { LatencyPrior } from "./latency_prior.ts";
 
+/** `performance.timeOrigin`: the system clock is this plus `performance.now()`. */
+const TIME_ORIGIN = performance.timeOrigin;
+
 /** Options of `createStream(name).withTimeSync(options)`. They apply to both directions. */
 export interface TimeSyncOptions {
   /** Fixed playout latency in ms (synchronised playout across receivers). @default {adaptive} */
@@ -200,7 +203,7 @@ export class TimeSyncReceiver {
       maxFrames: options.maxFrames,
       initialLatencyMs: initial,
     });
-    this.#wakeup = new Wakeup(() => this.#release());
+    this.#wakeup = new Wakeup((t) => this.#release(t));
     if (!clock.synced) {
       // At the first clock sample: schedule what was held, and wake a recv() waiting for sync.
       clock.ready.then(() => {
@@ -265,11 +268,15 @@ export class TimeSyncReceiver {
     for (const h of held) this.#add(h.seq, h.ts, h.data, h.arrival, this.#clock.offsetAt(h.arrival));
   }
 
-  /** Releases everything due now into the ready queue, then re-arms the wake-up. */
-  #release(): void {
+  /**
+   * Releases everything due now into the ready queue, then re-arms the wake-up.
+   * @param t The playout timer's `performance.now()` reading for this pass: on the system clock
+   *   that is this side's time already (one clock reading for every stream released together).
+   */
+  #release(t: number): void {
     this.#armedDue = Infinity; // the wake-up fired (or was never needed)
     if (this.#freed) return;
-    const now = this.#clock.local();
+    const now = this.#systemClock ? TIME_ORIGIN + t : this.#clock.local();
     let woke = false;
     let due: number;
     // The pop's result slots (seq, ts, alignedTime, deliver, late, lateByMs): no object per pop.
@@ -314,7 +321,7 @@ export class TimeSyncReceiver {
     // Due on this side's clock → a performance.now() time (the heap fires what is past at once).
     this.#wakeup.at(
       this.#systemClock
-        ? Math.max(0, due - performance.timeOrigin)
+        ? Math.max(0, due - TIME_ORIGIN)
         : performance.now() + Math.max(0, due - this.#clock.local()),
     );
   }
