@@ -315,7 +315,7 @@ export class TimeSyncReceiver {
       return;
     }
     // A wake-up at or before `due` is pending: it releases what is due then and re-arms. (A
-    // frame pushed behind the first waiting one, the usual case, leaves the timer heap alone.)
+    // frame pushed behind the first waiting one, the usual case, leaves the playout timer alone.)
     if (due >= this.#armedDue) return;
     this.#armedDue = due;
     // Due on this side's clock → a performance.now() time (the heap fires what is past at once).
