@@ -424,6 +424,15 @@ const finiteNonNeg = (v: number) => Number.isFinite(v) && v >= 0;
  * @throws RangeError when an option is out of range.
  */
 export function createJitterBuffer(options: JitterBufferOptions = {}): JitterBuffer {
+  return jitterBufferMaker(options)();
+}
+
+/**
+ * @internal Checks `options` now and returns what makes a buffer with them later (a time-synced
+ * stream's receiver makes its buffer at its first frame: a side that only sends never needs one).
+ * @throws RangeError when an option is out of range (at once, not when the buffer is made).
+ */
+export function jitterBufferMaker(options: JitterBufferOptions = {}): () => JitterBuffer {
   if (typeof options !== "object" || options === null) {
     throw new RangeError(`jitter buffer options must be an object, received ${String(options)}`);
   }
@@ -462,5 +471,5 @@ export function createJitterBuffer(options: JitterBufferOptions = {}): JitterBuf
     margin: num(options, "marginMs", 2, finiteNonNeg, "a finite number >= 0"),
     quantile: num(options, "quantile", 0.99, (v) => v > 0 && v <= 1, "in (0, 1]"),
   };
-  return impl === "ts" ? new TsJitter(o) : new WasmJitter(o);
+  return impl === "ts" ? () => new TsJitter(o) : () => new WasmJitter(o);
 }

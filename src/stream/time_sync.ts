@@ -11,7 +11,7 @@ import { logger } from "../observe/log.ts";
 import { observeJitter } from "../observe/otel.ts";
 import { ErrorCode, RpcError } from "../protocol/rpc_error.ts";
 import { type SyncedClock, systemClock } from "../clock/sync.ts";
-import { createJitterBuffer, dueAfter, type JitterBuffer, type JitterStats, popSlots, zeroJitterStats } from "./jitter.ts";
+import { dueAfter, type JitterBuffer, jitterBufferMaker, type JitterStats, popSlots, zeroJitterStats } from "./jitter.ts";
 import { Wakeup } from "./_playout.ts";
 import { PayloadRing } from "./_payload_ring.ts";
 // A stream's first frames, until its jitter buffer's own histogram takes over, take the
@@ -137,7 +137,12 @@ interface Sink {
 /** @internal The receiving side of one time-synced stream. */
 export class TimeSyncReceiver {
   readonly #clock: SyncedClock;
-  readonly #jb: JitterBuffer;
+  /**
+   * The jitter buffer, made at the first frame (or the first `stats()`): a side that only sends on
+   * a time-synced stream never holds one (about 2 KiB and a WASM allocation per stream).
+   */
+  #jbOrNone: JitterBuffer | undefined;
+  readonly #makeJb: () => JitterBuffer;
   readonly #payloads = new PayloadRing();
   readonly #ready: AlignedFrame[] = [];
   #readyHead = 0;
@@ -195,7 +200,8 @@ export class TimeSyncReceiver {
     const initial = adaptive ? prior?.initialLatencyMs(clock.local()) : undefined;
     this.#young = prior && adaptive ? YOUNG_FRAMES : 0;
     this.#initial = initial ?? NaN;
-    this.#jb = createJitterBuffer({
+    // The options are checked now; the buffer itself is made when it is first needed.
+    this.#makeJb = jitterBufferMaker({
       latencyMs: options.latencyMs,
       minLatencyMs: options.minLatencyMs,
       maxLatencyMs: options.maxLatencyMs,
@@ -211,6 +217,11 @@ export class TimeSyncReceiver {
         this.#notify();
       });
     }
+  }
+
+  /** The jitter buffer, made now if it was not yet. */
+  get #jb(): JitterBuffer {
+    return (this.#jbOrNone ??= this.#makeJb());
   }
 
   /**
@@ -235,6 +246,7 @@ export class TimeSyncReceiver {
   }
 
   #add(seq: number, ts: number, data: Uint8Array, arrival: number, offset: number): void {
+    if (this.#freed) return; // held frames flushed after the end: no buffer is made for them
     // Transit as the jitter buffer measures it: arrival − the timestamp mapped onto this clock.
     this.#prior?.observe(arrival - (ts - offset), arrival);
     if (this.#young > 0) this.#followPrior(arrival);
@@ -307,7 +319,7 @@ export class TimeSyncReceiver {
   /** Schedules the wake-up for `due` (default: the buffer's next due time, asked for). */
   #arm(next?: number): void {
     if (this.#freed) return;
-    const due = next ?? this.#jb.nextDue();
+    const due = next ?? this.#jbOrNone?.nextDue() ?? Infinity;
     if (due === Infinity) {
       this.#wakeup.cancel();
       this.#armedDue = Infinity;
@@ -364,7 +376,7 @@ export class TimeSyncReceiver {
   /** Nothing more will arrive (end marker, or the stream failed) and nothing is left to release. */
   get #drained(): boolean {
     if (this.#freed) return true;
-    return (this.#ended || this.#failed !== undefined) && this.#jb.nextDue() === Infinity && this.#held.length === 0;
+    return (this.#ended || this.#failed !== undefined) && (this.#jbOrNone?.nextDue() ?? Infinity) === Infinity && this.#held.length === 0;
   }
 
   /**
@@ -491,22 +503,35 @@ export class TimeSyncReceiver {
   }
 
   stats(sent: number): StreamStats {
-    return { ...(this.#final ?? this.#jb.stats()), sent, readyDrops: this.#readyDrops, heldForSync: this.#heldCount };
+    return { ...(this.#final ?? this.#jbStats()), sent, readyDrops: this.#readyDrops, heldForSync: this.#heldCount };
+  }
+
+  /** The buffer's stats; after `free()` on a receiver that never made one, a fresh buffer's. */
+  #jbStats(): JitterStats {
+    if (!this.#freed) return this.#jb.stats();
+    const jb = this.#makeJb();
+    const st = jb.stats();
+    jb.free();
+    return st;
   }
 
   /** Releases the jitter buffer; pending frames are dropped. */
   free(): void {
     if (this.#freed) return;
-    this.#final = this.#jb.stats();
-    observeJitter(this.#final);
-    if (this.#final.discontinuities > 0) {
-      logger("stream").info("time-synced stream ended after {discontinuities} jitter-buffer resets", { discontinuities: this.#final.discontinuities, late: this.#final.late, lost: this.#final.lost });
+    // A receiver that never made a buffer received nothing: no outcome to count.
+    const jb = this.#jbOrNone;
+    if (jb) {
+      this.#final = jb.stats();
+      observeJitter(this.#final);
+      if (this.#final.discontinuities > 0) {
+        logger("stream").info("time-synced stream ended after {discontinuities} jitter-buffer resets", { discontinuities: this.#final.discontinuities, late: this.#final.late, lost: this.#final.lost });
+      }
     }
     this.#freed = true;
     this.#wakeup.cancel();
     this.#armedDue = Infinity;
     this.#payloads.clear();
-    this.#jb.free();
+    this.#jbOrNone?.free();
     this.#notify();
   }
 }

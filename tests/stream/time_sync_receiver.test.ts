@@ -287,3 +287,24 @@ test("forEach before the clock has a model: it waits for it, then hands over wha
   expect(performance.now() - t0).toBeGreaterThanOrEqual(25);
   ry.free();
 });
+
+test("a receiver makes its jitter buffer at its first frame: a side that only sends holds none; stats() before the first frame reports the initial latency", async () => {
+  const { jitterCore } = await import("../../wasm/mod.ts");
+  const core = jitterCore();
+  const base = core.live();
+  const clock = fakeClock(systemClock);
+  const rxs = Array.from({ length: 50 }, () => new TimeSyncReceiver(clock, { latencyMs: 30 }, true));
+  expect(core.live()).toBe(base); // fifty receivers, no buffer yet
+  const now = systemClock();
+  rxs[0].push(0, now, new Uint8Array([1]), now + 1);
+  expect(core.live()).toBe(base + 1); // the first frame made one
+  expect(rxs[1].stats(0).latencyMs).toBe(30); // as a fresh buffer reports it
+  expect(core.live()).toBe(base + 2);
+  const got = await take(rxs[0], systemClock, 1);
+  expect(got[0].f.data).toEqual(new Uint8Array([1]));
+  expect(got[0].at).toBeGreaterThanOrEqual(got[0].f.alignedTime);
+  for (const rx of rxs) rx.free();
+  expect(core.live()).toBe(base); // every buffer made was freed
+  expect(rxs[2].stats(0).latencyMs).toBe(30); // a receiver freed before its first frame still reports
+  expect(() => new TimeSyncReceiver(clock, { maxFrames: 10.5 }, true)).toThrow(RangeError); // options still checked at once
+});
