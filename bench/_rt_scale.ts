@@ -224,6 +224,41 @@ async function oursServer(): Promise<ServerImpl> {
   };
 }
 
+/**
+ * Transit of frames that carry their send time (raw and grpc-js): arrival − send time pooled from
+ * the first frame, and pooled and per stream while `measuring`. One per server.
+ */
+class SentTimeTransit {
+  readonly transit = new Hist();
+  readonly transitAll = new Hist();
+  readonly perStreamTransit = new PerStreamTransit();
+  frames = 0;
+
+  /** A recorder for one stream, called with each frame's send time. */
+  stream(): (sentAt: number) => void {
+    const rec = this.perStreamTransit.stream();
+    return (sentAt) => {
+      this.frames++;
+      const x = sys() - sentAt;
+      this.transitAll.add(x);
+      if (measuring) {
+        this.transit.add(x);
+        rec(x);
+      }
+    };
+  }
+
+  /** The server's figures for `ServerImpl` (no jitter buffer: nothing late or lost). */
+  figures(): Pick<ServerImpl, "transit" | "transitAll" | "perStreamTransit" | "counters"> {
+    return {
+      transit: this.transit,
+      transitAll: this.transitAll,
+      perStreamTransit: this.perStreamTransit,
+      counters: () => ({ frames: this.frames, late: 0, lost: 0, received: this.frames }),
+    };
+  }
+}
+
 /** Counts `size`-byte frames across chunks; each starts with the f64 send time. */
 function frameParser(size: number, onFrame: (sentAt: number) => void) {
   const buf = new Uint8Array(size);
@@ -249,21 +284,9 @@ async function rawDenoServer(): Promise<ServerImpl> {
   const D = (globalThis as Any).Deno;
   const { createDevCertificates } = await import("../src/security/mod.ts");
   const certs = await createDevCertificates({ hosts: ["localhost", "127.0.0.1"] });
-  const transit = new Hist();
-  const transitAll = new Hist();
-  let frames = 0;
   let streams = 0;
   const conns = new Set<Any>();
-  const perStreamTransit = new PerStreamTransit();
-  const onFrame = (sentAt: number, rec: (x: number) => void) => {
-    frames++;
-    const x = sys() - sentAt;
-    transitAll.add(x);
-    if (measuring) {
-      transit.add(x);
-      rec(x);
-    }
-  };
+  const tt = new SentTimeTransit();
   const ep = new D.QuicEndpoint({ hostname: "127.0.0.1", port: 0 });
   const listener = ep.listen({
     alpnProtocols: [ALPN],
@@ -285,8 +308,7 @@ async function rawDenoServer(): Promise<ServerImpl> {
               const { value, done } = await r.read();
               if (done) return;
               streams++;
-              const rec = perStreamTransit.stream();
-              const parse = frameParser(c.size, (t) => onFrame(t, rec));
+              const parse = frameParser(c.size, tt.stream());
               (async () => {
                 const sr = value.readable.getReader();
                 try {
@@ -306,10 +328,7 @@ async function rawDenoServer(): Promise<ServerImpl> {
   return {
     address: `127.0.0.1:${Number(ep.addr.port)}`,
     ca: certs.ca,
-    transit,
-    transitAll,
-    perStreamTransit,
-    counters: () => ({ frames, late: 0, lost: 0, received: frames }),
+    ...tt.figures(),
     streams: () => streams,
     stop() {
       for (const conn of conns) {
@@ -333,29 +352,16 @@ async function rawServer(): Promise<ServerImpl> {
   const { createDevCertificates } = await import("../src/security/mod.ts");
   const certs = await createDevCertificates({ hosts: ["localhost", "127.0.0.1"] });
   const te = new TextEncoder();
-  const transit = new Hist();
-  const transitAll = new Hist();
-  let frames = 0;
   let streams = 0;
   const sessions = new Set<Any>();
-  const perStreamTransit = new PerStreamTransit();
-  const onFrame = (sentAt: number, rec: (x: number) => void) => {
-    frames++;
-    const x = sys() - sentAt;
-    transitAll.add(x);
-    if (measuring) {
-      transit.add(x);
-      rec(x);
-    }
-  };
+  const tt = new SentTimeTransit();
   const ep = await q.listen((session: Any) => {
     session.closed.catch(noop);
     sessions.add(session);
     session.onstream = async (st: Any) => {
       st.closed?.catch?.(noop);
       streams++;
-      const rec = perStreamTransit.stream();
-      const parse = frameParser(c.size, (t) => onFrame(t, rec));
+      const parse = frameParser(c.size, tt.stream());
       try {
         for await (const batch of st) for (const chunk of batch as Uint8Array[]) parse(chunk);
       } catch { /* reset */ }
@@ -375,10 +381,7 @@ async function rawServer(): Promise<ServerImpl> {
   return {
     address: `127.0.0.1:${Number(ep.address.port)}`,
     ca: certs.ca,
-    transit,
-    transitAll,
-    perStreamTransit,
-    counters: () => ({ frames, late: 0, lost: 0, received: frames }),
+    ...tt.figures(),
     streams: () => streams,
     async stop() {
       await Promise.all([...sessions].map((s) => s.close({ code: 0n, type: "application", reason: "" }).catch(noop)));
@@ -400,25 +403,14 @@ const PIPE = {
 
 async function grpcServer(): Promise<ServerImpl> {
   const grpc: Any = await import("@grpc/grpc-js");
-  const transit = new Hist();
-  const transitAll = new Hist();
-  let frames = 0;
   let streams = 0;
-  const perStreamTransit = new PerStreamTransit();
+  const tt = new SentTimeTransit();
   const server = new grpc.Server({ "grpc.max_concurrent_streams": c.n + 64 });
   server.addService({ Pipe: PIPE }, {
     Pipe: (call: Any) => {
       streams++;
-      const rec = perStreamTransit.stream();
-      call.on("data", (b: Buffer) => {
-        frames++;
-        const x = sys() - b.readDoubleBE(0);
-        transitAll.add(x);
-        if (measuring) {
-          transit.add(x);
-          rec(x);
-        }
-      });
+      const onFrame = tt.stream();
+      call.on("data", (b: Buffer) => onFrame(b.readDoubleBE(0)));
       call.on("end", () => call.end());
       call.on("error", noop);
     },
@@ -433,10 +425,7 @@ async function grpcServer(): Promise<ServerImpl> {
   return {
     address: `127.0.0.1:${port}`,
     ca: "",
-    transit,
-    transitAll,
-    perStreamTransit,
-    counters: () => ({ frames, late: 0, lost: 0, received: frames }),
+    ...tt.figures(),
     streams: () => streams,
     stop: () => Promise.resolve(server.forceShutdown()),
   };
