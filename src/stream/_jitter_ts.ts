@@ -392,20 +392,24 @@ export class TsJitterBuffer {
     return (this.#hist = hist);
   }
 
-  #cursorQuantile(): number {
+  /** Bucket `k`'s weight (0 past the histogram's end). */
+  #bucket(k: number): number {
     const hist = this.#hist!;
-    const n = hist.length;
+    return k < hist.length ? hist[k] : 0;
+  }
+
+  #cursorQuantile(): number {
     const goal = this.#o.quantile * this.#total;
-    while (this.#cursor + 1 < this.#nb && this.#below + (this.#cursor < n ? hist[this.#cursor] : 0) < goal) {
-      this.#below += this.#cursor < n ? hist[this.#cursor] : 0;
+    while (this.#cursor + 1 < this.#nb && this.#below + this.#bucket(this.#cursor) < goal) {
+      this.#below += this.#bucket(this.#cursor);
       this.#cursor += 1;
     }
     while (this.#cursor > 0 && this.#below >= goal) {
       this.#cursor -= 1;
-      this.#below -= this.#cursor < n ? hist[this.#cursor] : 0;
+      this.#below -= this.#bucket(this.#cursor);
     }
     if (this.#cursor === 0) this.#below = 0;
-    const h = this.#cursor < n ? hist[this.#cursor] : 0;
+    const h = this.#bucket(this.#cursor);
     let frac = h > 0 ? (goal - this.#below) / h : 0;
     if (frac < 0) frac = 0;
     else if (frac > 1) frac = 1;

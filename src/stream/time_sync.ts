@@ -330,7 +330,7 @@ export class TimeSyncReceiver {
     // frame pushed behind the first waiting one, the usual case, leaves the playout timer alone.)
     if (due >= this.#armedDue) return;
     this.#armedDue = due;
-    // Due on this side's clock → a performance.now() time (the heap fires what is past at once).
+    // Due on this side's clock → a performance.now() time (the playout timer fires what is past at once).
     this.#wakeup.at(
       this.#systemClock
         ? Math.max(0, due - TIME_ORIGIN)
@@ -510,9 +510,9 @@ export class TimeSyncReceiver {
   #jbStats(): JitterStats {
     if (!this.#freed) return this.#jb.stats();
     const jb = this.#makeJb();
-    const st = jb.stats();
+    this.#final = jb.stats(); // kept, as a buffer's are at free()
     jb.free();
-    return st;
+    return this.#final;
   }
 
   /** Releases the jitter buffer; pending frames are dropped. */
@@ -531,7 +531,7 @@ export class TimeSyncReceiver {
     this.#wakeup.cancel();
     this.#armedDue = Infinity;
     this.#payloads.clear();
-    this.#jbOrNone?.free();
+    jb?.free();
     this.#notify();
   }
 }
