@@ -77,6 +77,27 @@ export interface StreamGuard {
 /** Bytes of DATA payload a receiver buffers before the sender must wait (per direction). */
 export const STREAM_WINDOW = 256 * 1024;
 
+/** Credit is granted back in batches of this many consumed bytes. */
+const GRANT_BATCH = STREAM_WINDOW / 4;
+/** Streams made in this process: the k-th one's first grant comes at its own point (below). */
+let streamsMade = 0;
+/** The golden ratio's fractional part: k × this mod 1 spreads any run of k evenly over [0, 1). */
+const GOLDEN = 0.6180339887498949;
+
+/**
+ * Consumed bytes before a new stream's first WINDOW: somewhere in (0, GRANT_BATCH], a different
+ * point for each stream made. Streams opened together and fed at one rate (a fan-in of
+ * time-synced streams) would otherwise all reach a batch at the same frame and write their WINDOW
+ * frames in the same turn, every batch: at 1,000 streams × 160 B × 50 fps, a thousand writes every
+ * 8.2 s, a stall that every stream's frames waited behind (docs/PERFORMANCE.md, "The 8-second
+ * spike was credit"). Spread once, they stay spread: after the first, every stream grants each
+ * GRANT_BATCH. The increment is always what was consumed, so the credit outstanding is unchanged.
+ */
+function firstGrantAt(): number {
+  const f = (streamsMade++ * GOLDEN) % 1;
+  return Math.max(1, Math.ceil(GRANT_BATCH * (1 - f)));
+}
+
 /**
  * One EchoStream. Iterate it (`for await (const frame of stream)`) or call `recv()`.
  *
@@ -131,6 +152,8 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
   #queueHead = 0;
   #queued = 0;
   #consumed = 0;
+  /** Consumed bytes at which the next WINDOW goes out: GRANT_BATCH after the first (firstGrantAt). */
+  #grantAt = firstGrantAt();
   // Sending: credit the peer granted, and the sends (and the FIN marker) waiting for it, in call
   // order. A WINDOW frame wakes only the waiters its credit covers, from the head.
   #credit = STREAM_WINDOW;
@@ -423,9 +446,10 @@ export class EchoStream implements AsyncIterable<Uint8Array> {
   /** Grants the peer credit for `n` consumed bytes, in batches. */
   #grant(n: number): void {
     this.#consumed += n;
-    if (this.#consumed >= STREAM_WINDOW / 4 && !this.#eof && !this.#aborted) {
+    if (this.#consumed >= this.#grantAt && !this.#eof && !this.#aborted) {
       const increment = this.#consumed;
       this.#consumed = 0;
+      this.#grantAt = GRANT_BATCH;
       const delay = this.#guard?.creditDelay?.(increment) ?? 0;
       const send = () => {
         if (!this.#eof && !this.#aborted) this.#write({ type: FrameType.WINDOW, flags: 0, increment }).catch(() => {});
