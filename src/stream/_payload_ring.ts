@@ -7,36 +7,74 @@
 // them without hashing or allocating per frame. Each payload keeps the local time it arrived
 // (for `AlignedFrame.arrivedAt`), in a parallel array. Two live frames on one slot double the ring (up
 // to MAX_SLOTS); past that the newcomer goes to a Map, so nothing is ever lost or overwritten.
+//
+// Small payloads (up to SLAB_MAX bytes, a voice or sensor frame) are copied into the ring's own
+// slab, one fixed-size cell per slot, and copied out again at `take`. A payload as read is a view
+// of the transport's chunk: held for the playout delay (tens to hundreds of ms), it outlived the
+// young generation's collections and took its chunk (an ArrayBuffer and its backing store) into
+// the old generation with it, which then grew by megabytes a second until a full collection,
+// whose pause every stream's frames felt at once (docs/PERFORMANCE.md, "Held frames and the old
+// generation"). Copied, the chunk dies young, and the copy handed out at release dies young too
+// unless its taker keeps it. Larger payloads are kept as they came: a copy would cost more than
+// the chunk around them.
 
 /** Slots a ring starts with: 50 fps × 300 ms of buffering fits without growing. */
 const START_SLOTS = 16;
 /** Slots past which colliding frames go to the overflow map instead of doubling the ring. */
 const MAX_SLOTS = 4096;
+/** Payloads up to this many bytes are copied into the slab. */
+export const SLAB_MAX = 1024;
+/** The smallest slab cell (bytes). */
+const MIN_CELL = 64;
+
+/** A slot's `#lens` entry: empty. */
+const EMPTY = -1;
+/** A slot's `#lens` entry: the payload is kept as given, in `#views`. */
+const VIEW = -2;
 
 /** @internal Payloads by sequence number, for one time-synced stream's receiver. */
 export class PayloadRing {
   #seqs: number[] = new Array(START_SLOTS).fill(-1);
-  #data: (Uint8Array | undefined)[] = new Array(START_SLOTS).fill(undefined);
+  /** Per slot: the payload's length in the slab, or EMPTY, or VIEW. */
+  #lens: number[] = new Array(START_SLOTS).fill(EMPTY);
+  /** Per slot: a payload kept as given (larger than SLAB_MAX). */
+  #views: (Uint8Array | undefined)[] = new Array(START_SLOTS).fill(undefined);
   #arrivals: number[] = new Array(START_SLOTS).fill(0);
+  /** Slot i's bytes are at i × #cell (made at the first small payload). */
+  #slab: Uint8Array | undefined;
+  /** Bytes per slab cell: a power of two ≥ MIN_CELL, grown to the largest small payload seen. */
+  #cell = 0;
   #mask = START_SLOTS - 1;
   /** Frames whose slot was taken by another live frame with the ring at its largest. */
   #overflow: Map<number, { data: Uint8Array; arrival: number }> | undefined;
   /** The arrival time of the payload the last successful `take` returned. */
   arrival = 0;
 
-  /** Keeps `data` for `seq`, arrived at local time `arrival` (replacing what `seq` had). */
+  /**
+   * Keeps `data` for `seq`, arrived at local time `arrival` (replacing what `seq` had). A payload
+   * of up to SLAB_MAX bytes is copied: the caller's buffer is not retained.
+   */
   set(seq: number, data: Uint8Array, arrival = 0): void {
     for (;;) {
       const i = seq & this.#mask;
-      if (this.#data[i] === undefined || this.#seqs[i] === seq) {
+      if (this.#lens[i] === EMPTY || this.#seqs[i] === seq) {
         this.#seqs[i] = seq;
-        this.#data[i] = data;
         this.#arrivals[i] = arrival;
+        const n = data.length;
+        if (n > SLAB_MAX) {
+          this.#lens[i] = VIEW;
+          this.#views[i] = data;
+        } else {
+          if (this.#slab === undefined || n > this.#cell) this.#widen(n);
+          this.#slab!.set(data, i * this.#cell);
+          this.#lens[i] = n;
+          this.#views[i] = undefined;
+        }
         this.#overflow?.delete(seq);
         return;
       }
       if (this.#mask + 1 >= MAX_SLOTS) {
-        (this.#overflow ??= new Map()).set(seq, { data, arrival });
+        (this.#overflow ??= new Map()).set(seq, { data: data.length > SLAB_MAX ? data : data.slice(), arrival });
         return;
       }
       this.#grow();
@@ -46,10 +84,16 @@ export class PayloadRing {
   /** Removes and returns what `seq` had (undefined when nothing); its arrival time is then in `arrival`. */
   take(seq: number): Uint8Array | undefined {
     const i = seq & this.#mask;
-    const d = this.#data[i];
-    if (d !== undefined && this.#seqs[i] === seq) {
-      this.#data[i] = undefined;
+    const n = this.#lens[i];
+    if (n !== EMPTY && this.#seqs[i] === seq) {
+      this.#lens[i] = EMPTY;
       this.arrival = this.#arrivals[i];
+      if (n !== VIEW) {
+        const at = i * this.#cell;
+        return this.#slab!.slice(at, at + n);
+      }
+      const d = this.#views[i]!;
+      this.#views[i] = undefined;
       return d;
     }
     const o = this.#overflow;
@@ -64,7 +108,7 @@ export class PayloadRing {
   /** How many payloads are held. */
   get size(): number {
     let n = this.#overflow?.size ?? 0;
-    for (const d of this.#data) if (d !== undefined) n++;
+    for (const l of this.#lens) if (l !== EMPTY) n++;
     return n;
   }
 
@@ -73,25 +117,57 @@ export class PayloadRing {
     return this.#mask + 1;
   }
 
-  /** Drops everything (the ring keeps its size). */
+  /** Bytes per slab cell now, 0 before the first small payload (for tests). */
+  get cellBytes(): number {
+    return this.#cell;
+  }
+
+  /** Drops everything (the ring keeps its size; the slab is let go). */
   clear(): void {
-    this.#data.fill(undefined);
+    this.#lens.fill(EMPTY);
+    this.#views.fill(undefined);
+    this.#slab = undefined;
+    this.#cell = 0;
     this.#overflow = undefined;
+  }
+
+  /** Makes every slab cell hold at least `n` bytes, keeping what the cells hold. */
+  #widen(n: number): void {
+    let cell = Math.max(MIN_CELL, this.#cell);
+    while (cell < n) cell *= 2;
+    const old = this.#slab;
+    const oldCell = this.#cell;
+    const slab = new Uint8Array((this.#mask + 1) * cell);
+    if (old) {
+      for (let i = 0; i <= this.#mask; i++) {
+        const l = this.#lens[i];
+        if (l > 0) slab.set(old.subarray(i * oldCell, i * oldCell + l), i * cell);
+      }
+    }
+    this.#slab = slab;
+    this.#cell = cell;
   }
 
   /** Doubles the ring, moving every held payload to its slot there. */
   #grow(): void {
     const seqs = this.#seqs;
-    const data = this.#data;
+    const lens = this.#lens;
+    const views = this.#views;
     const arrivals = this.#arrivals;
+    const slab = this.#slab;
+    const cell = this.#cell;
     const n = (this.#mask + 1) * 2;
     this.#seqs = new Array(n).fill(-1);
-    this.#data = new Array(n).fill(undefined);
+    this.#lens = new Array(n).fill(EMPTY);
+    this.#views = new Array(n).fill(undefined);
     this.#arrivals = new Array(n).fill(0);
     this.#mask = n - 1;
-    for (let i = 0; i < data.length; i++) {
-      const d = data[i];
-      if (d !== undefined) this.set(seqs[i], d, arrivals[i]);
+    this.#slab = slab ? new Uint8Array(n * cell) : undefined;
+    for (let i = 0; i < lens.length; i++) {
+      const l = lens[i];
+      if (l === EMPTY) continue;
+      // A slab payload is re-set from a view of the old slab: set() copies it into the new one.
+      this.set(seqs[i], l === VIEW ? views[i]! : slab!.subarray(i * cell, i * cell + l), arrivals[i]);
     }
   }
 }

@@ -45,7 +45,11 @@ export interface TimeSyncOptions {
 
 /** One frame as `recvAligned()` releases it. */
 export interface AlignedFrame {
-  /** The payload. */
+  /**
+   * The payload, the taker's own: a payload of up to 1 KiB is copied out of the receiver's store
+   * for each frame (no view of a transport buffer is held for the playout delay); a larger one is
+   * the view the frame arrived in.
+   */
   data: Uint8Array;
   /** The sender's sequence number. */
   seq: number;

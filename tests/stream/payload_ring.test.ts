@@ -1,10 +1,11 @@
 // The payload store of a time-synced receiver (src/stream/_payload_ring.ts): it behaves like the
 // Map it replaced (set, take once, replace, clear) for sequence numbers near each other, far
 // apart (the ring grows), colliding past its largest size (the overflow map), and near 2^32;
-// and against a Map under a random mix of operations, nothing is lost or mixed up.
+// and against a Map under a random mix of operations, nothing is lost or mixed up. Small payloads
+// are copied in (the transport's chunk is not held for the playout delay), large ones kept.
 
 import { expect, test } from "bun:test";
-import { PayloadRing } from "../../src/stream/_payload_ring.ts";
+import { PayloadRing, SLAB_MAX } from "../../src/stream/_payload_ring.ts";
 import { seededRandom } from "../../src/testing/random.ts";
 
 const bytes = (n: number) => new Uint8Array([n & 255, (n >> 8) & 255, (n >> 16) & 255]);
@@ -100,12 +101,12 @@ test("against a Map, 200,000 random operations on a moving window with straggler
       head++;
     } else {
       const seq = Math.max(0, head - Math.floor(rnd() * 24));
-      expect(r.take(seq)).toBe(m.get(seq));
+      expect(r.take(seq)).toEqual(m.get(seq));
       m.delete(seq);
     }
   }
   expect(r.size).toBe(m.size);
-  for (const [seq, v] of m) expect(r.take(seq)).toBe(v);
+  for (const [seq, v] of m) expect(r.take(seq)).toEqual(v);
   expect(r.size).toBe(0);
 });
 
@@ -120,4 +121,53 @@ test("each payload keeps its arrival time: read by take(), through growth and th
     expect(r.arrival).toBe(s === 11 ? 2000.25 : 1000.5 + i);
   });
   expect(r.take(10)).toBeUndefined();
+});
+
+test("a small payload is copied in: the chunk it was a view of is not retained, and each take is the caller's own", () => {
+  const r = new PayloadRing();
+  const chunk = new Uint8Array(64).map((_, i) => i);
+  r.set(5, chunk.subarray(8, 24)); // a frame's payload, a view into the transport's chunk
+  r.set(6, chunk.subarray(24, 24)); // an empty payload
+  chunk.fill(0xee); // the chunk reused or written again after the frame was held
+  const p = r.take(5)!;
+  expect(p).toEqual(new Uint8Array(16).map((_, i) => i + 8));
+  expect(p.buffer).not.toBe(chunk.buffer);
+  expect(p.byteOffset).toBe(0);
+  expect(p.buffer.byteLength).toBe(16); // its own buffer, not a view of the ring's slab
+  expect(r.take(6)).toEqual(new Uint8Array(0));
+  // What the caller does with a taken payload does not reach the next one in the same slot.
+  r.set(5 + 16, new Uint8Array([1, 2, 3]));
+  p.fill(0);
+  expect(r.take(5 + 16)).toEqual(new Uint8Array([1, 2, 3]));
+});
+
+test("payloads of growing size widen the slab's cells and keep what is held; large ones are kept as given", () => {
+  const r = new PayloadRing();
+  const of = (n: number, k: number) => new Uint8Array(n).map((_, i) => (i * 7 + k) & 255);
+  r.set(1, of(10, 1));
+  expect(r.cellBytes).toBe(64);
+  r.set(2, of(100, 2));
+  expect(r.cellBytes).toBe(128);
+  r.set(3, of(SLAB_MAX, 3));
+  expect(r.cellBytes).toBe(SLAB_MAX);
+  const big = of(SLAB_MAX + 1, 4);
+  r.set(4, big);
+  expect(r.cellBytes).toBe(SLAB_MAX); // not copied
+  r.set(1 + 16, of(5, 5)); // collides with 1: the ring grows, the slab with it
+  expect(r.slots).toBe(32);
+  expect(r.take(4)).toBe(big);
+  expect(r.take(1)).toEqual(of(10, 1));
+  expect(r.take(2)).toEqual(of(100, 2));
+  expect(r.take(3)).toEqual(of(SLAB_MAX, 3));
+  expect(r.take(1 + 16)).toEqual(of(5, 5));
+  expect(r.size).toBe(0);
+});
+
+test("a payload in the overflow map is a copy too", () => {
+  const r = new PayloadRing();
+  const seqs = [3, 3 + 4096, 3 + 2 * 4096];
+  const src = new Uint8Array([9, 9, 9]);
+  for (const s of seqs) r.set(s, s === 3 + 2 * 4096 ? src : bytes(s));
+  src.fill(0);
+  expect(r.take(3 + 2 * 4096)).toEqual(new Uint8Array([9, 9, 9]));
 });
