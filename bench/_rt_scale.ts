@@ -686,9 +686,17 @@ async function runClient(): Promise<void> {
   const view = new DataView(frame.buffer);
   const lag = new Hist();
   const lagAll = new Hist();
+  const lagSecond = new Hist(); // this second's ticks, for the trace
   let sent = 0;
   let running = true;
   const t0 = performance.now();
+  // Every second: [s since the first tick, p99 and max of that second's tick lag (ms)]: tells a
+  // sender that fell behind from a receiver that did (the server's latencyTrace, same seconds).
+  const lagTrace: [number, number, number][] = [];
+  const lagTimer = setInterval(() => {
+    lagTrace.push([Math.round((performance.now() - t0) / 1000), r3(lagSecond.quantile(0.99), 1), r3(lagSecond.max, 1)]);
+    lagSecond.reset();
+  }, 1000);
   const pacing = (async () => {
     for (let k = 0; running; k++) {
       const due = t0 + k * tick;
@@ -698,6 +706,7 @@ async function runClient(): Promise<void> {
       const late = Math.max(0, performance.now() - due);
       lag.add(late);
       lagAll.add(late);
+      lagSecond.add(late);
       const ts = performance.timeOrigin + due; // the scheduled time on the system clock
       view.setFloat64(0, ts);
       for (let i = k % GROUPS; i < c.n; i += GROUPS) {
@@ -738,6 +747,7 @@ async function runClient(): Promise<void> {
       lagMaxMs: r3(lagAll.max),
       ticksOver5MsLatePct: r3(100 * lagAll.fractionAbove(5)),
     },
+    lagTrace,
     sendErrors: sender.errors(),
     ...(c.unreliable && sender.datagrams ? { datagrams: sender.datagrams() } : {}),
     cpuPct: r3(cpuPct, 1),
@@ -747,6 +757,7 @@ async function runClient(): Promise<void> {
   // Keep sending while the server takes its snapshot, then leave.
   await sleep(1000);
   running = false;
+  clearInterval(lagTimer);
   await pacing;
   await within(sender.close(), 5000, "client close").catch(noop);
   exit(0);

@@ -8,6 +8,8 @@
 //   QUICK=1 bun bench/realtime.ts    (smoke test: short runs, small N, about 2 minutes)
 //   RT_SCALE_ONE=ours,bun,1000,50[,dg] bun bench/realtime.ts   (one scale run alone, for debugging)
 //   QUICK=1 RT_PAIRS=2 bun bench/realtime.ts   (the smoke test with a second ours/raw pair per runtime)
+//   BUN_JSC_logGC=1 RT_STDERR_DIR=/tmp/gc RT_SCALE_ONE=... bun bench/realtime.ts
+//                                    (the children's collector logs kept: every collection's pause)
 //
 // Schedule. Phase 1 runs the light, timing-driven parts at once: the 300 s clock run through the
 // relay (the long pole), the 60 s loopback clock runs (Bun and Deno), the three jitter-buffer
@@ -111,9 +113,13 @@ function spawnChild(rt: "bun" | "deno", script: string, cfg: unknown, limitMs: n
   });
   const timer = setTimeout(() => proc.kill(9), limitMs);
   proc.exited.finally(() => clearTimeout(timer));
-  const stderr = new Response(proc.stderr).text().then((t) =>
-    t.split("\n").filter((l) => !NOISE.test(l)).slice(-8).join("\n")
-  );
+  const stderr = new Response(proc.stderr).text().then(async (t) => {
+    // RT_STDERR_DIR=<dir>: each child's whole stderr to a file there (with BUN_JSC_logGC=1, the
+    // collector's log: every collection's kind and pause). The last child of a name wins.
+    const dir = env("RT_STDERR_DIR");
+    if (dir) await Bun.write(`${dir}/${script.split("/").pop()}-${(cfg as Any)?.role ?? "child"}.log`, t);
+    return t.split("\n").filter((l) => !NOISE.test(l)).slice(-8).join("\n");
+  });
   async function* lines(): AsyncGenerator<Any> {
     const dec = new TextDecoder();
     let buf = "";
