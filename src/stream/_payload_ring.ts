@@ -13,10 +13,10 @@
 // of the transport's chunk: held for the playout delay (tens to hundreds of ms), it outlived the
 // young generation's collections and took its chunk (an ArrayBuffer and its backing store) into
 // the old generation with it, which then grew by megabytes a second until a full collection,
-// whose pause every stream's frames felt at once (docs/PERFORMANCE.md, "Held frames and the old
-// generation"). Copied, the chunk dies young, and the copy handed out at release dies young too
-// unless its taker keeps it. Larger payloads are kept as they came: a copy would cost more than
-// the chunk around them.
+// whose pause every stream's frames felt at once (docs/PERFORMANCE.md, "Held chunks made full
+// collections long": longest pauses 44-144 ms, against 18-35 ms copied). Copied, the chunk dies
+// young, and the copy handed out at release dies young too unless its taker keeps it. Larger
+// payloads are kept as they came: a copy would cost more than the chunk around them.
 
 /** Slots a ring starts with: 50 fps × 300 ms of buffering fits without growing. */
 const START_SLOTS = 16;
