@@ -17,6 +17,11 @@
 // collections long": longest pauses 44-144 ms, against 18-35 ms copied). Copied, the chunk dies
 // young, and the copy handed out at release dies young too unless its taker keeps it. Larger
 // payloads are kept as they came: a copy would cost more than the chunk around them.
+//
+// On Bun only. JavaScriptCore is where held chunks made full collections long; on V8 (Deno,
+// Node) a typed array over 64 bytes gets its backing store off the heap, so each copy out costs an
+// external allocation, and the copy made Deno's 1,000 × 50 run slower (per-stream transit p99
+// 127/129 ms against 114/101 ms kept as views, two alternating pairs), so there views are kept.
 
 /** Slots a ring starts with: 50 fps × 300 ms of buffering fits without growing. */
 const START_SLOTS = 16;
@@ -32,8 +37,13 @@ const EMPTY = -1;
 /** A slot's `#lens` entry: the payload is kept as given, in `#views`. */
 const VIEW = -2;
 
+/** Whether rings copy small payloads by default: on Bun (JavaScriptCore), not on V8 (above). */
+export const COPY_SMALL_BY_DEFAULT = "Bun" in globalThis;
+
 /** @internal Payloads by sequence number, for one time-synced stream's receiver. */
 export class PayloadRing {
+  /** Payloads up to this many bytes are copied into the slab (−1: none are). */
+  readonly #copyMax: number;
   #seqs: number[] = new Array(START_SLOTS).fill(-1);
   /** Per slot: the payload's length in the slab, or EMPTY, or VIEW. */
   #lens: number[] = new Array(START_SLOTS).fill(EMPTY);
@@ -50,9 +60,14 @@ export class PayloadRing {
   /** The arrival time of the payload the last successful `take` returned. */
   arrival = 0;
 
+  /** @param copySmall Copy payloads of up to SLAB_MAX bytes in (the default on Bun), or keep every payload as given. */
+  constructor(copySmall = COPY_SMALL_BY_DEFAULT) {
+    this.#copyMax = copySmall ? SLAB_MAX : -1;
+  }
+
   /**
-   * Keeps `data` for `seq`, arrived at local time `arrival` (replacing what `seq` had). A payload
-   * of up to SLAB_MAX bytes is copied: the caller's buffer is not retained.
+   * Keeps `data` for `seq`, arrived at local time `arrival` (replacing what `seq` had). When the
+   * ring copies, a payload of up to SLAB_MAX bytes is copied: the caller's buffer is not retained.
    */
   set(seq: number, data: Uint8Array, arrival = 0): void {
     for (;;) {
@@ -61,7 +76,7 @@ export class PayloadRing {
         this.#seqs[i] = seq;
         this.#arrivals[i] = arrival;
         const n = data.length;
-        if (n > SLAB_MAX) {
+        if (n > this.#copyMax) {
           this.#lens[i] = VIEW;
           this.#views[i] = data;
         } else {
@@ -74,7 +89,7 @@ export class PayloadRing {
         return;
       }
       if (this.#mask + 1 >= MAX_SLOTS) {
-        (this.#overflow ??= new Map()).set(seq, { data: data.length > SLAB_MAX ? data : data.slice(), arrival });
+        (this.#overflow ??= new Map()).set(seq, { data: data.length > this.#copyMax ? data : data.slice(), arrival });
         return;
       }
       this.#grow();

@@ -46,9 +46,9 @@ export interface TimeSyncOptions {
 /** One frame as `recvAligned()` releases it. */
 export interface AlignedFrame {
   /**
-   * The payload, the taker's own: a payload of up to 1 KiB is copied out of the receiver's store
-   * for each frame (no view of a transport buffer is held for the playout delay); a larger one is
-   * the view the frame arrived in.
+   * The payload. On Bun a payload of up to 1 KiB waits in the receiver's own store and is copied
+   * out for each frame, the taker's own (no view of a transport buffer is held for the playout
+   * delay); otherwise it is the view the frame arrived in. Either way nothing else writes to it.
    */
   data: Uint8Array;
   /** The sender's sequence number. */

@@ -2,10 +2,11 @@
 // Map it replaced (set, take once, replace, clear) for sequence numbers near each other, far
 // apart (the ring grows), colliding past its largest size (the overflow map), and near 2^32;
 // and against a Map under a random mix of operations, nothing is lost or mixed up. Small payloads
-// are copied in (the transport's chunk is not held for the playout delay), large ones kept.
+// are copied in (the transport's chunk is not held for the playout delay), large ones kept; a
+// ring that does not copy (the default on V8) keeps every payload as given.
 
 import { expect, test } from "bun:test";
-import { PayloadRing, SLAB_MAX } from "../../src/stream/_payload_ring.ts";
+import { COPY_SMALL_BY_DEFAULT, PayloadRing, SLAB_MAX } from "../../src/stream/_payload_ring.ts";
 import { seededRandom } from "../../src/testing/random.ts";
 
 const bytes = (n: number) => new Uint8Array([n & 255, (n >> 8) & 255, (n >> 16) & 255]);
@@ -84,31 +85,37 @@ test("clear drops everything", () => {
   expect(r.take(4097)).toBeUndefined();
 });
 
-test("against a Map, 200,000 random operations on a moving window with stragglers agree", () => {
-  const rnd = seededRandom(11);
-  const r = new PayloadRing();
-  const m = new Map<number, Uint8Array>();
-  let head = 0;
-  for (let i = 0; i < 200_000; i++) {
-    const x = rnd();
-    if (x < 0.5) {
-      // new frames near the head, sometimes far ahead or behind (a gap, a straggler)
-      const y = rnd();
-      const seq = y < 0.02 ? head + Math.floor(rnd() * 20_000) : y < 0.04 ? Math.max(0, head - Math.floor(rnd() * 5000)) : head + Math.floor(rnd() * 8);
-      const v = bytes(i);
-      r.set(seq, v);
-      m.set(seq, v);
-      head++;
-    } else {
-      const seq = Math.max(0, head - Math.floor(rnd() * 24));
-      expect(r.take(seq)).toEqual(m.get(seq));
-      m.delete(seq);
+for (const copy of [true, false]) {
+  test(`against a Map, 200,000 random operations on a moving window with stragglers agree (${copy ? "copying" : "views"})`, () => {
+    const rnd = seededRandom(11);
+    const r = new PayloadRing(copy);
+    const m = new Map<number, Uint8Array>();
+    let head = 0;
+    for (let i = 0; i < 200_000; i++) {
+      const x = rnd();
+      if (x < 0.5) {
+        // new frames near the head, sometimes far ahead or behind (a gap, a straggler)
+        const y = rnd();
+        const seq = y < 0.02
+          ? head + Math.floor(rnd() * 20_000)
+          : y < 0.04
+          ? Math.max(0, head - Math.floor(rnd() * 5000))
+          : head + Math.floor(rnd() * 8);
+        const v = bytes(i);
+        r.set(seq, v);
+        m.set(seq, v);
+        head++;
+      } else {
+        const seq = Math.max(0, head - Math.floor(rnd() * 24));
+        expect(r.take(seq)).toEqual(m.get(seq));
+        m.delete(seq);
+      }
     }
-  }
-  expect(r.size).toBe(m.size);
-  for (const [seq, v] of m) expect(r.take(seq)).toEqual(v);
-  expect(r.size).toBe(0);
-});
+    expect(r.size).toBe(m.size);
+    for (const [seq, v] of m) expect(r.take(seq)).toEqual(v);
+    expect(r.size).toBe(0);
+  });
+}
 
 test("each payload keeps its arrival time: read by take(), through growth and the overflow map", () => {
   const r = new PayloadRing();
@@ -124,7 +131,7 @@ test("each payload keeps its arrival time: read by take(), through growth and th
 });
 
 test("a small payload is copied in: the chunk it was a view of is not retained, and each take is the caller's own", () => {
-  const r = new PayloadRing();
+  const r = new PayloadRing(true);
   const chunk = new Uint8Array(64).map((_, i) => i);
   r.set(5, chunk.subarray(8, 24)); // a frame's payload, a view into the transport's chunk
   r.set(6, chunk.subarray(24, 24)); // an empty payload
@@ -142,7 +149,7 @@ test("a small payload is copied in: the chunk it was a view of is not retained, 
 });
 
 test("payloads of growing size widen the slab's cells and keep what is held; large ones are kept as given", () => {
-  const r = new PayloadRing();
+  const r = new PayloadRing(true);
   const of = (n: number, k: number) => new Uint8Array(n).map((_, i) => (i * 7 + k) & 255);
   r.set(1, of(10, 1));
   expect(r.cellBytes).toBe(64);
@@ -164,10 +171,22 @@ test("payloads of growing size widen the slab's cells and keep what is held; lar
 });
 
 test("a payload in the overflow map is a copy too", () => {
-  const r = new PayloadRing();
+  const r = new PayloadRing(true);
   const seqs = [3, 3 + 4096, 3 + 2 * 4096];
   const src = new Uint8Array([9, 9, 9]);
   for (const s of seqs) r.set(s, s === 3 + 2 * 4096 ? src : bytes(s));
   src.fill(0);
   expect(r.take(3 + 2 * 4096)).toEqual(new Uint8Array([9, 9, 9]));
+});
+
+test("a ring that does not copy keeps every payload as given; rings copy by default on Bun only", () => {
+  expect(COPY_SMALL_BY_DEFAULT).toBe("Bun" in globalThis);
+  const r = new PayloadRing(false);
+  const chunk = new Uint8Array(64);
+  const small = chunk.subarray(8, 24);
+  r.set(5, small);
+  r.set(5 + 16, bytes(1)); // grows the ring: views move with it
+  expect(r.cellBytes).toBe(0); // no slab made
+  expect(r.take(5)).toBe(small);
+  expect(r.take(5 + 16)).toEqual(bytes(1));
 });
