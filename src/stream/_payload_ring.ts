@@ -9,7 +9,9 @@
 // to MAX_SLOTS); past that the newcomer goes to a Map, so nothing is ever lost or overwritten.
 //
 // Small payloads (up to SLAB_MAX bytes, a voice or sensor frame) are copied into the ring's own
-// slab, one fixed-size cell per slot, and copied out again at `take`. A payload as read is a view
+// slab and copied out again at `take`. The slab holds as many fixed-size cells as payloads are
+// held at once (a free list; two at first, doubling): a stream at 1 frame/s holds one or two, so
+// 10,000 of them do not each touch a 4 KiB page for a cell per slot. A payload as read is a view
 // of the transport's chunk: held for the playout delay (tens to hundreds of ms), it outlived the
 // young generation's collections and took its chunk (an ArrayBuffer and its backing store) into
 // the old generation with it, which then grew by megabytes a second until a full collection,
@@ -31,6 +33,8 @@ const MAX_SLOTS = 4096;
 export const SLAB_MAX = 1024;
 /** The smallest slab cell (bytes). */
 const MIN_CELL = 64;
+/** Cells a slab starts with. */
+const START_CELLS = 2;
 
 /** A slot's `#lens` entry: empty. */
 const EMPTY = -1;
@@ -47,13 +51,17 @@ export class PayloadRing {
   #seqs: number[] = new Array(START_SLOTS).fill(-1);
   /** Per slot: the payload's length in the slab, or EMPTY, or VIEW. */
   #lens: number[] = new Array(START_SLOTS).fill(EMPTY);
-  /** Per slot: a payload kept as given (larger than SLAB_MAX). */
+  /** Per slot: a payload kept as given (larger than the copy limit). */
   #views: (Uint8Array | undefined)[] = new Array(START_SLOTS).fill(undefined);
+  /** Per slot holding a slab payload: its cell. */
+  #cells: number[] = new Array(START_SLOTS).fill(0);
   #arrivals: number[] = new Array(START_SLOTS).fill(0);
-  /** Slot i's bytes are at i × #cell (made at the first small payload). */
+  /** Cell c's bytes are at c × #cell (made at the first small payload). */
   #slab: Uint8Array | undefined;
   /** Bytes per slab cell: a power of two ≥ MIN_CELL, grown to the largest small payload seen. */
   #cell = 0;
+  /** Cells not holding a payload. */
+  #free: number[] = [];
   #mask = START_SLOTS - 1;
   /** Frames whose slot was taken by another live frame with the ring at its largest. */
   #overflow: Map<number, { data: Uint8Array; arrival: number }> | undefined;
@@ -72,7 +80,9 @@ export class PayloadRing {
   set(seq: number, data: Uint8Array, arrival = 0): void {
     for (;;) {
       const i = seq & this.#mask;
-      if (this.#lens[i] === EMPTY || this.#seqs[i] === seq) {
+      const had = this.#lens[i];
+      if (had === EMPTY || this.#seqs[i] === seq) {
+        if (had >= 0) this.#free.push(this.#cells[i]); // replaced: its cell is free again
         this.#seqs[i] = seq;
         this.#arrivals[i] = arrival;
         const n = data.length;
@@ -80,8 +90,10 @@ export class PayloadRing {
           this.#lens[i] = VIEW;
           this.#views[i] = data;
         } else {
-          if (this.#slab === undefined || n > this.#cell) this.#widen(n);
-          this.#slab!.set(data, i * this.#cell);
+          if (n > this.#cell) this.#widen(n);
+          const c = this.#free.length > 0 ? this.#free.pop()! : this.#moreCells();
+          this.#slab!.set(data, c * this.#cell);
+          this.#cells[i] = c;
           this.#lens[i] = n;
           this.#views[i] = undefined;
         }
@@ -104,7 +116,9 @@ export class PayloadRing {
       this.#lens[i] = EMPTY;
       this.arrival = this.#arrivals[i];
       if (n !== VIEW) {
-        const at = i * this.#cell;
+        const c = this.#cells[i];
+        this.#free.push(c);
+        const at = c * this.#cell;
         return this.#slab!.slice(at, at + n);
       }
       const d = this.#views[i]!;
@@ -137,52 +151,122 @@ export class PayloadRing {
     return this.#cell;
   }
 
+  /** Cells in the slab now, 0 before the first small payload (for tests). */
+  get cellCount(): number {
+    return this.#slab ? this.#slab.length / this.#cell : 0;
+  }
+
   /** Drops everything (the ring keeps its size; the slab is let go). */
   clear(): void {
     this.#lens.fill(EMPTY);
     this.#views.fill(undefined);
     this.#slab = undefined;
     this.#cell = 0;
+    this.#free = [];
     this.#overflow = undefined;
   }
 
-  /** Makes every slab cell hold at least `n` bytes, keeping what the cells hold. */
+  /** Makes every cell hold at least `n` bytes (at least START_CELLS of them), keeping what they hold. */
   #widen(n: number): void {
     let cell = Math.max(MIN_CELL, this.#cell);
     while (cell < n) cell *= 2;
     const old = this.#slab;
+    if (old === undefined) {
+      this.#slab = new Uint8Array(START_CELLS * cell);
+      this.#cell = cell;
+      for (let c = START_CELLS - 1; c >= 0; c--) this.#free.push(c);
+      return;
+    }
     const oldCell = this.#cell;
-    const slab = new Uint8Array((this.#mask + 1) * cell);
-    if (old) {
-      for (let i = 0; i <= this.#mask; i++) {
-        const l = this.#lens[i];
-        if (l > 0) slab.set(old.subarray(i * oldCell, i * oldCell + l), i * cell);
+    const count = old.length / oldCell;
+    const slab = new Uint8Array(count * cell);
+    for (let i = 0; i <= this.#mask; i++) {
+      const l = this.#lens[i];
+      if (l > 0) {
+        const c = this.#cells[i];
+        slab.set(old.subarray(c * oldCell, c * oldCell + l), c * cell);
       }
     }
     this.#slab = slab;
     this.#cell = cell;
   }
 
-  /** Doubles the ring, moving every held payload to its slot there. */
+  /** Doubles the slab's cells (every cell is taken); returns a free one. */
+  #moreCells(): number {
+    const old = this.#slab!;
+    const count = old.length / this.#cell;
+    const slab = new Uint8Array(count * 2 * this.#cell);
+    slab.set(old);
+    this.#slab = slab;
+    for (let c = count * 2 - 1; c > count; c--) this.#free.push(c);
+    return count;
+  }
+
+  /** Doubles the ring, moving every held payload's entry to its slot there (the slab stays as it is). */
   #grow(): void {
     const seqs = this.#seqs;
     const lens = this.#lens;
     const views = this.#views;
+    const cells = this.#cells;
     const arrivals = this.#arrivals;
-    const slab = this.#slab;
-    const cell = this.#cell;
-    const n = (this.#mask + 1) * 2;
-    this.#seqs = new Array(n).fill(-1);
-    this.#lens = new Array(n).fill(EMPTY);
-    this.#views = new Array(n).fill(undefined);
-    this.#arrivals = new Array(n).fill(0);
-    this.#mask = n - 1;
-    this.#slab = slab ? new Uint8Array(n * cell) : undefined;
+    for (;;) {
+      const n = (this.#mask + 1) * 2;
+      const mask = n - 1;
+      const nSeqs: number[] = new Array(n).fill(-1);
+      const nLens: number[] = new Array(n).fill(EMPTY);
+      const nViews: (Uint8Array | undefined)[] = new Array(n).fill(undefined);
+      const nCells: number[] = new Array(n).fill(0);
+      const nArrivals: number[] = new Array(n).fill(0);
+      let collided = false;
+      for (let i = 0; i < lens.length && !collided; i++) {
+        if (lens[i] === EMPTY) continue;
+        const j = seqs[i] & mask;
+        if (nLens[j] !== EMPTY) collided = true; // two held entries meet here too: double again
+        nSeqs[j] = seqs[i];
+        nLens[j] = lens[i];
+        nViews[j] = views[i];
+        nCells[j] = cells[i];
+        nArrivals[j] = arrivals[i];
+      }
+      this.#mask = mask;
+      if (collided && n < MAX_SLOTS) continue;
+      this.#seqs = nSeqs;
+      this.#lens = nLens;
+      this.#views = nViews;
+      this.#cells = nCells;
+      this.#arrivals = nArrivals;
+      if (collided) this.#spill(seqs, lens, views, cells, arrivals);
+      return;
+    }
+  }
+
+  /**
+   * At the largest ring two held entries meet in one slot: place every old entry again, those
+   * that find their slot taken going to the overflow map (as copies of their bytes).
+   */
+  #spill(seqs: number[], lens: number[], views: (Uint8Array | undefined)[], cells: number[], arrivals: number[]): void {
+    this.#lens.fill(EMPTY);
+    this.#views.fill(undefined);
     for (let i = 0; i < lens.length; i++) {
       const l = lens[i];
       if (l === EMPTY) continue;
-      // A slab payload is re-set from a view of the old slab: set() copies it into the new one.
-      this.set(seqs[i], l === VIEW ? views[i]! : slab!.subarray(i * cell, i * cell + l), arrivals[i]);
+      const j = seqs[i] & this.#mask;
+      if (this.#lens[j] === EMPTY) {
+        this.#seqs[j] = seqs[i];
+        this.#lens[j] = l;
+        this.#views[j] = views[i];
+        this.#cells[j] = cells[i];
+        this.#arrivals[j] = arrivals[i];
+        continue;
+      }
+      let data: Uint8Array;
+      if (l === VIEW) data = views[i]!;
+      else {
+        const at = cells[i] * this.#cell;
+        data = this.#slab!.slice(at, at + l);
+        this.#free.push(cells[i]);
+      }
+      (this.#overflow ??= new Map()).set(seqs[i], { data, arrival: arrivals[i] });
     }
   }
 }

@@ -190,3 +190,23 @@ test("a ring that does not copy keeps every payload as given; rings copy by defa
   expect(r.take(5)).toBe(small);
   expect(r.take(5 + 16)).toEqual(bytes(1));
 });
+
+test("the slab holds as many cells as payloads are held at once, not one per slot", () => {
+  const r = new PayloadRing(true);
+  // A low-rate stream: one frame held at a time, thousands of frames through.
+  for (let seq = 0; seq < 5000; seq++) {
+    r.set(seq, bytes(seq));
+    expect(r.take(seq)).toEqual(bytes(seq));
+  }
+  expect(r.cellCount).toBe(2);
+  // Forty held at once (a slow path): cells double to hold them, and every payload comes back.
+  for (let seq = 5000; seq < 5040; seq++) r.set(seq, bytes(seq));
+  expect(r.cellCount).toBe(64);
+  expect(r.slots).toBe(64);
+  for (let seq = 5000; seq < 5040; seq++) expect(r.take(seq)).toEqual(bytes(seq));
+  // Replacing a held payload reuses its cell.
+  r.set(7000, bytes(1));
+  for (let k = 0; k < 100; k++) r.set(7000, bytes(k));
+  expect(r.take(7000)).toEqual(bytes(99));
+  expect(r.cellCount).toBe(64);
+});
