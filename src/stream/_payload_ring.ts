@@ -202,71 +202,32 @@ export class PayloadRing {
     return count;
   }
 
-  /** Doubles the ring, moving every held payload's entry to its slot there (the slab stays as it is). */
+  /**
+   * Doubles the ring, moving every held payload's entry to its slot there (the slab stays as it
+   * is). Two entries never meet: held entries sit in different slots, so their sequence numbers
+   * differ in the mask's bits, and so in the larger mask's too.
+   */
   #grow(): void {
     const seqs = this.#seqs;
     const lens = this.#lens;
     const views = this.#views;
     const cells = this.#cells;
     const arrivals = this.#arrivals;
-    for (;;) {
-      const n = (this.#mask + 1) * 2;
-      const mask = n - 1;
-      const nSeqs: number[] = new Array(n).fill(-1);
-      const nLens: number[] = new Array(n).fill(EMPTY);
-      const nViews: (Uint8Array | undefined)[] = new Array(n).fill(undefined);
-      const nCells: number[] = new Array(n).fill(0);
-      const nArrivals: number[] = new Array(n).fill(0);
-      let collided = false;
-      for (let i = 0; i < lens.length && !collided; i++) {
-        if (lens[i] === EMPTY) continue;
-        const j = seqs[i] & mask;
-        if (nLens[j] !== EMPTY) collided = true; // two held entries meet here too: double again
-        nSeqs[j] = seqs[i];
-        nLens[j] = lens[i];
-        nViews[j] = views[i];
-        nCells[j] = cells[i];
-        nArrivals[j] = arrivals[i];
-      }
-      this.#mask = mask;
-      if (collided && n < MAX_SLOTS) continue;
-      this.#seqs = nSeqs;
-      this.#lens = nLens;
-      this.#views = nViews;
-      this.#cells = nCells;
-      this.#arrivals = nArrivals;
-      if (collided) this.#spill(seqs, lens, views, cells, arrivals);
-      return;
-    }
-  }
-
-  /**
-   * At the largest ring two held entries meet in one slot: place every old entry again, those
-   * that find their slot taken going to the overflow map (as copies of their bytes).
-   */
-  #spill(seqs: number[], lens: number[], views: (Uint8Array | undefined)[], cells: number[], arrivals: number[]): void {
-    this.#lens.fill(EMPTY);
-    this.#views.fill(undefined);
+    const n = (this.#mask + 1) * 2;
+    this.#mask = n - 1;
+    this.#seqs = new Array(n).fill(-1);
+    this.#lens = new Array(n).fill(EMPTY);
+    this.#views = new Array(n).fill(undefined);
+    this.#cells = new Array(n).fill(0);
+    this.#arrivals = new Array(n).fill(0);
     for (let i = 0; i < lens.length; i++) {
-      const l = lens[i];
-      if (l === EMPTY) continue;
+      if (lens[i] === EMPTY) continue;
       const j = seqs[i] & this.#mask;
-      if (this.#lens[j] === EMPTY) {
-        this.#seqs[j] = seqs[i];
-        this.#lens[j] = l;
-        this.#views[j] = views[i];
-        this.#cells[j] = cells[i];
-        this.#arrivals[j] = arrivals[i];
-        continue;
-      }
-      let data: Uint8Array;
-      if (l === VIEW) data = views[i]!;
-      else {
-        const at = cells[i] * this.#cell;
-        data = this.#slab!.slice(at, at + l);
-        this.#free.push(cells[i]);
-      }
-      (this.#overflow ??= new Map()).set(seqs[i], { data, arrival: arrivals[i] });
+      this.#seqs[j] = seqs[i];
+      this.#lens[j] = lens[i];
+      this.#views[j] = views[i];
+      this.#cells[j] = cells[i];
+      this.#arrivals[j] = arrivals[i];
     }
   }
 }
